@@ -1,0 +1,170 @@
+//! The command line, as clap parses it. This is a contract that scripts rely on: see the
+//! "Command line" section of the design and the README.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::package::{PackageName, PackageSpec, WebcVersion};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "webcpm",
+    version,
+    about = "A package manager for WebAssembly packages in the WebC format",
+    long_about = "webcpm installs and runs WebAssembly packages from a Wasmer-compatible registry. \
+        Every package version is offered as WebC v2 and v3; webcpm picks one by a configurable \
+        priority with fallback, verifies it while downloading, and keeps it in a \
+        content-addressed store."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Flags every command takes, before or after the subcommand.
+#[derive(Debug, Args, Clone, Default)]
+pub struct GlobalArgs {
+    /// The store's directory [env: WEBCPM_HOME] [default: the user's data directory + /webcpm]
+    #[arg(long, global = true, value_name = "DIR")]
+    pub home: Option<PathBuf>,
+    /// The registry's GraphQL URL [env: WEBCPM_REGISTRY]
+    #[arg(long, global = true, value_name = "URL")]
+    pub registry: Option<String>,
+    /// The user config file [env: WEBCPM_CONFIG]
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Machine-readable output on stdout, errors included
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Print nothing but errors
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// More log output on stderr (-vv for debug)
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Install packages (and their dependencies) into the store
+    Install(InstallArgs),
+    /// Show which version and WebC format a request resolves to, without downloading
+    Resolve(ResolveArgs),
+    /// List installed packages
+    List,
+    /// Remove an install (its files stay in the store until `cache gc`)
+    Uninstall {
+        /// The package, `namespace/name`
+        package: PackageName,
+    },
+    /// Inspect and maintain the store
+    #[command(subcommand)]
+    Cache(CacheCommand),
+    /// Run and fill a local registry
+    #[command(subcommand)]
+    Registry(RegistryCommand),
+}
+
+/// How the WebC format is chosen.
+#[derive(Debug, Args, Clone, Default)]
+pub struct FormatArgs {
+    /// Use this WebC format and no other [env: WEBCPM_WEBC]
+    #[arg(long, value_name = "v2|v3")]
+    pub webc: Option<WebcVersion>,
+    /// Do not fall back to the other format when the first cannot be had
+    #[arg(long)]
+    pub no_fallback: bool,
+    /// Do not resolve the packages' dependencies
+    #[arg(long)]
+    pub no_deps: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct InstallArgs {
+    /// Packages to install: `ns/name`, `ns/name@1.2.3`, `ns/name@^1.2`, `ns/name@latest`
+    #[arg(required = true, value_name = "PACKAGE")]
+    pub packages: Vec<PackageSpec>,
+    #[command(flatten)]
+    pub format: FormatArgs,
+    /// Use only what the store holds; never ask the registry
+    #[arg(long, conflicts_with = "refresh")]
+    pub offline: bool,
+    /// Ask the registry even when the installed version satisfies the request
+    #[arg(long)]
+    pub refresh: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ResolveArgs {
+    /// The request: `ns/name[@version]`
+    pub package: PackageSpec,
+    #[command(flatten)]
+    pub format: FormatArgs,
+    /// Show every candidate format and the reason for each outcome
+    #[arg(long)]
+    pub explain: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CacheCommand {
+    /// Print the store's directory
+    Dir,
+    /// List the files in the store
+    List,
+    /// Re-hash every file in the store against the index
+    Verify,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RegistryCommand {
+    /// Publish a package directory (with a wasmer.toml) or a .webc file as both WebC v2 and v3
+    Add {
+        /// The registry's directory
+        #[arg(long, value_name = "DIR")]
+        root: PathBuf,
+        /// A directory holding a wasmer.toml, or a .webc file of any version
+        path: PathBuf,
+        /// The package name, when the package does not say or to override it
+        #[arg(long, value_name = "NS/NAME")]
+        name: Option<String>,
+        /// The version, when the package does not say or to override it
+        #[arg(long, value_name = "VERSION")]
+        version: Option<String>,
+        /// Replace a version that is already published
+        #[arg(long)]
+        force: bool,
+        /// Offer only this format (the other is built and checked, but not offered)
+        #[arg(long, value_name = "v2|v3")]
+        webc: Option<WebcVersion>,
+    },
+    /// Mark a published version archived (or, with --undo, not archived)
+    Archive {
+        #[arg(long, value_name = "DIR")]
+        root: PathBuf,
+        /// `ns/name@version`
+        package: String,
+        #[arg(long)]
+        undo: bool,
+    },
+    /// Serve a registry directory over HTTP (GraphQL at /graphql, files at /blobs/)
+    Serve {
+        #[arg(long, value_name = "DIR")]
+        root: PathBuf,
+        /// The address to listen on; port 0 picks a free port
+        #[arg(long, default_value = "127.0.0.1:0", value_name = "ADDR")]
+        listen: SocketAddr,
+        /// The URL clients reach this server at, when behind a proxy
+        #[arg(long, value_name = "URL")]
+        public_url: Option<String>,
+        /// Append one line per request to this file
+        #[arg(long, value_name = "FILE")]
+        access_log: Option<PathBuf>,
+        /// Allow listening on an address other than loopback
+        #[arg(long)]
+        public: bool,
+    },
+}

@@ -1,0 +1,461 @@
+//! One function per command: each builds what it needs from the [`Context`], calls the library,
+//! and prints the result (JSON with `--json`).
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde_json::json;
+
+use super::args::{
+    CacheCommand, Cli, Command, FormatArgs, InstallArgs, RegistryCommand, ResolveArgs,
+};
+use super::{Context, Failure, context};
+use crate::fetch::{FetchError, Fetcher, Progress, Silent};
+use crate::install::{InstallError, InstallOptions, Installer};
+use crate::package::PackageSpec;
+use crate::registry::{RegistryClient, RegistryError};
+use crate::resolver::ResolveError;
+use crate::server;
+use crate::store::{Store, StoreError};
+
+/// Runs the parsed command; returns the exit code.
+pub async fn run(cli: Cli) -> Result<i32, Failure> {
+    let global = &cli.global;
+    match cli.command {
+        Command::Install(args) => {
+            let ctx = context(global, format_flags(&args.format), args.format.webc)?;
+            install(&ctx, args).await
+        }
+        Command::Resolve(args) => {
+            let ctx = context(global, format_flags(&args.format), args.format.webc)?;
+            resolve(&ctx, args).await
+        }
+        Command::List => list(&context(global, Vec::new(), None)?),
+        Command::Uninstall { package } => {
+            let ctx = context(global, Vec::new(), None)?;
+            let store = open_store(&ctx)?;
+            let removed = store
+                .index()
+                .remove_install(&package)
+                .map_err(|e| store_failure(e.into()))?;
+            if !removed {
+                return Err(
+                    Failure::new("package", format!("{package} is not installed"))
+                        .hint("`webcpm list` shows what is installed"),
+                );
+            }
+            if ctx.global.json {
+                println!("{}", json!({"uninstalled": package}));
+            } else {
+                ctx.say(format!("Uninstalled {package}"));
+            }
+            Ok(0)
+        }
+        Command::Cache(cmd) => cache(&context(global, Vec::new(), None)?, cmd),
+        Command::Registry(cmd) => registry(global.json, cmd).await,
+    }
+}
+
+fn format_flags(format: &FormatArgs) -> Vec<(String, toml::Value, String)> {
+    let mut flags = Vec::new();
+    if format.no_fallback {
+        flags.push((
+            "webc.fallback".to_string(),
+            toml::Value::Boolean(false),
+            "--no-fallback".to_string(),
+        ));
+    }
+    flags
+}
+
+fn store_failure(e: StoreError) -> Failure {
+    let failure = Failure::new("store", e.to_string());
+    match e {
+        StoreError::Index(crate::store::IndexError::TooNew { .. }) => failure,
+        _ => failure.hint("check that the store's directory (--home) is writable and has space"),
+    }
+}
+
+fn open_store(ctx: &Context) -> Result<Store, Failure> {
+    Store::open(&ctx.home).map_err(store_failure)
+}
+
+fn installer(ctx: &Context, offline: bool) -> Result<Installer, Failure> {
+    let settings = &ctx.settings;
+    let http_options = settings.http()?;
+    let http = crate::http::client(&http_options)
+        .map_err(|e| Failure::new("internal", format!("cannot set up HTTP: {e}")))?;
+    let client = if offline {
+        None
+    } else {
+        Some(
+            RegistryClient::new(
+                http.clone(),
+                &settings.registry_url(),
+                settings.token(),
+                http_options,
+            )
+            .map_err(|e| {
+                Failure::new("usage", e.to_string())
+                    .hint("set the registry with --registry URL or WEBCPM_REGISTRY")
+            })?,
+        )
+    };
+    let progress: Arc<dyn Progress> = if ctx.show_progress() {
+        Arc::new(super::progress::Bars::new())
+    } else {
+        Arc::new(Silent)
+    };
+    Ok(Installer {
+        store: open_store(ctx)?,
+        client,
+        fetcher: Fetcher::new(http, settings.fetch()?, progress),
+        policy: settings.policy()?,
+        downloads: Arc::new(tokio::sync::Semaphore::new(settings.concurrency()?)),
+    })
+}
+
+/// Turns an install error into what the user sees.
+fn install_failure(e: InstallError) -> Failure {
+    let kind = match &e {
+        InstallError::Fetch { source, .. } => match **source {
+            FetchError::Transport { .. } | FetchError::Status { .. } => "network",
+            FetchError::Store(_) => "store",
+            _ => "integrity",
+        },
+        InstallError::Registry(r) if r.is_transient() => "network",
+        InstallError::Registry(RegistryError::Url(_)) => "usage",
+        InstallError::Registry(_) => "resolution",
+        InstallError::Store(_) => "store",
+        InstallError::Input(_) => "usage",
+        InstallError::Resolve(_) | InstallError::Offline(_) => "resolution",
+    };
+    let mut failure = Failure::new(kind, e.to_string());
+    failure.code = if e.is_package_failure() { 1 } else { 2 };
+    match &e {
+        InstallError::Fetch { source, .. } => match **source {
+            FetchError::HashMismatch { .. }
+            | FetchError::SizeMismatch { .. }
+            | FetchError::WrongFormat { .. }
+            | FetchError::TooLong { .. }
+            | FetchError::Container { .. } => {
+                failure.hint("the registry's file is not what it advertises; nothing was stored. Report it to the registry, or allow the other format (drop --no-fallback / --webc)")
+            }
+            FetchError::Transport { .. } | FetchError::Status { .. } => {
+                failure.hint("check the network and try again")
+            }
+            _ => failure,
+        },
+        InstallError::Resolve(ResolveError::NotFound(_)) => failure.hint(
+            "check the name, and the registry it was asked of (--registry or WEBCPM_REGISTRY)",
+        ),
+        InstallError::Offline(_) => failure.hint("run it again without --offline"),
+        InstallError::Registry(r) if r.is_transient() => failure
+            .hint("check the registry URL (--registry or WEBCPM_REGISTRY) and the network"),
+        InstallError::Store(_) => {
+            failure.hint("check that the store's directory (--home) is writable and has space")
+        }
+        _ => failure,
+    }
+}
+
+async fn install(ctx: &Context, args: InstallArgs) -> Result<i32, Failure> {
+    let installer = installer(ctx, args.offline)?;
+    let options = InstallOptions {
+        no_deps: args.format.no_deps,
+        offline: args.offline,
+        refresh: args.refresh,
+    };
+    let started = Instant::now();
+    let results = futures_util::future::join_all(
+        args.packages
+            .iter()
+            .map(|spec| installer.install(spec, options)),
+    )
+    .await;
+    let mut installed = Vec::new();
+    let mut failures = Vec::new();
+    for (spec, result) in args.packages.iter().zip(results) {
+        match result {
+            Ok(report) => {
+                if !ctx.global.json {
+                    let took = started.elapsed().as_secs_f64();
+                    if report.up_to_date {
+                        ctx.say(format!(
+                            "{}@{} is already installed ({})",
+                            report.package, report.version, report.webc
+                        ));
+                    } else {
+                        ctx.say(format!(
+                            "Installed {}@{} as WebC {} ({} bytes) in {took:.2}s",
+                            report.package, report.version, report.webc, report.size
+                        ));
+                        if let Some(from) = report.fell_back_from {
+                            ctx.say(format!("  fell back from {from}: {}", report.reason));
+                        }
+                    }
+                }
+                installed.push(report);
+            }
+            Err(e) => failures.push((spec.clone(), install_failure(e))),
+        }
+    }
+    if ctx.global.json && failures.is_empty() {
+        println!("{}", json!({ "installed": installed }));
+    }
+    match failures.len() {
+        0 => Ok(0),
+        1 if installed.is_empty() => Err(failures.pop().expect("one failure").1),
+        _ => {
+            let code = failures.iter().map(|(_, f)| f.code).max().unwrap_or(2);
+            for (spec, f) in &failures {
+                eprintln!("error: {spec}: {}", f.message);
+                for h in &f.hints {
+                    eprintln!("  hint: {h}");
+                }
+            }
+            if ctx.global.json {
+                let errors: Vec<_> = failures
+                    .iter()
+                    .map(|(spec, f)| json!({"package": spec.to_string(), "error": f.message, "kind": f.kind}))
+                    .collect();
+                println!(
+                    "{}",
+                    json!({"installed": installed, "error": format!("{} of {} packages failed", failures.len(), args.packages.len()), "kind": failures[0].1.kind, "errors": errors})
+                );
+            }
+            Ok(code)
+        }
+    }
+}
+
+async fn resolve(ctx: &Context, args: ResolveArgs) -> Result<i32, Failure> {
+    let installer = installer(ctx, false)?;
+    let explanation = installer
+        .explain(&args.package, args.format.no_deps)
+        .await
+        .map_err(install_failure)?;
+    if ctx.global.json {
+        println!(
+            "{}",
+            serde_json::to_string(&explanation).expect("plain data serializes")
+        );
+        return Ok(0);
+    }
+    println!(
+        "{}@{} -> WebC {} ({})",
+        explanation.package, explanation.version, explanation.webc, explanation.rule
+    );
+    if args.explain {
+        for c in &explanation.candidates {
+            println!("  {:<3} {:<9} {}", c.webc, c.outcome, c.reason);
+            if let (Some(url), Some(sha), Some(size)) = (&c.url, &c.sha256, c.size) {
+                println!("      {url}  sha256:{sha}  {size} bytes");
+            }
+        }
+        if explanation.tree.len() > 1 {
+            println!("  tree:");
+            for m in &explanation.tree {
+                println!(
+                    "    {}{}@{}",
+                    "  ".repeat(m.depth as usize),
+                    m.package,
+                    m.version
+                );
+            }
+        }
+    }
+    Ok(0)
+}
+
+fn list(ctx: &Context) -> Result<i32, Failure> {
+    let installs = match Store::open_existing(&ctx.home).map_err(store_failure)? {
+        Some(store) => store
+            .index()
+            .installs()
+            .map_err(|e| store_failure(e.into()))?,
+        None => Vec::new(),
+    };
+    if ctx.global.json {
+        let packages: Vec<_> = installs
+            .iter()
+            .map(|i| {
+                json!({
+                    "package": i.package,
+                    "version": i.version.to_string(),
+                    "webc": i.webc,
+                    "sha256": i.sha256,
+                    "size": i.size,
+                    "fell_back_from": i.fell_back_from,
+                    "reason": i.reason,
+                })
+            })
+            .collect();
+        println!("{}", json!({ "packages": packages }));
+    } else if installs.is_empty() {
+        ctx.say("No packages installed.");
+    } else {
+        for i in &installs {
+            ctx.say(format!(
+                "{:<32} {:<12} {}  sha256:{}",
+                i.package,
+                i.version,
+                i.webc,
+                &i.sha256.hex()[..12]
+            ));
+        }
+    }
+    Ok(0)
+}
+
+fn cache(ctx: &Context, cmd: CacheCommand) -> Result<i32, Failure> {
+    match cmd {
+        CacheCommand::Dir => {
+            if ctx.global.json {
+                println!("{}", json!({"dir": ctx.home}));
+            } else {
+                println!("{}", ctx.home.display());
+            }
+            Ok(0)
+        }
+        CacheCommand::List => {
+            let blobs = match Store::open_existing(&ctx.home).map_err(store_failure)? {
+                Some(store) => store.index().blobs().map_err(|e| store_failure(e.into()))?,
+                None => Vec::new(),
+            };
+            if ctx.global.json {
+                let rows: Vec<_> = blobs
+                    .iter()
+                    .map(|b| json!({"sha256": b.sha256, "size": b.size, "webc": b.webc}))
+                    .collect();
+                println!("{}", json!({ "blobs": rows }));
+            } else {
+                for b in &blobs {
+                    println!("{}  {}  {} bytes", b.sha256, b.webc, b.size);
+                }
+            }
+            Ok(0)
+        }
+        CacheCommand::Verify => {
+            let report = match Store::open_existing(&ctx.home).map_err(store_failure)? {
+                Some(store) => store.verify().map_err(store_failure)?,
+                None => Default::default(),
+            };
+            if ctx.global.json {
+                println!(
+                    "{}",
+                    serde_json::to_string(&report).expect("plain data serializes")
+                );
+            } else {
+                for p in &report.problems {
+                    println!("{p}");
+                }
+                println!(
+                    "checked {}, corrupt {}, missing {}, orphans removed {}",
+                    report.checked, report.corrupt, report.missing, report.orphans
+                );
+            }
+            Ok(if report.is_clean() { 0 } else { 1 })
+        }
+    }
+}
+
+async fn registry(json_out: bool, cmd: RegistryCommand) -> Result<i32, Failure> {
+    match cmd {
+        RegistryCommand::Add {
+            root,
+            path,
+            name,
+            version,
+            force,
+            webc,
+        } => {
+            let input = |e: crate::package::InputError| Failure::new("package", e.to_string());
+            let options = server::AddOptions {
+                name: name.as_deref().map(str::parse).transpose().map_err(input)?,
+                version: version
+                    .as_deref()
+                    .map(crate::package::parse_version)
+                    .transpose()
+                    .map_err(input)?,
+                force,
+                only: webc,
+            };
+            let report = tokio::task::spawn_blocking(move || server::add(&root, &path, &options))
+                .await
+                .map_err(|e| Failure::new("internal", e.to_string()))?
+                .map_err(|e| {
+                    let kind = if e.is_input() { "package" } else { "store" };
+                    Failure::new(kind, e.to_string())
+                })?;
+            if json_out {
+                println!(
+                    "{}",
+                    serde_json::to_string(&report).expect("plain data serializes")
+                );
+            } else {
+                println!(
+                    "Published {}@{}: v2 {} ({} bytes), v3 {} ({} bytes)",
+                    report.package,
+                    report.version,
+                    report.v2.sha256,
+                    report.v2.size,
+                    report.v3.sha256,
+                    report.v3.size
+                );
+            }
+            Ok(0)
+        }
+        RegistryCommand::Archive {
+            root,
+            package,
+            undo,
+        } => {
+            let spec: PackageSpec = package
+                .parse()
+                .map_err(|e: crate::package::InputError| Failure::new("usage", e.to_string()))?;
+            let crate::package::VersionRequest::Exact(version) = spec.version else {
+                return Err(
+                    Failure::new("usage", format!("`{package}` names no exact version"))
+                        .hint("write it as ns/name@1.2.3"),
+                );
+            };
+            server::set_archived(&root, &spec.name, &version, !undo).map_err(|e| {
+                let kind = if e.is_input() { "package" } else { "store" };
+                Failure::new(kind, e.to_string())
+            })?;
+            if json_out {
+                println!(
+                    "{}",
+                    json!({"package": spec.name, "version": version.to_string(), "archived": !undo})
+                );
+            }
+            Ok(0)
+        }
+        RegistryCommand::Serve {
+            root,
+            listen,
+            public_url,
+            access_log,
+            public,
+        } => {
+            let running = server::start(server::ServeOptions {
+                root,
+                listen,
+                public_url,
+                access_log,
+                allow_public: public,
+            })
+            .await
+            .map_err(|e| Failure::new("usage", e.to_string()))?;
+            println!("listening on {}", running.graphql_url());
+            use std::io::Write;
+            let _ = std::io::stdout().flush();
+            running
+                .wait()
+                .await
+                .map_err(|e| Failure::new("internal", e.to_string()))?;
+            Ok(0)
+        }
+    }
+}

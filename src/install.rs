@@ -1,0 +1,422 @@
+//! Installing: the one place where the resolver, the policy, the registry client, the downloader
+//! and the store meet. It asks the registry for what the resolver needs, downloads the whole
+//! tree in the first viable format (in parallel, up to the configured limit), falls back to the
+//! next format as a whole tree when a download fails its checks, and records the install, its
+//! tree and every decision in the index in one transaction.
+//!
+//! A request that the installed version already satisfies is answered from the index alone,
+//! without the network, unless a refresh is asked for.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use futures_util::StreamExt;
+use tokio::sync::Semaphore;
+
+use crate::fetch::{FetchError, Fetcher};
+use crate::package::{InputError, PackageName, PackageSpec, Release, Sha256Digest, WebcVersion};
+use crate::policy::Policy;
+use crate::registry::{RegistryClient, RegistryError};
+use crate::resolver::{self, Lookup, PackageSource, Resolution, Resolve, ResolveError};
+use crate::store::{Decision, InstallMember, InstallRecord, Installed, Store, StoreError};
+
+/// Why an install failed.
+#[derive(Debug, thiserror::Error)]
+pub enum InstallError {
+    #[error(transparent)]
+    Input(#[from] InputError),
+    #[error(transparent)]
+    Resolve(#[from] ResolveError),
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    #[error("{0} is not installed and --offline forbids asking the registry")]
+    Offline(PackageName),
+    #[error("{package}: {webc} download failed: {source}")]
+    Fetch {
+        package: PackageName,
+        webc: WebcVersion,
+        #[source]
+        source: Box<FetchError>,
+    },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<crate::store::IndexError> for InstallError {
+    fn from(e: crate::store::IndexError) -> Self {
+        InstallError::Store(e.into())
+    }
+}
+
+impl InstallError {
+    /// A failure of the package, its resolution or its integrity (exit code 1), as opposed to
+    /// the network, the store or webcpm itself (exit code 2).
+    pub fn is_package_failure(&self) -> bool {
+        match self {
+            InstallError::Input(_) | InstallError::Resolve(_) | InstallError::Offline(_) => true,
+            InstallError::Registry(e) => !e.is_transient(),
+            InstallError::Fetch { source, .. } => !matches!(
+                **source,
+                FetchError::Transport { .. } | FetchError::Status { .. } | FetchError::Store(_)
+            ),
+            InstallError::Store(_) => false,
+        }
+    }
+}
+
+/// How to install.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct InstallOptions {
+    pub no_deps: bool,
+    pub offline: bool,
+    pub refresh: bool,
+}
+
+/// What an install did.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct InstallReport {
+    pub package: PackageName,
+    pub version: String,
+    pub webc: WebcVersion,
+    pub sha256: Sha256Digest,
+    pub size: u64,
+    pub fell_back_from: Option<WebcVersion>,
+    pub reason: String,
+    /// Already installed: nothing was asked of the registry.
+    #[serde(skip)]
+    pub up_to_date: bool,
+    /// How many files were downloaded.
+    #[serde(skip)]
+    pub downloaded: usize,
+}
+
+/// One candidate as `resolve --explain` shows it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CandidateReport {
+    pub webc: WebcVersion,
+    pub url: Option<String>,
+    pub sha256: Option<String>,
+    pub size: Option<u64>,
+    pub outcome: String,
+    pub reason: String,
+}
+
+/// What `resolve` shows: the choice and why.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Explanation {
+    pub package: PackageName,
+    pub version: String,
+    pub webc: WebcVersion,
+    pub rule: String,
+    pub candidates: Vec<CandidateReport>,
+    pub tree: Vec<TreeEntry>,
+}
+
+/// One member of a resolved tree.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct TreeEntry {
+    pub package: PackageName,
+    pub version: String,
+    pub depth: u32,
+    pub needed_by: Option<PackageName>,
+}
+
+/// Releases loaded so far; `None` for a package the registry does not know.
+#[derive(Default)]
+struct Loaded(BTreeMap<PackageName, Option<Vec<Release>>>);
+
+impl PackageSource for Loaded {
+    fn lookup(&self, name: &PackageName) -> Lookup<'_> {
+        match self.0.get(name) {
+            None => Lookup::Pending,
+            Some(None) => Lookup::NotFound,
+            Some(Some(releases)) => Lookup::Found(releases),
+        }
+    }
+}
+
+/// Everything an install needs.
+pub struct Installer {
+    pub store: Store,
+    /// `None` when offline.
+    pub client: Option<RegistryClient>,
+    pub fetcher: Fetcher,
+    pub policy: Policy,
+    /// Downloads under way at once, across every package.
+    pub downloads: Arc<Semaphore>,
+}
+
+impl Installer {
+    fn registry_label(&self) -> String {
+        self.client
+            .as_ref()
+            .map(|c| crate::http::redact(c.endpoint().as_str()))
+            .unwrap_or_default()
+    }
+
+    /// Resolves `spec` against the registry, loading packages as the resolver asks for them.
+    pub async fn resolve(
+        &self,
+        spec: &PackageSpec,
+        no_deps: bool,
+    ) -> Result<Resolution, InstallError> {
+        let client = self
+            .client
+            .as_ref()
+            .ok_or_else(|| InstallError::Offline(spec.name.clone()))?;
+        let mut loaded = Loaded::default();
+        loop {
+            match resolver::resolve(spec, &self.policy, &loaded, no_deps)? {
+                Resolve::Done(resolution) => return Ok(resolution),
+                Resolve::Needs(names) => {
+                    let answers = futures_util::future::join_all(
+                        names.iter().map(|name| client.package(name)),
+                    )
+                    .await;
+                    for (name, answer) in names.into_iter().zip(answers) {
+                        loaded.0.insert(name, answer?);
+                    }
+                }
+            }
+        }
+    }
+
+    /// `resolve --explain`: the choice without downloading anything.
+    pub async fn explain(
+        &self,
+        spec: &PackageSpec,
+        no_deps: bool,
+    ) -> Result<Explanation, InstallError> {
+        let resolution = self.resolve(spec, no_deps).await?;
+        let root = resolution.root();
+        Ok(Explanation {
+            package: root.name.clone(),
+            version: root.version.to_string(),
+            webc: resolution.viable[0],
+            rule: resolution.rule.clone(),
+            candidates: resolution
+                .candidates
+                .iter()
+                .map(|c| {
+                    let d = root.offer(c.webc).distribution();
+                    CandidateReport {
+                        webc: c.webc,
+                        url: d.map(|d| crate::http::redact(&d.url)),
+                        sha256: d.map(|d| d.sha256.hex()),
+                        size: d.map(|d| d.size),
+                        outcome: c.outcome.to_string(),
+                        reason: c.reason.clone(),
+                    }
+                })
+                .collect(),
+            tree: resolution
+                .members
+                .iter()
+                .map(|m| TreeEntry {
+                    package: m.release.name.clone(),
+                    version: m.release.version.to_string(),
+                    depth: m.depth,
+                    needed_by: m.needed_by.clone(),
+                })
+                .collect(),
+        })
+    }
+
+    /// The install of `spec.name` if it already satisfies the request under the policy.
+    fn satisfied(&self, spec: &PackageSpec) -> Result<Option<Installed>, InstallError> {
+        let Some(installed) = self.store.index().installed(&spec.name)? else {
+            return Ok(None);
+        };
+        let version_ok = spec.version == crate::package::VersionRequest::Latest
+            || spec.version.matches(&installed.version);
+        let format_ok = self
+            .policy
+            .forced
+            .as_ref()
+            .is_none_or(|f| f.webc == installed.webc);
+        if version_ok && format_ok && self.store.blob(&installed.sha256)?.is_some() {
+            Ok(Some(installed))
+        } else {
+            Ok(None)
+        }
+    }
+
+    /// Installs one package and its tree.
+    pub async fn install(
+        &self,
+        spec: &PackageSpec,
+        options: InstallOptions,
+    ) -> Result<InstallReport, InstallError> {
+        if !options.refresh
+            && let Some(installed) = self.satisfied(spec)?
+        {
+            return Ok(InstallReport {
+                package: installed.package,
+                version: installed.version.to_string(),
+                webc: installed.webc,
+                sha256: installed.sha256,
+                size: installed.size,
+                fell_back_from: installed.fell_back_from,
+                reason: installed.reason,
+                up_to_date: true,
+                downloaded: 0,
+            });
+        }
+        if options.offline {
+            return Err(InstallError::Offline(spec.name.clone()));
+        }
+        let resolution = self.resolve(spec, options.no_deps).await?;
+        let first = self.policy.order(&spec.name).formats[0];
+        let mut failures: Vec<(WebcVersion, String)> = Vec::new();
+        for (i, &webc) in resolution.viable.iter().enumerate() {
+            match self.fetch_tree(&resolution, webc).await {
+                Ok((members, downloaded)) => {
+                    let reason = if failures.is_empty() {
+                        resolution
+                            .candidates
+                            .iter()
+                            .find(|c| c.webc == webc)
+                            .map(|c| c.reason.clone())
+                            .unwrap_or_default()
+                    } else {
+                        format!(
+                            "fallback: {}",
+                            failures
+                                .iter()
+                                .map(|(w, e)| format!("{w} failed: {e}"))
+                                .collect::<Vec<_>>()
+                                .join("; ")
+                        )
+                    };
+                    let record = InstallRecord {
+                        package: spec.name.clone(),
+                        request: spec.to_string(),
+                        registry: self.registry_label(),
+                        webc,
+                        rule: resolution.rule.clone(),
+                        reason: reason.clone(),
+                        fell_back_from: (webc != first).then_some(first),
+                        decisions: decisions(&resolution, &failures, webc),
+                        releases: resolution
+                            .members
+                            .iter()
+                            .map(|m| m.release.clone())
+                            .collect(),
+                        members,
+                    };
+                    self.store.index().record_install(&record)?;
+                    let root = &record.members[0];
+                    return Ok(InstallReport {
+                        package: spec.name.clone(),
+                        version: root.version.to_string(),
+                        webc,
+                        sha256: root.sha256,
+                        size: resolution
+                            .root()
+                            .offer(webc)
+                            .distribution()
+                            .map_or(0, |d| d.size),
+                        fell_back_from: record.fell_back_from,
+                        reason,
+                        up_to_date: false,
+                        downloaded,
+                    });
+                }
+                Err((package, source))
+                    if source.allows_fallback() && i + 1 < resolution.viable.len() =>
+                {
+                    tracing::warn!(
+                        "{package}: {webc} failed ({source}); falling back to {}",
+                        resolution.viable[i + 1]
+                    );
+                    failures.push((webc, format!("{package}: {source}")));
+                }
+                Err((package, source)) => {
+                    return Err(InstallError::Fetch {
+                        package,
+                        webc,
+                        source: Box::new(source),
+                    });
+                }
+            }
+        }
+        unreachable!("the resolver returns at least one viable format")
+    }
+
+    /// Downloads every member of the tree in `webc`, in parallel. Returns the members and how
+    /// many files were downloaded, or the first failure.
+    async fn fetch_tree(
+        &self,
+        resolution: &Resolution,
+        webc: WebcVersion,
+    ) -> Result<(Vec<InstallMember>, usize), (PackageName, FetchError)> {
+        let jobs = resolution.members.iter().map(|m| {
+            let dist = m
+                .release
+                .offer(webc)
+                .distribution()
+                .expect("viable formats are offered by every member");
+            async move {
+                let _permit = self.downloads.acquire().await.expect("never closed");
+                let label = format!("{}@{} ({webc})", m.release.name, m.release.version);
+                self.fetcher
+                    .fetch(&self.store, dist, &label)
+                    .await
+                    .map(|f| (m, f))
+                    .map_err(|e| (m.release.name.clone(), e))
+            }
+        });
+        let results: Vec<_> = futures_util::stream::iter(jobs)
+            .buffered(resolution.members.len().max(1))
+            .collect()
+            .await;
+        let mut members = Vec::new();
+        let mut downloaded = 0;
+        for result in results {
+            let (m, fetched) = result?;
+            downloaded += usize::from(!fetched.cached);
+            members.push(InstallMember {
+                package: m.release.name.clone(),
+                version: m.release.version.clone(),
+                webc,
+                sha256: fetched.blob.sha256,
+                depth: m.depth,
+            });
+        }
+        Ok((members, downloaded))
+    }
+
+    /// Removes an install; its blobs stay until `cache gc`.
+    pub fn uninstall(&self, name: &PackageName) -> Result<bool, InstallError> {
+        Ok(self.store.index().remove_install(name)?)
+    }
+}
+
+/// The decisions recorded for an install that ended in `chosen`.
+fn decisions(
+    resolution: &Resolution,
+    failures: &[(WebcVersion, String)],
+    chosen: WebcVersion,
+) -> Vec<Decision> {
+    resolution
+        .candidates
+        .iter()
+        .map(|c| {
+            let (outcome, reason) =
+                if let Some((_, why)) = failures.iter().find(|(w, _)| *w == c.webc) {
+                    ("failed", why.clone())
+                } else if c.webc == chosen {
+                    ("chosen", c.reason.clone())
+                } else if c.outcome == "chosen" {
+                    ("not_tried", "not reached".to_string())
+                } else {
+                    (c.outcome, c.reason.clone())
+                };
+            Decision {
+                webc: c.webc,
+                outcome: outcome.to_string(),
+                reason,
+            }
+        })
+        .collect()
+}

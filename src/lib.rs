@@ -1,0 +1,31 @@
+//! webcpm: a package manager and registry client for WebAssembly packages in the WebC format.
+//!
+//! The parts, in the order data flows through them (nothing flows back):
+//!
+//! | module | job |
+//! |---|---|
+//! | [`settings`] | the effective configuration, with the layer each value came from |
+//! | [`resolver`] | picks versions for a whole dependency tree, without any IO |
+//! | [`policy`] | the WebC format priority, fallback and the reasons for each choice |
+//! | [`registry`] | the GraphQL client: one query, answers turned into [`package`] types |
+//! | [`fetch`] | streaming downloads, verified by SHA-256 and size while they arrive |
+//! | [`store`] | the content-addressed store on disk and its SQLite index |
+//! | [`install`] | drives the parts above for `install`, `resolve`, `uninstall` |
+//! | [`server`] | the local registry (`registry add`, `registry serve`), sharing only the schema |
+//!
+//! [`package`] and [`container`] hold the domain types and the WebC checks that every part uses.
+
+pub mod container;
+pub mod fetch;
+pub mod http;
+pub mod install;
+pub mod package;
+pub mod policy;
+pub mod registry;
+pub mod resolver;
+pub mod server;
+pub mod settings;
+pub mod store;
+
+#[doc(hidden)]
+pub mod cli;

@@ -1,0 +1,421 @@
+//! The project's own names for what a registry offers: package names, version requests, WebC
+//! formats, SHA-256 digests and distributions.
+//!
+//! Everything that arrives from outside (the command line, a registry's answer, a package's
+//! manifest) is parsed into these types at the edge, so that the rest of webcpm never handles a
+//! raw string where a checked value is meant. Parsing never panics: every failure is an
+//! [`InputError`] that names the offending text and what was expected.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+/// Why a piece of outside input was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InputError {
+    #[error(
+        "invalid package name `{0}`: expected `namespace/name` made of letters, digits, `-` and `_`"
+    )]
+    PackageName(String),
+    #[error("invalid version `{text}`: {reason}")]
+    Version { text: String, reason: String },
+    #[error("invalid version requirement `{text}`: {reason}")]
+    VersionReq { text: String, reason: String },
+    #[error("invalid SHA-256 digest `{0}`: expected 64 hexadecimal digits")]
+    Digest(String),
+    #[error("unknown WebC format `{0}`: expected `v2` or `v3`")]
+    WebcVersion(String),
+}
+
+/// A package's name, `namespace/name`, as the Wasmer registry spells it.
+///
+/// Names are compared case-insensitively (legacy packages have mixed case), so they are kept in
+/// lower case: two spellings of one name are one package everywhere in webcpm.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PackageName {
+    full: String,
+    slash: usize,
+}
+
+impl PackageName {
+    /// The longest name (both parts and the slash) that is accepted.
+    pub const MAX_LEN: usize = 128;
+
+    pub fn namespace(&self) -> &str {
+        &self.full[..self.slash]
+    }
+
+    pub fn name(&self) -> &str {
+        &self.full[self.slash + 1..]
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.full
+    }
+}
+
+fn valid_name_part(part: &str) -> bool {
+    !part.is_empty()
+        && part
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        && part
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric())
+}
+
+impl FromStr for PackageName {
+    type Err = InputError;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let bad = || InputError::PackageName(text.to_string());
+        if text.len() > Self::MAX_LEN {
+            return Err(bad());
+        }
+        let (namespace, name) = text.split_once('/').ok_or_else(bad)?;
+        if !valid_name_part(namespace) || !valid_name_part(name) {
+            return Err(bad());
+        }
+        Ok(PackageName {
+            full: text.to_ascii_lowercase(),
+            slash: namespace.len(),
+        })
+    }
+}
+
+impl fmt::Display for PackageName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(&self.full)
+    }
+}
+
+impl Serialize for PackageName {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.full)
+    }
+}
+
+/// Parses a published version (`1.2.3`, `0.1.0-rc.1`).
+pub fn parse_version(text: &str) -> Result<semver::Version, InputError> {
+    semver::Version::parse(text.trim()).map_err(|e| InputError::Version {
+        text: text.to_string(),
+        reason: e.to_string(),
+    })
+}
+
+/// Which versions of a package a request accepts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VersionRequest {
+    /// `latest`, or no version given: the highest version that is not archived.
+    Latest,
+    /// A full version (`1.2.3`): that version and no other, as `cargo install foo@1.2.3` means.
+    Exact(semver::Version),
+    /// A semver requirement (`^1.2`, `~1`, `>=1, <2`, `=1.0.0`).
+    Req(semver::VersionReq),
+}
+
+impl VersionRequest {
+    pub fn matches(&self, version: &semver::Version) -> bool {
+        match self {
+            VersionRequest::Latest => version.pre.is_empty(),
+            VersionRequest::Exact(v) => v == version,
+            VersionRequest::Req(req) => req.matches(version),
+        }
+    }
+}
+
+impl FromStr for VersionRequest {
+    type Err = InputError;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let text = text.trim();
+        if text.is_empty() || text == "latest" || text == "*" {
+            return Ok(VersionRequest::Latest);
+        }
+        if let Ok(v) = semver::Version::parse(text) {
+            return Ok(VersionRequest::Exact(v));
+        }
+        semver::VersionReq::parse(text)
+            .map(VersionRequest::Req)
+            .map_err(|e| InputError::VersionReq {
+                text: text.to_string(),
+                reason: e.to_string(),
+            })
+    }
+}
+
+impl fmt::Display for VersionRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            VersionRequest::Latest => f.write_str("latest"),
+            VersionRequest::Exact(v) => write!(f, "{v}"),
+            VersionRequest::Req(r) => write!(f, "{r}"),
+        }
+    }
+}
+
+/// What a user asks for: `ns/name`, `ns/name@1.2.3`, `ns/name@^1.2`, `ns/name@latest`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PackageSpec {
+    pub name: PackageName,
+    pub version: VersionRequest,
+}
+
+impl FromStr for PackageSpec {
+    type Err = InputError;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let (name, version) = match text.split_once('@') {
+            Some((name, version)) => (name, version.parse()?),
+            None => (text, VersionRequest::Latest),
+        };
+        Ok(PackageSpec {
+            name: name.parse()?,
+            version,
+        })
+    }
+}
+
+impl fmt::Display for PackageSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.version {
+            VersionRequest::Latest => write!(f, "{}", self.name),
+            v => write!(f, "{}@{v}", self.name),
+        }
+    }
+}
+
+/// The two container formats a registry offers every version in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WebcVersion {
+    V2,
+    V3,
+}
+
+impl WebcVersion {
+    pub const ALL: [WebcVersion; 2] = [WebcVersion::V2, WebcVersion::V3];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WebcVersion::V2 => "v2",
+            WebcVersion::V3 => "v3",
+        }
+    }
+
+    /// The version of the `webc` crate's reader and writer for this format.
+    pub fn to_webc(self) -> webc::Version {
+        match self {
+            WebcVersion::V2 => webc::Version::V2,
+            WebcVersion::V3 => webc::Version::V3,
+        }
+    }
+
+    pub fn from_webc(version: webc::Version) -> Option<Self> {
+        match version {
+            webc::Version::V2 => Some(WebcVersion::V2),
+            webc::Version::V3 => Some(WebcVersion::V3),
+            _ => None,
+        }
+    }
+
+    /// The other format: the one to fall back to.
+    pub fn other(self) -> Self {
+        match self {
+            WebcVersion::V2 => WebcVersion::V3,
+            WebcVersion::V3 => WebcVersion::V2,
+        }
+    }
+}
+
+impl FromStr for WebcVersion {
+    type Err = InputError;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "v2" | "2" => Ok(WebcVersion::V2),
+            "v3" | "3" => Ok(WebcVersion::V3),
+            _ => Err(InputError::WebcVersion(text.to_string())),
+        }
+    }
+}
+
+impl fmt::Display for WebcVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+/// A SHA-256 digest, compared as bytes and shown as 64 lower-case hex digits.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Sha256Digest(pub [u8; 32]);
+
+impl Sha256Digest {
+    pub fn of(bytes: &[u8]) -> Self {
+        use sha2::Digest;
+        Sha256Digest(sha2::Sha256::digest(bytes).into())
+    }
+
+    pub fn hex(&self) -> String {
+        hex::encode(self.0)
+    }
+}
+
+impl FromStr for Sha256Digest {
+    type Err = InputError;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let text = text.trim();
+        let mut out = [0u8; 32];
+        if text.len() != 64 || hex::decode_to_slice(text, &mut out).is_err() {
+            return Err(InputError::Digest(text.chars().take(80).collect()));
+        }
+        Ok(Sha256Digest(out))
+    }
+}
+
+impl fmt::Display for Sha256Digest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.hex())
+    }
+}
+
+impl fmt::Debug for Sha256Digest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Sha256Digest({})", self.hex())
+    }
+}
+
+impl Serialize for Sha256Digest {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.hex())
+    }
+}
+
+/// A dependency that a package's manifest declares.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dependency {
+    /// The name the package uses for it (the manifest's key).
+    pub alias: String,
+    pub spec: PackageSpec,
+}
+
+/// One format of one package version, as a registry offers it: where to download it and what
+/// the bytes must be.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Distribution {
+    /// The format this node was asked for.
+    pub webc: WebcVersion,
+    pub url: String,
+    pub sha256: Sha256Digest,
+    pub size: u64,
+    /// The format the registry says the bytes are in (`webcVersion`); fetch checks the bytes.
+    pub claimed: Option<WebcVersion>,
+    /// The dependencies named in the node's `webcManifest`.
+    pub dependencies: Vec<Dependency>,
+    /// The node's `webcManifest`, as JSON text, when it sent one.
+    pub manifest: Option<String>,
+}
+
+/// What a registry said about one format of one version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Offer {
+    /// A complete node.
+    Offered(Distribution),
+    /// The node is absent, or its URL or hash is null: the format is not offered.
+    NotOffered,
+    /// The node is there but cannot be used (a bad hash, a bad URL, a manifest that does not
+    /// parse); the text says what was wrong.
+    Invalid(String),
+}
+
+impl Offer {
+    pub fn distribution(&self) -> Option<&Distribution> {
+        match self {
+            Offer::Offered(d) => Some(d),
+            _ => None,
+        }
+    }
+}
+
+/// One version of a package with both of its formats.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Release {
+    pub name: PackageName,
+    pub version: semver::Version,
+    pub archived: bool,
+    pub v2: Offer,
+    pub v3: Offer,
+}
+
+impl Release {
+    pub fn offer(&self, webc: WebcVersion) -> &Offer {
+        match webc {
+            WebcVersion::V2 => &self.v2,
+            WebcVersion::V3 => &self.v3,
+        }
+    }
+}
+
+/// Reads the dependencies out of a WebC manifest's `use` map. Entries that are URLs or vendored
+/// manifests are not registry packages and are left to the runtime; a registry entry that does
+/// not parse is an error naming it.
+pub fn dependencies_of(manifest: &webc::metadata::Manifest) -> Result<Vec<Dependency>, String> {
+    use webc::metadata::UrlOrManifest;
+    let mut deps = Vec::new();
+    for (alias, target) in &manifest.use_map {
+        if let UrlOrManifest::RegistryDependentUrl(text) = target {
+            let spec: PackageSpec = text
+                .parse()
+                .map_err(|e| format!("dependency `{alias}` = `{text}`: {e}"))?;
+            deps.push(Dependency {
+                alias: alias.clone(),
+                spec,
+            });
+        }
+    }
+    Ok(deps)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_checked_and_folded() {
+        let n: PackageName = "Wasmer/Python_3-x".parse().unwrap();
+        assert_eq!(n.as_str(), "wasmer/python_3-x");
+        assert_eq!(n.namespace(), "wasmer");
+        assert_eq!(n.name(), "python_3-x");
+        for bad in [
+            "", "a", "/b", "a/", "a/b/c", "a/../b", "a b/c", "-a/b", "a/b@",
+        ] {
+            assert!(bad.parse::<PackageName>().is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn specs_parse_versions_and_requirements() {
+        let s: PackageSpec = "ns/pkg@1.2.3".parse().unwrap();
+        assert_eq!(
+            s.version,
+            VersionRequest::Exact(semver::Version::new(1, 2, 3))
+        );
+        let s: PackageSpec = "ns/pkg@^1".parse().unwrap();
+        assert!(s.version.matches(&semver::Version::new(1, 9, 0)));
+        assert!(!s.version.matches(&semver::Version::new(2, 0, 0)));
+        let s: PackageSpec = "ns/pkg@latest".parse().unwrap();
+        assert_eq!(s.version, VersionRequest::Latest);
+        assert!("ns/pkg@not a version".parse::<PackageSpec>().is_err());
+    }
+
+    #[test]
+    fn digests_round_trip() {
+        let d = Sha256Digest::of(b"abc");
+        assert_eq!(d.hex().parse::<Sha256Digest>().unwrap(), d);
+        assert!("zz".parse::<Sha256Digest>().is_err());
+        assert!("ab".repeat(33).parse::<Sha256Digest>().is_err());
+    }
+}

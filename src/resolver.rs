@@ -1,0 +1,459 @@
+//! The resolver: from a request (`ns/name@^1`) to a whole dependency tree and the WebC format it
+//! will be installed in. It does no IO: it asks a [`PackageSource`] for the releases of each
+//! package, and when the source has not loaded one yet it answers [`Resolve::Needs`] so that the
+//! caller can load those packages (from the registry or the index) and ask again.
+//!
+//! Rules:
+//! - the highest version that matches and is not archived wins;
+//! - dependencies are read from the chosen version's manifest (the node of the first format the
+//!   policy would try) and resolved the same way; each package appears once in a tree;
+//! - a tree is installed in one format: the first format, in the policy's order, that every
+//!   member offers. Formats before it are `skipped` with the member that lacks them, those after
+//!   it are kept as fallbacks for the installer.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+use crate::package::{
+    Dependency, Distribution, Offer, PackageName, PackageSpec, Release, VersionRequest, WebcVersion,
+};
+use crate::policy::Policy;
+
+/// What a source knows of a package.
+#[derive(Debug)]
+pub enum Lookup<'a> {
+    /// Every release the registry lists.
+    Found(&'a [Release]),
+    /// The registry does not know the package.
+    NotFound,
+    /// Not loaded yet: ask the caller to load it.
+    Pending,
+}
+
+/// Where the resolver gets releases from.
+pub trait PackageSource {
+    fn lookup(&self, name: &PackageName) -> Lookup<'_>;
+}
+
+/// Why a request cannot be resolved.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ResolveError {
+    #[error("package {0} was not found in the registry")]
+    NotFound(PackageName),
+    #[error("package {needed_by} depends on {name}, which was not found in the registry")]
+    DependencyNotFound {
+        name: PackageName,
+        needed_by: PackageName,
+    },
+    #[error("no version of {name} matches `{request}`{}; versions: {}", needed_by.as_ref().map(|p| format!(" (needed by {p})")).unwrap_or_default(), if available.is_empty() { "none".to_string() } else { available.join(", ") })]
+    NoMatchingVersion {
+        name: PackageName,
+        request: String,
+        needed_by: Option<PackageName>,
+        available: Vec<String>,
+    },
+    #[error(
+        "{name} is needed as `{first}` and as `{second}` in one tree; webcpm installs one version of a package per tree"
+    )]
+    Conflict {
+        name: PackageName,
+        first: String,
+        second: String,
+    },
+    #[error("{name}@{version} cannot be installed in any allowed format: {}", reasons.join("; "))]
+    NoFormat {
+        name: PackageName,
+        version: semver::Version,
+        reasons: Vec<String>,
+    },
+    #[error("{name}@{version}: {reason}")]
+    BadDependency {
+        name: PackageName,
+        version: semver::Version,
+        reason: String,
+    },
+}
+
+/// One package of a resolved tree.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    pub release: Release,
+    pub depth: u32,
+    pub needed_by: Option<PackageName>,
+}
+
+/// A candidate format and what became of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Candidate {
+    pub webc: WebcVersion,
+    /// `chosen`, `skipped` or `not_tried`.
+    pub outcome: &'static str,
+    pub reason: String,
+}
+
+/// A resolved tree.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resolution {
+    /// Root first, then by depth.
+    pub members: Vec<Member>,
+    /// Every format the policy allows, in order, with its outcome.
+    pub candidates: Vec<Candidate>,
+    /// Formats that every member offers, in the policy's order: the first is chosen, the rest are
+    /// the fallbacks.
+    pub viable: Vec<WebcVersion>,
+    /// The rule that ordered the formats.
+    pub rule: String,
+}
+
+impl Resolution {
+    pub fn root(&self) -> &Release {
+        &self.members[0].release
+    }
+
+    /// The distribution of every member in `webc`, root first. Only for viable formats.
+    pub fn distributions(&self, webc: WebcVersion) -> Vec<&Distribution> {
+        self.members
+            .iter()
+            .filter_map(|m| m.release.offer(webc).distribution())
+            .collect()
+    }
+}
+
+/// The resolver's answer.
+#[derive(Debug)]
+pub enum Resolve {
+    Done(Resolution),
+    /// Load these packages into the source and ask again.
+    Needs(Vec<PackageName>),
+}
+
+/// Picks the highest matching, non-archived release.
+pub fn select<'a>(releases: &'a [Release], request: &VersionRequest) -> Option<&'a Release> {
+    releases
+        .iter()
+        .filter(|r| !r.archived && request.matches(&r.version))
+        .max_by(|a, b| a.version.cmp(&b.version))
+}
+
+fn version_list(releases: &[Release]) -> Vec<String> {
+    let mut sorted: Vec<&Release> = releases.iter().collect();
+    sorted.sort_by(|a, b| a.version.cmp(&b.version));
+    sorted
+        .iter()
+        .map(|r| {
+            if r.archived {
+                format!("{} (archived)", r.version)
+            } else {
+                r.version.to_string()
+            }
+        })
+        .collect()
+}
+
+/// The dependencies a release declares, read from the first node the policy would use.
+fn dependencies(release: &Release, order: &[WebcVersion]) -> Vec<Dependency> {
+    order
+        .iter()
+        .chain(WebcVersion::ALL.iter())
+        .find_map(|w| release.offer(*w).distribution())
+        .map(|d| d.dependencies.clone())
+        .unwrap_or_default()
+}
+
+/// Resolves `spec` and, unless `no_deps`, its dependencies.
+pub fn resolve(
+    spec: &PackageSpec,
+    policy: &Policy,
+    source: &dyn PackageSource,
+    no_deps: bool,
+) -> Result<Resolve, ResolveError> {
+    let order = policy.order(&spec.name);
+    let mut members: Vec<Member> = Vec::new();
+    let mut chosen: BTreeMap<PackageName, (String, semver::Version)> = BTreeMap::new();
+    let mut pending: BTreeSet<PackageName> = BTreeSet::new();
+    let mut queue: VecDeque<(PackageSpec, u32, Option<PackageName>)> = VecDeque::new();
+    queue.push_back((spec.clone(), 0, None));
+
+    while let Some((want, depth, needed_by)) = queue.pop_front() {
+        if let Some((first, version)) = chosen.get(&want.name) {
+            if want.version.matches(version) || want.version == VersionRequest::Latest {
+                continue;
+            }
+            return Err(ResolveError::Conflict {
+                name: want.name.clone(),
+                first: first.clone(),
+                second: want.to_string(),
+            });
+        }
+        let releases = match source.lookup(&want.name) {
+            Lookup::Pending => {
+                pending.insert(want.name.clone());
+                continue;
+            }
+            Lookup::NotFound => {
+                return Err(match needed_by {
+                    None => ResolveError::NotFound(want.name.clone()),
+                    Some(parent) => ResolveError::DependencyNotFound {
+                        name: want.name.clone(),
+                        needed_by: parent,
+                    },
+                });
+            }
+            Lookup::Found(releases) => releases,
+        };
+        let Some(release) = select(releases, &want.version) else {
+            return Err(ResolveError::NoMatchingVersion {
+                name: want.name.clone(),
+                request: want.version.to_string(),
+                needed_by,
+                available: version_list(releases),
+            });
+        };
+        chosen.insert(
+            want.name.clone(),
+            (want.to_string(), release.version.clone()),
+        );
+        if !no_deps {
+            for dep in dependencies(release, &order.formats) {
+                queue.push_back((dep.spec, depth + 1, Some(want.name.clone())));
+            }
+        }
+        members.push(Member {
+            release: release.clone(),
+            depth,
+            needed_by,
+        });
+    }
+    if !pending.is_empty() {
+        return Ok(Resolve::Needs(pending.into_iter().collect()));
+    }
+    choose_format(members, &order.formats, order.rule)
+}
+
+fn choose_format(
+    members: Vec<Member>,
+    formats: &[WebcVersion],
+    rule: String,
+) -> Result<Resolve, ResolveError> {
+    let mut candidates = Vec::new();
+    let mut viable = Vec::new();
+    let mut reasons = Vec::new();
+    for &webc in formats {
+        let missing = members.iter().find_map(|m| match m.release.offer(webc) {
+            Offer::Offered(_) => None,
+            Offer::NotOffered => Some(format!(
+                "{}@{} is not offered as {webc}",
+                m.release.name, m.release.version
+            )),
+            Offer::Invalid(why) => Some(format!(
+                "{}@{} has an unusable {webc} node: {why}",
+                m.release.name, m.release.version
+            )),
+        });
+        match missing {
+            Some(why) => {
+                let why = if members.len() > 1 && !why.starts_with(members[0].release.name.as_str())
+                {
+                    format!("{why}, so the whole tree cannot be {webc}")
+                } else {
+                    why
+                };
+                reasons.push(why.clone());
+                candidates.push(Candidate {
+                    webc,
+                    outcome: "skipped",
+                    reason: why,
+                });
+            }
+            None if viable.is_empty() => {
+                viable.push(webc);
+                candidates.push(Candidate {
+                    webc,
+                    outcome: "chosen",
+                    reason: if candidates.is_empty() {
+                        format!("first in order ({rule})")
+                    } else {
+                        format!("fallback: {}", reasons.join("; "))
+                    },
+                });
+            }
+            None => {
+                viable.push(webc);
+                candidates.push(Candidate {
+                    webc,
+                    outcome: "not_tried",
+                    reason: format!("kept as fallback after {}", viable[0]),
+                });
+            }
+        }
+    }
+    for webc in WebcVersion::ALL {
+        if !formats.contains(&webc) {
+            candidates.push(Candidate {
+                webc,
+                outcome: "not_tried",
+                reason: format!("not allowed ({rule})"),
+            });
+        }
+    }
+    if viable.is_empty() {
+        let root = &members[0].release;
+        return Err(ResolveError::NoFormat {
+            name: root.name.clone(),
+            version: root.version.clone(),
+            reasons,
+        });
+    }
+    Ok(Resolve::Done(Resolution {
+        members,
+        candidates,
+        viable,
+        rule,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::package::Sha256Digest;
+
+    struct Map(BTreeMap<PackageName, Vec<Release>>);
+
+    impl PackageSource for Map {
+        fn lookup(&self, name: &PackageName) -> Lookup<'_> {
+            match self.0.get(name) {
+                Some(r) => Lookup::Found(r),
+                None => Lookup::NotFound,
+            }
+        }
+    }
+
+    fn dist(webc: WebcVersion, deps: &[&str]) -> Offer {
+        Offer::Offered(Distribution {
+            webc,
+            url: "http://127.0.0.1/x".into(),
+            sha256: Sha256Digest([1; 32]),
+            size: 1,
+            claimed: Some(webc),
+            dependencies: deps
+                .iter()
+                .map(|d| Dependency {
+                    alias: d.to_string(),
+                    spec: d.parse().unwrap(),
+                })
+                .collect(),
+            manifest: None,
+        })
+    }
+
+    fn release(name: &str, version: &str, archived: bool, v3: bool, deps: &[&str]) -> Release {
+        Release {
+            name: name.parse().unwrap(),
+            version: version.parse().unwrap(),
+            archived,
+            v2: dist(WebcVersion::V2, deps),
+            v3: if v3 {
+                dist(WebcVersion::V3, deps)
+            } else {
+                Offer::NotOffered
+            },
+        }
+    }
+
+    fn source(releases: Vec<Release>) -> Map {
+        let mut map: BTreeMap<PackageName, Vec<Release>> = BTreeMap::new();
+        for r in releases {
+            map.entry(r.name.clone()).or_default().push(r);
+        }
+        Map(map)
+    }
+
+    fn done(r: Result<Resolve, ResolveError>) -> Resolution {
+        match r.unwrap() {
+            Resolve::Done(r) => r,
+            Resolve::Needs(n) => panic!("needs {n:?}"),
+        }
+    }
+
+    #[test]
+    fn highest_matching_unarchived_version_wins() {
+        let src = source(vec![
+            release("a/b", "1.0.0", false, true, &[]),
+            release("a/b", "1.2.0", false, true, &[]),
+            release("a/b", "1.3.0", true, true, &[]),
+            release("a/b", "2.0.0", false, true, &[]),
+        ]);
+        let p = Policy::default();
+        let spec = |s: &str| s.parse::<PackageSpec>().unwrap();
+        let v = |s| {
+            done(resolve(&spec(s), &p, &src, false))
+                .root()
+                .version
+                .to_string()
+        };
+        assert_eq!(v("a/b@^1"), "1.2.0");
+        assert_eq!(v("a/b"), "2.0.0");
+        assert_eq!(v("a/b@=1.0.0"), "1.0.0");
+        let err = resolve(&spec("a/b@^3"), &p, &src, false).unwrap_err();
+        assert!(err.to_string().contains("1.3.0 (archived)"), "{err}");
+    }
+
+    #[test]
+    fn a_tree_falls_back_together() {
+        let src = source(vec![
+            release("a/root", "1.0.0", false, true, &["a/dep@^1"]),
+            release("a/dep", "1.0.0", false, false, &[]),
+        ]);
+        let r = done(resolve(
+            &"a/root".parse().unwrap(),
+            &Policy::default(),
+            &src,
+            false,
+        ));
+        assert_eq!(r.members.len(), 2);
+        assert_eq!(r.viable, vec![WebcVersion::V2]);
+        assert_eq!(r.candidates[0].outcome, "skipped");
+        assert!(
+            r.candidates[0]
+                .reason
+                .contains("a/dep@1.0.0 is not offered as v3")
+        );
+        assert_eq!(r.candidates[1].outcome, "chosen");
+    }
+
+    #[test]
+    fn missing_dependency_names_who_needs_it() {
+        let src = source(vec![release(
+            "a/root",
+            "1.0.0",
+            false,
+            true,
+            &["a/gone@^1"],
+        )]);
+        let err = resolve(&"a/root".parse().unwrap(), &Policy::default(), &src, false).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "package a/root depends on a/gone, which was not found in the registry"
+        );
+        // --no-deps does not look.
+        done(resolve(
+            &"a/root".parse().unwrap(),
+            &Policy::default(),
+            &src,
+            true,
+        ));
+    }
+
+    #[test]
+    fn unloaded_packages_are_asked_for() {
+        struct Empty;
+        impl PackageSource for Empty {
+            fn lookup(&self, _: &PackageName) -> Lookup<'_> {
+                Lookup::Pending
+            }
+        }
+        match resolve(&"a/b".parse().unwrap(), &Policy::default(), &Empty, false).unwrap() {
+            Resolve::Needs(n) => assert_eq!(n, vec!["a/b".parse().unwrap()]),
+            Resolve::Done(_) => panic!("resolved from nothing"),
+        }
+    }
+}

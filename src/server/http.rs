@@ -1,0 +1,366 @@
+//! The local registry's HTTP side: the routes, blob downloads with `Range` support, and the
+//! access log.
+//!
+//! Routes: `POST`/`GET /graphql` (the schema in [`super::graphql`]) and `GET`/`HEAD
+//! /blobs/{sha256}.webc`. A blob response carries `Content-Length`, `ETag: "<sha256hex>"`,
+//! `Accept-Ranges: bytes` and `Content-Type: application/webc`; one `Range: bytes=a-b | a- | -n`
+//! gives `206` with `Content-Range`, an unsatisfiable one `416`, several ranges or a malformed
+//! header the whole file (`200`), and an `If-Range` that is not the ETag the whole file too.
+//! Files are streamed in chunks, never read whole into memory.
+//!
+//! Access log format (one line per request, appended and written at once when the response
+//! starts): `METHOD PATH RANGE_OR_- STATUS BYTES`, where `BYTES` is the body's length as sent in
+//! `Content-Length` (0 for `HEAD` and for bodies of unknown length).
+//!
+//! Every handler gets the shared [`AppState`]; a later fault-injection layer (altered bytes, cut
+//! bodies, error statuses, lying `webcVersion`) hooks in there and in [`blob_response`].
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::body::{Body, HttpBody};
+use axum::extract::{Path as UrlPath, Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use bytes::{BufMut, Bytes, BytesMut};
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
+
+use super::graphql::RegistrySchema;
+use crate::package::Sha256Digest;
+
+/// The size of the chunks a blob is streamed in.
+const CHUNK: usize = 64 * 1024;
+
+/// What every request handler can see.
+pub struct AppState {
+    /// `DIR/blobs`.
+    pub blobs: PathBuf,
+    pub schema: RegistrySchema,
+    pub access_log: Option<AccessLog>,
+}
+
+/// The `--access-log` file, opened for appending.
+pub struct AccessLog {
+    file: Mutex<std::fs::File>,
+}
+
+impl AccessLog {
+    pub fn new(file: std::fs::File) -> Self {
+        AccessLog {
+            file: Mutex::new(file),
+        }
+    }
+
+    fn write_line(&self, line: &str) {
+        let mut file = self.file.lock().unwrap_or_else(|p| p.into_inner());
+        let mut text = String::with_capacity(line.len() + 1);
+        text.push_str(line);
+        text.push('\n');
+        if let Err(e) = file.write_all(text.as_bytes()).and_then(|()| file.flush()) {
+            tracing::warn!("cannot write the access log: {e}");
+        }
+    }
+}
+
+/// The registry's routes.
+pub fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/graphql", get(graphql).post(graphql))
+        .route("/blobs/{file}", get(blob))
+        .fallback(not_found)
+        .layer(middleware::from_fn_with_state(state.clone(), log_request))
+        .with_state(state)
+}
+
+async fn not_found() -> StatusCode {
+    StatusCode::NOT_FOUND
+}
+
+async fn graphql(
+    State(state): State<Arc<AppState>>,
+    request: async_graphql_axum::GraphQLRequest,
+) -> async_graphql_axum::GraphQLResponse {
+    state.schema.execute(request.into_inner()).await.into()
+}
+
+/// Writes the access log line and a tracing event for each request.
+async fn log_request(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
+    let method = request.method().clone();
+    let path = request.uri().path().to_string();
+    let range: String = request
+        .headers()
+        .get(header::RANGE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.split_whitespace().collect())
+        .unwrap_or_default();
+    let response = next.run(request).await;
+    let bytes = if method == Method::HEAD {
+        0
+    } else {
+        response
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok())
+            .or_else(|| HttpBody::size_hint(response.body()).exact())
+            .unwrap_or(0)
+    };
+    let range = if range.is_empty() { "-" } else { &range };
+    let status = response.status().as_u16();
+    tracing::debug!("{method} {path} {range} {status} {bytes}");
+    if let Some(log) = &state.access_log {
+        log.write_line(&format!("{method} {path} {range} {status} {bytes}"));
+    }
+    response
+}
+
+/// What a `Range` header asks of a file of `len` bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RangePlan {
+    /// The whole file (no range, several ranges, or a header that does not parse).
+    Full,
+    /// Bytes `start..=end`.
+    Partial { start: u64, end: u64 },
+    /// A valid range that lies outside the file.
+    Unsatisfiable,
+}
+
+/// Reads a single-range `Range` header (`bytes=a-b`, `bytes=a-`, `bytes=-n`).
+pub fn parse_range(header: &str, len: u64) -> RangePlan {
+    let Some((unit, spec)) = header.trim().split_once('=') else {
+        return RangePlan::Full;
+    };
+    if !unit.trim().eq_ignore_ascii_case("bytes") || spec.contains(',') {
+        return RangePlan::Full;
+    }
+    let Some((first, last)) = spec.trim().split_once('-') else {
+        return RangePlan::Full;
+    };
+    let number = |text: &str| -> Option<u64> {
+        let text = text.trim();
+        if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        text.parse().ok()
+    };
+    let (first, last) = (first.trim(), last.trim());
+    if first.is_empty() {
+        let Some(suffix) = number(last) else {
+            return RangePlan::Full;
+        };
+        if suffix == 0 || len == 0 {
+            return RangePlan::Unsatisfiable;
+        }
+        return RangePlan::Partial {
+            start: len.saturating_sub(suffix),
+            end: len - 1,
+        };
+    }
+    let Some(start) = number(first) else {
+        return RangePlan::Full;
+    };
+    let end = if last.is_empty() {
+        u64::MAX
+    } else {
+        match number(last) {
+            Some(end) if end >= start => end,
+            _ => return RangePlan::Full,
+        }
+    };
+    if start >= len {
+        return RangePlan::Unsatisfiable;
+    }
+    RangePlan::Partial {
+        start,
+        end: end.min(len - 1),
+    }
+}
+
+/// Decides the answer for a blob of `len` bytes from the request's headers.
+pub fn plan_for(headers: &HeaderMap, etag: &str, len: u64) -> RangePlan {
+    let Some(range) = headers.get(header::RANGE).and_then(|v| v.to_str().ok()) else {
+        return RangePlan::Full;
+    };
+    if let Some(if_range) = headers.get(header::IF_RANGE)
+        && if_range.to_str().map(str::trim).ok() != Some(etag)
+    {
+        return RangePlan::Full;
+    }
+    parse_range(range, len)
+}
+
+async fn blob(
+    State(state): State<Arc<AppState>>,
+    UrlPath(file): UrlPath<String>,
+    method: Method,
+    headers: HeaderMap,
+) -> Response {
+    let Some(digest) = file
+        .strip_suffix(".webc")
+        .and_then(|hex| hex.parse::<Sha256Digest>().ok())
+    else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let path = state.blobs.join(format!("{}.webc", digest.hex()));
+    let file = match tokio::fs::File::open(&path).await {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return StatusCode::NOT_FOUND.into_response();
+        }
+        Err(e) => {
+            tracing::error!("cannot open {}: {e}", path.display());
+            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+        }
+    };
+    let len = match file.metadata().await {
+        Ok(meta) if meta.is_file() => meta.len(),
+        Ok(_) => return StatusCode::NOT_FOUND.into_response(),
+        Err(e) => {
+            tracing::error!("cannot read {}: {e}", path.display());
+            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+        }
+    };
+    blob_response(file, &digest, len, &method, &headers).await
+}
+
+/// The response for one blob request, with the file already open.
+async fn blob_response(
+    mut file: tokio::fs::File,
+    digest: &Sha256Digest,
+    len: u64,
+    method: &Method,
+    headers: &HeaderMap,
+) -> Response {
+    let etag = format!("\"{}\"", digest.hex());
+    let plan = plan_for(headers, &etag, len);
+    let mut builder = Response::builder()
+        .header(header::ETAG, &etag)
+        .header(header::ACCEPT_RANGES, "bytes")
+        .header(header::CACHE_CONTROL, "public, max-age=31536000, immutable");
+    let (start, count) = match plan {
+        RangePlan::Full => {
+            builder = builder.status(StatusCode::OK);
+            (0, len)
+        }
+        RangePlan::Partial { start, end } => {
+            builder = builder
+                .status(StatusCode::PARTIAL_CONTENT)
+                .header(header::CONTENT_RANGE, format!("bytes {start}-{end}/{len}"));
+            (start, end - start + 1)
+        }
+        RangePlan::Unsatisfiable => {
+            return Response::builder()
+                .status(StatusCode::RANGE_NOT_SATISFIABLE)
+                .header(header::ETAG, &etag)
+                .header(header::ACCEPT_RANGES, "bytes")
+                .header(header::CONTENT_RANGE, format!("bytes */{len}"))
+                .header(header::CONTENT_LENGTH, HeaderValue::from_static("0"))
+                .body(Body::empty())
+                .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response());
+        }
+    };
+    builder = builder
+        .header(header::CONTENT_TYPE, "application/webc")
+        .header(header::CONTENT_LENGTH, count);
+    let body = if *method == Method::HEAD || count == 0 {
+        Body::empty()
+    } else {
+        if start > 0
+            && let Err(e) = file.seek(std::io::SeekFrom::Start(start)).await
+        {
+            tracing::error!("cannot seek in blob {digest}: {e}");
+            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+        }
+        Body::from_stream(file_stream(file, count))
+    };
+    builder
+        .body(body)
+        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+}
+
+/// `count` bytes of `file` from its current position, in chunks. A file that ends early is an
+/// error, which cuts the response short rather than sending fewer bytes than announced.
+fn file_stream(
+    file: tokio::fs::File,
+    count: u64,
+) -> impl futures_util::Stream<Item = std::io::Result<Bytes>> + Send + 'static {
+    futures_util::stream::unfold((file, count), |(mut file, remaining)| async move {
+        if remaining == 0 {
+            return None;
+        }
+        let want = usize::try_from(remaining).map_or(CHUNK, |r| r.min(CHUNK));
+        let mut buf = BytesMut::with_capacity(want);
+        match file.read_buf(&mut (&mut buf).limit(want)).await {
+            Ok(0) => Some((
+                Err(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    "the blob file is shorter than it was",
+                )),
+                (file, 0),
+            )),
+            Ok(n) => Some((Ok(buf.freeze()), (file, remaining - n as u64))),
+            Err(e) => Some((Err(e), (file, 0))),
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_parse() {
+        use RangePlan::*;
+        let p = |h: &str| parse_range(h, 100);
+        assert_eq!(p("bytes=0-9"), Partial { start: 0, end: 9 });
+        assert_eq!(p("bytes=10-"), Partial { start: 10, end: 99 });
+        assert_eq!(p("bytes=-10"), Partial { start: 90, end: 99 });
+        assert_eq!(p("bytes=-1000"), Partial { start: 0, end: 99 });
+        assert_eq!(p("bytes=50-1000"), Partial { start: 50, end: 99 });
+        assert_eq!(p(" Bytes = 99-99 "), Partial { start: 99, end: 99 });
+        assert_eq!(p("bytes=100-"), Unsatisfiable);
+        assert_eq!(p("bytes=100-200"), Unsatisfiable);
+        assert_eq!(p("bytes=-0"), Unsatisfiable);
+        for ignored in [
+            "",
+            "bytes",
+            "bytes=",
+            "bytes=-",
+            "bytes=a-b",
+            "bytes=+1-2",
+            "bytes=5-1",
+            "bytes=0-1,5-6",
+            "items=0-1",
+            "bytes=1",
+        ] {
+            assert_eq!(p(ignored), Full, "{ignored:?}");
+        }
+        assert_eq!(parse_range("bytes=0-", 0), Unsatisfiable);
+        assert_eq!(parse_range("bytes=-5", 0), Unsatisfiable);
+    }
+
+    #[test]
+    fn if_range_must_match_the_etag() {
+        let etag = "\"abc\"";
+        let mut headers = HeaderMap::new();
+        assert_eq!(plan_for(&headers, etag, 10), RangePlan::Full);
+        headers.insert(header::RANGE, HeaderValue::from_static("bytes=2-3"));
+        assert_eq!(
+            plan_for(&headers, etag, 10),
+            RangePlan::Partial { start: 2, end: 3 }
+        );
+        headers.insert(header::IF_RANGE, HeaderValue::from_static("\"abc\""));
+        assert_eq!(
+            plan_for(&headers, etag, 10),
+            RangePlan::Partial { start: 2, end: 3 }
+        );
+        headers.insert(header::IF_RANGE, HeaderValue::from_static("\"other\""));
+        assert_eq!(plan_for(&headers, etag, 10), RangePlan::Full);
+        headers.insert(header::IF_RANGE, HeaderValue::from_static("W/\"abc\""));
+        assert_eq!(plan_for(&headers, etag, 10), RangePlan::Full);
+    }
+}

@@ -1,0 +1,458 @@
+//! The local registry: `webcpm registry add` stores packages in a directory, `webcpm registry
+//! serve` offers them over the Wasmer registry protocol (GraphQL, `schema/registry.graphql`) with
+//! every version in both WebC v2 and v3, and serves the files with `Content-Length`, `ETag` and
+//! `Range`.
+//!
+//! It shares only the schema and the typed names ([`crate::package`], [`crate::container`]) with
+//! the client side. The registry root `DIR` holds:
+//! ```text
+//! DIR/registry.sqlite          packages and versions (see db.rs; WAL, migrations by user_version)
+//! DIR/blobs/<sha256hex>.webc   every stored container, content-addressed, never rewritten
+//! DIR/tmp/                     files being written, renamed into blobs/ when complete
+//! ```
+//!
+//! Download URLs are absolute: `{base}/blobs/{sha256}.webc`. `base` is `http://{bound address}`,
+//! or `--public-url` when given (for a registry behind a proxy): that URL names the server's root
+//! (`https://host/prefix`); a trailing `/` or `/graphql` is removed, so the GraphQL URL printed by
+//! `webcpm registry serve` may be passed as it is.
+//!
+//! By default the server listens on loopback addresses only; another address must be allowed
+//! explicitly. Logs go to stderr through `tracing`; nothing is printed on stdout.
+
+mod db;
+mod graphql;
+mod http;
+mod publish;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub use db::DbError;
+pub use graphql::sdl;
+pub use publish::{AddOptions, AddReport, BlobReport, PublishError, add, set_archived};
+
+/// How long a shutdown waits for downloads in flight before it cuts them.
+const GRACE: Duration = Duration::from_secs(10);
+
+/// What `registry serve` was told.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    /// The registry root.
+    pub root: PathBuf,
+    /// Where to listen; port 0 picks a free port.
+    pub listen: SocketAddr,
+    /// The URL clients reach the server at, when it is not `http://{listen}`.
+    pub public_url: Option<String>,
+    /// A file that gets one line per request.
+    pub access_log: Option<PathBuf>,
+    /// Allow a listen address that is not loopback.
+    pub allow_public: bool,
+}
+
+/// Why the registry server could not start or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error(
+        "refusing to listen on {0}: it is not a loopback address; listen on 127.0.0.1 or allow public access explicitly"
+    )]
+    NotLoopback(SocketAddr),
+    #[error("invalid public URL `{url}`: {reason}; pass an http(s) URL such as https://host/")]
+    PublicUrl { url: String, reason: &'static str },
+    #[error(
+        "registry root {0} does not exist; create it or add a package there with `webcpm registry add`"
+    )]
+    NoRoot(PathBuf),
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error("cannot open the access log {path}: {source}; check the path and its permissions")]
+    AccessLog {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot listen on {addr}: {source}; choose another address or port")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("the registry server failed: {0}; see the log and restart it")]
+    Serve(std::io::Error),
+    #[error("the registry server task failed: {0}; see the log and restart it")]
+    Task(String),
+}
+
+/// A server started by [`start`]. Dropping it stops the server.
+#[derive(Debug)]
+pub struct RunningServer {
+    addr: SocketAddr,
+    base_url: String,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<std::io::Result<()>>,
+}
+
+impl RunningServer {
+    /// The address the server listens on (with the port chosen when 0 was asked).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The GraphQL endpoint: `{base}/graphql`.
+    pub fn graphql_url(&self) -> String {
+        format!("{}/graphql", self.base_url)
+    }
+
+    /// Stops the server: no new connections, requests in flight get [`GRACE`] to finish.
+    pub async fn shutdown(mut self) {
+        if let Err(e) = self.stop().await {
+            tracing::warn!("{e}");
+        }
+    }
+
+    /// Serves until Ctrl-C (then shuts down gracefully) or until the server fails.
+    pub async fn wait(mut self) -> Result<(), ServerError> {
+        let interrupted = async {
+            if let Err(e) = tokio::signal::ctrl_c().await {
+                tracing::warn!("cannot watch for Ctrl-C: {e}");
+                std::future::pending::<()>().await;
+            }
+        };
+        tokio::select! {
+            result = &mut self.task => return flatten(result),
+            () = interrupted => tracing::info!("interrupted: shutting down"),
+        }
+        self.stop().await
+    }
+
+    async fn stop(&mut self) -> Result<(), ServerError> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        match tokio::time::timeout(GRACE, &mut self.task).await {
+            Ok(result) => flatten(result),
+            Err(_) => {
+                tracing::warn!("requests still running after {GRACE:?}: cutting them");
+                self.task.abort();
+                Ok(())
+            }
+        }
+    }
+}
+
+fn flatten(result: Result<std::io::Result<()>, tokio::task::JoinError>) -> Result<(), ServerError> {
+    match result {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(ServerError::Serve(e)),
+        Err(e) => Err(ServerError::Task(e.to_string())),
+    }
+}
+
+/// Turns `--public-url` into the base of every URL the server hands out.
+fn public_base(url: &str) -> Result<String, ServerError> {
+    let bad = |reason| ServerError::PublicUrl {
+        url: url.to_string(),
+        reason,
+    };
+    let text = url.trim();
+    let rest = text
+        .strip_prefix("http://")
+        .or_else(|| text.strip_prefix("https://"))
+        .ok_or_else(|| bad("the scheme must be http or https"))?;
+    if text.contains(['?', '#']) || text.chars().any(char::is_whitespace) {
+        return Err(bad("it may not hold a query, a fragment or spaces"));
+    }
+    let mut base = text.trim_end_matches('/');
+    if let Some(stripped) = base.strip_suffix("/graphql") {
+        base = stripped.trim_end_matches('/');
+    }
+    if rest.split('/').next().unwrap_or("").is_empty() {
+        return Err(bad("it has no host"));
+    }
+    Ok(base.to_string())
+}
+
+/// Binds, then serves the registry in `opts.root` on the current tokio runtime; returns at once.
+pub async fn start(opts: ServeOptions) -> Result<RunningServer, ServerError> {
+    if !opts.allow_public && !opts.listen.ip().is_loopback() {
+        return Err(ServerError::NotLoopback(opts.listen));
+    }
+    let public = opts.public_url.as_deref().map(public_base).transpose()?;
+    if !opts.root.is_dir() {
+        return Err(ServerError::NoRoot(opts.root.clone()));
+    }
+    let root = opts.root.clone();
+    let db = tokio::task::spawn_blocking(move || db::Db::open(&root))
+        .await
+        .map_err(|e| ServerError::Task(e.to_string()))??;
+    let access_log = match &opts.access_log {
+        Some(path) => {
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .map_err(|source| ServerError::AccessLog {
+                    path: path.clone(),
+                    source,
+                })?;
+            Some(http::AccessLog::new(file))
+        }
+        None => None,
+    };
+    let listener = tokio::net::TcpListener::bind(opts.listen)
+        .await
+        .map_err(|source| ServerError::Bind {
+            addr: opts.listen,
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| ServerError::Bind {
+        addr: opts.listen,
+        source,
+    })?;
+    let base_url = public.unwrap_or_else(|| format!("http://{addr}"));
+    let catalog = Arc::new(graphql::Catalog::new(db, base_url.clone()));
+    let state = Arc::new(http::AppState {
+        blobs: opts.root.join("blobs"),
+        schema: graphql::build_schema(Some(catalog)),
+        access_log,
+    });
+    let app = http::router(state);
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = stopped.await;
+            })
+            .await
+    });
+    tracing::info!(
+        "serving the registry in {} on http://{addr} (URLs based on {base_url})",
+        opts.root.display()
+    );
+    Ok(RunningServer {
+        addr,
+        base_url,
+        stop: Some(stop),
+        task,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn public_urls_are_normalised() {
+        let ok = |u: &str| public_base(u).unwrap();
+        assert_eq!(ok("http://example.com"), "http://example.com");
+        assert_eq!(ok("https://example.com/"), "https://example.com");
+        assert_eq!(ok("https://example.com/graphql"), "https://example.com");
+        assert_eq!(
+            ok("https://example.com/reg/graphql/"),
+            "https://example.com/reg"
+        );
+        assert_eq!(ok("http://127.0.0.1:8080/reg"), "http://127.0.0.1:8080/reg");
+        for bad in [
+            "ftp://x",
+            "example.com",
+            "http://",
+            "https:///graphql",
+            "http://x/?a=b",
+        ] {
+            assert!(public_base(bad).is_err(), "{bad} accepted");
+        }
+    }
+
+    #[tokio::test]
+    async fn refuses_public_addresses_unless_allowed() {
+        let tmp = tempfile::tempdir().unwrap();
+        let opts = ServeOptions {
+            root: tmp.path().into(),
+            listen: "0.0.0.0:0".parse().unwrap(),
+            public_url: None,
+            access_log: None,
+            allow_public: false,
+        };
+        assert!(matches!(
+            start(opts.clone()).await,
+            Err(ServerError::NotLoopback(_))
+        ));
+        let missing = ServeOptions {
+            root: tmp.path().join("missing"),
+            listen: "127.0.0.1:0".parse().unwrap(),
+            ..opts
+        };
+        assert!(matches!(start(missing).await, Err(ServerError::NoRoot(_))));
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn serves_graphql_and_blobs() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().join("registry");
+        let mut reports = Vec::new();
+        for version in ["0.9.0", "1.0.0", "1.1.0-rc.1", "1.2.0"] {
+            let pkg = tmp.path().join(version);
+            std::fs::create_dir(&pkg).unwrap();
+            publish::tests::package_dir(&pkg, "test/hello", version);
+            reports.push(add(&root, &pkg, &AddOptions::default()).unwrap());
+        }
+        set_archived(
+            &root,
+            &reports[3].package,
+            &semver::Version::new(1, 2, 0),
+            true,
+        )
+        .unwrap();
+        let log = tmp.path().join("access.log");
+        let server = start(ServeOptions {
+            root: root.clone(),
+            listen: "127.0.0.1:0".parse().unwrap(),
+            public_url: None,
+            access_log: Some(log.clone()),
+            allow_public: false,
+        })
+        .await
+        .unwrap();
+        let base = format!("http://{}", server.addr());
+        assert_eq!(server.graphql_url(), format!("{base}/graphql"));
+        let client = reqwest::Client::new();
+        let query = |q: &str, vars: serde_json::Value| {
+            let request = client
+                .post(server.graphql_url())
+                .json(&serde_json::json!({"query": q, "variables": vars}));
+            async move {
+                let answer: serde_json::Value = request.send().await.unwrap().json().await.unwrap();
+                assert!(answer.get("errors").is_none(), "{answer}");
+                answer["data"].clone()
+            }
+        };
+
+        let data = query(
+            include_str!("../../graphql/get_package.graphql"),
+            serde_json::json!({"name": "Test/Hello"}),
+        )
+        .await;
+        let versions = data["getPackage"]["versions"].as_array().unwrap();
+        let listed: Vec<_> = versions.iter().map(|v| v["version"].clone()).collect();
+        assert_eq!(listed, ["0.9.0", "1.0.0", "1.1.0-rc.1", "1.2.0"]);
+        assert_eq!(versions[3]["isArchived"], true);
+        let v2 = &versions[1]["v2"];
+        assert_eq!(v2["webcVersion"], "V2");
+        assert_eq!(v2["piritaSha256Hash"], reports[1].v2.sha256.hex());
+        assert_eq!(v2["piritaSize"], reports[1].v2.size);
+        let url = format!("{base}/blobs/{}.webc", reports[1].v2.sha256.hex());
+        assert_eq!(v2["piritaDownloadUrl"], url.as_str());
+        let manifest = v2["webcManifest"].as_str().expect("a JSON string");
+        let _: webc::metadata::Manifest = serde_json::from_str(manifest).unwrap();
+        assert_eq!(versions[1]["v3"]["webcVersion"], "V3");
+
+        let data = query(
+            "{ getPackageVersion(name: \"test/hello\") { version isLastVersion
+                 package { name namespace packageName isArchived lastVersion { version } }
+                 distribution { webcVersion downloadUrl size webcSize webcSha256Hash } } }",
+            serde_json::json!({}),
+        )
+        .await;
+        let latest = &data["getPackageVersion"];
+        assert_eq!(latest["version"], "1.0.0");
+        assert_eq!(latest["isLastVersion"], true);
+        assert_eq!(latest["package"]["packageName"], "hello");
+        assert_eq!(latest["package"]["lastVersion"]["version"], "1.0.0");
+        assert_eq!(latest["distribution"]["webcVersion"], "V2");
+        let data = query(
+            "{ a: getPackageVersion(name: \"test/hello\", version: \"1.2.0\") { version }
+               b: getPackageVersion(name: \"test/hello\", version: \"7.0.0\") { version }
+               c: getPackage(name: \"test/nothing\") { name }
+               d: getPackage(name: \"not a name\") { name } }",
+            serde_json::json!({}),
+        )
+        .await;
+        assert_eq!(data["a"]["version"], "1.2.0");
+        assert!(data["b"].is_null() && data["c"].is_null() && data["d"].is_null());
+
+        let bytes = std::fs::read(
+            root.join("blobs")
+                .join(format!("{}.webc", reports[1].v2.sha256.hex())),
+        )
+        .unwrap();
+        let len = bytes.len();
+        let full = client.get(&url).send().await.unwrap();
+        assert_eq!(full.status(), 200);
+        let etag = format!("\"{}\"", reports[1].v2.sha256.hex());
+        assert_eq!(full.headers()["etag"], etag.as_str());
+        assert_eq!(full.headers()["accept-ranges"], "bytes");
+        assert_eq!(full.headers()["content-type"], "application/webc");
+        assert_eq!(full.headers()["content-length"], len.to_string().as_str());
+        assert_eq!(full.bytes().await.unwrap(), bytes);
+
+        let part = client
+            .get(&url)
+            .header("range", "bytes=8-")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(part.status(), 206);
+        assert_eq!(
+            part.headers()["content-range"],
+            format!("bytes 8-{}/{len}", len - 1).as_str()
+        );
+        assert_eq!(part.bytes().await.unwrap(), bytes[8..]);
+        let tail = client
+            .get(&url)
+            .header("range", "bytes=-4")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(tail.bytes().await.unwrap(), bytes[len - 4..]);
+        let past = client
+            .get(&url)
+            .header("range", format!("bytes={len}-"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(past.status(), 416);
+        assert_eq!(
+            past.headers()["content-range"],
+            format!("bytes */{len}").as_str()
+        );
+        let stale = client
+            .get(&url)
+            .header("range", "bytes=0-3")
+            .header("if-range", "\"something-else\"")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(stale.status(), 200);
+        let head = client.head(&url).send().await.unwrap();
+        assert_eq!(head.status(), 200);
+        assert_eq!(head.headers()["content-length"], len.to_string().as_str());
+        let unknown = format!("{base}/blobs/{}.webc", "0".repeat(64));
+        assert_eq!(client.get(&unknown).send().await.unwrap().status(), 404);
+        let junk = format!("{base}/blobs/..%2Fregistry.sqlite");
+        assert_eq!(client.get(&junk).send().await.unwrap().status(), 404);
+
+        server.shutdown().await;
+        let log = std::fs::read_to_string(&log).unwrap();
+        let path = format!("/blobs/{}.webc", reports[1].v2.sha256.hex());
+        let lines: Vec<&str> = log.lines().filter(|l| l.contains(&path)).collect();
+        assert_eq!(
+            lines,
+            [
+                format!("GET {path} - 200 {len}"),
+                format!("GET {path} bytes=8- 206 {}", len - 8),
+                format!("GET {path} bytes=-4 206 4"),
+                format!("GET {path} bytes={len}- 416 0"),
+                format!("GET {path} bytes=0-3 200 {len}"),
+                format!("HEAD {path} - 200 0"),
+            ]
+        );
+        assert!(
+            log.lines()
+                .next()
+                .unwrap()
+                .starts_with("POST /graphql - 200 ")
+        );
+    }
+}

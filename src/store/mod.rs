@@ -1,0 +1,210 @@
+//! The content-addressed store: verified WebC files named by their SHA-256, and the SQLite index
+//! that says what they are and which installs point at them.
+//!
+//! ```text
+//! $WEBCPM_HOME
+//!   index.sqlite                  SQLite, WAL, migrations by PRAGMA user_version
+//!   blobs/sha256/ab/abcdef…       verified .webc files, read-only, named by their SHA-256
+//!   compiled/<engine-hash>/<atom-sha256>.cwasm
+//!   volumes/<blob-sha256>/…       a package's files, unpacked once, read-only
+//!   tmp/                          partial downloads, same filesystem as blobs/
+//!   lock                          advisory lock
+//! ```
+//!
+//! Invariants:
+//! - a file enters `blobs/` only through [`Store::commit_blob`]: written in `tmp/`, its digest and
+//!   size already checked by the caller, fsynced, renamed into place, and only then given its
+//!   index row, in one transaction. A reader never sees a half-written blob.
+//! - nothing in `blobs/` is written in place; a blob is removed only by gc/clean.
+//! - the store never talks to the network: downloads arrive as a [`TempFile`] it handed out.
+
+mod index;
+mod verify;
+
+use std::fs::{self, File};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+pub use index::{
+    BlobRow, Decision, Event, Index, IndexError, InstallMember, InstallRecord, Installed,
+    SCHEMA_VERSION,
+};
+pub use verify::{VerifyReport, hash_file};
+
+use crate::package::{Sha256Digest, WebcVersion};
+
+/// Why the store could not do what was asked.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("store at {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Index(#[from] IndexError),
+    #[error("blob {digest} is missing from the store ({path}); run `webcpm cache verify --repair`")]
+    MissingBlob { digest: Sha256Digest, path: PathBuf },
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
+    move |source| StoreError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// An open store.
+#[derive(Debug)]
+pub struct Store {
+    root: PathBuf,
+    index: Index,
+}
+
+impl Store {
+    /// Opens the store at `root`, creating its layout and index when they do not exist, and
+    /// migrating the index under the store's exclusive lock.
+    pub fn open(root: &Path) -> Result<Store, StoreError> {
+        for dir in ["blobs/sha256", "compiled", "volumes", "tmp"] {
+            let path = root.join(dir);
+            fs::create_dir_all(&path).map_err(io(&path))?;
+        }
+        let lock_path = root.join("lock");
+        let lock = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(io(&lock_path))?;
+        // Creation and migration happen once, under the exclusive lock: processes that start
+        // together on an empty home wait here for the first one.
+        lock.lock().map_err(io(&lock_path))?;
+        let index = Index::open(&root.join("index.sqlite"));
+        let _ = lock.unlock();
+        Ok(Store {
+            root: root.to_path_buf(),
+            index: index?,
+        })
+    }
+
+    /// Opens the store only if it exists: read-only commands on a new home find nothing rather
+    /// than creating a store.
+    pub fn open_existing(root: &Path) -> Result<Option<Store>, StoreError> {
+        if root.join("index.sqlite").exists() {
+            Store::open(root).map(Some)
+        } else {
+            Ok(None)
+        }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn index(&self) -> &Index {
+        &self.index
+    }
+
+    /// Where a blob with this digest lives.
+    pub fn blob_path(&self, digest: &Sha256Digest) -> PathBuf {
+        let hex = digest.hex();
+        self.root.join("blobs/sha256").join(&hex[..2]).join(&hex)
+    }
+
+    /// The blob, if the index knows it and its file is there with the indexed size.
+    pub fn blob(&self, digest: &Sha256Digest) -> Result<Option<BlobRow>, StoreError> {
+        let Some(row) = self.index.blob(digest)? else {
+            return Ok(None);
+        };
+        match fs::metadata(self.blob_path(digest)) {
+            Ok(meta) if meta.len() == row.size => Ok(Some(row)),
+            _ => Ok(None),
+        }
+    }
+
+    /// A new temporary file in `tmp/`, removed on drop unless committed.
+    pub fn temp_file(&self) -> Result<TempFile, StoreError> {
+        let dir = self.root.join("tmp");
+        let file = tempfile::Builder::new()
+            .prefix(&format!("dl-{}-", std::process::id()))
+            .suffix(".part")
+            .tempfile_in(&dir)
+            .map_err(io(&dir))?;
+        Ok(TempFile { file })
+    }
+
+    /// Moves a verified temporary file into `blobs/` and records it. The caller has checked
+    /// that its content has `digest` and `size` bytes and is WebC `webc`.
+    pub fn commit_blob(
+        &self,
+        temp: TempFile,
+        digest: &Sha256Digest,
+        size: u64,
+        webc: WebcVersion,
+    ) -> Result<PathBuf, StoreError> {
+        let target = self.blob_path(digest);
+        let parent = target.parent().expect("blob paths have a parent");
+        fs::create_dir_all(parent).map_err(io(parent))?;
+        let TempFile { file } = temp;
+        file.as_file().sync_all().map_err(io(file.path()))?;
+        let mut perms = file
+            .as_file()
+            .metadata()
+            .map_err(io(file.path()))?
+            .permissions();
+        perms.set_readonly(true);
+        fs::set_permissions(file.path(), perms).map_err(io(file.path()))?;
+        file.persist(&target).map_err(|e| StoreError::Io {
+            path: target.clone(),
+            source: e.error,
+        })?;
+        sync_dir(parent);
+        self.index.insert_blob(digest, size, webc)?;
+        Ok(target)
+    }
+}
+
+/// Makes a rename durable. Best effort: not every filesystem lets a directory be fsynced.
+fn sync_dir(dir: &Path) {
+    if let Ok(d) = File::open(dir) {
+        let _ = d.sync_all();
+    }
+}
+
+/// A file being downloaded into the store's `tmp/`.
+#[derive(Debug)]
+pub struct TempFile {
+    file: tempfile::NamedTempFile,
+}
+
+impl TempFile {
+    pub fn path(&self) -> &Path {
+        self.file.path()
+    }
+
+    /// A second handle on the file, for async writers.
+    pub fn handle(&self) -> Result<File, StoreError> {
+        self.file
+            .as_file()
+            .try_clone()
+            .map_err(io(self.file.path()))
+    }
+
+    /// Empties the file, for a download that must start again.
+    pub fn truncate(&mut self) -> Result<(), StoreError> {
+        let path = self.file.path().to_path_buf();
+        self.file.as_file().set_len(0).map_err(io(&path))?;
+        use std::io::Seek;
+        self.file
+            .as_file_mut()
+            .seek(std::io::SeekFrom::Start(0))
+            .map_err(io(&path))?;
+        Ok(())
+    }
+
+    pub fn write_all(&mut self, bytes: &[u8]) -> Result<(), StoreError> {
+        let path = self.file.path().to_path_buf();
+        self.file.write_all(bytes).map_err(io(&path))
+    }
+}

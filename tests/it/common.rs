@@ -1,0 +1,218 @@
+//! Shared test machinery: the webcpm binary as a real process, a real local registry process on
+//! 127.0.0.1, and packages built from WAT in temporary directories.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+
+/// A command for the webcpm binary, isolated from the user's environment and config.
+pub fn webcpm(home: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_webcpm"));
+    for (k, _) in std::env::vars() {
+        if k.starts_with("WEBCPM_") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.env("XDG_CONFIG_HOME", home.join("xdg-config"))
+        .env("WEBCPM_HOME", home.join("store"))
+        .env("NO_COLOR", "1")
+        .env("RUST_LOG", "webcpm=info")
+        .stdin(Stdio::null());
+    cmd
+}
+
+/// Runs and returns the output; prints it for debugging failed tests.
+pub fn run(cmd: &mut Command) -> Output {
+    let out = cmd.output().expect("webcpm runs");
+    eprintln!(
+        "$ {:?}\n--- exit {:?}\n--- stdout\n{}--- stderr\n{}",
+        cmd,
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+pub fn json(out: &Output) -> serde_json::Value {
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", stdout(out)))
+}
+
+/// A WASI command that prints `text` and exits with `code`.
+pub fn hello_wasm(text: &str, code: i32) -> Vec<u8> {
+    let escaped: String = text.bytes().map(|b| format!("\\{b:02x}")).collect();
+    let len = text.len();
+    wat::parse_str(format!(
+        r#"(module
+  (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 64) "{escaped}")
+  (func (export "_start")
+    (i32.store (i32.const 0) (i32.const 64))
+    (i32.store (i32.const 4) (i32.const {len}))
+    (drop (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 32)))
+    (call $exit (i32.const {code}))))"#
+    ))
+    .expect("valid WAT")
+}
+
+/// Options for a test package.
+#[derive(Default)]
+pub struct Pkg<'a> {
+    pub name: &'a str,
+    pub version: &'a str,
+    pub dependencies: &'a [(&'a str, &'a str)],
+    pub files: &'a [(&'a str, &'a str)],
+    pub text: &'a str,
+}
+
+/// Writes a package directory: wasmer.toml, one WASI module, a command and a `data` volume.
+pub fn package_dir(parent: &Path, pkg: &Pkg) -> PathBuf {
+    let dir = parent.join(format!("{}-{}", pkg.name.replace('/', "-"), pkg.version));
+    std::fs::create_dir_all(dir.join("data")).unwrap();
+    let text = if pkg.text.is_empty() {
+        pkg.name
+    } else {
+        pkg.text
+    };
+    std::fs::write(dir.join("main.wasm"), hello_wasm(&format!("{text}\n"), 0)).unwrap();
+    std::fs::write(
+        dir.join("data/greeting.txt"),
+        format!("hello from {}\n", pkg.name),
+    )
+    .unwrap();
+    for (path, content) in pkg.files {
+        let p = dir.join("data").join(path);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, content).unwrap();
+    }
+    let mut toml = format!(
+        "[package]\nname = \"{}\"\nversion = \"{}\"\ndescription = \"a test package\"\n\n",
+        pkg.name, pkg.version
+    );
+    if !pkg.dependencies.is_empty() {
+        toml.push_str("[dependencies]\n");
+        for (name, req) in pkg.dependencies {
+            toml.push_str(&format!("\"{name}\" = \"{req}\"\n"));
+        }
+        toml.push('\n');
+    }
+    toml.push_str(
+        "[[module]]\nname = \"main\"\nsource = \"main.wasm\"\nabi = \"wasi\"\n\n\
+         [[command]]\nname = \"main\"\nmodule = \"main\"\nrunner = \"wasi\"\n\n\
+         [fs]\n\"/data\" = \"data\"\n",
+    );
+    std::fs::write(dir.join("wasmer.toml"), toml).unwrap();
+    dir
+}
+
+/// Publishes a directory or file into the registry at `root`; returns the `--json` report.
+pub fn publish(home: &Path, root: &Path, path: &Path, extra: &[&str]) -> serde_json::Value {
+    let out = run(webcpm(home)
+        .args(["registry", "add", "--json", "--root"])
+        .arg(root)
+        .arg(path)
+        .args(extra));
+    assert_eq!(out.status.code(), Some(0), "registry add failed");
+    json(&out)
+}
+
+/// A `webcpm registry serve` process on 127.0.0.1; killed on drop.
+pub struct Registry {
+    child: Child,
+    pub url: String,
+    pub access_log: PathBuf,
+}
+
+impl Registry {
+    pub fn start(home: &Path, root: &Path) -> Registry {
+        Self::start_with(home, root, &[])
+    }
+
+    pub fn start_with(home: &Path, root: &Path, extra: &[&str]) -> Registry {
+        std::fs::create_dir_all(root).unwrap();
+        let access_log = home.join(format!(
+            "access-{}.log",
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos()
+        ));
+        let mut child = webcpm(home)
+            .args(["registry", "serve", "--listen", "127.0.0.1:0", "--root"])
+            .arg(root)
+            .arg("--access-log")
+            .arg(&access_log)
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("registry starts");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let url = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
+            .to_string();
+        assert!(url.starts_with("http://127.0.0.1:"), "{url}");
+        Registry {
+            child,
+            url,
+            access_log,
+        }
+    }
+
+    /// Lines of the access log.
+    pub fn log(&self) -> Vec<String> {
+        std::fs::read_to_string(&self.access_log)
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Files in the store's tmp/.
+pub fn temp_files(home: &Path) -> Vec<PathBuf> {
+    std::fs::read_dir(home.join("store/tmp"))
+        .map(|d| d.map(|e| e.unwrap().path()).collect())
+        .unwrap_or_default()
+}
+
+/// Every blob file in the store.
+pub fn blob_files(home: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(shards) = std::fs::read_dir(home.join("store/blobs/sha256")) {
+        for shard in shards {
+            for f in std::fs::read_dir(shard.unwrap().path()).unwrap() {
+                out.push(f.unwrap().path());
+            }
+        }
+    }
+    out.sort();
+    out
+}

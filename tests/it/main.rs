@@ -1,0 +1,6 @@
+//! The integration tests: the webcpm binary as real processes against a real local registry
+//! process on 127.0.0.1 and real SQLite files.
+
+mod common;
+mod install;
+mod registry;
