@@ -39,6 +39,25 @@ pub enum ContainerError {
     MissingAtom { command: String, atom: String },
     #[error("could not convert to WebC {target}: {reason}")]
     Convert { target: WebcVersion, reason: String },
+    #[error("the package has no command named `{requested}`; it has: {}", if available.is_empty() { "none".to_string() } else { available.join(", ") })]
+    UnknownCommand {
+        requested: String,
+        available: Vec<String>,
+    },
+    #[error("the package has {} commands and no entrypoint; pick one with --command: {}", available.len(), available.join(", "))]
+    AmbiguousCommand { available: Vec<String> },
+    #[error("the package has no commands to run")]
+    NoCommand,
+    #[error(
+        "command `{command}` uses runner `{runner}`, which webcpm cannot run (it runs WASI commands)"
+    )]
+    UnsupportedRunner { command: String, runner: String },
+    #[error("cannot unpack `{path}`: {source}")]
+    Unpack {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// The format of a WebC file as its magic bytes say.
@@ -185,7 +204,7 @@ fn check_volume(
     if depth > MAX_DEPTH {
         return Err(unsafe_path(path, "directories nested too deep"));
     }
-    let entries = catch(|| volume.read_dir(path.as_slice().join("/").as_str()))
+    let entries = catch(|| volume.read_dir(volume_path(path).as_str()))
         .map_err(|reason| ContainerError::Malformed {
             format: "volume".into(),
             reason,
@@ -194,7 +213,7 @@ fn check_volume(
     for (name, _, meta) in entries {
         let name = name.as_str().to_string();
         path.push(name.clone());
-        if name.is_empty() || name == "." || name == ".." || name.contains(['/', '\\', '\0']) {
+        if !safe_name(&name) {
             return Err(unsafe_path(
                 path,
                 "a name may not be empty, `.`, `..` or hold a separator",
@@ -203,7 +222,7 @@ fn check_volume(
         match meta {
             webc::Metadata::Dir { .. } => check_volume(volume_name, volume, path, depth + 1)?,
             webc::Metadata::Symlink { .. } => {
-                let target = catch(|| volume.read_link(path.join("/").as_str()))
+                let target = catch(|| volume.read_link(volume_path(path).as_str()))
                     .ok()
                     .flatten()
                     .map(|(t, _)| t)
@@ -217,6 +236,17 @@ fn check_volume(
         path.pop();
     }
     Ok(())
+}
+
+/// The absolute path inside a volume for a list of components (`/` for none: the `webc` crate
+/// reads an empty path as no path at all).
+fn volume_path(components: &[String]) -> String {
+    format!("/{}", components.join("/"))
+}
+
+/// Whether a volume entry's name is one plain path component.
+fn safe_name(name: &str) -> bool {
+    !(name.is_empty() || name == "." || name == ".." || name.contains(['/', '\\', '\0']))
 }
 
 /// Whether a relative link target, resolved from `dir`, stays inside the volume.
@@ -275,11 +305,7 @@ fn rebuild_as_v2(container: &Container) -> Result<Bytes, String> {
     fn copy_dir(volume: &webc::Volume, path: &str) -> Result<Directory<'static>, String> {
         let mut children = BTreeMap::new();
         for (name, _, meta) in volume.read_dir(path).unwrap_or_default() {
-            let child = if path.is_empty() {
-                name.as_str().to_string()
-            } else {
-                format!("{path}/{}", name.as_str())
-            };
+            let child = format!("{}/{}", path.trim_end_matches('/'), name.as_str());
             let entry = match meta {
                 webc::Metadata::Dir { .. } => {
                     webc::v2::write::DirEntry::Dir(copy_dir(volume, &child)?)
@@ -313,12 +339,189 @@ fn rebuild_as_v2(container: &Container) -> Result<Bytes, String> {
         .write_atoms(atoms)
         .map_err(|e| e.to_string())?;
     for (name, volume) in container.volumes() {
-        let dir = copy_dir(&volume, "")?;
+        let dir = copy_dir(&volume, "/")?;
         writer.write_volume(&name, dir).map_err(|e| e.to_string())?;
     }
     writer
         .finish(webc::v2::SignatureAlgorithm::None)
         .map_err(|e| e.to_string())
+}
+
+/// A command of a package, ready to run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommandSpec {
+    pub name: String,
+    pub atom: String,
+    /// The `use` alias of the dependency that holds the atom, if not this package.
+    pub dependency: Option<String>,
+    /// Arguments the package puts before the user's.
+    pub main_args: Vec<String>,
+    /// `KEY=VALUE` pairs the package sets.
+    pub env: Vec<(String, String)>,
+}
+
+/// Picks the command to run: the one named, else the entrypoint, else the only command.
+pub fn command(
+    manifest: &Manifest,
+    requested: Option<&str>,
+) -> Result<CommandSpec, ContainerError> {
+    let available: Vec<String> = manifest.commands.keys().cloned().collect();
+    let name = match requested {
+        Some(name) => name.to_string(),
+        None => match (&manifest.entrypoint, available.as_slice()) {
+            (Some(entry), _) => entry.clone(),
+            (None, [only]) => only.clone(),
+            (None, []) => return Err(ContainerError::NoCommand),
+            (None, _) => return Err(ContainerError::AmbiguousCommand { available }),
+        },
+    };
+    let Some(cmd) = manifest.commands.get(&name) else {
+        return Err(ContainerError::UnknownCommand {
+            requested: name,
+            available,
+        });
+    };
+    if !cmd.runner.contains("wasi") {
+        return Err(ContainerError::UnsupportedRunner {
+            command: name,
+            runner: cmd.runner.clone(),
+        });
+    }
+    let wasi = cmd.wasi().ok().flatten();
+    #[allow(deprecated)]
+    let (atom, dependency) = match cmd.atom() {
+        Ok(Some(a)) => (a.name, a.dependency),
+        _ => match &wasi {
+            Some(w) => (w.atom.clone(), w.package.clone()),
+            None => (name.clone(), None),
+        },
+    };
+    let env = wasi
+        .as_ref()
+        .and_then(|w| w.env.clone())
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|kv| {
+            kv.split_once('=')
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+        })
+        .collect();
+    Ok(CommandSpec {
+        name,
+        atom,
+        dependency,
+        main_args: wasi.and_then(|w| w.main_args).unwrap_or_default(),
+        env,
+    })
+}
+
+/// A directory the manifest maps into the program's filesystem.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MountSpec {
+    /// The volume that holds it.
+    pub volume: String,
+    /// Its path inside the volume, relative (empty: the whole volume).
+    pub subpath: String,
+    /// Where the program sees it.
+    pub guest: String,
+    /// The `use` alias of the dependency whose volume it is, if not this package's.
+    pub from: Option<String>,
+}
+
+/// The manifest's filesystem mappings.
+pub fn mounts(manifest: &Manifest) -> Vec<MountSpec> {
+    let Ok(Some(fs)) = manifest.filesystem() else {
+        return Vec::new();
+    };
+    fs.iter()
+        .map(|m| MountSpec {
+            volume: m.volume_name.clone(),
+            subpath: m
+                .host_path
+                .as_deref()
+                .unwrap_or_default()
+                .trim_matches('/')
+                .to_string(),
+            guest: m.mount_path.clone(),
+            from: m.from.clone(),
+        })
+        .collect()
+}
+
+/// The directory a volume is unpacked into, under a blob's volume directory: a name that no
+/// volume name can turn into a path.
+pub fn volume_dir_name(volume: &str) -> String {
+    format!("v-{}", hex::encode(volume.as_bytes()))
+}
+
+/// Writes every volume of a checked container under `dest`, one directory per volume
+/// ([`volume_dir_name`]). Names were checked by [`open`]; they are checked again here, since
+/// this is where a bad name would do harm.
+pub fn unpack_volumes(checked: &Checked, dest: &Path) -> Result<(), ContainerError> {
+    for (name, volume) in checked.container.volumes() {
+        let dir = dest.join(volume_dir_name(&name));
+        unpack_dir(&name, &volume, &mut Vec::new(), &dir)?;
+    }
+    Ok(())
+}
+
+fn unpack_dir(
+    volume_name: &str,
+    volume: &webc::Volume,
+    path: &mut Vec<String>,
+    out: &Path,
+) -> Result<(), ContainerError> {
+    let failed = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| ContainerError::Unpack { path, source }
+    };
+    std::fs::create_dir_all(out).map_err(failed(out))?;
+    let entries = volume
+        .read_dir(volume_path(path).as_str())
+        .unwrap_or_default();
+    for (name, _, meta) in entries {
+        let name = name.as_str().to_string();
+        if !safe_name(&name) {
+            return Err(ContainerError::UnsafePath {
+                volume: volume_name.to_string(),
+                path: format!("/{}/{name}", path.join("/")),
+                reason: "a name may not be empty, `.`, `..` or hold a separator",
+            });
+        }
+        let target = out.join(&name);
+        path.push(name);
+        let inner = volume_path(path);
+        match meta {
+            webc::Metadata::Dir { .. } => unpack_dir(volume_name, volume, path, &target)?,
+            webc::Metadata::File { .. } => {
+                let (data, _) =
+                    volume
+                        .read_file(inner.as_str())
+                        .ok_or_else(|| ContainerError::Malformed {
+                            format: "volume".into(),
+                            reason: format!("cannot read `{inner}` in volume `{volume_name}`"),
+                        })?;
+                let mut file = std::fs::File::create_new(&target).map_err(failed(&target))?;
+                std::io::Write::write_all(&mut file, &data).map_err(failed(&target))?;
+            }
+            webc::Metadata::Symlink { .. } => {
+                let link = volume
+                    .read_link(inner.as_str())
+                    .map(|(t, _)| t)
+                    .unwrap_or_default();
+                if !link_stays_inside(&path[..path.len() - 1], &link) {
+                    return Err(ContainerError::UnsafePath {
+                        volume: volume_name.to_string(),
+                        path: format!("/{inner}"),
+                        reason: "a link may not point outside its volume",
+                    });
+                }
+                std::os::unix::fs::symlink(&link, &target).map_err(failed(&target))?;
+            }
+        }
+        path.pop();
+    }
+    Ok(())
 }
 
 /// Reads a WebC file from disk and checks it.
@@ -340,6 +543,79 @@ mod tests {
         assert!(!link_stays_inside(&dir, "../../../c"));
         assert!(!link_stays_inside(&dir, "/etc/passwd"));
         assert!(!link_stays_inside(&[], ".."));
+    }
+
+    /// A v3 container with one atom and a `/data` volume holding `a.txt` and `sub/b.txt`.
+    fn sample() -> Bytes {
+        use webc::v3::write::{DirEntry, Directory, FileEntry, Writer};
+        use webc::v3::{ChecksumAlgorithm, SignatureAlgorithm, Timestamps};
+        let file = |text: &'static str| {
+            DirEntry::File(FileEntry::borrowed(text.as_bytes(), Timestamps::default()))
+        };
+        let seg = |s: &str| webc::PathSegment::parse(s).unwrap();
+        let sub = Directory::new(
+            [(seg("b.txt"), file("bee"))].into_iter().collect(),
+            Timestamps::default(),
+        );
+        let root = Directory::new(
+            [(seg("a.txt"), file("ay")), (seg("sub"), DirEntry::Dir(sub))]
+                .into_iter()
+                .collect(),
+            Timestamps::default(),
+        );
+        let wasm = wat::parse_str("(module)").unwrap();
+        let manifest: Manifest = serde_json::from_value(serde_json::json!({
+            "atoms": {"main": {"kind": "https://webc.org/kind/wasm",
+                               "signature": format!("sha256:{}", {
+                                   use base64::Engine;
+                                   base64::prelude::BASE64_STANDARD.encode(Sha256Digest::of(&wasm).0)
+                               })}},
+            "package": {"fs": [{"volume_name": "/data", "mount_path": "/data"}]}
+        }))
+        .unwrap();
+        let mut writer = Writer::new(ChecksumAlgorithm::Sha256)
+            .write_manifest(&manifest)
+            .unwrap()
+            .write_atoms(
+                [(
+                    seg("main"),
+                    FileEntry::owned(wasm, Timestamps::default()),
+                )]
+                .into_iter()
+                .collect(),
+            )
+            .unwrap();
+        writer.write_volume("/data", root).unwrap();
+        writer.finish(SignatureAlgorithm::None).unwrap()
+    }
+
+    #[test]
+    fn volumes_are_checked_and_unpacked_in_full() {
+        let bytes = sample();
+        let checked = open(bytes.clone()).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        unpack_volumes(&checked, dir.path()).unwrap();
+        let data = dir.path().join(volume_dir_name("/data"));
+        assert_eq!(std::fs::read_to_string(data.join("a.txt")).unwrap(), "ay");
+        assert_eq!(
+            std::fs::read_to_string(data.join("sub/b.txt")).unwrap(),
+            "bee"
+        );
+        // Both formats hold the same files.
+        let v2 = convert(&bytes, &checked, WebcVersion::V2).unwrap();
+        let v2 = open(v2).unwrap();
+        let dir2 = tempfile::tempdir().unwrap();
+        unpack_volumes(&v2, dir2.path()).unwrap();
+        let mounts = mounts(v2.manifest());
+        assert_eq!(mounts.len(), 1);
+        let host = dir2
+            .path()
+            .join(volume_dir_name(&mounts[0].volume))
+            .join(&mounts[0].subpath);
+        assert_eq!(
+            std::fs::read_to_string(host.join("sub/b.txt")).unwrap(),
+            "bee"
+        );
     }
 
     #[test]

@@ -13,6 +13,7 @@ use std::sync::Arc;
 use futures_util::StreamExt;
 use tokio::sync::Semaphore;
 
+use crate::artifacts::{self, CompileReporter, PrepareError};
 use crate::fetch::{FetchError, Fetcher};
 use crate::package::{InputError, PackageName, PackageSpec, Release, Sha256Digest, WebcVersion};
 use crate::policy::Policy;
@@ -40,6 +41,8 @@ pub enum InstallError {
     },
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Prepare(#[from] PrepareError),
 }
 
 impl From<crate::store::IndexError> for InstallError {
@@ -60,6 +63,7 @@ impl InstallError {
                 FetchError::Transport { .. } | FetchError::Status { .. } | FetchError::Store(_)
             ),
             InstallError::Store(_) => false,
+            InstallError::Prepare(e) => matches!(e, PrepareError::Container { .. }),
         }
     }
 }
@@ -137,7 +141,10 @@ impl PackageSource for Loaded {
 
 /// Everything an install needs.
 pub struct Installer {
-    pub store: Store,
+    pub store: Arc<Store>,
+    /// Compiles every atom at install; `None` installs without compiling.
+    pub runtime: Option<crate::runtime::Runtime>,
+    pub compile_reporter: Arc<dyn CompileReporter>,
     /// `None` when offline.
     pub client: Option<RegistryClient>,
     pub fetcher: Fetcher,
@@ -271,6 +278,11 @@ impl Installer {
         for (i, &webc) in resolution.viable.iter().enumerate() {
             match self.fetch_tree(&resolution, webc).await {
                 Ok((members, downloaded)) => {
+                    if let Some(runtime) = &self.runtime {
+                        let blobs: Vec<Sha256Digest> = members.iter().map(|m| m.sha256).collect();
+                        artifacts::prepare(&self.store, runtime, &blobs, &self.compile_reporter)
+                            .await?;
+                    }
                     let reason = if failures.is_empty() {
                         resolution
                             .candidates

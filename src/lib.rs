@@ -11,10 +11,14 @@
 //! | [`fetch`] | streaming downloads, verified by SHA-256 and size while they arrive |
 //! | [`store`] | the content-addressed store on disk and its SQLite index |
 //! | [`install`] | drives the parts above for `install`, `resolve`, `uninstall` |
+//! | [`artifacts`] | at install: unpacks volumes and compiles every atom into the store |
+//! | [`runtime`] | wasmtime: precompiles, memory-maps artifacts, runs WASI commands |
+//! | [`run`] | `run`: from an installed package to a ready module and its WASI setup |
 //! | [`server`] | the local registry (`registry add`, `registry serve`), sharing only the schema |
 //!
 //! [`package`] and [`container`] hold the domain types and the WebC checks that every part uses.
 
+pub mod artifacts;
 pub mod container;
 pub mod fetch;
 pub mod http;
@@ -23,6 +27,8 @@ pub mod package;
 pub mod policy;
 pub mod registry;
 pub mod resolver;
+pub mod run;
+pub mod runtime;
 pub mod server;
 pub mod settings;
 pub mod store;

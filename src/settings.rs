@@ -18,6 +18,7 @@ use crate::fetch::FetchOptions;
 use crate::http::HttpOptions;
 use crate::package::WebcVersion;
 use crate::policy::{Forced, Policy};
+use crate::runtime::{CacheConfig, Limits};
 
 /// The built-in defaults.
 pub const DEFAULTS: &str = include_str!("../config/default.toml");
@@ -75,6 +76,26 @@ pub const ENV_VARS: &[(&str, Option<&str>, &str)] = &[
         "WEBCPM_ALLOW_INSECURE_HTTP",
         Some("download.allow_insecure_http"),
         "true or false",
+    ),
+    (
+        "WEBCPM_COMPILE_CACHE",
+        Some("compile.cache"),
+        "keep compiled code, true or false",
+    ),
+    (
+        "WEBCPM_COMPILE_DIR",
+        Some("compile.directory"),
+        "where compiled code is kept",
+    ),
+    (
+        "WEBCPM_MAX_MEMORY",
+        Some("run.max_memory"),
+        "a program's memory limit in bytes",
+    ),
+    (
+        "WEBCPM_TIMEOUT",
+        Some("run.timeout"),
+        "seconds before a program is stopped",
     ),
 ];
 
@@ -273,6 +294,8 @@ impl Settings {
         self.fetch()?;
         self.concurrency()?;
         self.v3_percent()?;
+        self.compile_cache()?;
+        self.limits()?;
         Ok(())
     }
 
@@ -356,6 +379,34 @@ impl Settings {
 
     pub fn concurrency(&self) -> Result<usize, SettingsError> {
         self.int("download.concurrency", 1, 64).map(|n| n as usize)
+    }
+
+    /// Where and whether compiled code is kept.
+    pub fn compile_cache(&self) -> Result<CacheConfig, SettingsError> {
+        if !self.bool("compile.cache")? {
+            return Ok(CacheConfig::disabled());
+        }
+        let mut cache = CacheConfig::default();
+        match &self.values["compile.directory"].0 {
+            toml::Value::String(dir) if dir.is_empty() => {}
+            toml::Value::String(dir) => cache = cache.with_directory(dir),
+            _ => return Err(self.invalid("compile.directory", "expected a path")),
+        }
+        let capacity = self.int("compile.capacity", 0, i64::MAX)?;
+        if capacity > 0 {
+            cache = cache.with_capacity(capacity as u64);
+        }
+        Ok(cache)
+    }
+
+    /// Limits on running programs.
+    pub fn limits(&self) -> Result<Limits, SettingsError> {
+        let memory = self.int("run.max_memory", 0, i64::MAX)?;
+        let timeout = self.int("run.timeout", 0, i64::MAX)?;
+        Ok(Limits {
+            max_memory: (memory > 0).then_some(memory as u64),
+            timeout: (timeout > 0).then(|| Duration::from_secs(timeout as u64)),
+        })
     }
 
     pub fn http(&self) -> Result<HttpOptions, SettingsError> {

@@ -54,6 +54,8 @@ pub enum Command {
     Install(InstallArgs),
     /// Show which version and WebC format a request resolves to, without downloading
     Resolve(ResolveArgs),
+    /// Run a package's command (installing the package first if needed)
+    Run(RunArgs),
     /// List installed packages
     List,
     /// Remove an install (its files stay in the store until `cache gc`)
@@ -96,6 +98,36 @@ pub struct InstallArgs {
     /// Ask the registry even when the installed version satisfies the request
     #[arg(long)]
     pub refresh: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The package: `ns/name[@version]`
+    pub package: PackageSpec,
+    /// The command to run (default: the package's entrypoint, or its only command)
+    #[arg(long, value_name = "NAME")]
+    pub command: Option<String>,
+    /// Set an environment variable for the program (repeatable)
+    #[arg(long = "env", value_name = "KEY=VALUE", value_parser = parse_env)]
+    pub env: Vec<(String, String)>,
+    /// Give the program a host directory, read-write, at GUEST (default: the same path)
+    #[arg(long = "dir", value_name = "HOST[:GUEST]")]
+    pub dirs: Vec<String>,
+    #[command(flatten)]
+    pub format: FormatArgs,
+    /// Never ask the registry; the package must be installed
+    #[arg(long)]
+    pub offline: bool,
+    /// Arguments for the program, after `--`
+    #[arg(last = true, value_name = "ARGS")]
+    pub args: Vec<String>,
+}
+
+fn parse_env(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+        _ => Err(format!("`{text}` is not KEY=VALUE")),
+    }
 }
 
 #[derive(Debug, Args)]

@@ -7,14 +7,16 @@ use std::time::Instant;
 use serde_json::json;
 
 use super::args::{
-    CacheCommand, Cli, Command, FormatArgs, InstallArgs, RegistryCommand, ResolveArgs,
+    CacheCommand, Cli, Command, FormatArgs, InstallArgs, RegistryCommand, ResolveArgs, RunArgs,
 };
 use super::{Context, Failure, context};
+use crate::artifacts::{CompileReporter, PrepareError};
 use crate::fetch::{FetchError, Fetcher, Progress, Silent};
 use crate::install::{InstallError, InstallOptions, Installer};
 use crate::package::PackageSpec;
 use crate::registry::{RegistryClient, RegistryError};
 use crate::resolver::ResolveError;
+use crate::runtime::{Mount, RunError, Runtime};
 use crate::server;
 use crate::store::{Store, StoreError};
 
@@ -29,6 +31,10 @@ pub async fn run(cli: Cli) -> Result<i32, Failure> {
         Command::Resolve(args) => {
             let ctx = context(global, format_flags(&args.format), args.format.webc)?;
             resolve(&ctx, args).await
+        }
+        Command::Run(args) => {
+            let ctx = context(global, format_flags(&args.format), args.format.webc)?;
+            run_command(&ctx, args).await
         }
         Command::List => list(&context(global, Vec::new(), None)?),
         Command::Uninstall { package } => {
@@ -80,6 +86,40 @@ fn open_store(ctx: &Context) -> Result<Store, Failure> {
     Store::open(&ctx.home).map_err(store_failure)
 }
 
+/// Compile lines on stderr.
+struct CompileLines {
+    quiet: bool,
+}
+
+impl CompileReporter for CompileLines {
+    fn compiling(&self, atom: &str, size: u64) {
+        if !self.quiet {
+            eprintln!("Compiling {atom} ({size} bytes of WebAssembly)");
+        }
+    }
+
+    fn compiled(&self, atom: &str, seconds: f64, outcome: Result<u64, &str>) {
+        if !self.quiet {
+            match outcome {
+                Ok(size) => eprintln!("Compiled {atom} in {seconds:.2}s ({size} bytes native)"),
+                Err(reason) => eprintln!("Cannot compile {atom}: {reason}"),
+            }
+        }
+    }
+}
+
+fn runtime(ctx: &Context) -> Result<Runtime, Failure> {
+    Runtime::new(ctx.settings.limits()?).map_err(|e| Failure::new("internal", e.to_string()))
+}
+
+fn store_for_runtime(ctx: &Context) -> Result<Store, Failure> {
+    let mut store = open_store(ctx)?;
+    if let Some(dir) = ctx.settings.compile_cache()?.directory() {
+        store.set_compiled_dir(dir.to_path_buf());
+    }
+    Ok(store)
+}
+
 fn installer(ctx: &Context, offline: bool) -> Result<Installer, Failure> {
     let settings = &ctx.settings;
     let http_options = settings.http()?;
@@ -106,8 +146,17 @@ fn installer(ctx: &Context, offline: bool) -> Result<Installer, Failure> {
     } else {
         Arc::new(Silent)
     };
+    let runtime = if ctx.settings.compile_cache()?.enabled() {
+        Some(runtime(ctx)?)
+    } else {
+        None
+    };
     Ok(Installer {
-        store: open_store(ctx)?,
+        store: Arc::new(store_for_runtime(ctx)?),
+        runtime,
+        compile_reporter: Arc::new(CompileLines {
+            quiet: ctx.global.quiet || ctx.global.json,
+        }),
         client,
         fetcher: Fetcher::new(http, settings.fetch()?, progress),
         policy: settings.policy()?,
@@ -127,6 +176,8 @@ fn install_failure(e: InstallError) -> Failure {
         InstallError::Registry(RegistryError::Url(_)) => "usage",
         InstallError::Registry(_) => "resolution",
         InstallError::Store(_) => "store",
+        InstallError::Prepare(PrepareError::Container { .. }) => "integrity",
+        InstallError::Prepare(_) => "store",
         InstallError::Input(_) => "usage",
         InstallError::Resolve(_) | InstallError::Offline(_) => "resolution",
     };
@@ -457,5 +508,120 @@ async fn registry(json_out: bool, cmd: RegistryCommand) -> Result<i32, Failure> 
                 .map_err(|e| Failure::new("internal", e.to_string()))?;
             Ok(0)
         }
+    }
+}
+
+/// The exit code of a program that trapped (as a process killed by SIGABRT).
+pub const TRAP_EXIT: i32 = 134;
+/// The exit code after Ctrl-C.
+pub const INTERRUPT_EXIT: i32 = 130;
+
+fn launch_failure(e: crate::run::LaunchError) -> Failure {
+    use crate::run::LaunchError;
+    match e {
+        LaunchError::NotInstalled(ref p) => Failure::new("package", e.to_string())
+            .hint(format!("install it with `webcpm install {p}`")),
+        LaunchError::Store(_) | LaunchError::Prepare(PrepareError::Store(_)) => {
+            Failure::new("store", e.to_string())
+                .hint("run `webcpm cache verify` to check the store")
+        }
+        _ => Failure::new("package", e.to_string()),
+    }
+}
+
+/// Parses `HOST[:GUEST]`.
+fn parse_dir(text: &str) -> Mount {
+    let (host, guest) = text.split_once(':').unwrap_or((text, text));
+    Mount {
+        host: std::path::PathBuf::from(host),
+        guest: guest.to_string(),
+        writable: true,
+    }
+}
+
+async fn run_command(ctx: &Context, args: RunArgs) -> Result<i32, Failure> {
+    let spec = &args.package;
+    let store = Arc::new(store_for_runtime(ctx)?);
+    // The warm path touches only the store: no HTTP client, no registry.
+    let installed = store
+        .index()
+        .installed(&spec.name)
+        .map_err(|e| store_failure(e.into()))?;
+    let satisfied = installed.as_ref().is_some_and(|i| {
+        (spec.version == crate::package::VersionRequest::Latest || spec.version.matches(&i.version))
+            && ctx
+                .settings
+                .forced
+                .as_ref()
+                .is_none_or(|f| f.webc == i.webc)
+    });
+    if !satisfied {
+        let installer = installer(ctx, args.offline)?;
+        let report = installer
+            .install(
+                spec,
+                InstallOptions {
+                    no_deps: args.format.no_deps,
+                    offline: args.offline,
+                    refresh: false,
+                },
+            )
+            .await
+            .map_err(install_failure)?;
+        ctx.note(format!(
+            "Installed {}@{} as WebC {}",
+            report.package, report.version, report.webc
+        ));
+    }
+    let runtime = runtime(ctx)?;
+    let request = crate::run::Request {
+        command: args.command.clone(),
+        args: args.args.clone(),
+        env: args.env.clone(),
+        dirs: args.dirs.iter().map(|d| parse_dir(d)).collect(),
+    };
+    let started = Instant::now();
+    let launch = {
+        let (store, runtime, name) = (store.clone(), runtime.clone(), spec.name.clone());
+        tokio::task::spawn_blocking(move || crate::run::launch(&store, &runtime, &name, &request))
+            .await
+            .map_err(|e| Failure::new("internal", e.to_string()))?
+            .map_err(launch_failure)?
+    };
+    if let Some(why) = &launch.recompiled {
+        ctx.note(format!("note: {why}; compiled it again"));
+    }
+    tracing::info!(
+        "{} in {:.1} ms ({})",
+        if launch.from_artifact {
+            "loaded precompiled artifact"
+        } else {
+            "compiled"
+        },
+        started.elapsed().as_secs_f64() * 1000.0,
+        launch.options.module_name
+    );
+
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let worker = runtime.clone();
+    std::thread::spawn(move || {
+        let _ = tx.send(worker.run(&launch.module, launch.options));
+    });
+    let result = tokio::select! {
+        result = rx => result.map_err(|_| Failure::new("internal", "the program's thread died"))?,
+        _ = tokio::signal::ctrl_c() => {
+            runtime.interrupt();
+            return Ok(INTERRUPT_EXIT);
+        }
+    };
+    match result {
+        Ok(code) => Ok(code),
+        Err(RunError::Interrupted { .. }) => Ok(INTERRUPT_EXIT),
+        Err(e @ (RunError::Trap { .. } | RunError::Timeout { .. })) => {
+            let mut f = Failure::new("package", e.to_string());
+            f.code = TRAP_EXIT;
+            Err(f)
+        }
+        Err(e) => Err(Failure::new("package", e.to_string())),
     }
 }

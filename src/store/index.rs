@@ -4,7 +4,9 @@
 //! file in `blobs/`), `packages`, `versions` and `distributions` (what each registry offered, both
 //! formats of each version), `installs` (one row per installed package name: the version, the
 //! format, the blob, and why that format), `install_members` (the whole resolved tree of each
-//! install), `decisions` (each candidate format's outcome for an install) and `events` (a log).
+//! install), `decisions` (each candidate format's outcome for an install), `atoms` (the modules
+//! inside each blob, by SHA-256), `artifacts` (compiled atoms per engine, or why compiling
+//! failed) and `events` (a log).
 //!
 //! Migrations are an append-only list applied under `PRAGMA user_version`; an index whose version
 //! is newer than this binary knows is refused, never altered. WAL mode, foreign keys on, a busy
@@ -31,6 +33,7 @@ CREATE TABLE blobs (
     sha256 TEXT PRIMARY KEY,
     size INTEGER NOT NULL,
     webc TEXT NOT NULL,
+    manifest TEXT,                  -- the container's manifest as JSON, once its contents are known
     created_at INTEGER NOT NULL,
     last_used_at INTEGER NOT NULL
 );
@@ -92,6 +95,23 @@ CREATE TABLE decisions (
     outcome TEXT NOT NULL,
     reason TEXT NOT NULL,
     PRIMARY KEY (install, seq)
+);
+CREATE TABLE atoms (
+    blob TEXT NOT NULL REFERENCES blobs (sha256) ON DELETE CASCADE,
+    name TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    PRIMARY KEY (blob, name)
+);
+CREATE INDEX atoms_by_sha256 ON atoms (sha256);
+CREATE TABLE artifacts (
+    engine TEXT NOT NULL,
+    atom TEXT NOT NULL,
+    size INTEGER,                   -- NULL when the atom could not be compiled
+    error TEXT,                     -- why it could not
+    created_at INTEGER NOT NULL,
+    last_used_at INTEGER NOT NULL,
+    PRIMARY KEY (engine, atom)
 );
 CREATE TABLE events (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -594,6 +614,121 @@ impl Index {
             .map_err(self.sql())?;
         events.reverse();
         Ok(events)
+    }
+}
+
+/// A compiled atom, or the reason it could not be compiled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArtifactRow {
+    pub size: Option<u64>,
+    pub error: Option<String>,
+}
+
+/// An atom of a blob.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AtomRow {
+    pub name: String,
+    pub sha256: Sha256Digest,
+    pub size: u64,
+}
+
+impl Index {
+    /// Records what a blob holds: its manifest (as JSON) and its atoms.
+    pub fn record_contents(
+        &self,
+        blob: &Sha256Digest,
+        manifest: &str,
+        atoms: &[AtomRow],
+    ) -> Result<(), IndexError> {
+        let mut conn = self.conn();
+        let sql = self.sql();
+        let tx = conn.transaction().map_err(&sql)?;
+        tx.execute(
+            "UPDATE blobs SET manifest = ?2 WHERE sha256 = ?1",
+            params![blob.hex(), manifest],
+        )
+        .map_err(&sql)?;
+        for atom in atoms {
+            tx.execute(
+                "INSERT OR IGNORE INTO atoms (blob, name, sha256, size) VALUES (?1, ?2, ?3, ?4)",
+                params![blob.hex(), atom.name, atom.sha256.hex(), atom.size as i64],
+            )
+            .map_err(&sql)?;
+        }
+        tx.commit().map_err(&sql)
+    }
+
+    /// The manifest of a blob, as JSON, once its contents were recorded.
+    pub fn manifest(&self, blob: &Sha256Digest) -> Result<Option<String>, IndexError> {
+        self.conn()
+            .prepare_cached("SELECT manifest FROM blobs WHERE sha256 = ?1")
+            .and_then(|mut s| s.query_row([blob.hex()], |r| r.get(0)).optional())
+            .map(Option::flatten)
+            .map_err(self.sql())
+    }
+
+    /// The atoms of a blob, by name; empty when they were never recorded.
+    pub fn atoms(&self, blob: &Sha256Digest) -> Result<Vec<AtomRow>, IndexError> {
+        let raws: Vec<(String, String, i64)> = self
+            .conn()
+            .prepare_cached("SELECT name, sha256, size FROM atoms WHERE blob = ?1 ORDER BY name")
+            .and_then(|mut s| {
+                s.query_map([blob.hex()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                    .collect()
+            })
+            .map_err(self.sql())?;
+        raws.into_iter()
+            .map(|(name, sha, size)| {
+                Ok(AtomRow {
+                    name,
+                    sha256: sha.parse().map_err(|_| self.corrupt("digest", &sha))?,
+                    size: size as u64,
+                })
+            })
+            .collect()
+    }
+
+    pub fn artifact(
+        &self,
+        engine: &str,
+        atom: &Sha256Digest,
+    ) -> Result<Option<ArtifactRow>, IndexError> {
+        self.conn()
+            .prepare_cached("SELECT size, error FROM artifacts WHERE engine = ?1 AND atom = ?2")
+            .and_then(|mut s| {
+                s.query_row(params![engine, atom.hex()], |r| {
+                    Ok(ArtifactRow {
+                        size: r.get::<_, Option<i64>>(0)?.map(|n| n as u64),
+                        error: r.get(1)?,
+                    })
+                })
+                .optional()
+            })
+            .map_err(self.sql())
+    }
+
+    /// Records a compiled artifact (`Ok(size)`) or why compiling failed (`Err(reason)`).
+    pub fn record_artifact(
+        &self,
+        engine: &str,
+        atom: &Sha256Digest,
+        outcome: Result<u64, &str>,
+    ) -> Result<(), IndexError> {
+        let now = now_ms();
+        let (size, error) = match outcome {
+            Ok(size) => (Some(size as i64), None),
+            Err(e) => (None, Some(e)),
+        };
+        self.conn()
+            .execute(
+                "INSERT INTO artifacts (engine, atom, size, error, created_at, last_used_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?5)
+                 ON CONFLICT (engine, atom) DO UPDATE SET size = excluded.size,
+                     error = excluded.error, last_used_at = excluded.last_used_at",
+                params![engine, atom.hex(), size, error, now],
+            )
+            .map(drop)
+            .map_err(self.sql())
     }
 }
 

@@ -26,8 +26,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 pub use index::{
-    BlobRow, Decision, Event, Index, IndexError, InstallMember, InstallRecord, Installed,
-    SCHEMA_VERSION,
+    ArtifactRow, AtomRow, BlobRow, Decision, Event, Index, IndexError, InstallMember,
+    InstallRecord, Installed, SCHEMA_VERSION,
 };
 pub use verify::{VerifyReport, hash_file};
 
@@ -59,6 +59,7 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
 #[derive(Debug)]
 pub struct Store {
     root: PathBuf,
+    compiled_dir: PathBuf,
     index: Index,
 }
 
@@ -84,6 +85,7 @@ impl Store {
         let _ = lock.unlock();
         Ok(Store {
             root: root.to_path_buf(),
+            compiled_dir: root.join("compiled"),
             index: index?,
         })
     }
@@ -125,9 +127,15 @@ impl Store {
 
     /// A new temporary file in `tmp/`, removed on drop unless committed.
     pub fn temp_file(&self) -> Result<TempFile, StoreError> {
+        self.temp_file_for("dl")
+    }
+
+    /// A temporary file whose name says what it is for and which process writes it
+    /// (`<kind>-<pid>-…`), so that `cache verify` can tell debris from work in progress.
+    fn temp_file_for(&self, kind: &str) -> Result<TempFile, StoreError> {
         let dir = self.root.join("tmp");
         let file = tempfile::Builder::new()
-            .prefix(&format!("dl-{}-", std::process::id()))
+            .prefix(&format!("{kind}-{}-", std::process::id()))
             .suffix(".part")
             .tempfile_in(&dir)
             .map_err(io(&dir))?;
@@ -162,6 +170,93 @@ impl Store {
         sync_dir(parent);
         self.index.insert_blob(digest, size, webc)?;
         Ok(target)
+    }
+}
+
+impl Store {
+    /// Where the artifact of `atom` compiled by engine `engine` lives.
+    pub fn artifact_path(&self, engine: &str, atom: &Sha256Digest) -> PathBuf {
+        self.compiled_dir
+            .join(engine)
+            .join(format!("{}.cwasm", atom.hex()))
+    }
+
+    /// Keeps compiled artifacts in `dir` instead of the store's `compiled/`.
+    pub fn set_compiled_dir(&mut self, dir: PathBuf) {
+        self.compiled_dir = dir;
+    }
+
+    /// Writes an artifact atomically (temporary file, fsync, rename) and records it.
+    pub fn commit_artifact(
+        &self,
+        engine: &str,
+        atom: &Sha256Digest,
+        bytes: &[u8],
+    ) -> Result<PathBuf, StoreError> {
+        let target = self.artifact_path(engine, atom);
+        let parent = target.parent().expect("artifact paths have a parent");
+        fs::create_dir_all(parent).map_err(io(parent))?;
+        let mut temp = self.temp_file_for("cw")?;
+        temp.write_all(bytes)?;
+        let TempFile { file } = temp;
+        file.as_file().sync_all().map_err(io(file.path()))?;
+        let mut perms = file
+            .as_file()
+            .metadata()
+            .map_err(io(file.path()))?
+            .permissions();
+        perms.set_readonly(true);
+        fs::set_permissions(file.path(), perms).map_err(io(file.path()))?;
+        file.persist(&target).map_err(|e| StoreError::Io {
+            path: target.clone(),
+            source: e.error,
+        })?;
+        sync_dir(parent);
+        self.index
+            .record_artifact(engine, atom, Ok(bytes.len() as u64))?;
+        Ok(target)
+    }
+
+    /// Where the volumes of a blob are unpacked.
+    pub fn volume_dir(&self, blob: &Sha256Digest) -> PathBuf {
+        self.root.join("volumes").join(blob.hex())
+    }
+
+    /// A new temporary directory in `tmp/`, removed on drop unless committed.
+    pub fn temp_dir(&self) -> Result<tempfile::TempDir, StoreError> {
+        let dir = self.root.join("tmp");
+        tempfile::Builder::new()
+            .prefix(&format!("vol-{}-", std::process::id()))
+            .tempdir_in(&dir)
+            .map_err(io(&dir))
+    }
+
+    /// Moves an unpacked volume directory into place. When another process got there first,
+    /// its copy (identical: both come from the same verified blob) is kept.
+    pub fn commit_volume_dir(
+        &self,
+        temp: tempfile::TempDir,
+        blob: &Sha256Digest,
+    ) -> Result<PathBuf, StoreError> {
+        let target = self.volume_dir(blob);
+        let staged = temp.keep();
+        match fs::rename(&staged, &target) {
+            Ok(()) => {
+                sync_dir(target.parent().expect("volume dirs have a parent"));
+                Ok(target)
+            }
+            Err(_) if target.is_dir() => {
+                let _ = fs::remove_dir_all(&staged);
+                Ok(target)
+            }
+            Err(source) => {
+                let _ = fs::remove_dir_all(&staged);
+                Err(StoreError::Io {
+                    path: target,
+                    source,
+                })
+            }
+        }
     }
 }
 

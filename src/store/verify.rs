@@ -50,11 +50,11 @@ pub fn hash_file(path: &Path) -> std::io::Result<(Sha256Digest, u64)> {
     Ok((Sha256Digest(hasher.finalize().into()), total))
 }
 
-/// Whether the process that wrote a temporary file (its name starts `dl-<pid>-`) still runs.
+/// Whether the process that wrote a temporary file (named `<kind>-<pid>-…`) still runs.
 fn writer_alive(name: &str) -> bool {
     let pid = name
-        .strip_prefix("dl-")
-        .and_then(|rest| rest.split('-').next())
+        .split('-')
+        .nth(1)
         .and_then(|pid| pid.parse::<u32>().ok());
     match pid {
         Some(pid) if pid == std::process::id() => true,

@@ -74,6 +74,8 @@ pub struct Pkg<'a> {
     pub dependencies: &'a [(&'a str, &'a str)],
     pub files: &'a [(&'a str, &'a str)],
     pub text: &'a str,
+    /// The module, instead of one that prints `text`.
+    pub wasm: Option<Vec<u8>>,
 }
 
 /// Writes a package directory: wasmer.toml, one WASI module, a command and a `data` volume.
@@ -85,7 +87,11 @@ pub fn package_dir(parent: &Path, pkg: &Pkg) -> PathBuf {
     } else {
         pkg.text
     };
-    std::fs::write(dir.join("main.wasm"), hello_wasm(&format!("{text}\n"), 0)).unwrap();
+    let wasm = pkg
+        .wasm
+        .clone()
+        .unwrap_or_else(|| hello_wasm(&format!("{text}\n"), 0));
+    std::fs::write(dir.join("main.wasm"), wasm).unwrap();
     std::fs::write(
         dir.join("data/greeting.txt"),
         format!("hello from {}\n", pkg.name),
@@ -215,4 +221,86 @@ pub fn blob_files(home: &Path) -> Vec<PathBuf> {
     }
     out.sort();
     out
+}
+
+/// A WASI command that prints its arguments separated by spaces, then a newline, and exits with
+/// the number of arguments.
+pub fn echo_wasm() -> Vec<u8> {
+    wat::parse_str(
+        r#"(module
+  (import "wasi_snapshot_preview1" "args_sizes_get" (func $args_sizes_get (param i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "args_get" (func $args_get (param i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 900) " \n")
+  (func $strlen (param $p i32) (result i32) (local $n i32)
+    (block $done (loop $l
+      (br_if $done (i32.eqz (i32.load8_u (i32.add (local.get $p) (local.get $n)))))
+      (local.set $n (i32.add (local.get $n) (i32.const 1)))
+      (br $l)))
+    (local.get $n))
+  (func $write (param $ptr i32) (param $len i32)
+    (i32.store (i32.const 8) (local.get $ptr))
+    (i32.store (i32.const 12) (local.get $len))
+    (drop (call $fd_write (i32.const 1) (i32.const 8) (i32.const 1) (i32.const 16))))
+  (func (export "_start") (local $i i32) (local $p i32)
+    (drop (call $args_sizes_get (i32.const 0) (i32.const 4)))
+    (drop (call $args_get (i32.const 32) (i32.const 1024)))
+    (local.set $i (i32.const 1))
+    (block $done (loop $l
+      (br_if $done (i32.ge_u (local.get $i) (i32.load (i32.const 0))))
+      (if (i32.gt_u (local.get $i) (i32.const 1)) (then (call $write (i32.const 900) (i32.const 1))))
+      (local.set $p (i32.load (i32.add (i32.const 32) (i32.mul (local.get $i) (i32.const 4)))))
+      (call $write (local.get $p) (call $strlen (local.get $p)))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br $l)))
+    (call $write (i32.const 901) (i32.const 1))
+    (call $exit (i32.sub (i32.load (i32.const 0)) (i32.const 1)))))"#,
+    )
+    .expect("valid WAT")
+}
+
+/// A WASI command that prints the file `path` of its first preopened directory (fd 3), or exits
+/// with the WASI errno when it cannot open it.
+pub fn cat_wasm(path: &str) -> Vec<u8> {
+    let escaped: String = path.bytes().map(|b| format!("\\{b:02x}")).collect();
+    wat::parse_str(format!(
+        r#"(module
+  (import "wasi_snapshot_preview1" "path_open" (func $path_open (param i32 i32 i32 i32 i32 i64 i64 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_read" (func $fd_read (param i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 512) "{escaped}")
+  (func (export "_start") (local $err i32) (local $fd i32)
+    (local.set $err (call $path_open (i32.const 3) (i32.const 0) (i32.const 512) (i32.const {len})
+      (i32.const 0) (i64.const 2) (i64.const 0) (i32.const 0) (i32.const 0)))
+    (if (local.get $err) (then (call $exit (local.get $err))))
+    (local.set $fd (i32.load (i32.const 0)))
+    (i32.store (i32.const 8) (i32.const 1024))
+    (i32.store (i32.const 12) (i32.const 4096))
+    (drop (call $fd_read (local.get $fd) (i32.const 8) (i32.const 1) (i32.const 16)))
+    (i32.store (i32.const 12) (i32.load (i32.const 16)))
+    (drop (call $fd_write (i32.const 1) (i32.const 8) (i32.const 1) (i32.const 20)))
+    (call $exit (i32.const 0))))"#,
+        len = path.len()
+    ))
+    .expect("valid WAT")
+}
+
+/// Replaces what the registry offers for one format of a version with `bytes`: the file and the
+/// advertised hash and size. The registry then lies or serves hostile content, as a test needs.
+pub fn replace_blob(root: &Path, name: &str, version: &str, webc: &str, bytes: &[u8]) {
+    let sha = webcpm::package::Sha256Digest::of(bytes).hex();
+    std::fs::write(root.join("blobs").join(format!("{sha}.webc")), bytes).unwrap();
+    rusqlite::Connection::open(root.join("registry.sqlite"))
+        .unwrap()
+        .execute(
+            &format!(
+                "UPDATE versions SET {webc}_sha256 = ?1, {webc}_size = ?2 WHERE package = ?3 AND version = ?4"
+            ),
+            rusqlite::params![sha, bytes.len() as i64, name, version],
+        )
+        .unwrap();
 }

@@ -1,0 +1,198 @@
+//! What an installed blob needs before it can run, made once at install: its manifest and atoms
+//! recorded in the index, its volumes unpacked into `volumes/<blob-sha256>/`, and every atom
+//! compiled for this engine into `compiled/<engine-hash>/<atom-sha256>.cwasm`.
+//!
+//! Compiling is CPU-bound and runs on blocking threads, all atoms of an install in parallel. An
+//! atom is keyed by its SHA-256, so an atom shared by two packages is compiled once. An atom the
+//! engine cannot compile (a feature it lacks, an unknown import kind) does not fail the install:
+//! the reason is recorded and `run` reports it for the commands that need that atom.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use crate::container::{self, Checked};
+use crate::package::Sha256Digest;
+use crate::runtime::Runtime;
+use crate::store::{AtomRow, Store, StoreError};
+
+/// Why a blob could not be prepared.
+#[derive(Debug, thiserror::Error)]
+pub enum PrepareError {
+    #[error("blob {blob}: {source}")]
+    Container {
+        blob: Sha256Digest,
+        #[source]
+        source: container::ContainerError,
+    },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("a compile task failed: {0}")]
+    Task(String),
+}
+
+impl From<crate::store::IndexError> for PrepareError {
+    fn from(e: crate::store::IndexError) -> Self {
+        PrepareError::Store(e.into())
+    }
+}
+
+/// Reports compiles on stderr (the CLI) or nowhere.
+pub trait CompileReporter: Send + Sync {
+    fn compiling(&self, atom: &str, size: u64);
+    fn compiled(&self, atom: &str, seconds: f64, outcome: Result<u64, &str>);
+}
+
+/// Reports nothing.
+pub struct Quiet;
+
+impl CompileReporter for Quiet {
+    fn compiling(&self, _: &str, _: u64) {}
+    fn compiled(&self, _: &str, _: f64, _: Result<u64, &str>) {}
+}
+
+/// Reads and checks a stored blob.
+pub fn open_blob(store: &Store, blob: &Sha256Digest) -> Result<Checked, PrepareError> {
+    let path = store.blob_path(blob);
+    let bytes = std::fs::read(&path).map_err(|source| StoreError::Io { path, source })?;
+    container::open(Bytes::from(bytes)).map_err(|source| PrepareError::Container {
+        blob: *blob,
+        source,
+    })
+}
+
+/// Records a blob's contents and unpacks its volumes, unless that was done before.
+pub fn unpack(store: &Store, blob: &Sha256Digest) -> Result<Option<Checked>, PrepareError> {
+    let recorded = store.index().manifest(blob)?.is_some();
+    if recorded && store.volume_dir(blob).is_dir() {
+        return Ok(None);
+    }
+    let checked = open_blob(store, blob)?;
+    if !store.volume_dir(blob).is_dir() {
+        let temp = store.temp_dir()?;
+        container::unpack_volumes(&checked, temp.path()).map_err(|source| {
+            PrepareError::Container {
+                blob: *blob,
+                source,
+            }
+        })?;
+        store.commit_volume_dir(temp, blob)?;
+    }
+    if !recorded {
+        let manifest = serde_json::to_string(checked.manifest()).expect("manifests serialize");
+        let atoms: Vec<AtomRow> = checked
+            .atoms()
+            .into_iter()
+            .map(|(name, sha256, size)| AtomRow { name, sha256, size })
+            .collect();
+        store.index().record_contents(blob, &manifest, &atoms)?;
+    }
+    Ok(Some(checked))
+}
+
+/// Whether an atom needs compiling: no row for this engine, or a row whose file is gone.
+fn needs_compile(store: &Store, engine: &str, atom: &Sha256Digest) -> Result<bool, PrepareError> {
+    Ok(match store.index().artifact(engine, atom)? {
+        None => true,
+        Some(row) => match row.size {
+            Some(size) => std::fs::metadata(store.artifact_path(engine, atom))
+                .map(|m| m.len() != size)
+                .unwrap_or(true),
+            None => false, // compiling failed before; the reason is recorded
+        },
+    })
+}
+
+/// Unpacks and compiles every blob of an install. Returns how many atoms were compiled.
+pub async fn prepare(
+    store: &Arc<Store>,
+    runtime: &Runtime,
+    blobs: &[Sha256Digest],
+    reporter: &Arc<dyn CompileReporter>,
+) -> Result<usize, PrepareError> {
+    let engine = runtime.engine_hash().to_string();
+    // Atom digest -> (name, bytes): each distinct atom once.
+    let mut todo: BTreeMap<Sha256Digest, (String, Bytes)> = BTreeMap::new();
+    for blob in blobs {
+        let blob = *blob;
+        let shared = store.clone();
+        let checked = tokio::task::spawn_blocking(move || unpack(&shared, &blob))
+            .await
+            .map_err(|e| PrepareError::Task(e.to_string()))??;
+        let checked = match checked {
+            Some(c) => c,
+            None => {
+                let atoms = store.index().atoms(&blob)?;
+                let mut missing = false;
+                for atom in &atoms {
+                    missing |= needs_compile(store, &engine, &atom.sha256)?;
+                }
+                if !missing {
+                    continue;
+                }
+                let shared = store.clone();
+                tokio::task::spawn_blocking(move || open_blob(&shared, &blob))
+                    .await
+                    .map_err(|e| PrepareError::Task(e.to_string()))??
+            }
+        };
+        for (name, wasm) in checked.container.atoms() {
+            let digest = Sha256Digest::of(&wasm);
+            if !todo.contains_key(&digest) && needs_compile(store, &engine, &digest)? {
+                todo.insert(digest, (name, wasm.into_bytes()));
+            }
+        }
+    }
+    let jobs = todo.into_iter().map(|(digest, (name, wasm))| {
+        let (store, runtime, reporter, engine) = (
+            store.clone(),
+            runtime.clone(),
+            reporter.clone(),
+            engine.clone(),
+        );
+        tokio::task::spawn_blocking(move || {
+            compile_one(&store, &runtime, &*reporter, &engine, &digest, &name, &wasm)
+        })
+    });
+    let mut compiled = 0;
+    for result in futures_util::future::join_all(jobs).await {
+        compiled += usize::from(result.map_err(|e| PrepareError::Task(e.to_string()))??);
+    }
+    Ok(compiled)
+}
+
+/// Compiles one atom and stores the artifact, or records why it cannot be compiled. Returns
+/// whether an artifact was written.
+pub fn compile_one(
+    store: &Store,
+    runtime: &Runtime,
+    reporter: &dyn CompileReporter,
+    engine: &str,
+    digest: &Sha256Digest,
+    name: &str,
+    wasm: &[u8],
+) -> Result<bool, PrepareError> {
+    reporter.compiling(name, wasm.len() as u64);
+    let started = std::time::Instant::now();
+    match runtime.precompile(name, wasm) {
+        Ok(artifact) => {
+            store.commit_artifact(engine, digest, &artifact)?;
+            reporter.compiled(
+                name,
+                started.elapsed().as_secs_f64(),
+                Ok(artifact.len() as u64),
+            );
+            Ok(true)
+        }
+        Err(e) => {
+            let reason = e.to_string();
+            tracing::warn!("{reason}; the package installs, but commands using it cannot run");
+            store
+                .index()
+                .record_artifact(engine, digest, Err(&reason))?;
+            reporter.compiled(name, started.elapsed().as_secs_f64(), Err(&reason));
+            Ok(false)
+        }
+    }
+}

@@ -1,0 +1,283 @@
+//! `webcpm run`: compiled at install, memory-mapped at run, WASI arguments, stdout, exit codes,
+//! volumes, and recovery from a damaged artifact.
+
+use std::path::{Path, PathBuf};
+
+use crate::common::*;
+
+fn publish_pkg(home: &Path, root: &Path, name: &str, wasm: Vec<u8>) {
+    let dir = package_dir(
+        home,
+        &Pkg {
+            name,
+            version: "1.0.0",
+            wasm: Some(wasm),
+            ..Pkg::default()
+        },
+    );
+    publish(home, root, &dir, &[]);
+}
+
+/// Every compiled artifact in the store.
+fn artifacts(home: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for engine in std::fs::read_dir(home.join("store/compiled")).unwrap() {
+        for f in std::fs::read_dir(engine.unwrap().path()).unwrap() {
+            out.push(f.unwrap().path());
+        }
+    }
+    out
+}
+
+#[test]
+fn run_passes_arguments_and_output_and_returns_the_exit_code() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path();
+    let root = home.join("registry");
+    publish_pkg(home, &root, "test/echo", echo_wasm());
+    let mut registry = Registry::start(home, &root);
+
+    // Not installed yet: run installs it (compiling at install), then runs.
+    let out = run(webcpm(home).args([
+        "run",
+        "test/echo",
+        "--registry",
+        &registry.url,
+        "--",
+        "a",
+        "bb",
+        "ccc",
+    ]));
+    assert_eq!(out.status.code(), Some(3), "exit code is the program's");
+    assert_eq!(stdout(&out), "a bb ccc\n");
+    assert!(stderr(&out).contains("Compiling main"), "{}", stderr(&out));
+    assert_eq!(artifacts(home).len(), 1, "one artifact written at install");
+
+    // The second run loads the artifact, with the registry stopped.
+    registry.stop();
+    let out = run(webcpm(home).args(["run", "test/echo", "-v", "--", "x"]));
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(stdout(&out), "x\n");
+    let err = stderr(&out);
+    assert!(err.contains("loaded precompiled artifact"), "{err}");
+    assert!(!err.contains("Compiling"), "{err}");
+
+    // The index records the artifact with its size.
+    let db = rusqlite::Connection::open(home.join("store/index.sqlite")).unwrap();
+    let (size, error): (Option<i64>, Option<String>) = db
+        .query_row("SELECT size, error FROM artifacts", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .unwrap();
+    assert_eq!(
+        size.unwrap() as u64,
+        std::fs::metadata(&artifacts(home)[0]).unwrap().len()
+    );
+    assert!(error.is_none());
+
+    // A command that does not exist is a clear error.
+    let out = run(webcpm(home).args(["run", "test/echo", "--command", "nope"]));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("no command named `nope`; it has: main"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn a_truncated_artifact_is_compiled_again_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path();
+    let root = home.join("registry");
+    publish_pkg(home, &root, "test/echo", echo_wasm());
+    let registry = Registry::start(home, &root);
+    let out = run(webcpm(home).args(["install", "test/echo", "--registry", &registry.url]));
+    assert_eq!(out.status.code(), Some(0));
+
+    let artifact = artifacts(home).pop().unwrap();
+    let good_len = std::fs::metadata(&artifact).unwrap().len();
+    let bytes = std::fs::read(&artifact).unwrap();
+    let mut perms = std::fs::metadata(&artifact).unwrap().permissions();
+    #[allow(clippy::permissions_set_readonly_false)]
+    perms.set_readonly(false);
+    std::fs::set_permissions(&artifact, perms).unwrap();
+    std::fs::write(&artifact, &bytes[..bytes.len() / 3]).unwrap();
+
+    let out = run(webcpm(home).args(["run", "test/echo", "-v", "--", "hi"]));
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(stdout(&out), "hi\n");
+    let err = stderr(&out);
+    assert_eq!(
+        err.matches("compiled it again").count(),
+        1,
+        "said once: {err}"
+    );
+    assert_eq!(std::fs::metadata(&artifact).unwrap().len(), good_len);
+
+    let out = run(webcpm(home).args(["run", "test/echo", "-v", "--", "hi"]));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("loaded precompiled artifact"));
+    assert!(!stderr(&out).contains("compiled it again"));
+}
+
+#[test]
+fn a_volume_file_is_readable_at_its_mount_path() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path();
+    let root = home.join("registry");
+    publish_pkg(home, &root, "test/cat", cat_wasm("greeting.txt"));
+    let registry = Registry::start(home, &root);
+    for webc in ["v3", "v2"] {
+        let h = home.join(webc);
+        let out = run(webcpm(&h).args([
+            "run",
+            "test/cat",
+            "--webc",
+            webc,
+            "--registry",
+            &registry.url,
+        ]));
+        assert_eq!(out.status.code(), Some(0), "{webc}");
+        assert_eq!(stdout(&out), "hello from test/cat\n", "{webc}");
+    }
+    // The volume is unpacked once, read-only content of the store.
+    let volumes: Vec<_> = std::fs::read_dir(home.join("v3/store/volumes"))
+        .unwrap()
+        .collect();
+    assert_eq!(volumes.len(), 1);
+}
+
+#[test]
+fn host_directories_environment_and_traps() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path();
+    let root = home.join("registry");
+    publish_pkg(home, &root, "test/cat", cat_wasm("note.txt"));
+    let trap = wat::parse_str(
+        r#"(module
+  (memory (export "memory") 1)
+  (func $boom unreachable)
+  (func (export "_start") call $boom))"#,
+    )
+    .unwrap();
+    publish_pkg(home, &root, "test/trap", trap);
+    let wasix = wat::parse_str(
+        r#"(module
+  (import "wasix_32v1" "thread_spawn" (func (param i32) (result i32)))
+  (memory (export "memory") 1)
+  (func (export "_start")))"#,
+    )
+    .unwrap();
+    publish_pkg(home, &root, "test/wasix", wasix);
+    let registry = Registry::start(home, &root);
+
+    // --dir HOST:GUEST is preopened after the package's own volume.
+    let host = home.join("hostdir");
+    std::fs::create_dir_all(&host).unwrap();
+    std::fs::write(host.join("note.txt"), "from the host\n").unwrap();
+    let out = run(webcpm(home).args([
+        "install",
+        "test/cat",
+        "test/trap",
+        "test/wasix",
+        "--registry",
+        &registry.url,
+    ]));
+    assert_eq!(out.status.code(), Some(0));
+
+    // The package's volume is fd 3, so the host file is not found there ...
+    let out = run(webcpm(home)
+        .args(["run", "test/cat", "--dir"])
+        .arg(format!("{}:/host", host.display())));
+    assert_eq!(out.status.code(), Some(44), "ENOENT in the package volume");
+
+    // A trap names the module and the function, with its own exit code.
+    let out = run(webcpm(home).args(["run", "test/trap"]));
+    assert_eq!(out.status.code(), Some(134));
+    let err = stderr(&out);
+    assert!(
+        err.contains("trap in module `test/trap:main`, function `boom`"),
+        "{err}"
+    );
+
+    // An import the runtime does not provide is a clear error, not a crash.
+    let out = run(webcpm(home).args(["run", "test/wasix"]));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("wasix_32v1"), "{}", stderr(&out));
+}
+
+#[test]
+fn a_volume_with_a_link_out_of_it_is_refused_at_install() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path();
+    let root = home.join("registry");
+    publish_pkg(home, &root, "test/evil", echo_wasm());
+    // Build a v3 container whose /data volume holds a link to ../../../../etc/passwd. The
+    // writer refuses such a link, so it writes a harmless one of the same length and the bytes
+    // are changed afterwards, as a hostile registry would.
+    use std::collections::BTreeMap;
+    use webc::v3::write::{DirEntry, Directory, FileEntry, SymlinkEntry, Writer};
+    use webc::v3::{ChecksumAlgorithm, SignatureAlgorithm, Timestamps};
+    let sha: String = rusqlite::Connection::open(root.join("registry.sqlite"))
+        .unwrap()
+        .query_row("SELECT v3_sha256 FROM versions", [], |r| r.get(0))
+        .unwrap();
+    let good = std::fs::read(root.join("blobs").join(format!("{sha}.webc"))).unwrap();
+    let checked = webcpm::container::open(good.into()).unwrap();
+    let atoms: BTreeMap<_, _> = checked
+        .container
+        .atoms()
+        .into_iter()
+        .map(|(n, b)| {
+            (
+                webc::PathSegment::parse(&n).unwrap(),
+                FileEntry::owned(b.into_bytes(), Timestamps::default()),
+            )
+        })
+        .collect();
+    let mut children = BTreeMap::new();
+    children.insert(
+        webc::PathSegment::parse("passwd").unwrap(),
+        DirEntry::Symlink(SymlinkEntry::borrowed(
+            "xx/xx/xx/xx/etc/passwd",
+            Timestamps::default(),
+        )),
+    );
+    let mut writer = Writer::new(ChecksumAlgorithm::Sha256)
+        .write_manifest(checked.manifest())
+        .unwrap()
+        .write_atoms(atoms)
+        .unwrap();
+    writer
+        .write_volume("/data", Directory::new(children, Timestamps::default()))
+        .unwrap();
+    let mut evil = writer.finish(SignatureAlgorithm::None).unwrap().to_vec();
+    let at = evil
+        .windows(12)
+        .position(|w| w == b"xx/xx/xx/xx/")
+        .expect("the link target is in the file");
+    evil[at..at + 12].copy_from_slice(b"../../../../");
+    replace_blob(&root, "test/evil", "1.0.0", "v3", &evil);
+    let registry = Registry::start(home, &root);
+
+    let out = run(webcpm(home).args([
+        "install",
+        "test/evil",
+        "--webc",
+        "v3",
+        "--registry",
+        &registry.url,
+    ]));
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("a link may not point outside its volume")
+            || err.contains("must be relative and stay within the volume"),
+        "{err}"
+    );
+    assert!(err.contains("/passwd"), "{err}");
+    assert!(blob_files(home).is_empty());
+    assert!(temp_files(home).is_empty());
+    assert!(!home.join("store/volumes").read_dir().unwrap().any(|_| true));
+}
