@@ -152,7 +152,9 @@ pub async fn prepare(
             engine.clone(),
         );
         tokio::task::spawn_blocking(move || {
-            compile_one(&store, &runtime, &*reporter, &engine, &digest, &name, &wasm)
+            compile_one(
+                &store, &runtime, &*reporter, &engine, &digest, &name, &wasm, false,
+            )
         })
     });
     let mut compiled = 0;
@@ -163,7 +165,10 @@ pub async fn prepare(
 }
 
 /// Compiles one atom and stores the artifact, or records why it cannot be compiled. Returns
-/// whether an artifact was written.
+/// whether an artifact is there afterwards. Processes compiling the same atom take turns: the
+/// first compiles, the others find its artifact (unless `force`, for an artifact that failed to
+/// load).
+#[allow(clippy::too_many_arguments)]
 pub fn compile_one(
     store: &Store,
     runtime: &Runtime,
@@ -172,7 +177,15 @@ pub fn compile_one(
     digest: &Sha256Digest,
     name: &str,
     wasm: &[u8],
+    force: bool,
 ) -> Result<bool, PrepareError> {
+    let _lock = store.lock_artifact(engine, digest)?;
+    if !force && !needs_compile(store, engine, digest)? {
+        return Ok(store
+            .index()
+            .artifact(engine, digest)?
+            .is_some_and(|r| r.size.is_some()));
+    }
     reporter.compiling(name, wasm.len() as u64);
     let started = std::time::Instant::now();
     match runtime.precompile(name, wasm) {

@@ -577,12 +577,9 @@ mod tests {
             .write_manifest(&manifest)
             .unwrap()
             .write_atoms(
-                [(
-                    seg("main"),
-                    FileEntry::owned(wasm, Timestamps::default()),
-                )]
-                .into_iter()
-                .collect(),
+                [(seg("main"), FileEntry::owned(wasm, Timestamps::default()))]
+                    .into_iter()
+                    .collect(),
             )
             .unwrap();
         writer.write_volume("/data", root).unwrap();

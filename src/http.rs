@@ -3,7 +3,13 @@
 //! URLs are redacted before they reach a message.
 //!
 //! Credentials never appear in output: [`redact`] drops a URL's user and password and the values
-//! of its query parameters, which is where signed blob URLs carry their tokens.
+//! of its query parameters, which is where signed blob URLs carry their tokens; a registry token
+//! is a [`Secret`], which prints as `***`, and is sent only to its registry's origin
+//! ([`same_origin`]). Redirects are held to the same rules as the URLs a registry hands out
+//! ([`check_url`]), and a redirect to another origin drops the `Authorization` header (reqwest).
+//!
+//! Retries share one schedule ([`retry_delay`]): exponential backoff with jitter, or the server's
+//! `Retry-After` (seconds, capped at [`MAX_RETRY_AFTER`]) when it is longer.
 
 use std::time::Duration;
 
@@ -29,12 +35,89 @@ impl Default for HttpOptions {
 }
 
 /// Builds the shared client. reqwest reads `HTTP_PROXY`, `HTTPS_PROXY` and `NO_PROXY` itself.
+/// A redirect is followed only to a URL that [`check_url`] accepts, at most 10 times.
 pub fn client(options: &HttpOptions) -> Result<reqwest::Client, reqwest::Error> {
+    let allow_insecure_http = options.allow_insecure_http;
+    let redirects = reqwest::redirect::Policy::custom(move |attempt| {
+        if attempt.previous().len() >= 10 {
+            return attempt.error("more than 10 redirects");
+        }
+        match check_url(attempt.url().as_str(), allow_insecure_http) {
+            Ok(_) => attempt.follow(),
+            Err(e) => attempt.error(format!("refusing to follow a redirect: {e}")),
+        }
+    });
     reqwest::Client::builder()
         .user_agent(concat!("webcpm/", env!("CARGO_PKG_VERSION")))
         .connect_timeout(options.connect_timeout)
         .read_timeout(options.read_timeout)
+        .redirect(redirects)
         .build()
+}
+
+/// A credential: its `Debug` and `Display` print `***`, so that it cannot reach a message by
+/// accident.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+
+    /// The value, for the one place that sends it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// `text` with every occurrence of the secret replaced by `***`.
+    pub fn scrub(&self, text: &str) -> String {
+        if self.0.is_empty() {
+            text.to_string()
+        } else {
+            text.replace(&self.0, "***")
+        }
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+impl std::fmt::Display for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("***")
+    }
+}
+
+/// The longest `Retry-After` that is honoured; a server asking for more gets this much.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
+
+/// A `Retry-After` header in seconds (HTTP dates are not honoured), capped at
+/// [`MAX_RETRY_AFTER`].
+pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    let seconds: u64 = headers
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    Some(Duration::from_secs(seconds).min(MAX_RETRY_AFTER))
+}
+
+/// How long to wait before retry number `attempt` (1 for the first): `base` doubled each time,
+/// plus up to 50% of jitter, or the server's `Retry-After` when that is longer.
+pub fn retry_delay(base: Duration, attempt: u32, retry_after: Option<Duration>) -> Duration {
+    let exp = base.saturating_mul(1 << attempt.saturating_sub(1).min(10));
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let backoff = exp + exp.mul_f64(f64::from(nanos % 500) / 1000.0);
+    backoff.max(retry_after.unwrap_or_default())
 }
 
 /// Why a URL from a registry is refused before anything is sent to it.
@@ -132,6 +215,60 @@ mod tests {
         let r = redact("https://user:secret@example.com/a.webc?sig=abc&x=1");
         assert!(!r.contains("secret") && !r.contains("abc") && !r.contains("user"));
         assert!(r.starts_with("https://"));
+    }
+
+    #[test]
+    fn secrets_do_not_print() {
+        let s = Secret::new("tok-123");
+        assert_eq!(format!("{s} {s:?}"), "*** Secret(***)");
+        assert_eq!(s.scrub("a tok-123 b"), "a *** b");
+        assert_eq!(s.expose(), "tok-123");
+    }
+
+    #[test]
+    fn retry_delays_grow_and_honour_retry_after() {
+        let base = Duration::from_millis(100);
+        for attempt in 1..5 {
+            let d = retry_delay(base, attempt, None);
+            let exp = base * (1 << (attempt - 1));
+            assert!(d >= exp && d <= exp.mul_f64(1.5), "{attempt}: {d:?}");
+        }
+        let long = Some(Duration::from_secs(2));
+        assert_eq!(retry_delay(base, 1, long), Duration::from_secs(2));
+        let mut headers = reqwest::header::HeaderMap::new();
+        assert_eq!(retry_after(&headers), None);
+        headers.insert(reqwest::header::RETRY_AFTER, "3".parse().unwrap());
+        assert_eq!(retry_after(&headers), Some(Duration::from_secs(3)));
+        headers.insert(reqwest::header::RETRY_AFTER, "99999".parse().unwrap());
+        assert_eq!(retry_after(&headers), Some(MAX_RETRY_AFTER));
+        headers.insert(
+            reqwest::header::RETRY_AFTER,
+            "Wed, 21 Oct 2015 07:28:00 GMT".parse().unwrap(),
+        );
+        assert_eq!(retry_after(&headers), None);
+    }
+
+    #[test]
+    fn origins_compare_scheme_host_and_port() {
+        let u = |s: &str| reqwest::Url::parse(s).unwrap();
+        assert!(same_origin(
+            &u("http://127.0.0.1:8080/graphql"),
+            &u("http://127.0.0.1:8080/blobs/x.webc")
+        ));
+        assert!(same_origin(
+            &u("https://a.io/graphql"),
+            &u("https://a.io:443/b")
+        ));
+        for other in [
+            "http://localhost:8080/b",
+            "http://127.0.0.1:8081/b",
+            "https://127.0.0.1:8080/b",
+        ] {
+            assert!(
+                !same_origin(&u("http://127.0.0.1:8080/graphql"), &u(other)),
+                "{other}"
+            );
+        }
     }
 
     #[test]

@@ -371,8 +371,7 @@ impl Installer {
             async move {
                 let _permit = self.downloads.acquire().await.expect("never closed");
                 let label = format!("{}@{} ({webc})", m.release.name, m.release.version);
-                self.fetcher
-                    .fetch(&self.store, dist, &label)
+                self.fetch_locked(dist, &label)
                     .await
                     .map(|f| (m, f))
                     .map_err(|e| (m.release.name.clone(), e))
@@ -396,6 +395,23 @@ impl Installer {
             });
         }
         Ok((members, downloaded))
+    }
+
+    /// Downloads a distribution unless the store has it, holding the blob's lock so that
+    /// processes installing the same package download it once: the others wait, then find it.
+    pub async fn fetch_locked(
+        &self,
+        dist: &crate::package::Distribution,
+        label: &str,
+    ) -> Result<crate::fetch::Fetched, FetchError> {
+        let (store, digest) = (self.store.clone(), dist.sha256);
+        let _lock = tokio::task::spawn_blocking(move || store.lock_blob(&digest))
+            .await
+            .map_err(|e| FetchError::Transport {
+                url: crate::http::redact(&dist.url),
+                reason: format!("waiting for the download lock failed: {e}"),
+            })??;
+        self.fetcher.fetch(&self.store, dist, label).await
     }
 
     /// Removes an install; its blobs stay until `cache gc`.

@@ -11,6 +11,7 @@
 //! | [`fetch`] | streaming downloads, verified by SHA-256 and size while they arrive |
 //! | [`store`] | the content-addressed store on disk and its SQLite index |
 //! | [`install`] | drives the parts above for `install`, `resolve`, `uninstall` |
+//! | [`rollout`] | re-points installs when the format policy changes (rollback, resume) |
 //! | [`artifacts`] | at install: unpacks volumes and compiles every atom into the store |
 //! | [`runtime`] | wasmtime: precompiles, memory-maps artifacts, runs WASI commands |
 //! | [`run`] | `run`: from an installed package to a ready module and its WASI setup |
@@ -27,6 +28,7 @@ pub mod package;
 pub mod policy;
 pub mod registry;
 pub mod resolver;
+pub mod rollout;
 pub mod run;
 pub mod runtime;
 pub mod server;

@@ -1,8 +1,24 @@
-//! Which WebC format to use: an ordered priority, an optional forced format, and whether to fall
-//! back to the next format when the first cannot be had.
+//! Which WebC format to use for a package: an ordered priority, a staged rollout of v3, pins per
+//! package, an emergency rollback, a forced format, and whether to fall back to the next format.
 //!
-//! The policy is a pure value: it decides the order in which formats are tried for a package
-//! and names the rule that decided, so that `resolve --explain` and the index can say why.
+//! The rules, first match wins, each named in the explanation that `resolve --explain`, the index
+//! and `rollout status` show:
+//! 1. a forced format (`--webc`, `WEBCPM_WEBC`): that format and no other;
+//! 2. an emergency rollback (`rollout rollback`): v2 first, v3 only as a fallback;
+//! 3. a pin (`[packages."ns/name"] webc = "v2"`): that format first;
+//! 4. the staged rollout: a (machine, package) pair is in the v3 cohort when
+//!    `bucket(installation id, package) < v3_percent`; in the cohort the configured priority
+//!    applies, outside it v2 comes first.
+//!
+//! The bucket is the first 8 bytes of SHA-256(installation id, NUL, package name) modulo 100: it
+//! is stable across machines, versions and processes, so raising the percentage only adds pairs
+//! to the cohort and lowering it only removes them.
+//!
+//! The policy is a pure value.
+
+use std::collections::BTreeMap;
+
+use sha2::Digest;
 
 use crate::package::{PackageName, WebcVersion};
 
@@ -14,6 +30,42 @@ pub struct Forced {
     pub source: String,
 }
 
+/// The staged rollout of v3.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rollout {
+    /// 0 to 100.
+    pub v3_percent: u8,
+    /// This machine's installation id (created once in the store).
+    pub installation_id: String,
+    /// Per-package formats that override the cohort.
+    pub pins: BTreeMap<PackageName, WebcVersion>,
+    /// An emergency rollback is in force: v2 first for everything.
+    pub rolled_back: bool,
+}
+
+impl Default for Rollout {
+    fn default() -> Self {
+        Rollout {
+            v3_percent: 100,
+            installation_id: String::new(),
+            pins: BTreeMap::new(),
+            rolled_back: false,
+        }
+    }
+}
+
+/// The stable bucket (0 to 99) of a machine and a package.
+pub fn bucket(installation_id: &str, package: &PackageName) -> u8 {
+    let mut hasher = sha2::Sha256::new();
+    hasher.update(installation_id.as_bytes());
+    hasher.update([0u8]);
+    hasher.update(package.as_str().as_bytes());
+    let digest = hasher.finalize();
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&digest[..8]);
+    (u64::from_be_bytes(first) % 100) as u8
+}
+
 /// The format policy.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Policy {
@@ -23,6 +75,7 @@ pub struct Policy {
     pub fallback: bool,
     /// One format and no other (`--webc`).
     pub forced: Option<Forced>,
+    pub rollout: Rollout,
 }
 
 impl Default for Policy {
@@ -31,6 +84,7 @@ impl Default for Policy {
             priority: vec![WebcVersion::V3, WebcVersion::V2],
             fallback: true,
             forced: None,
+            rollout: Rollout::default(),
         }
     }
 }
@@ -42,17 +96,28 @@ pub struct Order {
     pub rule: String,
 }
 
+/// Which cohort a package is in, for `rollout status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Cohort {
+    V3,
+    V2,
+}
+
 impl Policy {
-    /// The order for `package`. With fallback off only the first format is tried.
-    pub fn order(&self, _package: &PackageName) -> Order {
-        if let Some(forced) = &self.forced {
-            return Order {
-                formats: vec![forced.webc],
-                rule: format!("forced by {}", forced.source),
-            };
+    /// Whether `package` is in the v3 cohort on this machine, and its bucket.
+    pub fn cohort(&self, package: &PackageName) -> (Cohort, u8) {
+        let b = bucket(&self.rollout.installation_id, package);
+        if b < self.rollout.v3_percent {
+            (Cohort::V3, b)
+        } else {
+            (Cohort::V2, b)
         }
+    }
+
+    fn with_fallback(&self, first: Vec<WebcVersion>) -> Vec<WebcVersion> {
         let mut formats: Vec<WebcVersion> = Vec::new();
-        for w in self.priority.iter().chain(WebcVersion::ALL.iter().rev()) {
+        for w in first.iter().chain(WebcVersion::ALL.iter().rev()) {
             if !formats.contains(w) {
                 formats.push(*w);
             }
@@ -60,13 +125,50 @@ impl Policy {
         if !self.fallback {
             formats.truncate(1);
         }
-        let names: Vec<&str> = self.priority.iter().map(|w| w.as_str()).collect();
-        Order {
-            formats,
-            rule: if self.priority == Policy::default().priority {
-                "default priority".to_string()
-            } else {
-                format!("priority {}", names.join(", "))
+        formats
+    }
+
+    /// The order for `package`. With fallback off only the first format is tried.
+    pub fn order(&self, package: &PackageName) -> Order {
+        if let Some(forced) = &self.forced {
+            return Order {
+                formats: vec![forced.webc],
+                rule: format!("forced by {}", forced.source),
+            };
+        }
+        if self.rollout.rolled_back {
+            return Order {
+                formats: self.with_fallback(vec![WebcVersion::V2]),
+                rule: "emergency rollback to v2".to_string(),
+            };
+        }
+        if let Some(pin) = self.rollout.pins.get(package) {
+            return Order {
+                formats: self.with_fallback(vec![*pin]),
+                rule: format!("pinned to {pin}"),
+            };
+        }
+        let percent = self.rollout.v3_percent;
+        let priority_rule = if self.priority == Policy::default().priority {
+            "default priority".to_string()
+        } else {
+            let names: Vec<&str> = self.priority.iter().map(|w| w.as_str()).collect();
+            format!("priority {}", names.join(", "))
+        };
+        if percent >= 100 {
+            return Order {
+                formats: self.with_fallback(self.priority.clone()),
+                rule: priority_rule,
+            };
+        }
+        match self.cohort(package) {
+            (Cohort::V3, b) => Order {
+                formats: self.with_fallback(self.priority.clone()),
+                rule: format!("v3 cohort (bucket {b} < {percent}%), {priority_rule}"),
+            },
+            (Cohort::V2, b) => Order {
+                formats: self.with_fallback(vec![WebcVersion::V2]),
+                rule: format!("outside the v3 cohort (bucket {b} >= {percent}%)"),
             },
         }
     }
@@ -120,5 +222,79 @@ mod tests {
             p.order(&pkg()).formats,
             vec![WebcVersion::V2, WebcVersion::V3]
         );
+    }
+
+    #[test]
+    fn rollback_beats_pins_and_pins_beat_cohorts() {
+        let mut p = Policy::default();
+        p.rollout.v3_percent = 0;
+        p.rollout.pins.insert(pkg(), WebcVersion::V3);
+        let o = p.order(&pkg());
+        assert_eq!(o.formats[0], WebcVersion::V3);
+        assert_eq!(o.rule, "pinned to v3");
+        p.rollout.rolled_back = true;
+        let o = p.order(&pkg());
+        assert_eq!(o.formats, vec![WebcVersion::V2, WebcVersion::V3]);
+        assert_eq!(o.rule, "emergency rollback to v2");
+    }
+
+    /// A small deterministic generator, so that the property is checked on the same 1,000
+    /// machines every run.
+    fn ids(n: usize) -> Vec<String> {
+        let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+        (0..n)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                format!("{state:016x}")
+            })
+            .collect()
+    }
+
+    fn names(n: usize) -> Vec<PackageName> {
+        (0..n)
+            .map(|i| format!("ns{}/package-{i}", i % 7).parse().unwrap())
+            .collect()
+    }
+
+    fn in_v3(id: &str, name: &PackageName, percent: u8) -> bool {
+        let p = Policy {
+            rollout: Rollout {
+                v3_percent: percent,
+                installation_id: id.to_string(),
+                ..Rollout::default()
+            },
+            ..Policy::default()
+        };
+        p.order(name).formats[0] == WebcVersion::V3
+    }
+
+    #[test]
+    fn cohorts_are_the_right_size_and_only_grow_with_the_percentage() {
+        let (ids, names) = (ids(1000), names(50));
+        let pairs: Vec<(&String, &PackageName)> = ids
+            .iter()
+            .flat_map(|i| names.iter().map(move |n| (i, n)))
+            .collect();
+        let at = |percent: u8| -> Vec<bool> {
+            pairs.iter().map(|(i, n)| in_v3(i, n, percent)).collect()
+        };
+        let ten = at(10);
+        let share = ten.iter().filter(|b| **b).count() as f64 / pairs.len() as f64;
+        assert!((0.08..=0.12).contains(&share), "v3 share at 10% is {share}");
+        let thirty = at(30);
+        assert!(
+            ten.iter().zip(&thirty).all(|(a, b)| !a || *b),
+            "every pair in v3 at 10% is in v3 at 30%"
+        );
+        assert!(thirty.iter().filter(|b| **b).count() > ten.iter().filter(|b| **b).count());
+        assert_eq!(
+            at(10),
+            ten,
+            "10 -> 30 -> 10 puts back exactly the original cohort"
+        );
+        assert!(at(0).iter().all(|b| !b));
+        assert!(at(100).iter().all(|b| *b));
     }
 }

@@ -183,6 +183,7 @@ pub fn launch(
                 &atom.sha256,
                 &command.atom,
                 &wasm,
+                true,
             )?;
             let reload = store.index().artifact(engine, &atom.sha256)?;
             let module = match (written, reload.as_ref().and_then(|r| r.size)) {

@@ -66,6 +66,12 @@ pub enum Command {
     /// Inspect and maintain the store
     #[command(subcommand)]
     Cache(CacheCommand),
+    /// Show and edit settings, with the layer each value comes from
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Stage WebC v3 by percentage and per package, or roll every install back to v2
+    #[command(subcommand)]
+    Rollout(RolloutCommand),
     /// Run and fill a local registry
     #[command(subcommand)]
     Registry(RegistryCommand),
@@ -83,6 +89,9 @@ pub struct FormatArgs {
     /// Do not resolve the packages' dependencies
     #[arg(long)]
     pub no_deps: bool,
+    /// Allow plain http to hosts other than loopback [env: WEBCPM_ALLOW_INSECURE_HTTP]
+    #[arg(long)]
+    pub allow_insecure_http: bool,
 }
 
 #[derive(Debug, Args)]
@@ -142,13 +151,102 @@ pub struct ResolveArgs {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print every effective value and the layer it came from
+    Show,
+    /// Print one value
+    Get { key: String },
+    /// Set a value in the user file (comments are kept)
+    Set {
+        key: String,
+        value: String,
+        /// Edit the system file instead
+        #[arg(long)]
+        system: bool,
+    },
+    /// Remove a value from the user file
+    Unset {
+        key: String,
+        /// Edit the system file instead
+        #[arg(long)]
+        system: bool,
+    },
+}
+
+/// Flags of the rollout commands that change the policy.
+#[derive(Debug, Args, Clone, Copy, Default)]
+pub struct RolloutEdit {
+    /// Edit the system file (fleet-wide) instead of the user file
+    #[arg(long)]
+    pub system: bool,
+    /// Re-point installs using only what the store holds
+    #[arg(long)]
+    pub offline: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RolloutCommand {
+    /// The policy, the pins, and each installed package's format, cohort and deciding rule
+    Status,
+    /// Set the share of packages in the v3 cohort
+    Set {
+        /// 0 to 100
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(0..=100))]
+        v3_percent: u8,
+        #[command(flatten)]
+        edit: RolloutEdit,
+    },
+    /// Pin a package to a format, whatever its cohort
+    Pin {
+        package: PackageName,
+        #[arg(value_name = "v2|v3")]
+        webc: WebcVersion,
+        #[command(flatten)]
+        edit: RolloutEdit,
+    },
+    /// Remove a package's pin
+    Unpin {
+        package: PackageName,
+        #[command(flatten)]
+        edit: RolloutEdit,
+    },
+    /// Emergency: v2 first for every package, and re-point every install at its v2 artifact
+    Rollback {
+        #[command(flatten)]
+        edit: RolloutEdit,
+    },
+    /// Return to the policy in force before the rollback and re-point installs back
+    Resume {
+        #[command(flatten)]
+        edit: RolloutEdit,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 pub enum CacheCommand {
     /// Print the store's directory
     Dir,
     /// List the files in the store
     List,
-    /// Re-hash every file in the store against the index
-    Verify,
+    /// Re-hash every file in the store against the index; remove debris of killed processes
+    Verify {
+        /// Remove what is wrong and download again what installs need
+        #[arg(long)]
+        repair: bool,
+    },
+    /// Remove blobs and compiled code that no install uses (least recently used first, down to
+    /// store.max_size when set)
+    Gc {
+        /// Keep at most this many bytes (default: store.max_size; without it, remove all unused)
+        #[arg(long, value_name = "BYTES")]
+        max_size: Option<u64>,
+    },
+    /// Remove everything in the store, installs included
+    Clean {
+        /// Yes, remove everything
+        #[arg(long)]
+        yes: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -198,5 +296,8 @@ pub enum RegistryCommand {
         /// Allow listening on an address other than loopback
         #[arg(long)]
         public: bool,
+        /// For tests: a TOML list of fault rules (failures and lies to serve on purpose)
+        #[arg(long, value_name = "FILE")]
+        faults: Option<PathBuf>,
     },
 }

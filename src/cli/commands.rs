@@ -6,9 +6,7 @@ use std::time::Instant;
 
 use serde_json::json;
 
-use super::args::{
-    CacheCommand, Cli, Command, FormatArgs, InstallArgs, RegistryCommand, ResolveArgs, RunArgs,
-};
+use super::args::{Cli, Command, FormatArgs, InstallArgs, RegistryCommand, ResolveArgs, RunArgs};
 use super::{Context, Failure, context};
 use crate::artifacts::{CompileReporter, PrepareError};
 use crate::fetch::{FetchError, Fetcher, Progress, Silent};
@@ -57,7 +55,9 @@ pub async fn run(cli: Cli) -> Result<i32, Failure> {
             }
             Ok(0)
         }
-        Command::Cache(cmd) => cache(&context(global, Vec::new(), None)?, cmd),
+        Command::Cache(cmd) => super::cache::run(&context(global, Vec::new(), None)?, cmd).await,
+        Command::Config(cmd) => super::config::run(global, cmd),
+        Command::Rollout(cmd) => super::rollout::run(global, cmd).await,
         Command::Registry(cmd) => registry(global.json, cmd).await,
     }
 }
@@ -71,10 +71,17 @@ fn format_flags(format: &FormatArgs) -> Vec<(String, toml::Value, String)> {
             "--no-fallback".to_string(),
         ));
     }
+    if format.allow_insecure_http {
+        flags.push((
+            "download.allow_insecure_http".to_string(),
+            toml::Value::Boolean(true),
+            "--allow-insecure-http".to_string(),
+        ));
+    }
     flags
 }
 
-fn store_failure(e: StoreError) -> Failure {
+pub(super) fn store_failure(e: StoreError) -> Failure {
     let failure = Failure::new("store", e.to_string());
     match e {
         StoreError::Index(crate::store::IndexError::TooNew { .. }) => failure,
@@ -108,6 +115,11 @@ impl CompileReporter for CompileLines {
     }
 }
 
+/// This engine's compatibility hash, which names its compiled artifacts.
+pub(super) fn engine_hash(ctx: &Context) -> Result<String, Failure> {
+    Ok(runtime(ctx)?.engine_hash().to_string())
+}
+
 fn runtime(ctx: &Context) -> Result<Runtime, Failure> {
     Runtime::new(ctx.settings.limits()?).map_err(|e| Failure::new("internal", e.to_string()))
 }
@@ -120,7 +132,7 @@ fn store_for_runtime(ctx: &Context) -> Result<Store, Failure> {
     Ok(store)
 }
 
-fn installer(ctx: &Context, offline: bool) -> Result<Installer, Failure> {
+pub(super) fn installer(ctx: &Context, offline: bool) -> Result<Installer, Failure> {
     let settings = &ctx.settings;
     let http_options = settings.http()?;
     let http = crate::http::client(&http_options)
@@ -138,7 +150,8 @@ fn installer(ctx: &Context, offline: bool) -> Result<Installer, Failure> {
             .map_err(|e| {
                 Failure::new("usage", e.to_string())
                     .hint("set the registry with --registry URL or WEBCPM_REGISTRY")
-            })?,
+            })?
+            .with_retries(settings.fetch()?.retries),
         )
     };
     let progress: Arc<dyn Progress> = if ctx.show_progress() {
@@ -151,15 +164,18 @@ fn installer(ctx: &Context, offline: bool) -> Result<Installer, Failure> {
     } else {
         None
     };
+    let store = store_for_runtime(ctx)?;
+    let mut policy = settings.policy()?;
+    policy.rollout.installation_id = store.installation_id().map_err(store_failure)?;
     Ok(Installer {
-        store: Arc::new(store_for_runtime(ctx)?),
+        store: Arc::new(store),
         runtime,
         compile_reporter: Arc::new(CompileLines {
             quiet: ctx.global.quiet || ctx.global.json,
         }),
+        fetcher: Fetcher::new(http, settings.fetch()?, progress).with_registry(client.as_ref()),
         client,
-        fetcher: Fetcher::new(http, settings.fetch()?, progress),
-        policy: settings.policy()?,
+        policy,
         downloads: Arc::new(tokio::sync::Semaphore::new(settings.concurrency()?)),
     })
 }
@@ -359,58 +375,6 @@ fn list(ctx: &Context) -> Result<i32, Failure> {
     Ok(0)
 }
 
-fn cache(ctx: &Context, cmd: CacheCommand) -> Result<i32, Failure> {
-    match cmd {
-        CacheCommand::Dir => {
-            if ctx.global.json {
-                println!("{}", json!({"dir": ctx.home}));
-            } else {
-                println!("{}", ctx.home.display());
-            }
-            Ok(0)
-        }
-        CacheCommand::List => {
-            let blobs = match Store::open_existing(&ctx.home).map_err(store_failure)? {
-                Some(store) => store.index().blobs().map_err(|e| store_failure(e.into()))?,
-                None => Vec::new(),
-            };
-            if ctx.global.json {
-                let rows: Vec<_> = blobs
-                    .iter()
-                    .map(|b| json!({"sha256": b.sha256, "size": b.size, "webc": b.webc}))
-                    .collect();
-                println!("{}", json!({ "blobs": rows }));
-            } else {
-                for b in &blobs {
-                    println!("{}  {}  {} bytes", b.sha256, b.webc, b.size);
-                }
-            }
-            Ok(0)
-        }
-        CacheCommand::Verify => {
-            let report = match Store::open_existing(&ctx.home).map_err(store_failure)? {
-                Some(store) => store.verify().map_err(store_failure)?,
-                None => Default::default(),
-            };
-            if ctx.global.json {
-                println!(
-                    "{}",
-                    serde_json::to_string(&report).expect("plain data serializes")
-                );
-            } else {
-                for p in &report.problems {
-                    println!("{p}");
-                }
-                println!(
-                    "checked {}, corrupt {}, missing {}, orphans removed {}",
-                    report.checked, report.corrupt, report.missing, report.orphans
-                );
-            }
-            Ok(if report.is_clean() { 0 } else { 1 })
-        }
-    }
-}
-
 async fn registry(json_out: bool, cmd: RegistryCommand) -> Result<i32, Failure> {
     match cmd {
         RegistryCommand::Add {
@@ -489,6 +453,7 @@ async fn registry(json_out: bool, cmd: RegistryCommand) -> Result<i32, Failure> 
             public_url,
             access_log,
             public,
+            faults,
         } => {
             let running = server::start(server::ServeOptions {
                 root,
@@ -496,6 +461,7 @@ async fn registry(json_out: bool, cmd: RegistryCommand) -> Result<i32, Failure> 
                 public_url,
                 access_log,
                 allow_public: public,
+                faults,
             })
             .await
             .map_err(|e| Failure::new("usage", e.to_string()))?;

@@ -6,8 +6,11 @@
 //! integrity failure; 2 a usage, network, store or internal failure.
 
 mod args;
+mod cache;
 mod commands;
+mod config;
 mod progress;
+mod rollout;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -90,11 +93,7 @@ fn env_var(name: &str) -> Option<String> {
 
 /// The settings layers for these flags and this process's environment.
 pub fn sources(global: &GlobalArgs, flags: Vec<(String, toml::Value, String)>) -> Sources {
-    let user_file = global
-        .config
-        .clone()
-        .or_else(|| env_var("WEBCPM_CONFIG").map(PathBuf::from))
-        .or_else(|| dirs::config_dir().map(|d| d.join("webcpm/config.toml")));
+    let (system_file, user_file) = config_files(global);
     let mut flags = flags;
     if let Some(url) = &global.registry {
         flags.push((
@@ -104,7 +103,7 @@ pub fn sources(global: &GlobalArgs, flags: Vec<(String, toml::Value, String)>) -
         ));
     }
     Sources {
-        system_file: Some(PathBuf::from(crate::settings::SYSTEM_FILE)),
+        system_file: Some(system_file),
         user_file,
         env: ENV_VARS
             .iter()
@@ -112,6 +111,20 @@ pub fn sources(global: &GlobalArgs, flags: Vec<(String, toml::Value, String)>) -
             .collect(),
         flags,
     }
+}
+
+/// The system file and the user file: `WEBCPM_SYSTEM_CONFIG` or `/etc/webcpm/config.toml`, and
+/// `--config`, `WEBCPM_CONFIG` or `$XDG_CONFIG_HOME/webcpm/config.toml`.
+pub fn config_files(global: &GlobalArgs) -> (PathBuf, Option<PathBuf>) {
+    let system = env_var("WEBCPM_SYSTEM_CONFIG")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(crate::settings::SYSTEM_FILE));
+    let user = global
+        .config
+        .clone()
+        .or_else(|| env_var("WEBCPM_CONFIG").map(PathBuf::from))
+        .or_else(|| dirs::config_dir().map(|d| d.join("webcpm/config.toml")));
+    (system, user)
 }
 
 fn home(global: &GlobalArgs) -> Result<PathBuf, Failure> {

@@ -8,7 +8,13 @@
 //! that does not parse) is [`Offer::Invalid`] with the reason, so that the policy can fall back
 //! to the other format. An answer that does not have the schema's shape is an error.
 //!
-//! The registry token is sent as a bearer token to the registry's own URL and nowhere else.
+//! The pure part, [`parse_answer`], turns an answer's bytes into [`Release`]s; property tests
+//! feed it arbitrary input. Transient failures (unreachable, 5xx, 429) are retried with backoff,
+//! honouring `Retry-After`; an answer larger than [`MAX_ANSWER`] is refused.
+//!
+//! The registry token is sent as a bearer token to the registry's own URL and nowhere else (the
+//! downloader sends it to blob URLs on the same origin only); it is a [`http::Secret`], and is
+//! scrubbed from any text the registry sends back into an error.
 
 use graphql_client::GraphQLQuery;
 
@@ -30,13 +36,24 @@ type JSONString = serde_json::Value;
 )]
 struct GetPackage;
 
+/// The largest GraphQL answer read; a registry that sends more is refused.
+pub const MAX_ANSWER: usize = 64 << 20;
+
+/// The longest error text taken from a registry's answer into a message.
+const MAX_MESSAGE: usize = 500;
+
 /// Why the registry could not be asked, or answered with something unusable.
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
     #[error("cannot reach the registry at {url}: {reason}")]
     Unreachable { url: String, reason: String },
     #[error("the registry at {url} answered HTTP {status}")]
-    Status { url: String, status: u16 },
+    Status {
+        url: String,
+        status: u16,
+        /// The server's `Retry-After`, capped.
+        retry_after: Option<std::time::Duration>,
+    },
     #[error("the registry at {url} answered with errors: {messages}")]
     GraphQl { url: String, messages: String },
     #[error("the registry at {url} sent an answer that does not match its schema: {reason}")]
@@ -56,13 +73,74 @@ impl RegistryError {
     }
 }
 
+/// Why an answer's body could not be used, before the registry's URL is attached.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AnswerError {
+    #[error("the answer has errors: {0}")]
+    GraphQl(String),
+    #[error("the answer does not match the schema: {0}")]
+    Malformed(String),
+}
+
+impl AnswerError {
+    fn at(self, url: String) -> RegistryError {
+        match self {
+            AnswerError::GraphQl(messages) => RegistryError::GraphQl { url, messages },
+            AnswerError::Malformed(reason) => RegistryError::Malformed { url, reason },
+        }
+    }
+}
+
+/// One line of at most [`MAX_MESSAGE`] characters.
+fn one_line(text: &str) -> String {
+    let flat: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    let mut chars = flat.chars();
+    let mut out: String = chars.by_ref().take(MAX_MESSAGE).collect();
+    if chars.next().is_some() {
+        out.push('…');
+    }
+    out
+}
+
+/// Turns the body of a registry's answer to the query for `name` into releases: `None` when the
+/// registry does not know the package. Pure, and total: any bytes give a value or an error,
+/// never a panic. A version that is not semver is skipped; a node that is wrong is
+/// [`Offer::Invalid`]; an answer without the schema's shape or with `errors` is an error.
+pub fn parse_answer(
+    bytes: &[u8],
+    name: &PackageName,
+    allow_insecure_http: bool,
+) -> Result<Option<Vec<Release>>, AnswerError> {
+    let answer: graphql_client::Response<get_package::ResponseData> = serde_json::from_slice(bytes)
+        .map_err(|e| AnswerError::Malformed(one_line(&e.to_string())))?;
+    if let Some(errors) = answer.errors.filter(|e| !e.is_empty()) {
+        let messages = errors
+            .iter()
+            .map(|e| e.message.as_str())
+            .collect::<Vec<_>>()
+            .join("; ");
+        return Err(AnswerError::GraphQl(one_line(&messages)));
+    }
+    let data = answer
+        .data
+        .ok_or_else(|| AnswerError::Malformed("no `data` and no `errors`".into()))?;
+    Ok(data
+        .get_package
+        .map(|p| convert_package(name, p, allow_insecure_http)))
+}
+
 /// A client for one registry.
 #[derive(Debug, Clone)]
 pub struct RegistryClient {
     http: reqwest::Client,
     endpoint: reqwest::Url,
-    token: Option<String>,
+    token: Option<http::Secret>,
     options: HttpOptions,
+    retries: u32,
+    backoff: std::time::Duration,
 }
 
 impl RegistryClient {
@@ -76,66 +154,107 @@ impl RegistryClient {
         Ok(RegistryClient {
             http,
             endpoint,
-            token,
+            token: token.filter(|t| !t.is_empty()).map(http::Secret::new),
             options,
+            retries: 3,
+            backoff: std::time::Duration::from_millis(200),
         })
+    }
+
+    /// How many times a transient failure (unreachable, 5xx, 429) is tried again (default 3).
+    pub fn with_retries(mut self, retries: u32) -> Self {
+        self.retries = retries;
+        self
     }
 
     pub fn endpoint(&self) -> &reqwest::Url {
         &self.endpoint
     }
 
+    /// The registry's URL and token, for downloads from the registry's own origin.
+    pub fn credentials(&self) -> Option<(&reqwest::Url, &http::Secret)> {
+        self.token.as_ref().map(|t| (&self.endpoint, t))
+    }
+
     /// Every version of `name` with both formats, or `None` when the registry does not know it.
+    /// Transient failures are retried with backoff, honouring `Retry-After`.
     pub async fn package(&self, name: &PackageName) -> Result<Option<Vec<Release>>, RegistryError> {
         let url = http::redact(self.endpoint.as_str());
+        let mut attempt = 0;
+        let bytes = loop {
+            match self.ask(name, &url).await {
+                Ok(bytes) => break bytes,
+                Err(e) if e.is_transient() && attempt < self.retries => {
+                    attempt += 1;
+                    let retry_after = match &e {
+                        RegistryError::Status { retry_after, .. } => *retry_after,
+                        _ => None,
+                    };
+                    let wait = http::retry_delay(self.backoff, attempt, retry_after);
+                    tracing::warn!("{e}; trying again in {} ms", wait.as_millis());
+                    tokio::time::sleep(wait).await;
+                }
+                Err(e) => return Err(e),
+            }
+        };
+        parse_answer(&bytes, name, self.options.allow_insecure_http).map_err(|e| {
+            let e = e.at(url);
+            match (&self.token, e) {
+                (Some(token), RegistryError::GraphQl { url, messages }) => RegistryError::GraphQl {
+                    url,
+                    messages: token.scrub(&messages),
+                },
+                (Some(token), RegistryError::Malformed { url, reason }) => {
+                    RegistryError::Malformed {
+                        url,
+                        reason: token.scrub(&reason),
+                    }
+                }
+                (_, e) => e,
+            }
+        })
+    }
+
+    /// One request: the answer's body, at most [`MAX_ANSWER`] bytes.
+    async fn ask(&self, name: &PackageName, url: &str) -> Result<Vec<u8>, RegistryError> {
+        let unreachable = |e: reqwest::Error| RegistryError::Unreachable {
+            url: url.to_string(),
+            reason: http::describe(&e),
+        };
         let body = GetPackage::build_query(get_package::Variables {
             name: name.to_string(),
         });
         let mut request = self.http.post(self.endpoint.clone()).json(&body);
         if let Some(token) = &self.token {
-            request = request.bearer_auth(token);
+            request = request.bearer_auth(token.expose());
         }
-        let response = request
-            .send()
-            .await
-            .map_err(|e| RegistryError::Unreachable {
-                url: url.clone(),
-                reason: http::describe(&e),
-            })?;
+        let mut response = request.send().await.map_err(unreachable)?;
         let status = response.status();
         if !status.is_success() {
             return Err(RegistryError::Status {
-                url,
+                url: url.to_string(),
                 status: status.as_u16(),
+                retry_after: http::retry_after(response.headers()),
             });
         }
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|e| RegistryError::Unreachable {
-                url: url.clone(),
-                reason: http::describe(&e),
-            })?;
-        let answer: graphql_client::Response<get_package::ResponseData> =
-            serde_json::from_slice(&bytes).map_err(|e| RegistryError::Malformed {
-                url: url.clone(),
-                reason: e.to_string(),
-            })?;
-        if let Some(errors) = answer.errors.filter(|e| !e.is_empty()) {
-            let messages = errors
-                .iter()
-                .map(|e| e.message.clone())
-                .collect::<Vec<_>>()
-                .join("; ");
-            return Err(RegistryError::GraphQl { url, messages });
+        let too_big = || RegistryError::Malformed {
+            url: url.to_string(),
+            reason: format!("the answer is larger than {MAX_ANSWER} bytes"),
+        };
+        if response
+            .content_length()
+            .is_some_and(|n| n > MAX_ANSWER as u64)
+        {
+            return Err(too_big());
         }
-        let data = answer.data.ok_or_else(|| RegistryError::Malformed {
-            url: url.clone(),
-            reason: "no `data` and no `errors`".into(),
-        })?;
-        Ok(data
-            .get_package
-            .map(|p| convert_package(name, p, self.options.allow_insecure_http)))
+        let mut bytes = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(unreachable)? {
+            if bytes.len() + chunk.len() > MAX_ANSWER {
+                return Err(too_big());
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        Ok(bytes)
     }
 }
 

@@ -429,6 +429,31 @@ impl Db {
             versions,
         }))
     }
+
+    /// Every (package, format) that offers the blob `digest` (for the fault rules).
+    pub fn blob_owners(
+        &self,
+        digest: &Sha256Digest,
+    ) -> Result<Vec<(PackageName, WebcVersion)>, DbError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT package, 'v2' FROM versions WHERE v2_sha256 = ?1
+                 UNION SELECT package, 'v3' FROM versions WHERE v3_sha256 = ?1",
+            )
+            .map_err(self.sql())?;
+        let rows = stmt
+            .query_map(params![digest.hex()], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+            })
+            .map_err(self.sql())?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(self.sql())?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(p, w)| Some((p.parse().ok()?, w.parse().ok()?)))
+            .collect())
+    }
 }
 
 fn clamp_i64(n: u64) -> i64 {

@@ -6,6 +6,8 @@
 //! error; `JSONString` values are JSON strings holding JSON text; `distribution` without an
 //! argument is the WebC v2 node. Every download URL is absolute: `{base}/blobs/{sha256}.webc`.
 //! Each query reads the database afresh, so versions added while the server runs are seen.
+//! A fault rule that fired for a query (`claim-v3`, `bad-manifest`, see [`super::faults`]) is in
+//! the request's data and changes the nodes it names.
 
 use std::sync::{Arc, Mutex};
 
@@ -15,6 +17,7 @@ use async_graphql::{
 };
 
 use super::db::{BlobRecord, Db, DbError, PackageRecord};
+use super::faults::{BAD_MANIFEST, NodeFault};
 use crate::package::{PackageName, WebcVersion};
 
 /// The schema type served at `/graphql`.
@@ -266,15 +269,27 @@ impl VersionNode {
 
     async fn distribution(
         &self,
+        ctx: &Context<'_>,
         version: Option<GqlWebcVersion>,
     ) -> async_graphql::Result<DistributionNode> {
         let webc: WebcVersion = version.unwrap_or(GqlWebcVersion::V2).into();
         let record = self.record()?;
-        let blob = record.blob(webc).clone();
+        let name = &self.package.record.name;
+        let fault = ctx.data_opt::<NodeFault>();
+        // `claim-v3`: the v3 node describes the v2 file truthfully but calls it V3.
+        let source = if webc == WebcVersion::V3 && fault.is_some_and(|f| f.claims_v3(name)) {
+            WebcVersion::V2
+        } else {
+            webc
+        };
+        let mut blob = record.blob(source).clone();
+        if fault.is_some_and(|f| f.breaks_manifest(name, webc)) {
+            blob.manifest = BAD_MANIFEST.to_string();
+        }
         Ok(DistributionNode {
             url: self.package.catalog.blob_url(&blob),
             claimed: webc,
-            offered: record.offers(webc),
+            offered: record.offers(source),
             blob,
         })
     }

@@ -9,11 +9,14 @@
 //! Files are streamed in chunks, never read whole into memory.
 //!
 //! Access log format (one line per request, appended and written at once when the response
-//! starts): `METHOD PATH RANGE_OR_- STATUS BYTES`, where `BYTES` is the body's length as sent in
-//! `Content-Length` (0 for `HEAD` and for bodies of unknown length).
+//! starts): `METHOD PATH RANGE_OR_- STATUS BYTES auth=yes|no fault=NAME|- t=MILLIS`, where
+//! `BYTES` is the body's length as sent in `Content-Length` (0 for `HEAD` and for bodies of
+//! unknown length), `auth` says whether the request carried an `Authorization` header (never its
+//! value), `fault` names the fault rule that fired ([`super::faults`]), and `t` is when the
+//! request arrived, in milliseconds since the Unix epoch.
 //!
-//! Every handler gets the shared [`AppState`]; a later fault-injection layer (altered bytes, cut
-//! bodies, error statuses, lying `webcVersion`) hooks in there and in [`blob_response`].
+//! Every handler gets the shared [`AppState`]; the fault rules, when `--faults` was given, are
+//! consulted there and shape the answer through [`super::faults`].
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -29,6 +32,7 @@ use axum::routing::get;
 use bytes::{BufMut, Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
+use super::faults::{self, Faults, GraphqlFault};
 use super::graphql::RegistrySchema;
 use crate::package::Sha256Digest;
 
@@ -41,6 +45,8 @@ pub struct AppState {
     pub blobs: PathBuf,
     pub schema: RegistrySchema,
     pub access_log: Option<AccessLog>,
+    /// The `--faults` rules; `None` serves every request faithfully.
+    pub faults: Option<Arc<Faults>>,
 }
 
 /// The `--access-log` file, opened for appending.
@@ -83,14 +89,34 @@ async fn not_found() -> StatusCode {
 async fn graphql(
     State(state): State<Arc<AppState>>,
     request: async_graphql_axum::GraphQLRequest,
-) -> async_graphql_axum::GraphQLResponse {
-    state.schema.execute(request.into_inner()).await.into()
+) -> Response {
+    let mut request = request.into_inner();
+    if let Some(faults) = &state.faults {
+        let package = match request.variables.get("name") {
+            Some(async_graphql::Value::String(name)) => Some(name.as_str()),
+            _ => None,
+        };
+        match faults.for_graphql(package) {
+            Some(GraphqlFault::Answer(response)) => return response,
+            Some(GraphqlFault::Nodes(node)) => request = request.data(node),
+            None => {}
+        }
+    }
+    async_graphql_axum::GraphQLResponse::from(state.schema.execute(request).await).into_response()
 }
 
 /// Writes the access log line and a tracing event for each request.
 async fn log_request(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
+    let arrived = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis());
     let method = request.method().clone();
     let path = request.uri().path().to_string();
+    let auth = if request.headers().contains_key(header::AUTHORIZATION) {
+        "yes"
+    } else {
+        "no"
+    };
     let range: String = request
         .headers()
         .get(header::RANGE)
@@ -111,9 +137,15 @@ async fn log_request(State(state): State<Arc<AppState>>, request: Request, next:
     };
     let range = if range.is_empty() { "-" } else { &range };
     let status = response.status().as_u16();
-    tracing::debug!("{method} {path} {range} {status} {bytes}");
+    let fault = response
+        .extensions()
+        .get::<faults::Applied>()
+        .map_or("-", |a| a.0);
+    let line =
+        format!("{method} {path} {range} {status} {bytes} auth={auth} fault={fault} t={arrived}");
+    tracing::debug!("{line}");
     if let Some(log) = &state.access_log {
-        log.write_line(&format!("{method} {path} {range} {status} {bytes}"));
+        log.write_line(&line);
     }
     response
 }
@@ -205,6 +237,18 @@ async fn blob(
     else {
         return StatusCode::NOT_FOUND.into_response();
     };
+    let fault = match &state.faults {
+        Some(faults) if !faults.is_empty() => {
+            let faults = Arc::clone(faults);
+            tokio::task::spawn_blocking(move || faults.for_blob(&digest))
+                .await
+                .unwrap_or_default()
+        }
+        _ => None,
+    };
+    if let Some(response) = fault.as_ref().and_then(faults::early_response) {
+        return response;
+    }
     let path = state.blobs.join(format!("{}.webc", digest.hex()));
     let file = match tokio::fs::File::open(&path).await {
         Ok(file) => file,
@@ -224,16 +268,18 @@ async fn blob(
             return StatusCode::INTERNAL_SERVER_ERROR.into_response();
         }
     };
-    blob_response(file, &digest, len, &method, &headers).await
+    blob_response(file, &digest, len, &method, &headers, fault.as_ref()).await
 }
 
-/// The response for one blob request, with the file already open.
+/// The response for one blob request, with the file already open; `fault` is a body-level
+/// fault rule that fired for it.
 async fn blob_response(
     mut file: tokio::fs::File,
     digest: &Sha256Digest,
     len: u64,
     method: &Method,
     headers: &HeaderMap,
+    fault: Option<&faults::Action>,
 ) -> Response {
     let etag = format!("\"{}\"", digest.hex());
     let plan = plan_for(headers, &etag, len);
@@ -263,23 +309,27 @@ async fn blob_response(
                 .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response());
         }
     };
-    builder = builder
-        .header(header::CONTENT_TYPE, "application/webc")
-        .header(header::CONTENT_LENGTH, count);
-    let body = if *method == Method::HEAD || count == 0 {
-        Body::empty()
-    } else {
-        if start > 0
-            && let Err(e) = file.seek(std::io::SeekFrom::Start(start)).await
-        {
-            tracing::error!("cannot seek in blob {digest}: {e}");
-            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
-        }
-        Body::from_stream(file_stream(file, count))
-    };
-    builder
-        .body(body)
-        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+    builder = builder.header(header::CONTENT_TYPE, "application/webc");
+    if *method == Method::HEAD || count == 0 {
+        return builder
+            .header(header::CONTENT_LENGTH, count)
+            .body(Body::empty())
+            .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response());
+    }
+    if start > 0
+        && let Err(e) = file.seek(std::io::SeekFrom::Start(start)).await
+    {
+        tracing::error!("cannot seek in blob {digest}: {e}");
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    }
+    let stream = file_stream(file, count);
+    match fault {
+        Some(action) => faults::shape_blob(action, builder, stream, start, count, len),
+        None => builder
+            .header(header::CONTENT_LENGTH, count)
+            .body(Body::from_stream(stream)),
+    }
+    .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
 }
 
 /// `count` bytes of `file` from its current position, in chunks. A file that ends early is an

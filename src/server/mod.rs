@@ -18,8 +18,12 @@
 //!
 //! By default the server listens on loopback addresses only; another address must be allowed
 //! explicitly. Logs go to stderr through `tracing`; nothing is printed on stdout.
+//!
+//! For tests, `--faults FILE` makes the server fail or lie on purpose ([`faults`]); without it
+//! every request is served faithfully.
 
 mod db;
+pub mod faults;
 mod graphql;
 mod http;
 mod publish;
@@ -52,6 +56,8 @@ pub struct ServeOptions {
     pub access_log: Option<PathBuf>,
     /// Allow a listen address that is not loopback.
     pub allow_public: bool,
+    /// A fault file ([`faults`]), for tests; `None` serves faithfully.
+    pub faults: Option<PathBuf>,
 }
 
 /// Why the registry server could not start or stopped.
@@ -83,6 +89,8 @@ pub enum ServerError {
     Serve(std::io::Error),
     #[error("the registry server task failed: {0}; see the log and restart it")]
     Task(String),
+    #[error(transparent)]
+    Faults(#[from] faults::FaultError),
 }
 
 /// A server started by [`start`]. Dropping it stops the server.
@@ -183,6 +191,18 @@ pub async fn start(opts: ServeOptions) -> Result<RunningServer, ServerError> {
     if !opts.root.is_dir() {
         return Err(ServerError::NoRoot(opts.root.clone()));
     }
+    let faults = match &opts.faults {
+        Some(path) => {
+            let rules = faults::Faults::load(path)?;
+            let root = opts.root.clone();
+            let db = tokio::task::spawn_blocking(move || db::Db::open(&root))
+                .await
+                .map_err(|e| ServerError::Task(e.to_string()))??;
+            tracing::warn!("fault rules from {} are active", path.display());
+            Some(Arc::new(rules.with_db(db)))
+        }
+        None => None,
+    };
     let root = opts.root.clone();
     let db = tokio::task::spawn_blocking(move || db::Db::open(&root))
         .await
@@ -217,6 +237,7 @@ pub async fn start(opts: ServeOptions) -> Result<RunningServer, ServerError> {
         blobs: opts.root.join("blobs"),
         schema: graphql::build_schema(Some(catalog)),
         access_log,
+        faults,
     });
     let app = http::router(state);
     let (stop, stopped) = oneshot::channel::<()>();
@@ -274,6 +295,7 @@ mod tests {
             public_url: None,
             access_log: None,
             allow_public: false,
+            faults: None,
         };
         assert!(matches!(
             start(opts.clone()).await,
@@ -312,6 +334,7 @@ mod tests {
             public_url: None,
             access_log: Some(log.clone()),
             allow_public: false,
+            faults: None,
         })
         .await
         .unwrap();
@@ -436,7 +459,16 @@ mod tests {
         server.shutdown().await;
         let log = std::fs::read_to_string(&log).unwrap();
         let path = format!("/blobs/{}.webc", reports[1].v2.sha256.hex());
-        let lines: Vec<&str> = log.lines().filter(|l| l.contains(&path)).collect();
+        // The first five columns; the rest (auth, fault, time) are checked below.
+        let lines: Vec<String> = log
+            .lines()
+            .filter(|l| l.contains(&path))
+            .map(|l| l.split(' ').take(5).collect::<Vec<_>>().join(" "))
+            .collect();
+        assert!(
+            log.lines().all(|l| l.contains(" auth=no fault=- t=")),
+            "{log}"
+        );
         assert_eq!(
             lines,
             [

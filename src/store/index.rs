@@ -18,7 +18,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use crate::package::{Offer, PackageName, Release, Sha256Digest, WebcVersion};
+use crate::package::{Distribution, Offer, PackageName, Release, Sha256Digest, WebcVersion};
 
 /// The schema version this binary writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -108,6 +108,7 @@ CREATE TABLE artifacts (
     engine TEXT NOT NULL,
     atom TEXT NOT NULL,
     size INTEGER,                   -- NULL when the atom could not be compiled
+    sha256 TEXT,                    -- of the artifact file, for `cache verify`
     error TEXT,                     -- why it could not
     created_at INTEGER NOT NULL,
     last_used_at INTEGER NOT NULL,
@@ -190,6 +191,19 @@ pub struct InstallRecord {
     pub decisions: Vec<Decision>,
     /// What the registry offered for every member, both formats.
     pub releases: Vec<Release>,
+}
+
+/// Where [`Index::repoint`] moves an install.
+#[derive(Debug, Clone, Copy)]
+pub struct Repoint<'a> {
+    pub webc: WebcVersion,
+    /// The whole tree in the new format, root first.
+    pub members: &'a [InstallMember],
+    pub rule: &'a str,
+    pub reason: &'a str,
+    pub fell_back_from: Option<WebcVersion>,
+    /// Why it moved (`rollout rollback`, ...), for the event log.
+    pub cause: &'a str,
 }
 
 /// An install as `list` shows it.
@@ -277,6 +291,23 @@ impl Index {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The schema version of the index at `path` (0 when there is none yet), read without
+    /// changing anything.
+    pub fn version(path: &Path) -> Result<i64, IndexError> {
+        if !path.exists() {
+            return Ok(0);
+        }
+        let sql = |source| IndexError::Sqlite {
+            path: path.to_path_buf(),
+            source,
+        };
+        let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .map_err(sql)?;
+        conn.busy_timeout(Duration::from_secs(60)).map_err(sql)?;
+        conn.pragma_query_value(None, "user_version", |r| r.get(0))
+            .map_err(sql)
     }
 
     fn sql(&self) -> impl Fn(rusqlite::Error) -> IndexError + '_ {
@@ -435,11 +466,126 @@ impl Index {
         tx.commit().map_err(&sql)
     }
 
+    /// What a registry offered for one format of a version, as recorded at install.
+    pub fn distribution(
+        &self,
+        registry: &str,
+        package: &PackageName,
+        version: &semver::Version,
+        webc: WebcVersion,
+    ) -> Result<Option<Distribution>, IndexError> {
+        let row: Option<(
+            Option<String>,
+            Option<String>,
+            Option<i64>,
+            Option<String>,
+            Option<String>,
+        )> = self
+            .conn()
+            .prepare_cached(
+                "SELECT url, sha256, size, claimed, manifest FROM distributions
+                 WHERE registry = ?1 AND package = ?2 AND version = ?3 AND webc = ?4
+                   AND offer = 'offered'",
+            )
+            .and_then(|mut s| {
+                s.query_row(
+                    params![
+                        registry,
+                        package.as_str(),
+                        version.to_string(),
+                        webc.as_str()
+                    ],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+                )
+                .optional()
+            })
+            .map_err(self.sql())?;
+        let Some((Some(url), Some(sha), Some(size), claimed, manifest)) = row else {
+            return Ok(None);
+        };
+        Ok(Some(Distribution {
+            webc,
+            url,
+            sha256: sha.parse().map_err(|_| self.corrupt("digest", &sha))?,
+            size: size as u64,
+            claimed: claimed.and_then(|c| c.parse().ok()),
+            dependencies: Vec::new(),
+            manifest,
+        }))
+    }
+
+    /// Points an install at another format of the same versions, in one transaction: its row,
+    /// its tree, and an event naming the cause.
+    pub fn repoint(&self, package: &PackageName, to: &Repoint<'_>) -> Result<(), IndexError> {
+        let Repoint {
+            webc,
+            members,
+            rule,
+            reason,
+            fell_back_from,
+            cause,
+        } = *to;
+        let mut conn = self.conn();
+        let sql = self.sql();
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(&sql)?;
+        let root = members.first().expect("an install has its root");
+        let before: Option<String> = tx
+            .query_row(
+                "SELECT webc FROM installs WHERE package = ?1",
+                [package.as_str()],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(&sql)?;
+        let Some(before) = before else {
+            return Ok(()); // uninstalled meanwhile
+        };
+        tx.execute(
+            "UPDATE installs SET webc = ?2, sha256 = ?3, rule = ?4, reason = ?5, fell_back_from = ?6
+             WHERE package = ?1",
+            params![
+                package.as_str(),
+                webc.as_str(),
+                root.sha256.hex(),
+                rule,
+                reason,
+                fell_back_from.map(|w| w.as_str())
+            ],
+        )
+        .map_err(&sql)?;
+        let now = now_ms();
+        for m in members {
+            tx.execute(
+                "UPDATE install_members SET webc = ?3, sha256 = ?4 WHERE install = ?1 AND package = ?2",
+                params![package.as_str(), m.package.as_str(), m.webc.as_str(), m.sha256.hex()],
+            )
+            .map_err(&sql)?;
+            tx.execute(
+                "UPDATE blobs SET last_used_at = ?2 WHERE sha256 = ?1",
+                params![m.sha256.hex(), now],
+            )
+            .map_err(&sql)?;
+        }
+        insert_event(
+            &tx,
+            now,
+            "repoint",
+            Some(package.as_str()),
+            &format!("{before} -> {webc} ({cause}; {rule})"),
+        )
+        .map_err(&sql)?;
+        tx.commit().map_err(&sql)
+    }
+
     /// Removes an install (its blobs stay until gc). Returns whether there was one.
     pub fn remove_install(&self, package: &PackageName) -> Result<bool, IndexError> {
         let mut conn = self.conn();
         let sql = self.sql();
-        let tx = conn.transaction().map_err(&sql)?;
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(&sql)?;
         let n = tx
             .execute(
                 "DELETE FROM installs WHERE package = ?1",
@@ -569,8 +715,7 @@ impl Index {
             .map_err(self.sql())
     }
 
-    /// Forgets a blob whose file is gone or wrong. Installs that point at it keep their rows
-    /// (so that `cache verify --repair` can fetch it again) only when `keep_if_used`.
+    /// Forgets a blob that no install uses (its atoms go with it).
     pub fn forget_blob(&self, digest: &Sha256Digest) -> Result<(), IndexError> {
         self.conn()
             .execute("DELETE FROM blobs WHERE sha256 = ?1", [digest.hex()])
@@ -642,7 +787,9 @@ impl Index {
     ) -> Result<(), IndexError> {
         let mut conn = self.conn();
         let sql = self.sql();
-        let tx = conn.transaction().map_err(&sql)?;
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(&sql)?;
         tx.execute(
             "UPDATE blobs SET manifest = ?2 WHERE sha256 = ?1",
             params![blob.hex(), manifest],
@@ -712,23 +859,179 @@ impl Index {
         &self,
         engine: &str,
         atom: &Sha256Digest,
-        outcome: Result<u64, &str>,
+        outcome: Result<(u64, Sha256Digest), &str>,
     ) -> Result<(), IndexError> {
         let now = now_ms();
-        let (size, error) = match outcome {
-            Ok(size) => (Some(size as i64), None),
-            Err(e) => (None, Some(e)),
+        let (size, sha, error) = match outcome {
+            Ok((size, sha)) => (Some(size as i64), Some(sha.hex()), None),
+            Err(e) => (None, None, Some(e)),
         };
         self.conn()
             .execute(
-                "INSERT INTO artifacts (engine, atom, size, error, created_at, last_used_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?5)
+                "INSERT INTO artifacts (engine, atom, size, sha256, error, created_at, last_used_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)
                  ON CONFLICT (engine, atom) DO UPDATE SET size = excluded.size,
-                     error = excluded.error, last_used_at = excluded.last_used_at",
-                params![engine, atom.hex(), size, error, now],
+                     sha256 = excluded.sha256, error = excluded.error,
+                     last_used_at = excluded.last_used_at",
+                params![engine, atom.hex(), size, sha, error, now],
             )
             .map(drop)
             .map_err(self.sql())
+    }
+}
+
+/// A compiled artifact as `cache verify` and `cache gc` see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArtifactEntry {
+    pub engine: String,
+    pub atom: Sha256Digest,
+    pub size: u64,
+    pub sha256: Option<Sha256Digest>,
+    pub last_used_ms: i64,
+}
+
+/// A blob as `cache gc` sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlobEntry {
+    pub sha256: Sha256Digest,
+    pub size: u64,
+    pub last_used_ms: i64,
+    /// An install's tree points at it.
+    pub used: bool,
+}
+
+impl Index {
+    /// Every compiled artifact (not the recorded compile failures).
+    pub fn artifacts(&self) -> Result<Vec<ArtifactEntry>, IndexError> {
+        let raws: Vec<(String, String, i64, Option<String>, i64)> = self
+            .conn()
+            .prepare_cached(
+                "SELECT engine, atom, size, sha256, last_used_at FROM artifacts
+                 WHERE size IS NOT NULL ORDER BY engine, atom",
+            )
+            .and_then(|mut s| {
+                s.query_map([], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+                })?
+                .collect()
+            })
+            .map_err(self.sql())?;
+        raws.into_iter()
+            .map(|(engine, atom, size, sha, used)| {
+                Ok(ArtifactEntry {
+                    atom: atom.parse().map_err(|_| self.corrupt("digest", &atom))?,
+                    sha256: sha.and_then(|s| s.parse().ok()),
+                    engine,
+                    size: size as u64,
+                    last_used_ms: used,
+                })
+            })
+            .collect()
+    }
+
+    /// Every blob, with whether an install uses it.
+    pub fn blob_entries(&self) -> Result<Vec<BlobEntry>, IndexError> {
+        let raws: Vec<(String, i64, i64, bool)> = self
+            .conn()
+            .prepare_cached(
+                "SELECT b.sha256, b.size, b.last_used_at,
+                        EXISTS (SELECT 1 FROM install_members m WHERE m.sha256 = b.sha256)
+                        OR EXISTS (SELECT 1 FROM installs i WHERE i.sha256 = b.sha256)
+                 FROM blobs b",
+            )
+            .and_then(|mut s| {
+                s.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+                    .collect()
+            })
+            .map_err(self.sql())?;
+        raws.into_iter()
+            .map(|(sha, size, used_at, used)| {
+                Ok(BlobEntry {
+                    sha256: sha.parse().map_err(|_| self.corrupt("digest", &sha))?,
+                    size: size as u64,
+                    last_used_ms: used_at,
+                    used,
+                })
+            })
+            .collect()
+    }
+
+    /// The atoms (by digest) of every blob an install uses: their artifacts are in use.
+    pub fn used_atoms(&self) -> Result<std::collections::BTreeSet<String>, IndexError> {
+        self.conn()
+            .prepare_cached(
+                "SELECT DISTINCT a.sha256 FROM atoms a
+                 JOIN install_members m ON m.sha256 = a.blob",
+            )
+            .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
+            .map_err(self.sql())
+    }
+
+    pub fn forget_artifact(&self, engine: &str, atom: &Sha256Digest) -> Result<(), IndexError> {
+        self.conn()
+            .execute(
+                "DELETE FROM artifacts WHERE engine = ?1 AND atom = ?2",
+                params![engine, atom.hex()],
+            )
+            .map(drop)
+            .map_err(self.sql())
+    }
+
+    /// Forgets everything but `meta` (the installation id), for `cache clean`.
+    pub fn clear(&self) -> Result<(), IndexError> {
+        self.conn()
+            .execute_batch(
+                "BEGIN IMMEDIATE;
+                 DELETE FROM decisions; DELETE FROM install_members; DELETE FROM installs;
+                 DELETE FROM atoms; DELETE FROM artifacts; DELETE FROM blobs;
+                 DELETE FROM distributions; DELETE FROM versions; DELETE FROM packages;
+                 INSERT INTO events (at, kind, package, detail)
+                     VALUES (strftime('%s','now') * 1000, 'clean', NULL, 'removed everything');
+                 COMMIT;",
+            )
+            .map_err(self.sql())
+    }
+
+    /// Marks an artifact used now, for least-recently-used eviction.
+    pub fn touch_artifact(&self, engine: &str, atom: &Sha256Digest) -> Result<(), IndexError> {
+        self.conn()
+            .execute(
+                "UPDATE artifacts SET last_used_at = ?3 WHERE engine = ?1 AND atom = ?2",
+                params![engine, atom.hex(), now_ms()],
+            )
+            .map(drop)
+            .map_err(self.sql())
+    }
+
+    /// The distribution an install's blob came from, to download it again.
+    pub fn distribution_of_blob(
+        &self,
+        digest: &Sha256Digest,
+    ) -> Result<Option<Distribution>, IndexError> {
+        let row: Option<(String, String, String, String)> = self
+            .conn()
+            .prepare_cached(
+                "SELECT registry, package, version, webc FROM distributions
+                 WHERE sha256 = ?1 AND offer = 'offered' LIMIT 1",
+            )
+            .and_then(|mut s| {
+                s.query_row([digest.hex()], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+                })
+                .optional()
+            })
+            .map_err(self.sql())?;
+        let Some((registry, package, version, webc)) = row else {
+            return Ok(None);
+        };
+        let (Ok(package), Ok(version), Ok(webc)) = (
+            package.parse::<PackageName>(),
+            version.parse::<semver::Version>(),
+            webc.parse::<WebcVersion>(),
+        ) else {
+            return Ok(None);
+        };
+        self.distribution(&registry, &package, &version, webc)
     }
 }
 

@@ -8,7 +8,8 @@
 //!   compiled/<engine-hash>/<atom-sha256>.cwasm
 //!   volumes/<blob-sha256>/…       a package's files, unpacked once, read-only
 //!   tmp/                          partial downloads, same filesystem as blobs/
-//!   lock                          advisory lock
+//!   locks/                        one lock file per download or compile under way
+//!   lock                          advisory lock: shared while in use, exclusive for gc/clean
 //! ```
 //!
 //! Invariants:
@@ -18,17 +19,21 @@
 //! - nothing in `blobs/` is written in place; a blob is removed only by gc/clean.
 //! - the store never talks to the network: downloads arrive as a [`TempFile`] it handed out.
 
+mod gc;
 mod index;
+mod lock;
 mod verify;
 
 use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+pub use gc::GcReport;
 pub use index::{
-    ArtifactRow, AtomRow, BlobRow, Decision, Event, Index, IndexError, InstallMember,
-    InstallRecord, Installed, SCHEMA_VERSION,
+    ArtifactEntry, ArtifactRow, AtomRow, BlobEntry, BlobRow, Decision, Event, Index, IndexError,
+    InstallMember, InstallRecord, Installed, Repoint, SCHEMA_VERSION,
 };
+pub use lock::{FileLock, LockError, Mode as LockMode};
 pub use verify::{VerifyReport, hash_file};
 
 use crate::package::{Sha256Digest, WebcVersion};
@@ -46,6 +51,8 @@ pub enum StoreError {
     Index(#[from] IndexError),
     #[error("blob {digest} is missing from the store ({path}); run `webcpm cache verify --repair`")]
     MissingBlob { digest: Sha256Digest, path: PathBuf },
+    #[error(transparent)]
+    Lock(#[from] LockError),
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
@@ -61,33 +68,75 @@ pub struct Store {
     root: PathBuf,
     compiled_dir: PathBuf,
     index: Index,
+    /// The store lock, held as long as the store is open.
+    _lock: FileLock,
 }
 
 impl Store {
     /// Opens the store at `root`, creating its layout and index when they do not exist, and
     /// migrating the index under the store's exclusive lock.
     pub fn open(root: &Path) -> Result<Store, StoreError> {
-        for dir in ["blobs/sha256", "compiled", "volumes", "tmp"] {
+        Store::open_with(root, LockMode::Shared)
+    }
+
+    /// Opens the store for `cache gc` and `cache clean`: no other process uses it meanwhile.
+    pub fn open_exclusive(root: &Path) -> Result<Store, StoreError> {
+        Store::open_with(root, LockMode::Exclusive)
+    }
+
+    fn open_with(root: &Path, mode: LockMode) -> Result<Store, StoreError> {
+        for dir in ["blobs/sha256", "compiled", "volumes", "tmp", "locks"] {
             let path = root.join(dir);
             fs::create_dir_all(&path).map_err(io(&path))?;
         }
         let lock_path = root.join("lock");
-        let lock = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .map_err(io(&lock_path))?;
-        // Creation and migration happen once, under the exclusive lock: processes that start
-        // together on an empty home wait here for the first one.
-        lock.lock().map_err(io(&lock_path))?;
-        let index = Index::open(&root.join("index.sqlite"));
-        let _ = lock.unlock();
+        let index_path = root.join("index.sqlite");
+        let what = "the store";
+        let timeout = lock::DEFAULT_TIMEOUT;
+        if Index::version(&index_path).map_err(StoreError::Index)? != SCHEMA_VERSION {
+            // Creation and migration happen once, under the exclusive lock: processes that
+            // start together on an empty home wait here for the first one.
+            let exclusive = lock::acquire(&lock_path, LockMode::Exclusive, what, timeout)?;
+            Index::open(&index_path)?;
+            drop(exclusive);
+        }
+        let held = lock::acquire(&lock_path, mode, what, timeout)?;
+        let index = Index::open(&index_path)?;
         Ok(Store {
             root: root.to_path_buf(),
             compiled_dir: root.join("compiled"),
-            index: index?,
+            index,
+            _lock: held,
         })
+    }
+
+    /// Takes the lock that one download of `digest` holds, so that processes installing the
+    /// same package download it once. Blocks: call it on a blocking thread.
+    pub fn lock_blob(&self, digest: &Sha256Digest) -> Result<FileLock, StoreError> {
+        let path = self
+            .root
+            .join("locks")
+            .join(format!("blob-{}", digest.hex()));
+        Ok(lock::acquire(
+            &path,
+            LockMode::Exclusive,
+            &format!("the download of {digest}"),
+            lock::DEFAULT_TIMEOUT,
+        )?)
+    }
+
+    /// Takes the lock of one compile of `atom` by engine `engine`.
+    pub fn lock_artifact(&self, engine: &str, atom: &Sha256Digest) -> Result<FileLock, StoreError> {
+        let path = self
+            .root
+            .join("locks")
+            .join(format!("cwasm-{engine}-{}", atom.hex()));
+        Ok(lock::acquire(
+            &path,
+            LockMode::Exclusive,
+            &format!("the compile of atom {atom}"),
+            lock::DEFAULT_TIMEOUT,
+        )?)
     }
 
     /// Opens the store only if it exists: read-only commands on a new home find nothing rather
@@ -102,6 +151,22 @@ impl Store {
 
     pub fn root(&self) -> &Path {
         &self.root
+    }
+
+    /// This machine's installation id: random, created once, kept in the index. The rollout
+    /// cohort of every package is derived from it.
+    pub fn installation_id(&self) -> Result<String, StoreError> {
+        if let Some(id) = self.index.meta("installation_id")? {
+            return Ok(id);
+        }
+        let mut bytes = [0u8; 16];
+        getrandom::fill(&mut bytes).map_err(|e| StoreError::Io {
+            path: self.root.clone(),
+            source: std::io::Error::other(e.to_string()),
+        })?;
+        Ok(self
+            .index
+            .meta_init("installation_id", &hex::encode(bytes))?)
     }
 
     pub fn index(&self) -> &Index {
@@ -212,8 +277,11 @@ impl Store {
             source: e.error,
         })?;
         sync_dir(parent);
-        self.index
-            .record_artifact(engine, atom, Ok(bytes.len() as u64))?;
+        self.index.record_artifact(
+            engine,
+            atom,
+            Ok((bytes.len() as u64, Sha256Digest::of(bytes))),
+        )?;
         Ok(target)
     }
 

@@ -1,13 +1,21 @@
-//! `cache verify`: re-hashes every blob against the index and looks for what does not belong.
+//! `cache verify`: re-hashes every blob and compiled artifact against the index and looks for
+//! what does not belong.
 //!
-//! - corrupt: a blob whose file has another size or SHA-256 than its row says;
+//! - corrupt: a file whose size or SHA-256 is not what its row says;
 //! - missing: a row whose file is gone;
-//! - orphans: files in `blobs/` that no row names, and temporary files in `tmp/` left by
-//!   processes that are no longer running. Orphans are removed: they are debris, not damage.
+//! - orphans: files in `blobs/` or `compiled/` that no row names, unpacked volumes of blobs the
+//!   index does not know, and temporary files in `tmp/` left by processes that no longer run.
+//!   Orphans are removed: they are debris, not damage.
+//!
+//! With repair, what is wrong is removed: a bad artifact and its row (it is compiled again when
+//! needed), a bad blob that no install uses and its row. A bad blob that an install uses keeps
+//! its row and is listed in [`VerifyReport::refetch`], for the caller to download again: the
+//! store never talks to the network.
 
+use std::collections::BTreeSet;
 use std::fs;
 use std::io::Read;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use sha2::Digest;
 
@@ -25,11 +33,15 @@ pub struct VerifyReport {
     /// One line per problem found.
     #[serde(skip)]
     pub problems: Vec<String>,
+    /// Blobs that installs need and that must be downloaded again.
+    #[serde(skip)]
+    pub refetch: Vec<Sha256Digest>,
 }
 
 impl VerifyReport {
+    /// Nothing corrupt or missing is left.
     pub fn is_clean(&self) -> bool {
-        self.corrupt == 0 && self.missing == 0
+        self.corrupt + self.missing <= self.repaired
     }
 }
 
@@ -63,42 +75,121 @@ fn writer_alive(name: &str) -> bool {
     }
 }
 
+/// What checking one file found.
+enum Check {
+    Good,
+    Missing,
+    Corrupt(String),
+}
+
+fn check(path: &Path, size: u64, sha: Option<&Sha256Digest>) -> Result<Check, StoreError> {
+    match hash_file(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Check::Missing),
+        Err(source) => Err(StoreError::Io {
+            path: path.to_path_buf(),
+            source,
+        }),
+        Ok((digest, actual)) if actual != size || sha.is_some_and(|s| *s != digest) => {
+            Ok(Check::Corrupt(format!(
+                "{} has {actual} bytes with SHA-256 {digest}, expected {size} bytes{}",
+                path.display(),
+                sha.map(|s| format!(" with SHA-256 {s}"))
+                    .unwrap_or_default()
+            )))
+        }
+        Ok(_) => Ok(Check::Good),
+    }
+}
+
 impl Store {
-    /// Checks every blob and removes orphans.
-    pub fn verify(&self) -> Result<VerifyReport, StoreError> {
+    /// Checks every blob and artifact, removes orphans, and with `repair` removes what is
+    /// wrong (see the module docs).
+    pub fn verify(&self, repair: bool) -> Result<VerifyReport, StoreError> {
         let mut report = VerifyReport::default();
-        let rows = self.index.blobs()?;
-        let mut known = std::collections::BTreeSet::new();
-        for row in &rows {
+        let mut known: BTreeSet<PathBuf> = BTreeSet::new();
+
+        for blob in self.index.blob_entries()? {
             report.checked += 1;
-            let path = self.blob_path(&row.sha256);
+            let path = self.blob_path(&blob.sha256);
             known.insert(path.clone());
-            match hash_file(&path) {
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let problem = match check(&path, blob.size, Some(&blob.sha256))? {
+                Check::Good => continue,
+                Check::Missing => {
                     report.missing += 1;
-                    report
-                        .problems
-                        .push(format!("missing: {} ({})", row.sha256, path.display()));
+                    format!("missing: blob {} ({})", blob.sha256, path.display())
                 }
-                Err(source) => return Err(StoreError::Io { path, source }),
-                Ok((digest, size)) if digest != row.sha256 || size != row.size => {
+                Check::Corrupt(why) => {
                     report.corrupt += 1;
-                    report.problems.push(format!(
-                        "corrupt: {} has {size} bytes with SHA-256 {digest}, expected {} bytes",
-                        path.display(),
-                        row.size
-                    ));
+                    format!("corrupt: blob {why}")
                 }
-                Ok(_) => {}
+            };
+            report.problems.push(problem);
+            if repair {
+                remove(&path)?;
+                remove(&self.volume_dir(&blob.sha256))?;
+                if blob.used {
+                    report.refetch.push(blob.sha256);
+                } else {
+                    self.index.forget_blob(&blob.sha256)?;
+                    report.repaired += 1;
+                }
             }
         }
-        let blobs = self.root.join("blobs/sha256");
-        for shard in read_dir(&blobs)? {
+
+        for artifact in self.index.artifacts()? {
+            report.checked += 1;
+            let path = self.artifact_path(&artifact.engine, &artifact.atom);
+            known.insert(path.clone());
+            let problem = match check(&path, artifact.size, artifact.sha256.as_ref())? {
+                Check::Good => continue,
+                Check::Missing => {
+                    report.missing += 1;
+                    format!("missing: compiled artifact {}", path.display())
+                }
+                Check::Corrupt(why) => {
+                    report.corrupt += 1;
+                    format!("corrupt: compiled artifact {why}")
+                }
+            };
+            report.problems.push(problem);
+            if repair {
+                remove(&path)?;
+                self.index
+                    .forget_artifact(&artifact.engine, &artifact.atom)?;
+                report.repaired += 1;
+            }
+        }
+
+        // Debris: files no row names, volumes of unknown blobs, temporary files of dead
+        // processes.
+        for shard in read_dir(&self.root.join("blobs/sha256"))? {
             for file in read_dir(&shard)? {
                 if !known.contains(&file) {
                     report.orphans += 1;
                     remove(&file)?;
                 }
+            }
+        }
+        for engine in read_dir(&self.compiled_dir)? {
+            for file in read_dir(&engine)? {
+                if !known.contains(&file) {
+                    report.orphans += 1;
+                    remove(&file)?;
+                }
+            }
+        }
+        for dir in read_dir(&self.root.join("volumes"))? {
+            let known_blob = dir
+                .file_name()
+                .and_then(|n| n.to_str())
+                .and_then(|n| n.parse::<Sha256Digest>().ok())
+                .map(|d| self.index.blob(&d))
+                .transpose()?
+                .flatten()
+                .is_some();
+            if !known_blob {
+                report.orphans += 1;
+                remove(&dir)?;
             }
         }
         for file in read_dir(&self.root.join("tmp"))? {
@@ -115,7 +206,7 @@ impl Store {
     }
 }
 
-fn read_dir(dir: &Path) -> Result<Vec<std::path::PathBuf>, StoreError> {
+pub(super) fn read_dir(dir: &Path) -> Result<Vec<PathBuf>, StoreError> {
     match fs::read_dir(dir) {
         Ok(entries) => entries
             .map(|e| e.map(|e| e.path()).map_err(io(dir)))
@@ -128,11 +219,12 @@ fn read_dir(dir: &Path) -> Result<Vec<std::path::PathBuf>, StoreError> {
     }
 }
 
-fn remove(path: &Path) -> Result<(), StoreError> {
-    let result = if path.is_dir() {
-        fs::remove_dir_all(path)
-    } else {
-        fs::remove_file(path)
+/// Removes a file or a directory tree; what is already gone is fine.
+pub(super) fn remove(path: &Path) -> Result<(), StoreError> {
+    let result = match fs::symlink_metadata(path) {
+        Ok(m) if m.is_dir() => make_writable(path).and_then(|_| fs::remove_dir_all(path)),
+        Ok(_) => fs::remove_file(path),
+        Err(e) => Err(e),
     };
     match result {
         Ok(()) => Ok(()),
@@ -142,4 +234,18 @@ fn remove(path: &Path) -> Result<(), StoreError> {
             source,
         }),
     }
+}
+
+/// Unpacked volumes may hold read-only directories; they must be writable to be emptied.
+fn make_writable(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        let meta = entry.file_type()?;
+        if meta.is_dir() {
+            fs::set_permissions(entry.path(), fs::Permissions::from_mode(0o755))?;
+            make_writable(&entry.path())?;
+        }
+    }
+    Ok(())
 }

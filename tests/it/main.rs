@@ -4,4 +4,5 @@
 mod common;
 mod install;
 mod registry;
+mod rollout;
 mod run;

@@ -17,11 +17,16 @@ use std::time::Duration;
 use crate::fetch::FetchOptions;
 use crate::http::HttpOptions;
 use crate::package::WebcVersion;
-use crate::policy::{Forced, Policy};
+mod edit;
+
+pub use edit::{Edit, EditError, edit_file};
+
+use crate::package::PackageName;
+use crate::policy::{Forced, Policy, Rollout};
 use crate::runtime::{CacheConfig, Limits};
 
 /// The built-in defaults.
-pub const DEFAULTS: &str = include_str!("../config/default.toml");
+pub const DEFAULTS: &str = include_str!("../../config/default.toml");
 
 /// The fleet-wide file.
 pub const SYSTEM_FILE: &str = "/etc/webcpm/config.toml";
@@ -30,6 +35,11 @@ pub const SYSTEM_FILE: &str = "/etc/webcpm/config.toml";
 pub const ENV_VARS: &[(&str, Option<&str>, &str)] = &[
     ("WEBCPM_HOME", None, "the store's directory (--home)"),
     ("WEBCPM_CONFIG", None, "the user config file (--config)"),
+    (
+        "WEBCPM_SYSTEM_CONFIG",
+        None,
+        "the system config file (default /etc/webcpm/config.toml)",
+    ),
     (
         "WEBCPM_REGISTRY",
         Some("registry.url"),
@@ -76,6 +86,11 @@ pub const ENV_VARS: &[(&str, Option<&str>, &str)] = &[
         "WEBCPM_ALLOW_INSECURE_HTTP",
         Some("download.allow_insecure_http"),
         "true or false",
+    ),
+    (
+        "WEBCPM_MAX_STORE_SIZE",
+        Some("store.max_size"),
+        "the store's capacity in bytes",
     ),
     (
         "WEBCPM_COMPILE_CACHE",
@@ -159,6 +174,8 @@ pub struct Sources {
 #[derive(Debug, Clone)]
 pub struct Settings {
     values: BTreeMap<String, (toml::Value, Layer)>,
+    /// `[packages."ns/name"] webc = ...`, with the layer of each.
+    pins: BTreeMap<PackageName, (WebcVersion, Layer)>,
     /// Set by `--webc` or `WEBCPM_WEBC`.
     pub forced: Option<Forced>,
 }
@@ -221,6 +238,28 @@ fn env_value(default: &toml::Value, text: &str) -> toml::Value {
     }
 }
 
+/// Reads a value given on the command line (`config set KEY VALUE`) as the type the key has:
+/// a number, `true`/`false`, a list (`v2,v3` or `["v2", "v3"]`), or text.
+pub fn parse_value(key: &str, text: &str) -> Result<toml::Value, SettingsError> {
+    let defaults: toml::Table = DEFAULTS.parse().expect("built-in defaults are valid TOML");
+    let mut flat = Vec::new();
+    flatten("", &defaults, &mut flat);
+    let shape = match flat.into_iter().find(|(k, _)| k == key) {
+        Some((_, v)) => v,
+        None if key == "registry.token" => toml::Value::String(String::new()),
+        None => return Err(SettingsError::UnknownKey(key.to_string())),
+    };
+    if matches!(shape, toml::Value::Array(_)) && text.trim_start().starts_with('[') {
+        let wrapped: Result<toml::Table, _> = format!("v = {text}").parse();
+        if let Ok(mut t) = wrapped
+            && let Some(v) = t.remove("v")
+        {
+            return Ok(v);
+        }
+    }
+    Ok(env_value(&shape, text))
+}
+
 impl Settings {
     /// Layers the sources over the built-in defaults and checks every value.
     pub fn load(sources: &Sources) -> Result<Settings, SettingsError> {
@@ -234,7 +273,31 @@ impl Settings {
         let shapes = values.clone();
         // Keys that have no default but may be set.
         const OPTIONAL: &[&str] = &["registry.token"];
+        let mut pins = BTreeMap::new();
         let mut set = |key: String, value: toml::Value, layer: Layer| {
+            if let Some(rest) = key.strip_prefix("packages.") {
+                let bad = |reason: &str| SettingsError::Invalid {
+                    key: key.clone(),
+                    value: value.to_string(),
+                    layer: layer.clone(),
+                    reason: reason.to_string(),
+                };
+                let (name, field) = rest.rsplit_once('.').ok_or_else(|| {
+                    bad("expected [packages.\"ns/name\"] webc = \"v2\" or \"v3\"")
+                })?;
+                if field != "webc" {
+                    return Err(bad("the only setting of a package is `webc`"));
+                }
+                let name: PackageName = name
+                    .parse()
+                    .map_err(|e: crate::package::InputError| bad(&e.to_string()))?;
+                let webc: WebcVersion = value
+                    .as_str()
+                    .and_then(|s| s.parse().ok())
+                    .ok_or_else(|| bad("expected \"v2\" or \"v3\""))?;
+                pins.insert(name, (webc, layer));
+                return Ok(());
+            }
             if values.contains_key(&key) || OPTIONAL.contains(&key.as_str()) {
                 values.insert(key, (value, layer));
                 Ok(())
@@ -283,7 +346,11 @@ impl Settings {
         for (key, value, flag) in &sources.flags {
             set(key.clone(), value.clone(), Layer::Flag(flag.clone()))?;
         }
-        let settings = Settings { values, forced };
+        let settings = Settings {
+            values,
+            pins,
+            forced,
+        };
         settings.check()?;
         Ok(settings)
     }
@@ -296,6 +363,7 @@ impl Settings {
         self.v3_percent()?;
         self.compile_cache()?;
         self.limits()?;
+        self.store_max_size()?;
         Ok(())
     }
 
@@ -326,6 +394,11 @@ impl Settings {
     /// Every value with its layer, for `config show`.
     pub fn entries(&self) -> impl Iterator<Item = (&str, &toml::Value, &Layer)> {
         self.values.iter().map(|(k, (v, l))| (k.as_str(), v, l))
+    }
+
+    /// The per-package pins with their layers.
+    pub fn pins(&self) -> impl Iterator<Item = (&PackageName, &WebcVersion, &Layer)> {
+        self.pins.iter().map(|(n, (w, l))| (n, w, l))
     }
 
     pub fn get(&self, key: &str) -> Option<(&toml::Value, &Layer)> {
@@ -370,6 +443,16 @@ impl Settings {
             priority,
             fallback: self.bool("webc.fallback")?,
             forced: self.forced.clone(),
+            rollout: Rollout {
+                v3_percent: self.v3_percent()?,
+                installation_id: String::new(),
+                pins: self
+                    .pins
+                    .iter()
+                    .map(|(n, (w, _))| (n.clone(), *w))
+                    .collect(),
+                rolled_back: self.bool("rollout.rolled_back")?,
+            },
         })
     }
 
@@ -397,6 +480,12 @@ impl Settings {
             cache = cache.with_capacity(capacity as u64);
         }
         Ok(cache)
+    }
+
+    /// The store's capacity in bytes, if any.
+    pub fn store_max_size(&self) -> Result<Option<u64>, SettingsError> {
+        let n = self.int("store.max_size", 0, i64::MAX)?;
+        Ok((n > 0).then_some(n as u64))
     }
 
     /// Limits on running programs.

@@ -1,0 +1,111 @@
+//! `cache gc` and `cache clean`: freeing space without touching what installs point at.
+//!
+//! Evictable are blobs that no install's tree uses (with their unpacked volumes and their atom
+//! rows) and compiled artifacts that no install needs on this engine, which includes every
+//! artifact of another engine. Without a capacity, gc removes them all; with one
+//! (`store.max_size`), it removes the least recently used first, until the store fits.
+//! Both run with the store's exclusive lock held (see [`Store::open_exclusive`]).
+
+use super::verify::{read_dir, remove};
+use super::{Store, StoreError};
+use crate::package::Sha256Digest;
+
+/// What gc removed and what is left.
+#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct GcReport {
+    pub removed_blobs: u64,
+    pub removed_artifacts: u64,
+    pub freed_bytes: u64,
+    /// Bytes of blobs and artifacts left.
+    pub kept_bytes: u64,
+}
+
+enum Entry {
+    Blob(Sha256Digest),
+    Artifact(String, Sha256Digest),
+}
+
+impl Store {
+    /// Evicts unused blobs and artifacts: all of them, or with `capacity`, the least recently
+    /// used until the store holds at most `capacity` bytes.
+    pub fn gc(&self, engine: &str, capacity: Option<u64>) -> Result<GcReport, StoreError> {
+        let blobs = self.index.blob_entries()?;
+        let artifacts = self.index.artifacts()?;
+        let used_atoms = self.index.used_atoms()?;
+        let mut total: u64 = blobs.iter().map(|b| b.size).sum::<u64>()
+            + artifacts.iter().map(|a| a.size).sum::<u64>();
+        let mut evictable: Vec<(i64, u64, Entry)> = Vec::new();
+        for b in &blobs {
+            if !b.used {
+                evictable.push((b.last_used_ms, b.size, Entry::Blob(b.sha256)));
+            }
+        }
+        for a in &artifacts {
+            if a.engine != engine || !used_atoms.contains(&a.atom.hex()) {
+                evictable.push((
+                    a.last_used_ms,
+                    a.size,
+                    Entry::Artifact(a.engine.clone(), a.atom),
+                ));
+            }
+        }
+        evictable.sort_by_key(|(used, _, _)| *used);
+        let mut report = GcReport::default();
+        for (_, size, entry) in evictable {
+            if capacity.is_some_and(|cap| total <= cap) {
+                break;
+            }
+            match entry {
+                Entry::Blob(sha) => {
+                    remove(&self.blob_path(&sha))?;
+                    remove(&self.volume_dir(&sha))?;
+                    self.index.forget_blob(&sha)?;
+                    report.removed_blobs += 1;
+                }
+                Entry::Artifact(engine, atom) => {
+                    remove(&self.artifact_path(&engine, &atom))?;
+                    self.index.forget_artifact(&engine, &atom)?;
+                    report.removed_artifacts += 1;
+                }
+            }
+            total -= size;
+            report.freed_bytes += size;
+        }
+        report.kept_bytes = total;
+        if report.removed_blobs + report.removed_artifacts > 0 {
+            self.index.log_event(
+                "gc",
+                None,
+                &format!(
+                    "removed {} blobs and {} artifacts, {} bytes",
+                    report.removed_blobs, report.removed_artifacts, report.freed_bytes
+                ),
+            )?;
+        }
+        Ok(report)
+    }
+
+    /// Removes every install, blob, artifact and volume. The installation id stays, so that
+    /// rollout cohorts do not change.
+    pub fn clean(&self) -> Result<u64, StoreError> {
+        let freed = self
+            .index
+            .blob_entries()?
+            .iter()
+            .map(|b| b.size)
+            .chain(self.index.artifacts()?.iter().map(|a| a.size))
+            .sum();
+        self.index.clear()?;
+        for dir in [
+            self.root.join("blobs/sha256"),
+            self.compiled_dir.clone(),
+            self.root.join("volumes"),
+            self.root.join("tmp"),
+        ] {
+            for entry in read_dir(&dir)? {
+                remove(&entry)?;
+            }
+        }
+        Ok(freed)
+    }
+}
