@@ -115,6 +115,29 @@ impl CompileReporter for CompileLines {
     }
 }
 
+/// After an install: when the store has a capacity and is over it, evict what no install uses,
+/// least recently used first. Skipped when another process is using the store: it is not worth
+/// waiting for, the next command will do it.
+fn enforce_capacity(ctx: &Context) -> Result<(), Failure> {
+    let Some(capacity) = ctx.settings.store_max_size()? else {
+        return Ok(());
+    };
+    let Some(store) = Store::try_open_exclusive(&ctx.home).map_err(store_failure)? else {
+        return Ok(());
+    };
+    let report = store
+        .gc(&engine_hash(ctx)?, Some(capacity))
+        .map_err(store_failure)?;
+    if report.freed_bytes > 0 {
+        tracing::info!(
+            "store over its capacity of {capacity} bytes: removed {} unused packages and {} compiled modules",
+            report.removed_blobs,
+            report.removed_artifacts
+        );
+    }
+    Ok(())
+}
+
 /// This engine's compatibility hash, which names its compiled artifacts.
 pub(super) fn engine_hash(ctx: &Context) -> Result<String, Failure> {
     Ok(runtime(ctx)?.engine_hash().to_string())
@@ -182,6 +205,19 @@ pub(super) fn installer(ctx: &Context, offline: bool) -> Result<Installer, Failu
 
 /// Turns an install error into what the user sees.
 fn install_failure(e: InstallError) -> Failure {
+    let store_error = match &e {
+        InstallError::Store(s) | InstallError::Prepare(PrepareError::Store(s)) => Some(s),
+        InstallError::Fetch { source, .. } => match &**source {
+            FetchError::Store(s) => Some(s),
+            _ => None,
+        },
+        _ => None,
+    };
+    if store_error.is_some_and(StoreError::is_disk_full) {
+        return Failure::new("store", e.to_string()).hint(
+            "the disk is full or a file-size limit was reached: free some space (`webcpm cache gc` removes what no install uses) and run it again; nothing partial was kept",
+        );
+    }
     let kind = match &e {
         InstallError::Fetch { source, .. } => match **source {
             FetchError::Transport { .. } | FetchError::Status { .. } => "network",
@@ -270,6 +306,8 @@ async fn install(ctx: &Context, args: InstallArgs) -> Result<i32, Failure> {
     if ctx.global.json && failures.is_empty() {
         println!("{}", json!({ "installed": installed }));
     }
+    drop(installer);
+    enforce_capacity(ctx)?;
     match failures.len() {
         0 => Ok(0),
         1 if installed.is_empty() => Err(failures.pop().expect("one failure").1),

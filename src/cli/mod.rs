@@ -191,6 +191,12 @@ pub fn main() -> i32 {
         }
     };
     init_logging(&cli.global);
+    // A file-size limit (RLIMIT_FSIZE) must be an error that webcpm reports and cleans up
+    // after, like a full disk, not a signal that kills it half-way.
+    // SAFETY: setting a signal's disposition to "ignore" before any thread is started.
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+    }
     let json = cli.global.json;
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

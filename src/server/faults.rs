@@ -22,7 +22,9 @@
 //! - `cut`: send `after` bytes of the body, then close the connection;
 //! - `stall`: send `after` bytes, sleep `seconds`, then send the rest;
 //! - `wrong-length`: announce `Content-Length: length` (default one more than the body);
-//! - `pad`: send `bytes` extra bytes after the file, without a `Content-Length`.
+//! - `pad`: send `bytes` extra bytes after the file, without a `Content-Length`;
+//! - `ignore-range`: answer a `Range` request with the whole file (`200`), as servers without
+//!   range support do.
 //!
 //! Actions on downloads or, with `on = "graphql"`, on `POST /graphql`:
 //! - `status`: answer HTTP `status` (500, 503, 429…) with `Retry-After: retry_after` if given;
@@ -32,6 +34,7 @@
 //! - `claim-v3`: the v3 node of the package points at its v2 file (true hash and size) and says
 //!   `webcVersion: V3`;
 //! - `bad-manifest`: the `webcManifest` of the nodes (of `format`, or both) is not JSON;
+//! - `url`: the download URL of the nodes (of `format`, or both) is `url` (any text);
 //! - `graphql-errors`: the answer is `{"data": null, "errors": [...]}`;
 //! - `bad-schema`: the answer does not have the schema's shape (`versions` is a string).
 //!
@@ -84,6 +87,7 @@ struct RuleText {
     length: Option<u64>,
     bytes: Option<u64>,
     offset: Option<u64>,
+    url: Option<String>,
 }
 
 #[derive(Debug, serde::Deserialize)]
@@ -112,6 +116,7 @@ pub enum Action {
     Pad {
         bytes: u64,
     },
+    IgnoreRange,
     Status {
         status: u16,
         retry_after: Option<u64>,
@@ -119,6 +124,9 @@ pub enum Action {
     Reset,
     ClaimV3,
     BadManifest,
+    Url {
+        url: String,
+    },
     GraphqlErrors,
     BadSchema,
 }
@@ -132,10 +140,12 @@ impl Action {
             Action::Stall { .. } => "stall",
             Action::WrongLength { .. } => "wrong-length",
             Action::Pad { .. } => "pad",
+            Action::IgnoreRange => "ignore-range",
             Action::Status { .. } => "status",
             Action::Reset => "reset",
             Action::ClaimV3 => "claim-v3",
             Action::BadManifest => "bad-manifest",
+            Action::Url { .. } => "url",
             Action::GraphqlErrors => "graphql-errors",
             Action::BadSchema => "bad-schema",
         }
@@ -208,20 +218,31 @@ fn parse_rule(i: usize, text: RuleText) -> Result<Rule, String> {
             }
         }
         "reset" => Action::Reset,
+        "ignore-range" => Action::IgnoreRange,
+        "url" => Action::Url {
+            url: text
+                .url
+                .clone()
+                .ok_or_else(|| at("it needs `url`".into()))?,
+        },
         "claim-v3" => Action::ClaimV3,
         "bad-manifest" => Action::BadManifest,
         "graphql-errors" => Action::GraphqlErrors,
         "bad-schema" => Action::BadSchema,
         other => {
             return Err(format!(
-                "rule {}: unknown action `{other}`; expected flip, cut, stall, wrong-length, pad, status, reset, claim-v3, bad-manifest, graphql-errors or bad-schema",
+                "rule {}: unknown action `{other}`; expected flip, cut, stall, wrong-length, pad, ignore-range, status, reset, claim-v3, bad-manifest, url, graphql-errors or bad-schema",
                 i + 1
             ));
         }
     };
     let graphql_only = matches!(
         action,
-        Action::ClaimV3 | Action::BadManifest | Action::GraphqlErrors | Action::BadSchema
+        Action::ClaimV3
+            | Action::BadManifest
+            | Action::Url { .. }
+            | Action::GraphqlErrors
+            | Action::BadSchema
     );
     let either = matches!(action, Action::Status { .. } | Action::Reset);
     let target = match text.on.as_deref() {
@@ -291,11 +312,21 @@ impl NodeFault {
         self.action == Action::ClaimV3 && self.package.as_ref().is_none_or(|p| p == package)
     }
 
+    fn names(&self, package: &PackageName, webc: WebcVersion) -> bool {
+        self.package.as_ref().is_none_or(|p| p == package) && self.format.is_none_or(|f| f == webc)
+    }
+
     /// Whether the `webcManifest` of `package`'s `webc` node is to be broken.
     pub fn breaks_manifest(&self, package: &PackageName, webc: WebcVersion) -> bool {
-        self.action == Action::BadManifest
-            && self.package.as_ref().is_none_or(|p| p == package)
-            && self.format.is_none_or(|f| f == webc)
+        self.action == Action::BadManifest && self.names(package, webc)
+    }
+
+    /// The download URL to put in `package`'s `webc` node instead of the true one.
+    pub fn url_for(&self, package: &PackageName, webc: WebcVersion) -> Option<&str> {
+        match &self.action {
+            Action::Url { url } if self.names(package, webc) => Some(url),
+            _ => None,
+        }
     }
 }
 

@@ -286,8 +286,12 @@ impl VersionNode {
         if fault.is_some_and(|f| f.breaks_manifest(name, webc)) {
             blob.manifest = BAD_MANIFEST.to_string();
         }
+        let url = match fault.and_then(|f| f.url_for(name, webc)) {
+            Some(url) => url.to_string(),
+            None => self.package.catalog.blob_url(&blob),
+        };
         Ok(DistributionNode {
-            url: self.package.catalog.blob_url(&blob),
+            url,
             claimed: webc,
             offered: record.offers(source),
             blob,

@@ -282,7 +282,10 @@ async fn blob_response(
     fault: Option<&faults::Action>,
 ) -> Response {
     let etag = format!("\"{}\"", digest.hex());
-    let plan = plan_for(headers, &etag, len);
+    let plan = match fault {
+        Some(faults::Action::IgnoreRange) => RangePlan::Full,
+        _ => plan_for(headers, &etag, len),
+    };
     let mut builder = Response::builder()
         .header(header::ETAG, &etag)
         .header(header::ACCEPT_RANGES, "bytes")

@@ -72,19 +72,42 @@ pub struct Store {
     _lock: FileLock,
 }
 
+impl StoreError {
+    /// The disk is full, or a file-size limit was reached.
+    pub fn is_disk_full(&self) -> bool {
+        matches!(self, StoreError::Io { source, .. }
+            if matches!(source.kind(), std::io::ErrorKind::StorageFull | std::io::ErrorKind::FileTooLarge)
+                || source.raw_os_error() == Some(libc::ENOSPC)
+                || source.raw_os_error() == Some(libc::EFBIG))
+    }
+}
+
 impl Store {
     /// Opens the store at `root`, creating its layout and index when they do not exist, and
     /// migrating the index under the store's exclusive lock.
     pub fn open(root: &Path) -> Result<Store, StoreError> {
-        Store::open_with(root, LockMode::Shared)
+        Store::open_with(root, LockMode::Shared, lock::DEFAULT_TIMEOUT)
     }
 
     /// Opens the store for `cache gc` and `cache clean`: no other process uses it meanwhile.
     pub fn open_exclusive(root: &Path) -> Result<Store, StoreError> {
-        Store::open_with(root, LockMode::Exclusive)
+        Store::open_with(root, LockMode::Exclusive, lock::DEFAULT_TIMEOUT)
     }
 
-    fn open_with(root: &Path, mode: LockMode) -> Result<Store, StoreError> {
+    /// Opens the store exclusively if no other process is using it right now; `None` if one is.
+    pub fn try_open_exclusive(root: &Path) -> Result<Option<Store>, StoreError> {
+        match Store::open_with(root, LockMode::Exclusive, std::time::Duration::ZERO) {
+            Ok(store) => Ok(Some(store)),
+            Err(StoreError::Lock(LockError::Timeout { .. })) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn open_with(
+        root: &Path,
+        mode: LockMode,
+        timeout: std::time::Duration,
+    ) -> Result<Store, StoreError> {
         for dir in ["blobs/sha256", "compiled", "volumes", "tmp", "locks"] {
             let path = root.join(dir);
             fs::create_dir_all(&path).map_err(io(&path))?;
@@ -92,11 +115,11 @@ impl Store {
         let lock_path = root.join("lock");
         let index_path = root.join("index.sqlite");
         let what = "the store";
-        let timeout = lock::DEFAULT_TIMEOUT;
         if Index::version(&index_path).map_err(StoreError::Index)? != SCHEMA_VERSION {
             // Creation and migration happen once, under the exclusive lock: processes that
             // start together on an empty home wait here for the first one.
-            let exclusive = lock::acquire(&lock_path, LockMode::Exclusive, what, timeout)?;
+            let exclusive =
+                lock::acquire(&lock_path, LockMode::Exclusive, what, lock::DEFAULT_TIMEOUT)?;
             Index::open(&index_path)?;
             drop(exclusive);
         }

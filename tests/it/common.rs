@@ -330,3 +330,64 @@ pub fn pad_wasm(mut wasm: Vec<u8>, extra: usize) -> Vec<u8> {
     wasm.extend_from_slice(&payload);
     wasm
 }
+
+/// A free TCP port on 127.0.0.1 (free when asked; a test binds it right after).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Writes a `--faults` file under `home`; returns its path.
+pub fn fault_file(home: &Path, name: &str, toml: &str) -> PathBuf {
+    std::fs::create_dir_all(home).unwrap();
+    let path = home.join(format!("faults-{name}.toml"));
+    std::fs::write(&path, toml).unwrap();
+    path
+}
+
+impl Registry {
+    /// A registry on 127.0.0.1:PORT that hands out download URLs on `http://{public_host}:PORT`
+    /// (`--public-url`), so that blobs live on another origin than `url` (which stays
+    /// `http://127.0.0.1:PORT/graphql`) while reaching the same process.
+    pub fn start_public(home: &Path, root: &Path, public_host: &str, extra: &[&str]) -> Registry {
+        std::fs::create_dir_all(root).unwrap();
+        let port = free_port();
+        let access_log = home.join(format!("access-public-{port}.log"));
+        let mut child = webcpm(home)
+            .args(["registry", "serve", "--root"])
+            .arg(root)
+            .arg("--listen")
+            .arg(format!("127.0.0.1:{port}"))
+            .arg("--public-url")
+            .arg(format!("http://{public_host}:{port}"))
+            .arg("--access-log")
+            .arg(&access_log)
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("registry starts");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert!(line.starts_with("listening on "), "{line:?}");
+        Registry {
+            child,
+            url: format!("http://127.0.0.1:{port}/graphql"),
+            access_log,
+        }
+    }
+
+    /// The access log lines of downloads of the blob `sha256`.
+    pub fn blob_log(&self, sha256: &str) -> Vec<String> {
+        let path = format!(" /blobs/{sha256}.webc ");
+        self.log()
+            .into_iter()
+            .filter(|l| l.contains(&path))
+            .collect()
+    }
+}

@@ -6,3 +6,4 @@ mod install;
 mod registry;
 mod rollout;
 mod run;
+mod store;
