@@ -112,13 +112,35 @@ impl Checked {
     }
 }
 
+thread_local! {
+    /// Set while [`catch`] runs: a panic then is an expected outcome, not a crash to report.
+    static CATCHING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs the `webc` crate's code, turning its panics into errors. The panic hook stays silent
+/// for them (a hostile file must not print a crash report); other panics are reported as usual.
 fn catch<T>(what: impl FnOnce() -> T) -> Result<T, String> {
-    std::panic::catch_unwind(AssertUnwindSafe(what)).map_err(|panic| {
-        panic
+    static QUIET_HOOK: std::sync::Once = std::sync::Once::new();
+    QUIET_HOOK.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !CATCHING.with(|c| c.get()) {
+                previous(info);
+            }
+        }));
+    });
+    let outer = CATCHING.with(|c| c.replace(true));
+    let result = std::panic::catch_unwind(AssertUnwindSafe(what));
+    CATCHING.with(|c| c.set(outer));
+    result.map_err(|panic| {
+        let text = panic
             .downcast_ref::<String>()
             .cloned()
-            .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-            .unwrap_or_else(|| "the WebC reader gave up on this file".to_string())
+            .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()));
+        match text {
+            Some(text) => format!("the WebC reader gave up on this file ({text})"),
+            None => "the WebC reader gave up on this file".to_string(),
+        }
     })
 }
 

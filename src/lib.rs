@@ -15,12 +15,14 @@
 //! | [`artifacts`] | at install: unpacks volumes and compiles every atom into the store |
 //! | [`runtime`] | wasmtime: precompiles, memory-maps artifacts, runs WASI commands |
 //! | [`run`] | `run`: from an installed package to a ready module and its WASI setup |
+//! | [`demo`] | `webcpm demo`: the whole story on a built-in local registry |
 //! | [`server`] | the local registry (`registry add`, `registry serve`), sharing only the schema |
 //!
 //! [`package`] and [`container`] hold the domain types and the WebC checks that every part uses.
 
 pub mod artifacts;
 pub mod container;
+pub mod demo;
 pub mod fetch;
 pub mod http;
 pub mod install;

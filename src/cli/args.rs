@@ -75,6 +75,16 @@ pub enum Command {
     /// Run and fill a local registry
     #[command(subcommand)]
     Registry(RegistryCommand),
+    /// The whole story on a built-in local registry: publish, resolve, install, run, roll out,
+    /// roll back, resume, verify (no network needed)
+    Demo,
+    /// Print a shell completion script
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff)
+    Man,
 }
 
 /// How the WebC format is chosen.

@@ -57,6 +57,26 @@ pub async fn run(cli: Cli) -> Result<i32, Failure> {
         }
         Command::Cache(cmd) => super::cache::run(&context(global, Vec::new(), None)?, cmd).await,
         Command::Config(cmd) => super::config::run(global, cmd),
+        Command::Demo => {
+            let home = global.home.clone();
+            crate::demo::run(home)
+                .await
+                .map_err(|e| Failure::new("internal", e.to_string()))?;
+            Ok(0)
+        }
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            let mut cmd = Cli::command();
+            clap_complete::generate(shell, &mut cmd, "webcpm", &mut std::io::stdout());
+            Ok(0)
+        }
+        Command::Man => {
+            use clap::CommandFactory;
+            clap_mangen::Man::new(Cli::command())
+                .render(&mut std::io::stdout())
+                .map_err(|e| Failure::new("internal", e.to_string()))?;
+            Ok(0)
+        }
         Command::Rollout(cmd) => super::rollout::run(global, cmd).await,
         Command::Registry(cmd) => registry(global.json, cmd).await,
     }

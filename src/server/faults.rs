@@ -520,7 +520,11 @@ pub fn shape_blob(
         }
         Action::WrongLength { length } => {
             response = response.header(header::CONTENT_LENGTH, length.unwrap_or(count + 1));
-            boxed(Box::pin(stream))
+            // A body that ends short of its length is an error for hyper, which would drop the
+            // head it has not flushed yet: pause first, so that the client sees the answer.
+            let pause = futures_util::stream::once(tokio::time::sleep(Duration::from_millis(20)))
+                .filter_map(|()| futures_util::future::ready(None));
+            boxed(Box::pin(stream.chain(pause)))
         }
         Action::Pad { bytes } => {
             let pad = Bytes::from(vec![
@@ -584,6 +588,9 @@ fn cut(
                 ))
             };
             if sent >= after {
+                // Let hyper flush what was sent before the connection goes: an error that
+                // comes at once would drop the buffered bytes (and the head) with it.
+                tokio::time::sleep(Duration::from_millis(20)).await;
                 return Some((cut_here(), (stream, sent, true)));
             }
             match stream.next().await {

@@ -474,13 +474,15 @@ impl Index {
         version: &semver::Version,
         webc: WebcVersion,
     ) -> Result<Option<Distribution>, IndexError> {
-        let row: Option<(
+        /// url, sha256, size, claimed format, manifest
+        type Row = (
             Option<String>,
             Option<String>,
             Option<i64>,
             Option<String>,
             Option<String>,
-        )> = self
+        );
+        let row: Option<Row> = self
             .conn()
             .prepare_cached(
                 "SELECT url, sha256, size, claimed, manifest FROM distributions

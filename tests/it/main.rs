@@ -2,7 +2,10 @@
 //! process on 127.0.0.1 and real SQLite files.
 
 mod common;
+mod demo;
+mod faults;
 mod install;
+mod readme;
 mod registry;
 mod rollout;
 mod run;

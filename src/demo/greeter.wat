@@ -1,0 +1,46 @@
+;; demo/greeter: prints the file greeting.txt from the package's own volume, mounted at /data
+;; (the first preopened directory, fd 3), then the arguments it was given.
+(module
+  (import "wasi_snapshot_preview1" "path_open"
+    (func $path_open (param i32 i32 i32 i32 i32 i64 i64 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_read" (func $fd_read (param i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "args_sizes_get" (func $args_sizes_get (param i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "args_get" (func $args_get (param i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 512) "greeting.txt")
+  (data (i32.const 600) "Hello, ")
+  (data (i32.const 610) "!\n")
+  ;; 0: opened fd; 8..16: iovec; 16: count; 32..: argv pointers; 1024..: argv text; 8192..: file
+  (func $write (param $ptr i32) (param $len i32)
+    (i32.store (i32.const 8) (local.get $ptr))
+    (i32.store (i32.const 12) (local.get $len))
+    (drop (call $fd_write (i32.const 1) (i32.const 8) (i32.const 1) (i32.const 16))))
+  (func $strlen (param $p i32) (result i32) (local $n i32)
+    (block $done (loop $l
+      (br_if $done (i32.eqz (i32.load8_u (i32.add (local.get $p) (local.get $n)))))
+      (local.set $n (i32.add (local.get $n) (i32.const 1)))
+      (br $l)))
+    (local.get $n))
+  (func (export "_start") (local $err i32) (local $i i32) (local $p i32)
+    ;; fd_read right only: the volume is mounted read-only.
+    (local.set $err (call $path_open (i32.const 3) (i32.const 0) (i32.const 512) (i32.const 12)
+      (i32.const 0) (i64.const 2) (i64.const 0) (i32.const 0) (i32.const 0)))
+    (if (local.get $err) (then (call $exit (i32.const 1))))
+    (i32.store (i32.const 8) (i32.const 8192))
+    (i32.store (i32.const 12) (i32.const 4096))
+    (drop (call $fd_read (i32.load (i32.const 0)) (i32.const 8) (i32.const 1) (i32.const 16)))
+    (call $write (i32.const 8192) (i32.load (i32.const 16)))
+    (drop (call $args_sizes_get (i32.const 24) (i32.const 28)))
+    (drop (call $args_get (i32.const 32) (i32.const 1024)))
+    (local.set $i (i32.const 1))
+    (block $done (loop $each
+      (br_if $done (i32.ge_u (local.get $i) (i32.load (i32.const 24))))
+      (local.set $p (i32.load (i32.add (i32.const 32) (i32.mul (local.get $i) (i32.const 4)))))
+      (call $write (i32.const 600) (i32.const 7))
+      (call $write (local.get $p) (call $strlen (local.get $p)))
+      (call $write (i32.const 610) (i32.const 2))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br $each)))
+    (call $exit (i32.const 0))))

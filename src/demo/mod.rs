@@ -1,0 +1,308 @@
+//! `webcpm demo`: the whole story on a built-in local registry, with no network.
+//!
+//! It starts the local registry in this process on 127.0.0.1, publishes two example packages
+//! that ship with webcpm (WASI programs written in WAT, assembled here: a greeter that reads a
+//! file from its own volume and a word counter that reads stdin), and then runs the real
+//! `webcpm` commands one by one, showing each command and its real output: resolve, install,
+//! run, a warm run's start time, a staged rollout, an emergency rollback to v2, resume, and a
+//! verification of the store. Everything lives in a temporary directory (or `--home`), and the
+//! user's own config file is never touched.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+/// An example package: its name, its WAT source, and the files of its `data` volume.
+type Example = (
+    &'static str,
+    &'static str,
+    &'static [(&'static str, &'static str)],
+);
+
+const PACKAGES: &[Example] = &[
+    (
+        "demo/greeter",
+        include_str!("greeter.wat"),
+        &[(
+            "greeting.txt",
+            "This line comes from greeting.txt, inside the package's own volume, mounted at /data.\n",
+        )],
+    ),
+    ("demo/wordcount", include_str!("wordcount.wat"), &[]),
+];
+
+/// Why the demo stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum DemoError {
+    #[error("demo: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("demo: cannot build the example package {name}: {reason}")]
+    Example { name: String, reason: String },
+    #[error("demo: {0}")]
+    Registry(String),
+    #[error("demo: `{command}` failed with exit code {code:?}")]
+    Step { command: String, code: Option<i32> },
+}
+
+fn example_dir(
+    parent: &Path,
+    name: &str,
+    wat: &str,
+    files: &[(&str, &str)],
+) -> Result<PathBuf, DemoError> {
+    let short = name.split('/').nth(1).unwrap_or(name);
+    let dir = parent.join(short);
+    std::fs::create_dir_all(dir.join("data"))?;
+    let wasm = wat::parse_str(wat).map_err(|e| DemoError::Example {
+        name: name.to_string(),
+        reason: e.to_string(),
+    })?;
+    std::fs::write(dir.join(format!("{short}.wasm")), wasm)?;
+    for (file, text) in files {
+        std::fs::write(dir.join("data").join(file), text)?;
+    }
+    std::fs::write(
+        dir.join("wasmer.toml"),
+        format!(
+            r#"[package]
+name = "{name}"
+version = "1.0.0"
+description = "An example package of the webcpm demo"
+
+[[module]]
+name = "{short}"
+source = "{short}.wasm"
+abi = "wasi"
+
+[[command]]
+name = "{short}"
+module = "{short}"
+runner = "wasi"
+
+[fs]
+"/data" = "data"
+"#
+        ),
+    )?;
+    Ok(dir)
+}
+
+/// Runs the demo. `home` keeps everything there; without it a temporary directory is used and
+/// removed at the end.
+pub async fn run(home: Option<PathBuf>) -> Result<(), DemoError> {
+    let temp = match &home {
+        Some(_) => None,
+        None => Some(tempfile::Builder::new().prefix("webcpm-demo-").tempdir()?),
+    };
+    let base = home.clone().unwrap_or_else(|| {
+        temp.as_ref()
+            .expect("a temporary home")
+            .path()
+            .to_path_buf()
+    });
+    std::fs::create_dir_all(&base)?;
+    let registry_root = base.join("registry");
+    let demo = Demo {
+        exe: std::env::current_exe()?,
+        store: base.join("store"),
+        config: base.join("config.toml"),
+        registry: String::new(),
+    };
+
+    heading(1, "A local registry: every package in WebC v2 and v3");
+    let sources = base.join("packages");
+    for (name, wat, files) in PACKAGES {
+        let dir = example_dir(&sources, name, wat, files)?;
+        let report = tokio::task::block_in_place(|| {
+            crate::server::add(
+                &registry_root,
+                &dir,
+                &crate::server::AddOptions {
+                    force: true,
+                    ..Default::default()
+                },
+            )
+        })
+        .map_err(|e| DemoError::Registry(e.to_string()))?;
+        println!(
+            "  published {}@{}: v2 {} ({} bytes), v3 {} ({} bytes)",
+            report.package,
+            report.version,
+            &report.v2.sha256.hex()[..12],
+            report.v2.size,
+            &report.v3.sha256.hex()[..12],
+            report.v3.size
+        );
+    }
+    let server = crate::server::start(crate::server::ServeOptions {
+        root: registry_root.clone(),
+        listen: "127.0.0.1:0".parse().expect("a valid address"),
+        public_url: None,
+        access_log: None,
+        allow_public: false,
+        faults: None,
+    })
+    .await
+    .map_err(|e| DemoError::Registry(e.to_string()))?;
+    let demo = Demo {
+        registry: server.graphql_url(),
+        ..demo
+    };
+    println!("  serving them at {} (loopback only)", demo.registry);
+
+    heading(2, "Resolve: one GraphQL query asks for both formats");
+    demo.step(&["resolve", "demo/greeter", "--explain"], None)
+        .await?;
+
+    heading(
+        3,
+        "Install: v3 first, verified while it streams, compiled once",
+    );
+    demo.step(&["install", "demo/greeter", "demo/wordcount"], None)
+        .await?;
+    demo.step(&["list"], None).await?;
+
+    heading(4, "Run: WASI programs from the store");
+    demo.step(&["run", "demo/greeter", "--", "webcpm"], None)
+        .await?;
+    demo.step(
+        &["run", "demo/wordcount"],
+        Some("the quick brown fox\njumps over the lazy dog\n"),
+    )
+    .await?;
+
+    heading(5, "A warm run starts from native code, memory-mapped");
+    let started = Instant::now();
+    let (out, err) = demo.capture(&["run", "demo/greeter", "-v"]).await?;
+    let wall = started.elapsed().as_secs_f64() * 1000.0;
+    print!("{}", indent(&out));
+    if let Some(line) = err
+        .lines()
+        .find(|l| l.contains("loaded precompiled artifact"))
+    {
+        println!("  {}", line.trim().trim_start_matches("INFO").trim());
+    }
+    println!("  the whole `webcpm run` process took {wall:.1} ms");
+
+    heading(
+        6,
+        "A staged rollout: v3 for 50% of (machine, package) pairs",
+    );
+    demo.step(&["rollout", "set", "--v3-percent", "50"], None)
+        .await?;
+    demo.step(&["rollout", "status"], None).await?;
+
+    heading(7, "Emergency: roll every install back to v2");
+    demo.step(&["rollout", "rollback"], None).await?;
+    demo.step(&["list"], None).await?;
+    demo.step(&["run", "demo/greeter"], None).await?;
+
+    heading(
+        8,
+        "Resume: back to the policy before the rollback, with no download",
+    );
+    demo.step(&["rollout", "resume", "--offline"], None).await?;
+    demo.step(&["list"], None).await?;
+
+    heading(9, "The store is consistent");
+    demo.step(&["cache", "verify"], None).await?;
+
+    server.shutdown().await;
+    println!();
+    match &home {
+        Some(h) => println!("Done. Everything is kept in {}.", h.display()),
+        None => println!("Done. The temporary registry and store are removed."),
+    }
+    drop(temp);
+    Ok(())
+}
+
+struct Demo {
+    exe: PathBuf,
+    store: PathBuf,
+    config: PathBuf,
+    registry: String,
+}
+
+fn heading(n: u32, text: &str) {
+    println!("\n== {n}. {text}");
+}
+
+fn indent(text: &str) -> String {
+    text.lines().map(|l| format!("  {l}\n")).collect()
+}
+
+impl Demo {
+    fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(&self.exe);
+        cmd.args(args)
+            .env("WEBCPM_HOME", &self.store)
+            .env("WEBCPM_REGISTRY", &self.registry)
+            // The demo's rollout edits go to its own config file, never the user's.
+            .env("WEBCPM_CONFIG", &self.config)
+            .env(
+                "WEBCPM_SYSTEM_CONFIG",
+                self.config.with_extension("system.toml"),
+            )
+            .env_remove("WEBCPM_WEBC")
+            .env_remove("WEBCPM_TOKEN");
+        cmd
+    }
+
+    /// Shows a command and runs it: stdout shown indented, stderr (progress) passed through.
+    async fn step(&self, args: &[&str], stdin: Option<&str>) -> Result<(), DemoError> {
+        match stdin {
+            Some(text) => println!("$ printf {:?} | webcpm {}", text, args.join(" ")),
+            None => println!("$ webcpm {}", args.join(" ")),
+        }
+        let mut cmd = self.command(args);
+        cmd.stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .stdin(if stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            });
+        let text = stdin.map(str::to_string);
+        let command = args.join(" ");
+        let output = tokio::task::spawn_blocking(move || -> std::io::Result<_> {
+            let mut child = cmd.spawn()?;
+            if let (Some(text), Some(mut pipe)) = (text, child.stdin.take()) {
+                pipe.write_all(text.as_bytes())?;
+            }
+            child.wait_with_output()
+        })
+        .await
+        .map_err(|e| std::io::Error::other(e.to_string()))??;
+        print!("{}", indent(&String::from_utf8_lossy(&output.stdout)));
+        let _ = std::io::stdout().flush();
+        if !output.status.success() {
+            return Err(DemoError::Step {
+                command,
+                code: output.status.code(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Runs a command and returns its stdout and stderr.
+    async fn capture(&self, args: &[&str]) -> Result<(String, String), DemoError> {
+        println!("$ webcpm {}", args.join(" "));
+        let mut cmd = self.command(args);
+        cmd.stdin(Stdio::null());
+        let output = tokio::task::spawn_blocking(move || cmd.output())
+            .await
+            .map_err(|e| std::io::Error::other(e.to_string()))??;
+        if !output.status.success() {
+            return Err(DemoError::Step {
+                command: args.join(" "),
+                code: output.status.code(),
+            });
+        }
+        Ok((
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        ))
+    }
+}
