@@ -55,8 +55,8 @@ impl CompileReporter for Quiet {
 /// Reads and checks a stored blob.
 pub fn open_blob(store: &Store, blob: &Sha256Digest) -> Result<Checked, PrepareError> {
     let path = store.blob_path(blob);
-    let bytes = std::fs::read(&path).map_err(|source| StoreError::Io { path, source })?;
-    container::open(Bytes::from(bytes)).map_err(|source| PrepareError::Container {
+    let bytes = container::map_file(&path).map_err(|source| StoreError::Io { path, source })?;
+    container::open(bytes).map_err(|source| PrepareError::Container {
         blob: *blob,
         source,
     })

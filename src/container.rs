@@ -546,11 +546,20 @@ fn unpack_dir(
     Ok(())
 }
 
-/// Reads a WebC file from disk and checks it.
-pub fn open_file(path: &Path) -> Result<(Bytes, Checked), std::io::Error> {
-    let bytes = Bytes::from(std::fs::read(path)?);
-    let checked = open(bytes.clone()).map_err(std::io::Error::other)?;
-    Ok((bytes, checked))
+/// Maps a WebC file of webcpm's own store into memory, without copying it: a large package
+/// costs page cache, not heap.
+pub fn map_file(path: &Path) -> std::io::Result<Bytes> {
+    let file = std::fs::File::open(path)?;
+    if file.metadata()?.len() == 0 {
+        return Ok(Bytes::new());
+    }
+    // SAFETY: a mapping is undefined behaviour if the file changes while it is mapped. The
+    // files mapped here are the store's own: blobs and downloads that webcpm wrote itself,
+    // that are never written in place (a blob is made read-only and only ever replaced by a
+    // rename, which leaves the mapped inode as it was), under the same assumption as the rest
+    // of the store: only webcpm and the user who owns it write there.
+    let map = unsafe { memmap2::Mmap::map(&file)? };
+    Ok(Bytes::from_owner(map))
 }
 
 #[cfg(test)]

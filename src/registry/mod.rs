@@ -354,3 +354,77 @@ impl Node {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn node(url: &str, hash: &str) -> serde_json::Value {
+        serde_json::json!({
+            "piritaDownloadUrl": url,
+            "piritaSha256Hash": hash,
+            "piritaSize": 10,
+            "webcVersion": "V2",
+            "webcManifest": "{\"use\": {\"dep\": \"test/dep@^1\"}}",
+        })
+    }
+
+    fn parse(answer: serde_json::Value) -> Result<Option<Vec<Release>>, AnswerError> {
+        let name: PackageName = "test/a".parse().unwrap();
+        parse_answer(&serde_json::to_vec(&answer).unwrap(), &name, false)
+    }
+
+    #[test]
+    fn answers_become_releases_with_checked_nodes() {
+        let good = "ab".repeat(32);
+        let none = serde_json::json!({"piritaDownloadUrl": null, "piritaSha256Hash": null,
+            "piritaSize": null, "webcVersion": null, "webcManifest": null});
+        let releases = parse(
+            serde_json::json!({"data": {"getPackage": {"name": "test/a", "versions": [
+                {"version": "1.0.0", "isArchived": false,
+                 "v2": node("http://127.0.0.1:1/a.webc", &good), "v3": none},
+                {"version": "1.1.0", "isArchived": true,
+                 "v2": node("file:///etc/passwd", &good), "v3": node("https://x.io/b", "zz")},
+                {"version": "not semver", "isArchived": false, "v2": none, "v3": none},
+            ]}}}),
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            releases.len(),
+            2,
+            "the version that is not semver is skipped"
+        );
+        let d = releases[0].v2.distribution().unwrap();
+        assert_eq!(d.size, 10);
+        assert_eq!(d.dependencies[0].spec.name.as_str(), "test/dep");
+        assert_eq!(releases[0].v3, Offer::NotOffered);
+        assert!(releases[1].archived);
+        assert!(matches!(&releases[1].v2, Offer::Invalid(why) if why.contains("scheme `file`")));
+        assert!(matches!(&releases[1].v3, Offer::Invalid(why) if why.contains("SHA-256")));
+
+        assert_eq!(
+            parse(serde_json::json!({"data": {"getPackage": null}})),
+            Ok(None)
+        );
+        assert!(matches!(
+            parse(serde_json::json!({"data": null, "errors": [{"message": "boom\nbang"}]})),
+            Err(AnswerError::GraphQl(m)) if m == "boom bang"
+        ));
+        assert!(matches!(
+            parse(serde_json::json!({"data": {"getPackage": {"name": "test/a", "versions": "x"}}})),
+            Err(AnswerError::Malformed(_))
+        ));
+        assert!(matches!(
+            parse(serde_json::json!({})),
+            Err(AnswerError::Malformed(_))
+        ));
+        let long = "x".repeat(5000);
+        let Err(AnswerError::GraphQl(m)) =
+            parse(serde_json::json!({"errors": [{"message": long}]}))
+        else {
+            panic!("errors");
+        };
+        assert!(m.chars().count() <= MAX_MESSAGE + 1);
+    }
+}

@@ -353,6 +353,7 @@ impl Registry {
     /// (`--public-url`), so that blobs live on another origin than `url` (which stays
     /// `http://127.0.0.1:PORT/graphql`) while reaching the same process.
     pub fn start_public(home: &Path, root: &Path, public_host: &str, extra: &[&str]) -> Registry {
+        std::fs::create_dir_all(home).unwrap();
         std::fs::create_dir_all(root).unwrap();
         let port = free_port();
         let access_log = home.join(format!("access-public-{port}.log"));

@@ -679,6 +679,7 @@ fn the_token_reaches_the_registry_and_never_a_blob_host_elsewhere_nor_any_output
 
     // Failures too: a registry that errors, a lying node, an unknown package, resolve, run.
     let h = home.join("failures");
+    std::fs::create_dir_all(&h).unwrap();
     let faults = fault_file(
         &h,
         "token",

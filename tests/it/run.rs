@@ -281,3 +281,45 @@ fn a_volume_with_a_link_out_of_it_is_refused_at_install() {
     assert!(temp_files(home).is_empty());
     assert!(!home.join("store/volumes").read_dir().unwrap().any(|_| true));
 }
+
+#[test]
+fn ctrl_c_stops_the_program_with_130_and_a_timeout_traps() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path();
+    let root = home.join("registry");
+    let spin = wat::parse_str(
+        r#"(module
+  (memory (export "memory") 1)
+  (func $spin (loop $forever (br $forever)))
+  (func (export "_start") call $spin))"#,
+    )
+    .unwrap();
+    publish_pkg(home, &root, "test/spin", spin);
+    let registry = Registry::start(home, &root);
+    let out = run(webcpm(home).args(["install", "test/spin", "--registry", &registry.url]));
+    assert_eq!(out.status.code(), Some(0));
+
+    let child = webcpm(home)
+        .args(["run", "test/spin"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    // SAFETY: sending SIGINT to a child process this test started.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGINT);
+    }
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130));
+
+    let out = run(webcpm(home)
+        .env("WEBCPM_TIMEOUT", "1")
+        .args(["run", "test/spin"]));
+    assert_eq!(out.status.code(), Some(134));
+    assert!(
+        stderr(&out).contains("ran longer than the limit of 1 s"),
+        "{}",
+        stderr(&out)
+    );
+}
