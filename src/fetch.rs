@@ -365,12 +365,12 @@ impl Fetcher {
         let path = temp.path().to_path_buf();
         let expected = dist.webc;
         let checked = tokio::task::spawn_blocking(move || -> Result<Format, CheckFailure> {
-            let bytes = std::fs::read(&path).map_err(CheckFailure::Io)?;
+            let bytes = container::map_file(&path).map_err(CheckFailure::Io)?;
             let format = container::detect(&bytes).map_err(CheckFailure::Container)?;
             if format != Format::Current(expected) {
                 return Err(CheckFailure::Format(format));
             }
-            container::open(bytes::Bytes::from(bytes)).map_err(CheckFailure::Container)?;
+            container::open(bytes).map_err(CheckFailure::Container)?;
             Ok(format)
         })
         .await

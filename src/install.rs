@@ -234,14 +234,9 @@ impl Installer {
         let Some(installed) = self.store.index().installed(&spec.name)? else {
             return Ok(None);
         };
-        let version_ok = spec.version == crate::package::VersionRequest::Latest
-            || spec.version.matches(&installed.version);
-        let format_ok = self
-            .policy
-            .forced
-            .as_ref()
-            .is_none_or(|f| f.webc == installed.webc);
-        if version_ok && format_ok && self.store.blob(&installed.sha256)?.is_some() {
+        if satisfies(&installed, spec, self.policy.forced.as_ref())
+            && self.store.blob(&installed.sha256)?.is_some()
+        {
             Ok(Some(installed))
         } else {
             Ok(None)
@@ -418,6 +413,18 @@ impl Installer {
     pub fn uninstall(&self, name: &PackageName) -> Result<bool, InstallError> {
         Ok(self.store.index().remove_install(name)?)
     }
+}
+
+/// Whether an install answers a request: its version matches (any version answers `latest`, as
+/// with `cargo install`), and its format is the forced one, if a format is forced.
+pub fn satisfies(
+    installed: &Installed,
+    spec: &PackageSpec,
+    forced: Option<&crate::policy::Forced>,
+) -> bool {
+    (spec.version == crate::package::VersionRequest::Latest
+        || spec.version.matches(&installed.version))
+        && forced.is_none_or(|f| f.webc == installed.webc)
 }
 
 /// The decisions recorded for an install that ended in `chosen`.

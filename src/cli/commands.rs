@@ -571,14 +571,9 @@ async fn run_command(ctx: &Context, args: RunArgs) -> Result<i32, Failure> {
         .index()
         .installed(&spec.name)
         .map_err(|e| store_failure(e.into()))?;
-    let satisfied = installed.as_ref().is_some_and(|i| {
-        (spec.version == crate::package::VersionRequest::Latest || spec.version.matches(&i.version))
-            && ctx
-                .settings
-                .forced
-                .as_ref()
-                .is_none_or(|f| f.webc == i.webc)
-    });
+    let satisfied = installed
+        .as_ref()
+        .is_some_and(|i| crate::install::satisfies(i, spec, ctx.settings.forced.as_ref()));
     if !satisfied {
         let installer = installer(ctx, args.offline)?;
         let report = installer

@@ -106,6 +106,13 @@ pub fn run(global: &GlobalArgs, cmd: ConfigCommand) -> Result<i32, Failure> {
                 return Err(Failure::new("usage", format!("unknown setting `{key}`"))
                     .hint("`webcpm config show` lists them"));
             };
+            // The token is a credential: say where it comes from, never what it is.
+            let hidden = toml::Value::String("***".into());
+            let value = if key == "registry.token" {
+                &hidden
+            } else {
+                value
+            };
             if global.json {
                 println!(
                     "{}",
