@@ -200,7 +200,7 @@ pub fn compile_one(
         }
         Err(e) => {
             let reason = e.to_string();
-            tracing::warn!("{reason}; the package installs, but commands using it cannot run");
+            tracing::debug!("{reason}; the package installs, but commands using it cannot run");
             store
                 .index()
                 .record_artifact(engine, digest, Err(&reason))?;

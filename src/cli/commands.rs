@@ -433,6 +433,12 @@ fn list(ctx: &Context) -> Result<i32, Failure> {
     Ok(0)
 }
 
+/// Bad input to the local registry is a package failure (exit 1); its disk, a store failure.
+fn publish_failure(e: server::PublishError) -> Failure {
+    let kind = if e.is_input() { "package" } else { "store" };
+    Failure::new(kind, e.to_string())
+}
+
 async fn registry(json_out: bool, cmd: RegistryCommand) -> Result<i32, Failure> {
     match cmd {
         RegistryCommand::Add {
@@ -457,10 +463,7 @@ async fn registry(json_out: bool, cmd: RegistryCommand) -> Result<i32, Failure> 
             let report = tokio::task::spawn_blocking(move || server::add(&root, &path, &options))
                 .await
                 .map_err(|e| Failure::new("internal", e.to_string()))?
-                .map_err(|e| {
-                    let kind = if e.is_input() { "package" } else { "store" };
-                    Failure::new(kind, e.to_string())
-                })?;
+                .map_err(publish_failure)?;
             if json_out {
                 println!(
                     "{}",
@@ -493,10 +496,7 @@ async fn registry(json_out: bool, cmd: RegistryCommand) -> Result<i32, Failure> 
                         .hint("write it as ns/name@1.2.3"),
                 );
             };
-            server::set_archived(&root, &spec.name, &version, !undo).map_err(|e| {
-                let kind = if e.is_input() { "package" } else { "store" };
-                Failure::new(kind, e.to_string())
-            })?;
+            server::set_archived(&root, &spec.name, &version, !undo).map_err(publish_failure)?;
             if json_out {
                 println!(
                     "{}",

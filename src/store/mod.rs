@@ -242,20 +242,7 @@ impl Store {
         let target = self.blob_path(digest);
         let parent = target.parent().expect("blob paths have a parent");
         fs::create_dir_all(parent).map_err(io(parent))?;
-        let TempFile { file } = temp;
-        file.as_file().sync_all().map_err(io(file.path()))?;
-        let mut perms = file
-            .as_file()
-            .metadata()
-            .map_err(io(file.path()))?
-            .permissions();
-        perms.set_readonly(true);
-        fs::set_permissions(file.path(), perms).map_err(io(file.path()))?;
-        file.persist(&target).map_err(|e| StoreError::Io {
-            path: target.clone(),
-            source: e.error,
-        })?;
-        sync_dir(parent);
+        persist_read_only(temp, &target)?;
         self.index.insert_blob(digest, size, webc)?;
         Ok(target)
     }
@@ -286,20 +273,7 @@ impl Store {
         fs::create_dir_all(parent).map_err(io(parent))?;
         let mut temp = self.temp_file_for("cw")?;
         temp.write_all(bytes)?;
-        let TempFile { file } = temp;
-        file.as_file().sync_all().map_err(io(file.path()))?;
-        let mut perms = file
-            .as_file()
-            .metadata()
-            .map_err(io(file.path()))?
-            .permissions();
-        perms.set_readonly(true);
-        fs::set_permissions(file.path(), perms).map_err(io(file.path()))?;
-        file.persist(&target).map_err(|e| StoreError::Io {
-            path: target.clone(),
-            source: e.error,
-        })?;
-        sync_dir(parent);
+        persist_read_only(temp, &target)?;
         self.index.record_artifact(
             engine,
             atom,
@@ -349,6 +323,26 @@ impl Store {
             }
         }
     }
+}
+
+/// Makes a finished temporary file a read-only store file at `target`: fsync, read-only, rename,
+/// and fsync of the directory, so that the rename survives a crash.
+fn persist_read_only(temp: TempFile, target: &Path) -> Result<(), StoreError> {
+    let TempFile { file } = temp;
+    file.as_file().sync_all().map_err(io(file.path()))?;
+    let mut perms = file
+        .as_file()
+        .metadata()
+        .map_err(io(file.path()))?
+        .permissions();
+    perms.set_readonly(true);
+    fs::set_permissions(file.path(), perms).map_err(io(file.path()))?;
+    file.persist(target).map_err(|e| StoreError::Io {
+        path: target.to_path_buf(),
+        source: e.error,
+    })?;
+    sync_dir(target.parent().expect("store files have a parent"));
+    Ok(())
 }
 
 /// Makes a rename durable. Best effort: not every filesystem lets a directory be fsynced.

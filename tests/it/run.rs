@@ -323,3 +323,37 @@ fn ctrl_c_stops_the_program_with_130_and_a_timeout_traps() {
         stderr(&out)
     );
 }
+
+#[test]
+fn an_atom_the_engine_cannot_compile_still_installs_and_run_says_why() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path();
+    let root = home.join("registry");
+    // A memory with a custom page size: a proposal this engine does not enable.
+    let mut wasm = b"\0asm\x01\0\0\0".to_vec();
+    wasm.extend([1, 4, 1, 0x60, 0, 0]); // type () -> ()
+    wasm.extend([3, 2, 1, 0]); // one function
+    wasm.extend([5, 4, 1, 0x08, 1, 0]); // one memory: custom page size 2^0, min 1
+    wasm.extend([7, 10, 1, 6]);
+    wasm.extend(b"_start");
+    wasm.extend([0, 0]); // export _start
+    wasm.extend([10, 4, 1, 2, 0, 0x0b]); // empty body
+    publish_pkg(home, &root, "test/pages", wasm);
+    let registry = Registry::start(home, &root);
+
+    let out = run(webcpm(home).args(["install", "test/pages", "--registry", &registry.url]));
+    assert_eq!(out.status.code(), Some(0), "the package installs");
+    assert!(
+        stderr(&out).contains("Cannot compile main"),
+        "{}",
+        stderr(&out)
+    );
+    let out = run(webcpm(home).args(["run", "test/pages"]));
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("command `main` cannot run on this engine"),
+        "{err}"
+    );
+    assert!(err.contains("custom page sizes"), "{err}");
+}
