@@ -71,11 +71,15 @@ pub fn unpack(store: &Store, blob: &Sha256Digest) -> Result<Option<Checked>, Pre
     let checked = open_blob(store, blob)?;
     if !store.volume_dir(blob).is_dir() {
         let temp = store.temp_dir()?;
-        container::unpack_volumes(&checked, temp.path()).map_err(|source| {
-            PrepareError::Container {
+        container::unpack_volumes(&checked, temp.path()).map_err(|source| match source {
+            // Writing the files failed: the disk, not the package.
+            container::ContainerError::Unpack { path, source } => {
+                PrepareError::Store(StoreError::Io { path, source })
+            }
+            source => PrepareError::Container {
                 blob: *blob,
                 source,
-            }
+            },
         })?;
         store.commit_volume_dir(temp, blob)?;
     }
@@ -91,15 +95,36 @@ pub fn unpack(store: &Store, blob: &Sha256Digest) -> Result<Option<Checked>, Pre
     Ok(Some(checked))
 }
 
-/// Whether an atom needs compiling: no row for this engine, or a row whose file is gone.
-fn needs_compile(store: &Store, engine: &str, atom: &Sha256Digest) -> Result<bool, PrepareError> {
+/// When to compile an atom.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recompile {
+    /// When there is no artifact for this engine, or its file is gone or has another size.
+    IfMissing,
+    /// Also when compiling failed before (`install --refresh`: the failure may have been
+    /// passing, such as running out of memory).
+    IfMissingOrFailed,
+    /// Always (the artifact failed to load).
+    Always,
+}
+
+/// Whether an atom needs compiling under `when`.
+fn needs_compile(
+    store: &Store,
+    engine: &str,
+    atom: &Sha256Digest,
+    when: Recompile,
+) -> Result<bool, PrepareError> {
+    if when == Recompile::Always {
+        return Ok(true);
+    }
     Ok(match store.index().artifact(engine, atom)? {
         None => true,
         Some(row) => match row.size {
             Some(size) => std::fs::metadata(store.artifact_path(engine, atom))
                 .map(|m| m.len() != size)
                 .unwrap_or(true),
-            None => false, // compiling failed before; the reason is recorded
+            // Compiling failed before; the reason is recorded.
+            None => when == Recompile::IfMissingOrFailed,
         },
     })
 }
@@ -110,6 +135,7 @@ pub async fn prepare(
     runtime: &Runtime,
     blobs: &[Sha256Digest],
     reporter: &Arc<dyn CompileReporter>,
+    when: Recompile,
 ) -> Result<usize, PrepareError> {
     let engine = runtime.engine_hash().to_string();
     // Atom digest -> (name, bytes): each distinct atom once.
@@ -126,7 +152,7 @@ pub async fn prepare(
                 let atoms = store.index().atoms(&blob)?;
                 let mut missing = false;
                 for atom in &atoms {
-                    missing |= needs_compile(store, &engine, &atom.sha256)?;
+                    missing |= needs_compile(store, &engine, &atom.sha256, when)?;
                 }
                 if !missing {
                     continue;
@@ -139,7 +165,7 @@ pub async fn prepare(
         };
         for (name, wasm) in checked.container.atoms() {
             let digest = Sha256Digest::of(&wasm);
-            if !todo.contains_key(&digest) && needs_compile(store, &engine, &digest)? {
+            if !todo.contains_key(&digest) && needs_compile(store, &engine, &digest, when)? {
                 todo.insert(digest, (name, wasm.into_bytes()));
             }
         }
@@ -153,7 +179,7 @@ pub async fn prepare(
         );
         tokio::task::spawn_blocking(move || {
             compile_one(
-                &store, &runtime, &*reporter, &engine, &digest, &name, &wasm, false,
+                &store, &runtime, &*reporter, &engine, &digest, &name, &wasm, when,
             )
         })
     });
@@ -166,8 +192,7 @@ pub async fn prepare(
 
 /// Compiles one atom and stores the artifact, or records why it cannot be compiled. Returns
 /// whether an artifact is there afterwards. Processes compiling the same atom take turns: the
-/// first compiles, the others find its artifact (unless `force`, for an artifact that failed to
-/// load).
+/// first compiles, the others find its artifact (unless `when` is [`Recompile::Always`]).
 #[allow(clippy::too_many_arguments)]
 pub fn compile_one(
     store: &Store,
@@ -177,10 +202,10 @@ pub fn compile_one(
     digest: &Sha256Digest,
     name: &str,
     wasm: &[u8],
-    force: bool,
+    when: Recompile,
 ) -> Result<bool, PrepareError> {
     let _lock = store.lock_artifact(engine, digest)?;
-    if !force && !needs_compile(store, engine, digest)? {
+    if !needs_compile(store, engine, digest, when)? {
         return Ok(store
             .index()
             .artifact(engine, digest)?

@@ -56,7 +56,10 @@ impl InstallError {
     /// the network, the store or webcpm itself (exit code 2).
     pub fn is_package_failure(&self) -> bool {
         match self {
-            InstallError::Input(_) | InstallError::Resolve(_) | InstallError::Offline(_) => true,
+            InstallError::Resolve(_) | InstallError::Offline(_) => true,
+            // Bad input on the command line and a registry URL that cannot be used are usage
+            // errors.
+            InstallError::Input(_) | InstallError::Registry(RegistryError::Url(_)) => false,
             InstallError::Registry(e) => !e.is_transient(),
             InstallError::Fetch { source, .. } => !matches!(
                 **source,
@@ -275,8 +278,19 @@ impl Installer {
                 Ok((members, downloaded)) => {
                     if let Some(runtime) = &self.runtime {
                         let blobs: Vec<Sha256Digest> = members.iter().map(|m| m.sha256).collect();
-                        artifacts::prepare(&self.store, runtime, &blobs, &self.compile_reporter)
-                            .await?;
+                        let when = if options.refresh {
+                            artifacts::Recompile::IfMissingOrFailed
+                        } else {
+                            artifacts::Recompile::IfMissing
+                        };
+                        artifacts::prepare(
+                            &self.store,
+                            runtime,
+                            &blobs,
+                            &self.compile_reporter,
+                            when,
+                        )
+                        .await?;
                     }
                     let reason = if failures.is_empty() {
                         resolution

@@ -25,38 +25,45 @@ pub struct Moved {
     pub outcome: &'static str,
     pub rule: String,
     pub reason: String,
+    /// Kept because something failed (a download, the store, a concurrent change), not because
+    /// the format is not offered: running the command again may finish the job.
+    pub failed: bool,
+}
+
+/// Why one format could not be had for an install.
+struct Miss {
+    text: String,
+    /// The registry does not offer it: nothing to retry.
+    not_offered: bool,
 }
 
 /// Re-points every install at the format the installer's policy wants. `cause` is written to
 /// the event log with each move.
-pub async fn align(installer: &Installer, cause: &str, offline: bool) -> Vec<Moved> {
-    let installs = match installer.store.index().installs() {
-        Ok(list) => list,
-        Err(e) => {
-            tracing::error!("cannot list installs: {e}");
-            return Vec::new();
-        }
-    };
+pub async fn align(
+    installer: &Installer,
+    cause: &str,
+    offline: bool,
+) -> Result<Vec<Moved>, crate::store::IndexError> {
+    let installs = installer.store.index().installs()?;
     let jobs = installs
         .into_iter()
         .map(|install| align_one(installer, install, cause, offline));
-    futures_util::stream::iter(jobs)
+    Ok(futures_util::stream::iter(jobs)
         .buffer_unordered(8)
         .collect::<Vec<_>>()
-        .await
-        .into_iter()
-        .collect()
+        .await)
 }
 
 async fn align_one(installer: &Installer, install: Installed, cause: &str, offline: bool) -> Moved {
     let order = installer.policy.order(&install.package);
-    let moved = |to: WebcVersion, outcome, reason: String| Moved {
+    let moved = |to: WebcVersion, outcome, reason: String, failed: bool| Moved {
         package: install.package.clone(),
         from: install.webc,
         to,
         outcome,
         rule: order.rule.clone(),
         reason,
+        failed,
     };
     let members = match installer.store.index().members(&install.package) {
         Ok(m) if !m.is_empty() => m,
@@ -65,36 +72,40 @@ async fn align_one(installer: &Installer, install: Installed, cause: &str, offli
                 install.webc,
                 "kept",
                 "the install has no recorded tree".into(),
+                true,
             );
         }
-        Err(e) => return moved(install.webc, "kept", e.to_string()),
+        Err(e) => return moved(install.webc, "kept", e.to_string(), true),
     };
-    let mut failures: Vec<String> = Vec::new();
+    let mut misses: Vec<Miss> = Vec::new();
+    let texts = |misses: &[Miss]| {
+        misses
+            .iter()
+            .map(|m| m.text.as_str())
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
     for &webc in &order.formats {
         if webc == install.webc {
-            let outcome = if failures.is_empty() {
-                "unchanged"
+            return if misses.is_empty() {
+                moved(webc, "unchanged", format!("already {webc}"), false)
             } else {
-                "kept"
+                let failed = misses.iter().any(|m| !m.not_offered);
+                moved(webc, "kept", texts(&misses), failed)
             };
-            let reason = if failures.is_empty() {
-                format!("already {webc}")
-            } else {
-                failures.join("; ")
-            };
-            return moved(webc, outcome, reason);
         }
         match switch(installer, &install, &members, webc, offline).await {
             Ok(new_members) => {
                 let fell_back_from = (webc != order.formats[0]).then_some(order.formats[0]);
-                let reason = if failures.is_empty() {
+                let reason = if misses.is_empty() {
                     format!("{cause}: {}", order.rule)
                 } else {
-                    format!("{cause}: fallback: {}", failures.join("; "))
+                    format!("{cause}: fallback: {}", texts(&misses))
                 };
                 let written = installer.store.index().repoint(
                     &install.package,
                     &Repoint {
+                        from: install.sha256,
                         webc,
                         members: &new_members,
                         rule: &order.rule,
@@ -104,14 +115,25 @@ async fn align_one(installer: &Installer, install: Installed, cause: &str, offli
                     },
                 );
                 return match written {
-                    Ok(()) => moved(webc, "switched", reason),
-                    Err(e) => moved(install.webc, "kept", e.to_string()),
+                    Ok(true) => moved(webc, "switched", reason, false),
+                    Ok(false) => moved(
+                        install.webc,
+                        "kept",
+                        "another process changed this install meanwhile; run the command again"
+                            .into(),
+                        true,
+                    ),
+                    Err(e) => moved(install.webc, "kept", e.to_string(), true),
                 };
             }
-            Err(why) => failures.push(format!("{webc}: {why}")),
+            Err(miss) => misses.push(Miss {
+                text: format!("{webc}: {}", miss.text),
+                ..miss
+            }),
         }
     }
-    moved(install.webc, "kept", failures.join("; "))
+    let failed = misses.iter().any(|m| !m.not_offered);
+    moved(install.webc, "kept", texts(&misses), failed)
 }
 
 /// Makes every member of an install present and compiled in `webc`; returns the new tree.
@@ -121,32 +143,39 @@ async fn switch(
     members: &[InstallMember],
     webc: WebcVersion,
     offline: bool,
-) -> Result<Vec<InstallMember>, String> {
+) -> Result<Vec<InstallMember>, Miss> {
+    let failed = |text: String| Miss {
+        text,
+        not_offered: false,
+    };
     let index = installer.store.index();
     let mut new_members = Vec::with_capacity(members.len());
     for m in members {
         let dist = index
             .distribution(&install.registry, &m.package, &m.version, webc)
-            .map_err(|e| e.to_string())?
-            .ok_or_else(|| format!("{}@{} is not offered as {webc}", m.package, m.version))?;
+            .map_err(|e| failed(e.to_string()))?
+            .ok_or_else(|| Miss {
+                text: format!("{}@{} is not offered as {webc}", m.package, m.version),
+                not_offered: true,
+            })?;
         let present = installer
             .store
             .blob(&dist.sha256)
-            .map_err(|e| e.to_string())?
+            .map_err(|e| failed(e.to_string()))?
             .is_some();
         if !present {
             if offline {
-                return Err(format!(
+                return Err(failed(format!(
                     "{}@{} as {webc} is not in the store and --offline forbids downloading it",
                     m.package, m.version
-                ));
+                )));
             }
             let _permit = installer.downloads.acquire().await.expect("never closed");
             let label = format!("{}@{} ({webc})", m.package, m.version);
             installer
                 .fetch_locked(&dist, &label)
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| failed(e.to_string()))?;
         }
         new_members.push(InstallMember {
             package: m.package.clone(),
@@ -163,9 +192,10 @@ async fn switch(
             runtime,
             &blobs,
             &installer.compile_reporter,
+            artifacts::Recompile::IfMissing,
         )
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| failed(e.to_string()))?;
     }
     Ok(new_members)
 }

@@ -66,6 +66,9 @@ pub struct Request {
     pub args: Vec<String>,
     pub env: Vec<(String, String)>,
     pub dirs: Vec<Mount>,
+    /// Keep compiled code in the store (`compile.cache`); when false, the atom is compiled in
+    /// memory for this run and nothing is written.
+    pub keep_artifacts: bool,
 }
 
 /// A module ready to run and how to run it.
@@ -150,6 +153,29 @@ pub fn launch(
         })?;
 
     let engine = runtime.engine_hash();
+    if !request.keep_artifacts {
+        let checked = artifacts::open_blob(store, &atom_blob)?;
+        let wasm =
+            checked
+                .container
+                .get_atom(&command.atom)
+                .ok_or_else(|| LaunchError::MissingAtom {
+                    package: package.clone(),
+                    command: command.name.clone(),
+                    atom: command.atom.clone(),
+                })?;
+        let module =
+            runtime
+                .compile(&command.atom, &wasm)
+                .map_err(|e| LaunchError::Uncompilable {
+                    package: package.clone(),
+                    command: command.name.clone(),
+                    reason: e.to_string(),
+                })?;
+        return finish(
+            store, package, &manifest, &members, &blob, command, request, module, None, false,
+        );
+    }
     let row = store.index().artifact(engine, &atom.sha256)?;
     if let Some(reason) = row.as_ref().and_then(|r| r.error.clone()) {
         return Err(LaunchError::Uncompilable {
@@ -183,7 +209,7 @@ pub fn launch(
                 &atom.sha256,
                 &command.atom,
                 &wasm,
-                true,
+                artifacts::Recompile::Always,
             )?;
             let reload = store.index().artifact(engine, &atom.sha256)?;
             let module = match (written, reload.as_ref().and_then(|r| r.size)) {
@@ -205,13 +231,41 @@ pub fn launch(
         }
     };
 
+    finish(
+        store,
+        package,
+        &manifest,
+        &members,
+        &blob,
+        command,
+        request,
+        module,
+        recompiled,
+        from_artifact,
+    )
+}
+
+/// Mounts, arguments and environment around a ready module.
+#[allow(clippy::too_many_arguments)]
+fn finish(
+    store: &Store,
+    package: &PackageName,
+    manifest: &webc::metadata::Manifest,
+    members: &[InstallMember],
+    blob: &Sha256Digest,
+    command: container::CommandSpec,
+    request: &Request,
+    module: wasmtime::Module,
+    recompiled: Option<String>,
+    from_artifact: bool,
+) -> Result<Launch, LaunchError> {
     // The package's volumes, read-only, then the user's directories.
-    let volumes = store.volume_dir(&blob);
+    let volumes = store.volume_dir(blob);
     let mut mounts = Vec::new();
-    for spec in container::mounts(&manifest) {
+    for spec in container::mounts(manifest) {
         let base = match &spec.from {
             None => volumes.clone(),
-            Some(alias) => match dependency_member(&manifest, &members, alias) {
+            Some(alias) => match dependency_member(manifest, members, alias) {
                 Some(m) => {
                     if !store.volume_dir(&m.sha256).is_dir() {
                         artifacts::unpack(store, &m.sha256)?;

@@ -3,7 +3,7 @@
 use serde_json::json;
 
 use super::args::CacheCommand;
-use super::commands::{installer, store_failure};
+use super::commands::{configured, installer, store_failure};
 use super::{Context, Failure};
 use crate::artifacts;
 use crate::store::{Store, VerifyReport};
@@ -56,14 +56,20 @@ pub async fn run(ctx: &Context, cmd: CacheCommand) -> Result<i32, Failure> {
         }
         CacheCommand::Gc { max_size } => {
             let Some(store) = Store::open_existing(&ctx.home).map_err(store_failure)? else {
-                println!(
-                    "{}",
-                    json!({"removed_blobs": 0, "removed_artifacts": 0, "freed_bytes": 0, "kept_bytes": 0})
-                );
+                if ctx.global.json {
+                    println!(
+                        "{}",
+                        serde_json::to_string(&crate::store::GcReport::default())
+                            .expect("plain data serializes")
+                    );
+                }
                 return Ok(0);
             };
             drop(store);
-            let store = Store::open_exclusive(&ctx.home).map_err(store_failure)?;
+            let store = configured(
+                ctx,
+                Store::open_exclusive(&ctx.home).map_err(store_failure)?,
+            )?;
             let capacity = match max_size {
                 Some(n) => Some(n),
                 None => ctx.settings.store_max_size()?,
@@ -98,7 +104,10 @@ pub async fn run(ctx: &Context, cmd: CacheCommand) -> Result<i32, Failure> {
                 return Ok(0);
             };
             drop(store);
-            let store = Store::open_exclusive(&ctx.home).map_err(store_failure)?;
+            let store = configured(
+                ctx,
+                Store::open_exclusive(&ctx.home).map_err(store_failure)?,
+            )?;
             let freed = store.clean().map_err(store_failure)?;
             if ctx.global.json {
                 println!("{}", json!({"freed_bytes": freed}));
@@ -119,7 +128,15 @@ async fn verify(ctx: &Context, repair: bool) -> Result<VerifyReport, Failure> {
     let Some(store) = Store::open_existing(&ctx.home).map_err(store_failure)? else {
         return Ok(VerifyReport::default());
     };
-    let mut report = store.verify(repair).map_err(store_failure)?;
+    drop(store);
+    // Files that no row names are debris only if no other process is between writing a file
+    // and its row: with the store to itself, verify sweeps them; otherwise it leaves them.
+    let (store, sweep) = match Store::try_open_exclusive(&ctx.home).map_err(store_failure)? {
+        Some(store) => (store, true),
+        None => (Store::open(&ctx.home).map_err(store_failure)?, false),
+    };
+    let store = configured(ctx, store)?;
+    let mut report = store.verify(repair, sweep).map_err(store_failure)?;
     drop(store);
     if report.refetch.is_empty() {
         return Ok(report);
@@ -145,6 +162,7 @@ async fn verify(ctx: &Context, repair: bool) -> Result<VerifyReport, Failure> {
                         runtime,
                         &[digest],
                         &installer.compile_reporter,
+                        artifacts::Recompile::IfMissing,
                     )
                     .await
                 {

@@ -139,15 +139,25 @@ impl CompileReporter for CompileLines {
 /// least recently used first. Skipped when another process is using the store: it is not worth
 /// waiting for, the next command will do it.
 fn enforce_capacity(ctx: &Context) -> Result<(), Failure> {
-    let Some(capacity) = ctx.settings.store_max_size()? else {
+    let store_capacity = ctx.settings.store_max_size()?;
+    let compiled_capacity = ctx.settings.compile_cache()?.capacity();
+    if store_capacity.is_none() && compiled_capacity.is_none() {
         return Ok(());
-    };
+    }
     let Some(store) = Store::try_open_exclusive(&ctx.home).map_err(store_failure)? else {
         return Ok(());
     };
-    let report = store
-        .gc(&engine_hash(ctx)?, Some(capacity))
-        .map_err(store_failure)?;
+    let store = configured(ctx, store)?;
+    let engine = engine_hash(ctx)?;
+    if let Some(capacity) = compiled_capacity {
+        store
+            .gc_compiled(&engine, capacity)
+            .map_err(store_failure)?;
+    }
+    let Some(capacity) = store_capacity else {
+        return Ok(());
+    };
+    let report = store.gc(&engine, Some(capacity)).map_err(store_failure)?;
     if report.freed_bytes > 0 {
         tracing::info!(
             "store over its capacity of {capacity} bytes: removed {} unused packages and {} compiled modules",
@@ -168,7 +178,11 @@ fn runtime(ctx: &Context) -> Result<Runtime, Failure> {
 }
 
 fn store_for_runtime(ctx: &Context) -> Result<Store, Failure> {
-    let mut store = open_store(ctx)?;
+    configured(ctx, open_store(ctx)?)
+}
+
+/// The store as the settings place it: compiled code where `compile.directory` says.
+pub(super) fn configured(ctx: &Context, mut store: Store) -> Result<Store, Failure> {
     if let Some(dir) = ctx.settings.compile_cache()?.directory() {
         store.set_compiled_dir(dir.to_path_buf());
     }
@@ -598,6 +612,7 @@ async fn run_command(ctx: &Context, args: RunArgs) -> Result<i32, Failure> {
         args: args.args.clone(),
         env: args.env.clone(),
         dirs: args.dirs.iter().map(|d| parse_dir(d)).collect(),
+        keep_artifacts: ctx.settings.compile_cache()?.enabled(),
     };
     let started = Instant::now();
     let launch = {

@@ -63,13 +63,19 @@ pub async fn run(global: &GlobalArgs, cmd: RolloutCommand) -> Result<i32, Failur
         .index()
         .log_event("policy", None, &format!("{cause} ({})", file.display()))
         .map_err(|e| store_failure(e.into()))?;
-    let moved = crate::rollout::align(&installer, &cause, edit.offline).await;
+    let moved = crate::rollout::align(&installer, &cause, edit.offline)
+        .await
+        .map_err(|e| store_failure(e.into()))?;
+    // The policy is in force; installs that could not move because something failed make the
+    // command incomplete (exit 2): running it again finishes the job.
+    let failed: Vec<&crate::rollout::Moved> = moved.iter().filter(|m| m.failed).collect();
+    let code = if failed.is_empty() { 0 } else { 2 };
     if ctx.global.json {
         println!(
             "{}",
-            json!({"policy": cause, "file": file, "installs": moved})
+            json!({"policy": cause, "file": file, "installs": moved, "complete": failed.is_empty()})
         );
-        return Ok(0);
+        return Ok(code);
     }
     ctx.say(format!("{cause}: written to {}", file.display()));
     let switched = moved.iter().filter(|m| m.outcome == "switched").count();
@@ -84,7 +90,14 @@ pub async fn run(global: &GlobalArgs, cmd: RolloutCommand) -> Result<i32, Failur
             _ => {}
         }
     }
-    Ok(0)
+    if !failed.is_empty() {
+        eprintln!(
+            "error: {} installed packages could not be re-pointed; the policy is in force",
+            failed.len()
+        );
+        eprintln!("  hint: run `webcpm {cause}` again to finish");
+    }
+    Ok(code)
 }
 
 fn status(global: &GlobalArgs) -> Result<i32, Failure> {

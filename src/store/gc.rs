@@ -4,7 +4,9 @@
 //! rows) and compiled artifacts that no install needs on this engine, which includes every
 //! artifact of another engine. Without a capacity, gc removes them all; with one
 //! (`store.max_size`), it removes the least recently used first, until the store fits.
-//! Both run with the store's exclusive lock held (see [`Store::open_exclusive`]).
+//! Both run with the store's exclusive lock held (see [`Store::open_exclusive`]). Rows are
+//! deleted before their files, so a crash leaves orphan files (which `cache verify` removes),
+//! never rows without files.
 
 use super::verify::{read_dir, remove};
 use super::{Store, StoreError};
@@ -29,7 +31,25 @@ impl Store {
     /// Evicts unused blobs and artifacts: all of them, or with `capacity`, the least recently
     /// used until the store holds at most `capacity` bytes.
     pub fn gc(&self, engine: &str, capacity: Option<u64>) -> Result<GcReport, StoreError> {
-        let blobs = self.index.blob_entries()?;
+        self.evict(engine, capacity, true)
+    }
+
+    /// The same for compiled code alone, against its own capacity (`compile.capacity`).
+    pub fn gc_compiled(&self, engine: &str, capacity: u64) -> Result<GcReport, StoreError> {
+        self.evict(engine, Some(capacity), false)
+    }
+
+    fn evict(
+        &self,
+        engine: &str,
+        capacity: Option<u64>,
+        with_blobs: bool,
+    ) -> Result<GcReport, StoreError> {
+        let blobs = if with_blobs {
+            self.index.blob_entries()?
+        } else {
+            Vec::new()
+        };
         let artifacts = self.index.artifacts()?;
         let used_atoms = self.index.used_atoms()?;
         let mut total: u64 = blobs.iter().map(|b| b.size).sum::<u64>()
@@ -56,15 +76,17 @@ impl Store {
                 break;
             }
             match entry {
+                // The row goes first: a crash in between leaves an orphan file, which
+                // `cache verify` removes, never a row without its file.
                 Entry::Blob(sha) => {
+                    self.index.forget_blob(&sha)?;
                     remove(&self.blob_path(&sha))?;
                     remove(&self.volume_dir(&sha))?;
-                    self.index.forget_blob(&sha)?;
                     report.removed_blobs += 1;
                 }
                 Entry::Artifact(engine, atom) => {
-                    remove(&self.artifact_path(&engine, &atom))?;
                     self.index.forget_artifact(&engine, &atom)?;
+                    remove(&self.artifact_path(&engine, &atom))?;
                     report.removed_artifacts += 1;
                 }
             }

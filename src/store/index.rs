@@ -196,6 +196,9 @@ pub struct InstallRecord {
 /// Where [`Index::repoint`] moves an install.
 #[derive(Debug, Clone, Copy)]
 pub struct Repoint<'a> {
+    /// The blob the install points at now: if another process changed the install meanwhile,
+    /// it is left as that process made it.
+    pub from: Sha256Digest,
     pub webc: WebcVersion,
     /// The whole tree in the new format, root first.
     pub members: &'a [InstallMember],
@@ -518,8 +521,11 @@ impl Index {
 
     /// Points an install at another format of the same versions, in one transaction: its row,
     /// its tree, and an event naming the cause.
-    pub fn repoint(&self, package: &PackageName, to: &Repoint<'_>) -> Result<(), IndexError> {
+    /// Returns `false`, and changes nothing, when the install is gone or no longer points at
+    /// `to.from`.
+    pub fn repoint(&self, package: &PackageName, to: &Repoint<'_>) -> Result<bool, IndexError> {
         let Repoint {
+            from,
             webc,
             members,
             rule,
@@ -533,17 +539,20 @@ impl Index {
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(&sql)?;
         let root = members.first().expect("an install has its root");
-        let before: Option<String> = tx
+        let before: Option<(String, String)> = tx
             .query_row(
-                "SELECT webc FROM installs WHERE package = ?1",
+                "SELECT webc, sha256 FROM installs WHERE package = ?1",
                 [package.as_str()],
-                |r| r.get(0),
+                |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .optional()
             .map_err(&sql)?;
-        let Some(before) = before else {
-            return Ok(()); // uninstalled meanwhile
+        let Some((before, sha)) = before else {
+            return Ok(false); // uninstalled meanwhile
         };
+        if sha != from.hex() {
+            return Ok(false); // installed anew meanwhile
+        }
         tx.execute(
             "UPDATE installs SET webc = ?2, sha256 = ?3, rule = ?4, reason = ?5, fell_back_from = ?6
              WHERE package = ?1",
@@ -578,7 +587,8 @@ impl Index {
             &format!("{before} -> {webc} ({cause}; {rule})"),
         )
         .map_err(&sql)?;
-        tx.commit().map_err(&sql)
+        tx.commit().map_err(&sql)?;
+        Ok(true)
     }
 
     /// Removes an install (its blobs stay until gc). Returns whether there was one.

@@ -271,8 +271,17 @@ impl Store {
         let target = self.artifact_path(engine, atom);
         let parent = target.parent().expect("artifact paths have a parent");
         fs::create_dir_all(parent).map_err(io(parent))?;
-        let mut temp = self.temp_file_for("cw")?;
+        // Written beside its target, so that the rename stays on one filesystem even when
+        // compiled code lives elsewhere (`compile.directory`).
+        let file = tempfile::Builder::new()
+            .prefix(&format!(".cw-{}-", std::process::id()))
+            .tempfile_in(parent)
+            .map_err(io(parent))?;
+        let mut temp = TempFile { file };
         temp.write_all(bytes)?;
+        // An old row (a recompile after a bad artifact) goes before the file is replaced: a
+        // crash in between leaves a file without a row, which is debris, not damage.
+        self.index.forget_artifact(engine, atom)?;
         persist_read_only(temp, &target)?;
         self.index.record_artifact(
             engine,

@@ -31,7 +31,6 @@ pub struct VerifyReport {
     pub orphans: u64,
     pub repaired: u64,
     /// One line per problem found.
-    #[serde(skip)]
     pub problems: Vec<String>,
     /// Blobs that installs need and that must be downloaded again.
     #[serde(skip)]
@@ -103,8 +102,10 @@ fn check(path: &Path, size: u64, sha: Option<&Sha256Digest>) -> Result<Check, St
 
 impl Store {
     /// Checks every blob and artifact, removes orphans, and with `repair` removes what is
-    /// wrong (see the module docs).
-    pub fn verify(&self, repair: bool) -> Result<VerifyReport, StoreError> {
+    /// wrong (see the module docs). Files that no row names are swept only when `sweep`: a
+    /// caller that does not hold the store exclusively must not, since another process may be
+    /// between writing a file and writing its row.
+    pub fn verify(&self, repair: bool, sweep: bool) -> Result<VerifyReport, StoreError> {
         let mut report = VerifyReport::default();
         let mut known: BTreeSet<PathBuf> = BTreeSet::new();
 
@@ -125,12 +126,15 @@ impl Store {
             };
             report.problems.push(problem);
             if repair {
-                remove(&path)?;
-                remove(&self.volume_dir(&blob.sha256))?;
                 if blob.used {
+                    // The row stays, for the download that repairs it.
+                    remove(&path)?;
+                    remove(&self.volume_dir(&blob.sha256))?;
                     report.refetch.push(blob.sha256);
                 } else {
                     self.index.forget_blob(&blob.sha256)?;
+                    remove(&path)?;
+                    remove(&self.volume_dir(&blob.sha256))?;
                     report.repaired += 1;
                 }
             }
@@ -153,15 +157,28 @@ impl Store {
             };
             report.problems.push(problem);
             if repair {
-                remove(&path)?;
                 self.index
                     .forget_artifact(&artifact.engine, &artifact.atom)?;
+                remove(&path)?;
                 report.repaired += 1;
             }
         }
 
-        // Debris: files no row names, volumes of unknown blobs, temporary files of dead
-        // processes.
+        // Debris: temporary files of dead processes, and (when no other process can be
+        // writing) files no row names and volumes of unknown blobs.
+        for file in read_dir(&self.root.join("tmp"))? {
+            let name = file
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or_default();
+            if !writer_alive(name) {
+                report.orphans += 1;
+                remove(&file)?;
+            }
+        }
+        if !sweep {
+            return Ok(report);
+        }
         for shard in read_dir(&self.root.join("blobs/sha256"))? {
             for file in read_dir(&shard)? {
                 if !known.contains(&file) {
@@ -190,16 +207,6 @@ impl Store {
             if !known_blob {
                 report.orphans += 1;
                 remove(&dir)?;
-            }
-        }
-        for file in read_dir(&self.root.join("tmp"))? {
-            let name = file
-                .file_name()
-                .and_then(|n| n.to_str())
-                .unwrap_or_default();
-            if !writer_alive(name) {
-                report.orphans += 1;
-                remove(&file)?;
             }
         }
         Ok(report)
