@@ -56,7 +56,8 @@ unset WEBCPM_WEBC WEBCPM_TOKEN WEBCPM_HOME
 rm -f "$WEBCPM_CONFIG"
 PKGS=$WORK/packages
 REG=$WORK/registry
-if [ ! -f "$REG/registry.sqlite" ]; then
+STAMP=packages-v2
+if [ ! -f "$REG/$STAMP" ]; then
   say "building and publishing the benchmark packages"
   rm -rf "$PKGS" "$REG" "$WORK/demo"
   "$W" demo --home "$WORK/demo" >/dev/null
@@ -75,9 +76,14 @@ def leb(n):
         if not n:
             return bytes(out)
 
-def pad(wasm, extra):
+def pad(wasm, extra, seed=0):
+    # A custom section: the module stays as cheap to compile, the package grows. Each seed gives
+    # other bytes, so that packages do not share one blob.
+    import hashlib
     name = b"padding"
-    payload = leb(len(name)) + name + bytes((i * 2654435761 >> 13) & 0xFF for i in range(extra))
+    block = hashlib.sha256(seed.to_bytes(8, "little")).digest() * 2048   # 64 KiB
+    body = (block * (extra // len(block) + 1))[:extra]
+    payload = leb(len(name)) + name + body
     return wasm + b"\x00" + leb(len(payload)) + payload
 
 def package(name, wasm, command, fs=True):
@@ -98,11 +104,12 @@ package("bench/yosys", (work / "wasm" / "yosys.wasm").read_bytes(), "yosys", fs=
 package("bench/boolector", (work / "wasm" / "boolector.wasm").read_bytes(), "boolector", fs=False)
 package("bench/huge", pad(small, 150 << 20), "greeter")
 for i in range(20):
-    package(f"twenty/p{i:02}", pad(small, 8 << 20), "greeter")
+    package(f"twenty/p{i:02}", pad(small, 8 << 20, seed=1000 + i), "greeter")
 for i in range(100):
-    package(f"hundred/p{i:03}", small, "greeter")
+    package(f"hundred/p{i:03}", pad(small, 64, seed=2000 + i), "greeter")
 PY
   for d in "$PKGS"/*; do "$W" registry add --root "$REG" "$d" -q; done
+  touch "$REG/$STAMP"
 fi
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 "$W" registry serve --root "$REG" --listen "127.0.0.1:$PORT" > "$WORK/serve.out" 2>"$WORK/serve.err" &
@@ -171,13 +178,39 @@ PY
 )
 URL="http://127.0.0.1:$PORT/blobs/$SHA.webc"
 SIZE=$(stat -c %s "$REG/blobs/$SHA.webc")
-hyperfine --style basic --runs "$RUNS" --prepare "rm -rf $C" --export-json "$RESULTS/huge.json" \
-  -n "webcpm install (download, verify, store, compile)" "$W --home $C install -q bench/huge" \
-  -n "curl -s URL | openssl dgst -sha256" "curl -s $URL | openssl dgst -sha256 >/dev/null" >&2
-rss() { python3 -c '
-import resource, subprocess, sys
-subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL)
-print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)' "$@"; }
+hyperfine --style basic --runs "$RUNS" --prepare "rm -rf $C /tmp/webcpm-bench.webc" --export-json "$RESULTS/huge.json" \
+  -n "webcpm install (download, verify, fsync, store, compile)" "$W --home $C install -q bench/huge" \
+  -n "webcpm install, compile.cache=false (download, verify, fsync, store)" "WEBCPM_COMPILE_CACHE=false $W --home $C install -q bench/huge" \
+  -n "curl -s URL | openssl dgst -sha256 (nothing stored)" "curl -s $URL | openssl dgst -sha256 >/dev/null" \
+  -n "curl -o FILE, fsync, openssl dgst -sha256 FILE" "curl -s -o /tmp/webcpm-bench.webc $URL && python3 -c 'import os; os.fsync(os.open(\"/tmp/webcpm-bench.webc\", os.O_RDONLY))' && openssl dgst -sha256 /tmp/webcpm-bench.webc >/dev/null" >&2
+# Peak memory, sampled from /proc every 2 ms: the largest resident set of any process of the
+# command, split into anonymous memory (heap) and file-backed pages (the mapped package, page
+# cache that the kernel can drop).
+rss() { python3 - "$@" <<'PY'
+import subprocess, sys, time, os
+proc = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL)
+peak = {"VmRSS": 0, "RssAnon": 0, "RssFile": 0}
+def pids(root):
+    out = [root]
+    try:
+        for child in open(f"/proc/{root}/task/{root}/children").read().split():
+            out += pids(int(child))
+    except OSError:
+        pass
+    return out
+while proc.poll() is None:
+    for pid in pids(proc.pid):
+        try:
+            for line in open(f"/proc/{pid}/status"):
+                key = line.split(":")[0]
+                if key in peak:
+                    peak[key] = max(peak[key], int(line.split()[1]))
+        except OSError:
+            pass
+    time.sleep(0.002)
+print(peak["VmRSS"] // 1024, peak["RssAnon"] // 1024, peak["RssFile"] // 1024)
+PY
+}
 rm -rf "$C"; RSS_HUGE=$(rss "$W" --home "$C" install -q bench/huge)
 rm -rf "$C"; RSS_SMALL=$(rss "$W" --home "$C" install -q bench/greeter)
 RSS_CURL=$(rss bash -c "curl -s $URL | openssl dgst -sha256")
@@ -200,7 +233,8 @@ hyperfine -N --style basic --runs "$RUNS" --export-json "$RESULTS/resume.json" \
 python3 - "$RESULTS" "$SIZE" "$RSS_HUGE" "$RSS_SMALL" "$RSS_CURL" <<'PY' | tee "$WORK/results.md"
 import json, pathlib, statistics, sys
 results = pathlib.Path(sys.argv[1])
-size, rss_huge, rss_small, rss_curl = (int(x) for x in sys.argv[2:6])
+size = int(sys.argv[2])
+rss_huge, rss_small, rss_curl = (sys.argv[i].split() for i in (3, 4, 5))
 
 def load(name):
     data = json.loads((results / f"{name}.json").read_text())["results"]
@@ -229,10 +263,16 @@ table("twenty", "Install of 20 packages of 8 MB each")
 table("huge", f"Download + verify of a {size / 1e6:.0f} MB package")
 for cmd, t in load("huge"):
     print(f"- {cmd}: {size / t / 1e6:.0f} MB/s")
-ratio = load("huge")[1][1] / load("huge")[0][1]
-print(f"\nwebcpm's throughput is **{ratio:.2f}×** that of the curl | openssl pipeline.")
-print(f"\nPeak RSS: webcpm install of the {size / 1e6:.0f} MB package {rss_huge / 1024:.0f} MiB; "
-      f"of the 2 KB demo package {rss_small / 1024:.0f} MiB; curl | openssl {rss_curl / 1024:.0f} MiB (largest process).")
+huge = dict(load("huge"))
+names = list(huge)
+print(f"\nThroughput of webcpm (download, verify, store; no compile) relative to curl | openssl: "
+      f"**{huge[names[2]] / huge[names[1]]:.2f}×**; relative to curl to a file, fsync, sha256: "
+      f"**{huge[names[3]] / huge[names[1]]:.2f}×**.")
+print("\n| peak memory (MiB) | resident | anonymous | file-backed |")
+print("|---|---:|---:|---:|")
+print(f"| webcpm install, {size / 1e6:.0f} MB package | {rss_huge[0]} | {rss_huge[1]} | {rss_huge[2]} |")
+print(f"| webcpm install, 2 KB package | {rss_small[0]} | {rss_small[1]} | {rss_small[2]} |")
+print(f"| curl \\| openssl (largest process) | {rss_curl[0]} | {rss_curl[1]} | {rss_curl[2]} |")
 table("rollback", "`rollout rollback` of 100 installed packages")
 table("resume", "`rollout resume` of 100 installed packages")
 PY

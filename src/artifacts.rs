@@ -52,11 +52,11 @@ impl CompileReporter for Quiet {
     fn compiled(&self, _: &str, _: f64, _: Result<u64, &str>) {}
 }
 
-/// Reads and checks a stored blob.
+/// Maps and parses a stored blob (checked when it entered the store, so not checked again).
 pub fn open_blob(store: &Store, blob: &Sha256Digest) -> Result<Checked, PrepareError> {
     let path = store.blob_path(blob);
     let bytes = container::map_file(&path).map_err(|source| StoreError::Io { path, source })?;
-    container::open(bytes).map_err(|source| PrepareError::Container {
+    container::open_stored(bytes).map_err(|source| PrepareError::Container {
         blob: *blob,
         source,
     })
@@ -163,9 +163,12 @@ pub async fn prepare(
                     .map_err(|e| PrepareError::Task(e.to_string()))??
             }
         };
-        for (name, wasm) in checked.container.atoms() {
-            let digest = Sha256Digest::of(&wasm);
+        for (name, digest, _) in checked.atoms() {
             if !todo.contains_key(&digest) && needs_compile(store, &engine, &digest, when)? {
+                let wasm = checked
+                    .container
+                    .get_atom(&name)
+                    .expect("atoms() lists atoms the container holds");
                 todo.insert(digest, (name, wasm.into_bytes()));
             }
         }

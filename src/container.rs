@@ -99,13 +99,23 @@ impl Checked {
         self.container.manifest()
     }
 
-    /// The atoms with their SHA-256, in name order.
+    /// The atoms with their SHA-256, in name order. The digest is the manifest's signature of
+    /// the atom when it has one ([`open`] checked that it matches); only atoms without one are
+    /// hashed here.
     pub fn atoms(&self) -> Vec<(String, Sha256Digest, u64)> {
+        let manifest = self.container.manifest();
         self.container
             .atoms()
             .into_iter()
             .map(|(name, bytes)| {
-                let digest = Sha256Digest::of(&bytes);
+                let signed = match manifest.atom_signature(&name) {
+                    Ok(sig) => <[u8; 32]>::try_from(sig.as_bytes()).ok(),
+                    Err(_) => None,
+                };
+                let digest = match signed {
+                    Some(d) if self.format != Format::V1 => Sha256Digest(d),
+                    _ => Sha256Digest::of(&bytes),
+                };
                 (name, digest, bytes.len() as u64)
             })
             .collect()
@@ -170,6 +180,25 @@ pub fn open(bytes: Bytes) -> Result<Checked, ContainerError> {
         check_volume(&name, &volume, &mut Vec::new(), 0)?;
     }
     Ok(checked)
+}
+
+/// Parses a container that passed [`open`] when it entered the store and has not changed since
+/// (its SHA-256 was checked then; store files are never written in place): the checks are not
+/// repeated, so that a large package is not hashed again at every step.
+pub fn open_stored(bytes: Bytes) -> Result<Checked, ContainerError> {
+    let format = detect(&bytes)?;
+    let version = match format {
+        Format::V1 => webc::Version::V1,
+        Format::Current(v) => v.to_webc(),
+    };
+    let malformed = |reason: String| ContainerError::Malformed {
+        format: format.to_string(),
+        reason,
+    };
+    let container = catch(|| Container::from_bytes_and_version(bytes, version))
+        .map_err(malformed)?
+        .map_err(|e| malformed(e.to_string()))?;
+    Ok(Checked { format, container })
 }
 
 fn check_commands(manifest: &Manifest, container: &Container) -> Result<(), ContainerError> {
