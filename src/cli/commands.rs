@@ -78,7 +78,7 @@ pub async fn run(cli: Cli) -> Result<i32, Failure> {
             Ok(0)
         }
         Command::Rollout(cmd) => super::rollout::run(global, cmd).await,
-        Command::Registry(cmd) => registry(global.json, cmd).await,
+        Command::Registry(cmd) => registry(global.json, global.quiet, cmd).await,
     }
 }
 
@@ -453,7 +453,7 @@ fn publish_failure(e: server::PublishError) -> Failure {
     Failure::new(kind, e.to_string())
 }
 
-async fn registry(json_out: bool, cmd: RegistryCommand) -> Result<i32, Failure> {
+async fn registry(json_out: bool, quiet: bool, cmd: RegistryCommand) -> Result<i32, Failure> {
     match cmd {
         RegistryCommand::Add {
             root,
@@ -483,7 +483,7 @@ async fn registry(json_out: bool, cmd: RegistryCommand) -> Result<i32, Failure> 
                     "{}",
                     serde_json::to_string(&report).expect("plain data serializes")
                 );
-            } else {
+            } else if !quiet {
                 println!(
                     "Published {}@{}: v2 {} ({} bytes), v3 {} ({} bytes)",
                     report.package,
@@ -615,13 +615,10 @@ async fn run_command(ctx: &Context, args: RunArgs) -> Result<i32, Failure> {
         keep_artifacts: ctx.settings.compile_cache()?.enabled(),
     };
     let started = Instant::now();
-    let launch = {
-        let (store, runtime, name) = (store.clone(), runtime.clone(), spec.name.clone());
-        tokio::task::spawn_blocking(move || crate::run::launch(&store, &runtime, &name, &request))
-            .await
-            .map_err(|e| Failure::new("internal", e.to_string()))?
-            .map_err(launch_failure)?
-    };
+    // Nothing else runs meanwhile: preparing the module here, on the runtime's thread, saves a
+    // thread hand-off on the warm path.
+    let launch =
+        crate::run::launch(&store, &runtime, &spec.name, &request).map_err(launch_failure)?;
     if let Some(why) = &launch.recompiled {
         ctx.note(format!("note: {why}; compiled it again"));
     }

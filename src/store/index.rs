@@ -249,18 +249,26 @@ fn now_ms() -> i64 {
 
 impl Index {
     pub fn open(path: &Path) -> Result<Index, IndexError> {
+        Ok(Index::open_with(path, true)?.expect("a migrating open returns the index"))
+    }
+
+    /// Opens the index if it exists at this binary's schema version; `None` when it must be
+    /// created or migrated first (which [`Index::open`] does, under the store's exclusive lock).
+    /// One connection either way: this is on the path of every command.
+    pub fn open_current(path: &Path) -> Result<Option<Index>, IndexError> {
+        if !path.exists() {
+            return Ok(None);
+        }
+        Index::open_with(path, false)
+    }
+
+    fn open_with(path: &Path, migrate: bool) -> Result<Option<Index>, IndexError> {
         let sql = |source| IndexError::Sqlite {
             path: path.to_path_buf(),
             source,
         };
         let mut conn = Connection::open(path).map_err(sql)?;
         conn.busy_timeout(Duration::from_secs(60)).map_err(sql)?;
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(sql)?;
-        conn.pragma_update(None, "synchronous", "NORMAL")
-            .map_err(sql)?;
-        conn.pragma_update(None, "foreign_keys", "ON")
-            .map_err(sql)?;
         let found: i64 = conn
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .map_err(sql)?;
@@ -271,6 +279,15 @@ impl Index {
                 known: SCHEMA_VERSION,
             });
         }
+        if found < SCHEMA_VERSION && !migrate {
+            return Ok(None);
+        }
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(sql)?;
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(sql)?;
+        conn.pragma_update(None, "foreign_keys", "ON")
+            .map_err(sql)?;
         if found < SCHEMA_VERSION {
             let tx = conn
                 .transaction_with_behavior(rusqlite::TransactionBehavior::Exclusive)
@@ -286,31 +303,14 @@ impl Index {
             }
             tx.commit().map_err(sql)?;
         }
-        Ok(Index {
+        Ok(Some(Index {
             path: path.to_path_buf(),
             conn: Mutex::new(conn),
-        })
+        }))
     }
 
     pub fn path(&self) -> &Path {
         &self.path
-    }
-
-    /// The schema version of the index at `path` (0 when there is none yet), read without
-    /// changing anything.
-    pub fn version(path: &Path) -> Result<i64, IndexError> {
-        if !path.exists() {
-            return Ok(0);
-        }
-        let sql = |source| IndexError::Sqlite {
-            path: path.to_path_buf(),
-            source,
-        };
-        let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-            .map_err(sql)?;
-        conn.busy_timeout(Duration::from_secs(60)).map_err(sql)?;
-        conn.pragma_query_value(None, "user_version", |r| r.get(0))
-            .map_err(sql)
     }
 
     fn sql(&self) -> impl Fn(rusqlite::Error) -> IndexError + '_ {

@@ -115,16 +115,21 @@ impl Store {
         let lock_path = root.join("lock");
         let index_path = root.join("index.sqlite");
         let what = "the store";
-        if Index::version(&index_path).map_err(StoreError::Index)? != SCHEMA_VERSION {
-            // Creation and migration happen once, under the exclusive lock: processes that
-            // start together on an empty home wait here for the first one.
-            let exclusive =
-                lock::acquire(&lock_path, LockMode::Exclusive, what, lock::DEFAULT_TIMEOUT)?;
-            Index::open(&index_path)?;
-            drop(exclusive);
-        }
-        let held = lock::acquire(&lock_path, mode, what, timeout)?;
-        let index = Index::open(&index_path)?;
+        let mut held = lock::acquire(&lock_path, mode, what, timeout)?;
+        let index = match Index::open_current(&index_path)? {
+            Some(index) => index,
+            None => {
+                // Creation and migration happen once, under the exclusive lock: processes that
+                // start together on an empty home wait here for the first one.
+                drop(held);
+                let exclusive =
+                    lock::acquire(&lock_path, LockMode::Exclusive, what, lock::DEFAULT_TIMEOUT)?;
+                Index::open(&index_path)?;
+                drop(exclusive);
+                held = lock::acquire(&lock_path, mode, what, timeout)?;
+                Index::open(&index_path)?
+            }
+        };
         Ok(Store {
             root: root.to_path_buf(),
             compiled_dir: root.join("compiled"),
