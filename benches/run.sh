@@ -248,7 +248,8 @@ def table(name, title):
     print("|---|---:|---:|")
     for cmd, t in rows:
         shown = f"{t * 1000:.1f} ms" if t < 10 else f"{t:.2f} s"
-        print(f"| {cmd} | {shown} | {t / base:.3f}× |")
+        cell = cmd.replace("|", "\\|")
+        print(f"| {cell} | {shown} | {t / base:.3f}× |")
 
 table("run-small", "Warm run, small module (demo greeter, 0.7 KB)")
 table("run-boolector", "Warm run, boolector (1.3 MB WASI module), `--version`")
