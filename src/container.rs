@@ -156,18 +156,11 @@ fn catch<T>(what: impl FnOnce() -> T) -> Result<T, String> {
 
 /// Parses and checks a whole container.
 pub fn open(bytes: Bytes) -> Result<Checked, ContainerError> {
-    let format = detect(&bytes)?;
-    let version = match format {
-        Format::V1 => webc::Version::V1,
-        Format::Current(v) => v.to_webc(),
-    };
+    let Checked { format, container } = open_stored(bytes)?;
     let malformed = |reason: String| ContainerError::Malformed {
         format: format.to_string(),
         reason,
     };
-    let container = catch(|| Container::from_bytes_and_version(bytes, version))
-        .map_err(malformed)?
-        .map_err(|e| malformed(e.to_string()))?;
     if format != Format::V1 {
         catch(|| container.validate())
             .map_err(malformed)?
@@ -182,9 +175,10 @@ pub fn open(bytes: Bytes) -> Result<Checked, ContainerError> {
     Ok(checked)
 }
 
-/// Parses a container that passed [`open`] when it entered the store and has not changed since
-/// (its SHA-256 was checked then; store files are never written in place): the checks are not
-/// repeated, so that a large package is not hashed again at every step.
+/// Parses a container without any of the checks of [`open`] (which starts with this): for a
+/// container that passed `open` when it entered the store and has not changed since (its SHA-256
+/// was checked then; store files are never written in place), so that a large package is not
+/// hashed again at every step.
 pub fn open_stored(bytes: Bytes) -> Result<Checked, ContainerError> {
     let format = detect(&bytes)?;
     let version = match format {

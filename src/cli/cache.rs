@@ -55,7 +55,7 @@ pub async fn run(ctx: &Context, cmd: CacheCommand) -> Result<i32, Failure> {
             Ok(if report.is_clean() { 0 } else { 1 })
         }
         CacheCommand::Gc { max_size } => {
-            let Some(store) = Store::open_existing(&ctx.home).map_err(store_failure)? else {
+            let Some(store) = exclusive_store(ctx)? else {
                 if ctx.global.json {
                     println!(
                         "{}",
@@ -65,11 +65,6 @@ pub async fn run(ctx: &Context, cmd: CacheCommand) -> Result<i32, Failure> {
                 }
                 return Ok(0);
             };
-            drop(store);
-            let store = configured(
-                ctx,
-                Store::open_exclusive(&ctx.home).map_err(store_failure)?,
-            )?;
             let capacity = match max_size {
                 Some(n) => Some(n),
                 None => ctx.settings.store_max_size()?,
@@ -100,14 +95,9 @@ pub async fn run(ctx: &Context, cmd: CacheCommand) -> Result<i32, Failure> {
                 )
                 .hint("run `webcpm cache clean --yes` to do it"));
             }
-            let Some(store) = Store::open_existing(&ctx.home).map_err(store_failure)? else {
+            let Some(store) = exclusive_store(ctx)? else {
                 return Ok(0);
             };
-            drop(store);
-            let store = configured(
-                ctx,
-                Store::open_exclusive(&ctx.home).map_err(store_failure)?,
-            )?;
             let freed = store.clean().map_err(store_failure)?;
             if ctx.global.json {
                 println!("{}", json!({"freed_bytes": freed}));
@@ -120,6 +110,18 @@ pub async fn run(ctx: &Context, cmd: CacheCommand) -> Result<i32, Failure> {
             Ok(0)
         }
     }
+}
+
+/// The store with no other process in it (for gc and clean), or `None` when there is no store.
+fn exclusive_store(ctx: &Context) -> Result<Option<Store>, Failure> {
+    if Store::open_existing(&ctx.home)
+        .map_err(store_failure)?
+        .is_none()
+    {
+        return Ok(None);
+    }
+    let store = Store::open_exclusive(&ctx.home).map_err(store_failure)?;
+    configured(ctx, store).map(Some)
 }
 
 /// Verifies the store; with `repair`, downloads again the blobs that installs need and compiles

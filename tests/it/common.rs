@@ -21,6 +21,20 @@ pub fn webcpm(home: &Path) -> Command {
     cmd
 }
 
+/// `bash` with the same environment as [`webcpm`], for tests that need a shell around it.
+pub fn bash(home: &Path) -> Command {
+    let base = webcpm(home);
+    let mut cmd = Command::new("bash");
+    for (k, v) in base.get_envs() {
+        match v {
+            Some(v) => cmd.env(k, v),
+            None => cmd.env_remove(k),
+        };
+    }
+    cmd.stdin(Stdio::null());
+    cmd
+}
+
 /// Runs and returns the output; prints it for debugging failed tests.
 pub fn run(cmd: &mut Command) -> Output {
     let out = cmd.output().expect("webcpm runs");

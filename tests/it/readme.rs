@@ -34,14 +34,7 @@ fn the_tour_in_the_readme_runs_as_written() {
     let bin = std::path::Path::new(env!("CARGO_BIN_EXE_webcpm"))
         .parent()
         .unwrap();
-    let base = webcpm(home);
-    let mut cmd = std::process::Command::new("bash");
-    for (k, v) in base.get_envs() {
-        match v {
-            Some(v) => cmd.env(k, v),
-            None => cmd.env_remove(k),
-        };
-    }
+    let mut cmd = bash(home);
     cmd.env(
         "PATH",
         format!(

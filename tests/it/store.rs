@@ -264,20 +264,11 @@ fn many_functions(n: usize) -> Vec<u8> {
 /// Runs webcpm with a file-size limit (RLIMIT_FSIZE) of `bytes`: through bash, so that
 /// `ulimit -f` (1024-byte blocks) applies, with the same environment as [`webcpm`].
 fn limited(home: &Path, bytes: u64, args: &[&str]) -> std::process::Output {
-    let base = webcpm(home);
-    let mut cmd = std::process::Command::new("bash");
-    for (k, v) in base.get_envs() {
-        match v {
-            Some(v) => cmd.env(k, v),
-            None => cmd.env_remove(k),
-        };
-    }
-    cmd.arg("-c")
+    run(bash(home)
+        .arg("-c")
         .arg(format!("ulimit -f {}; exec \"$0\" \"$@\"", bytes / 1024))
-        .arg(base.get_program())
-        .args(args)
-        .stdin(Stdio::null());
-    run(&mut cmd)
+        .arg(env!("CARGO_BIN_EXE_webcpm"))
+        .args(args))
 }
 
 fn snapshot(home: &Path) -> (Vec<std::path::PathBuf>, String) {
