@@ -178,11 +178,11 @@ PY
 )
 URL="http://127.0.0.1:$PORT/blobs/$SHA.webc"
 SIZE=$(stat -c %s "$REG/blobs/$SHA.webc")
-hyperfine --style basic --runs "$RUNS" --prepare "rm -rf $C /tmp/webcpm-bench.webc" --export-json "$RESULTS/huge.json" \
+hyperfine --style basic --runs "$RUNS" --prepare "rm -rf $C $WORK/curl-download.webc" --export-json "$RESULTS/huge.json" \
   -n "webcpm install (download, verify, fsync, store, compile)" "$W --home $C install -q bench/huge" \
   -n "webcpm install, compile.cache=false (download, verify, fsync, store)" "WEBCPM_COMPILE_CACHE=false $W --home $C install -q bench/huge" \
   -n "curl -s URL | openssl dgst -sha256 (nothing stored)" "curl -s $URL | openssl dgst -sha256 >/dev/null" \
-  -n "curl -o FILE, fsync, openssl dgst -sha256 FILE" "curl -s -o /tmp/webcpm-bench.webc $URL && python3 -c 'import os; os.fsync(os.open(\"/tmp/webcpm-bench.webc\", os.O_RDONLY))' && openssl dgst -sha256 /tmp/webcpm-bench.webc >/dev/null" >&2
+  -n "curl -o FILE, fsync, openssl dgst -sha256 FILE" "curl -s -o $WORK/curl-download.webc $URL && python3 -c 'import os; os.fsync(os.open(\"$WORK/curl-download.webc\", os.O_RDONLY))' && openssl dgst -sha256 $WORK/curl-download.webc >/dev/null" >&2
 # Peak memory, sampled from /proc every 2 ms: the largest resident set of any process of the
 # command, split into anonymous memory (heap) and file-backed pages (the mapped package, page
 # cache that the kernel can drop).
