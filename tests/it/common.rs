@@ -168,12 +168,26 @@ impl Registry {
                 .unwrap()
                 .as_nanos()
         ));
-        let mut child = webcpm(home)
+        let mut serve = webcpm(home);
+        serve
             .args(["registry", "serve", "--listen", "127.0.0.1:0", "--root"])
             .arg(root)
+            .args(extra);
+        let (child, url) = Self::spawn(serve, &access_log);
+        assert!(url.starts_with("http://127.0.0.1:"), "{url}");
+        Registry {
+            child,
+            url,
+            access_log,
+        }
+    }
+
+    /// Starts `registry serve` with an access log; returns the process and the URL of its
+    /// first line, `listening on URL`.
+    fn spawn(mut serve: Command, access_log: &Path) -> (Child, String) {
+        let mut child = serve
             .arg("--access-log")
-            .arg(&access_log)
-            .args(extra)
+            .arg(access_log)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -187,12 +201,7 @@ impl Registry {
             .strip_prefix("listening on ")
             .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
             .to_string();
-        assert!(url.starts_with("http://127.0.0.1:"), "{url}");
-        Registry {
-            child,
-            url,
-            access_log,
-        }
+        (child, url)
     }
 
     /// Lines of the access log.
@@ -371,25 +380,16 @@ impl Registry {
         std::fs::create_dir_all(root).unwrap();
         let port = free_port();
         let access_log = home.join(format!("access-public-{port}.log"));
-        let mut child = webcpm(home)
+        let mut serve = webcpm(home);
+        serve
             .args(["registry", "serve", "--root"])
             .arg(root)
             .arg("--listen")
             .arg(format!("127.0.0.1:{port}"))
             .arg("--public-url")
             .arg(format!("http://{public_host}:{port}"))
-            .arg("--access-log")
-            .arg(&access_log)
-            .args(extra)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("registry starts");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        assert!(line.starts_with("listening on "), "{line:?}");
+            .args(extra);
+        let (child, _) = Self::spawn(serve, &access_log);
         Registry {
             child,
             url: format!("http://127.0.0.1:{port}/graphql"),
@@ -405,4 +405,52 @@ impl Registry {
             .filter(|l| l.contains(&path))
             .collect()
     }
+}
+
+/// Publishes `name@1.0.0`, a WASI command that prints its name, padded with a custom section of
+/// `pad` bytes (large, yet compiled in an instant).
+pub fn publish_padded(home: &Path, root: &Path, name: &str, pad: usize) {
+    let dir = package_dir(
+        home,
+        &Pkg {
+            name,
+            version: "1.0.0",
+            wasm: Some(pad_wasm(hello_wasm(&format!("{name}\n"), 0), pad)),
+            ..Pkg::default()
+        },
+    );
+    publish(home, root, &dir, &[]);
+}
+
+/// A v3 container with the atoms of `good` (a valid WebC file), `manifest`, and a `/data`
+/// volume holding `data`: a package a test then alters or serves as a hostile registry would.
+pub fn v3_with_data(
+    good: &[u8],
+    manifest: &webc::metadata::Manifest,
+    data: std::collections::BTreeMap<webc::PathSegment, webc::v3::write::DirEntry<'static>>,
+    checksums: webc::v3::ChecksumAlgorithm,
+) -> Vec<u8> {
+    use webc::v3::write::{Directory, FileEntry, Writer};
+    use webc::v3::{SignatureAlgorithm, Timestamps};
+    let checked = webcpm::container::open(good.to_vec().into()).unwrap();
+    let atoms: std::collections::BTreeMap<_, _> = checked
+        .container
+        .atoms()
+        .into_iter()
+        .map(|(n, b)| {
+            (
+                webc::PathSegment::parse(&n).unwrap(),
+                FileEntry::owned(b.into_bytes(), Timestamps::default()),
+            )
+        })
+        .collect();
+    let mut writer = Writer::new(checksums)
+        .write_manifest(manifest)
+        .unwrap()
+        .write_atoms(atoms)
+        .unwrap();
+    writer
+        .write_volume("/data", Directory::new(data, Timestamps::default()))
+        .unwrap();
+    writer.finish(SignatureAlgorithm::None).unwrap().to_vec()
 }

@@ -416,41 +416,21 @@ fn assert_refused(home: &Path, registry: &Registry, args: &[&str], code: i32, me
 /// A v3 container with the atoms of `good` (a v3 file), `manifest`, and a `/data` volume
 /// holding one file named `name`.
 fn v3_with(good: &[u8], manifest: &serde_json::Value, name: &str, checksums: bool) -> Vec<u8> {
-    use std::collections::BTreeMap;
-    use webc::v3::write::{DirEntry, Directory, FileEntry, Writer};
-    use webc::v3::{ChecksumAlgorithm, SignatureAlgorithm, Timestamps};
-    let checked = webcpm::container::open(good.to_vec().into()).unwrap();
-    let atoms: BTreeMap<_, _> = checked
-        .container
-        .atoms()
-        .into_iter()
-        .map(|(n, b)| {
-            (
-                webc::PathSegment::parse(&n).unwrap(),
-                FileEntry::owned(b.into_bytes(), Timestamps::default()),
-            )
-        })
-        .collect();
-    let mut children = BTreeMap::new();
-    children.insert(
+    use webc::v3::write::{DirEntry, FileEntry};
+    use webc::v3::{ChecksumAlgorithm, Timestamps};
+    let data = [(
         webc::PathSegment::parse(name).unwrap(),
         DirEntry::File(FileEntry::borrowed(b"hello", Timestamps::default())),
-    );
+    )]
+    .into_iter()
+    .collect();
     let manifest: webc::metadata::Manifest = serde_json::from_value(manifest.clone()).unwrap();
     let algorithm = if checksums {
         ChecksumAlgorithm::Sha256
     } else {
         ChecksumAlgorithm::None
     };
-    let mut writer = Writer::new(algorithm)
-        .write_manifest(&manifest)
-        .unwrap()
-        .write_atoms(atoms)
-        .unwrap();
-    writer
-        .write_volume("/data", Directory::new(children, Timestamps::default()))
-        .unwrap();
-    writer.finish(SignatureAlgorithm::None).unwrap().to_vec()
+    v3_with_data(good, &manifest, data, algorithm)
 }
 
 #[test]

@@ -10,16 +10,7 @@ use crate::common::*;
 fn setup(home: &Path, names: &[&str], pad: usize) -> (std::path::PathBuf, Registry) {
     let root = home.join("registry");
     for name in names {
-        let dir = package_dir(
-            home,
-            &Pkg {
-                name,
-                version: "1.0.0",
-                wasm: Some(pad_wasm(hello_wasm(&format!("{name}\n"), 0), pad)),
-                ..Pkg::default()
-            },
-        );
-        publish(home, &root, &dir, &[]);
+        publish_padded(home, &root, name, pad);
     }
     let registry = Registry::start(home, &root);
     (root, registry)

@@ -216,43 +216,27 @@ fn a_volume_with_a_link_out_of_it_is_refused_at_install() {
     // Build a v3 container whose /data volume holds a link to ../../../../etc/passwd. The
     // writer refuses such a link, so it writes a harmless one of the same length and the bytes
     // are changed afterwards, as a hostile registry would.
-    use std::collections::BTreeMap;
-    use webc::v3::write::{DirEntry, Directory, FileEntry, SymlinkEntry, Writer};
-    use webc::v3::{ChecksumAlgorithm, SignatureAlgorithm, Timestamps};
+    use webc::v3::write::{DirEntry, SymlinkEntry};
+    use webc::v3::{ChecksumAlgorithm, Timestamps};
     let sha: String = rusqlite::Connection::open(root.join("registry.sqlite"))
         .unwrap()
         .query_row("SELECT v3_sha256 FROM versions", [], |r| r.get(0))
         .unwrap();
     let good = std::fs::read(root.join("blobs").join(format!("{sha}.webc"))).unwrap();
-    let checked = webcpm::container::open(good.into()).unwrap();
-    let atoms: BTreeMap<_, _> = checked
-        .container
-        .atoms()
-        .into_iter()
-        .map(|(n, b)| {
-            (
-                webc::PathSegment::parse(&n).unwrap(),
-                FileEntry::owned(b.into_bytes(), Timestamps::default()),
-            )
-        })
-        .collect();
-    let mut children = BTreeMap::new();
-    children.insert(
+    let manifest = webcpm::container::open(good.clone().into())
+        .unwrap()
+        .manifest()
+        .clone();
+    let data = [(
         webc::PathSegment::parse("passwd").unwrap(),
         DirEntry::Symlink(SymlinkEntry::borrowed(
             "xx/xx/xx/xx/etc/passwd",
             Timestamps::default(),
         )),
-    );
-    let mut writer = Writer::new(ChecksumAlgorithm::Sha256)
-        .write_manifest(checked.manifest())
-        .unwrap()
-        .write_atoms(atoms)
-        .unwrap();
-    writer
-        .write_volume("/data", Directory::new(children, Timestamps::default()))
-        .unwrap();
-    let mut evil = writer.finish(SignatureAlgorithm::None).unwrap().to_vec();
+    )]
+    .into_iter()
+    .collect();
+    let mut evil = v3_with_data(&good, &manifest, data, ChecksumAlgorithm::Sha256);
     let at = evil
         .windows(12)
         .position(|w| w == b"xx/xx/xx/xx/")

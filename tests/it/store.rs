@@ -7,19 +7,6 @@ use std::time::Duration;
 
 use crate::common::*;
 
-fn publish_padded(home: &Path, root: &Path, name: &str, pad: usize) {
-    let dir = package_dir(
-        home,
-        &Pkg {
-            name,
-            version: "1.0.0",
-            wasm: Some(pad_wasm(hello_wasm(&format!("{name}\n"), 0), pad)),
-            ..Pkg::default()
-        },
-    );
-    publish(home, root, &dir, &[]);
-}
-
 fn verify_clean(home: &Path) -> serde_json::Value {
     let out = run(webcpm(home).args(["cache", "verify", "--json"]));
     assert_eq!(out.status.code(), Some(0), "cache verify");
