@@ -15,7 +15,9 @@ use tokio::sync::Semaphore;
 
 use crate::artifacts::{self, CompileReporter, PrepareError};
 use crate::fetch::{FetchError, Fetcher};
-use crate::package::{InputError, PackageName, PackageSpec, Release, Sha256Digest, WebcVersion};
+use crate::package::{
+    CandidateOutcome, InputError, PackageName, PackageSpec, Release, Sha256Digest, WebcVersion,
+};
 use crate::policy::Policy;
 use crate::registry::{RegistryClient, RegistryError};
 use crate::resolver::{self, Lookup, PackageSource, Resolution, Resolve, ResolveError};
@@ -51,31 +53,21 @@ impl From<crate::store::IndexError> for InstallError {
     }
 }
 
-impl InstallError {
-    /// A failure of the package, its resolution or its integrity (exit code 1), as opposed to
-    /// the network, the store or webcpm itself (exit code 2).
-    pub fn is_package_failure(&self) -> bool {
-        match self {
-            InstallError::Resolve(_) | InstallError::Offline(_) => true,
-            // Bad input on the command line and a registry URL that cannot be used are usage
-            // errors.
-            InstallError::Input(_) | InstallError::Registry(RegistryError::Url(_)) => false,
-            InstallError::Registry(e) => !e.is_transient(),
-            InstallError::Fetch { source, .. } => !matches!(
-                **source,
-                FetchError::Transport { .. } | FetchError::Status { .. } | FetchError::Store(_)
-            ),
-            InstallError::Store(_) => false,
-            InstallError::Prepare(e) => matches!(e, PrepareError::Container { .. }),
-        }
-    }
+/// Whether the registry may be asked.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Network {
+    #[default]
+    Online,
+    /// Only what the store holds.
+    Offline,
 }
 
 /// How to install.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct InstallOptions {
     pub no_deps: bool,
-    pub offline: bool,
+    pub network: Network,
+    /// Ask the registry even when the installed version satisfies the request.
     pub refresh: bool,
 }
 
@@ -104,7 +96,7 @@ pub struct CandidateReport {
     pub url: Option<String>,
     pub sha256: Option<String>,
     pub size: Option<u64>,
-    pub outcome: String,
+    pub outcome: CandidateOutcome,
     pub reason: String,
 }
 
@@ -214,7 +206,7 @@ impl Installer {
                         url: d.map(|d| crate::http::redact(&d.url)),
                         sha256: d.map(|d| d.sha256.hex()),
                         size: d.map(|d| d.size),
-                        outcome: c.outcome.to_string(),
+                        outcome: c.outcome,
                         reason: c.reason.clone(),
                     }
                 })
@@ -267,7 +259,7 @@ impl Installer {
                 downloaded: 0,
             });
         }
-        if options.offline {
+        if options.network == Network::Offline {
             return Err(InstallError::Offline(spec.name.clone()));
         }
         let resolution = self.resolve(spec, options.no_deps).await?;
@@ -453,17 +445,17 @@ fn decisions(
         .map(|c| {
             let (outcome, reason) =
                 if let Some((_, why)) = failures.iter().find(|(w, _)| *w == c.webc) {
-                    ("failed", why.clone())
+                    (CandidateOutcome::Failed, why.clone())
                 } else if c.webc == chosen {
-                    ("chosen", c.reason.clone())
-                } else if c.outcome == "chosen" {
-                    ("not_tried", "not reached".to_string())
+                    (CandidateOutcome::Chosen, c.reason.clone())
+                } else if c.outcome == CandidateOutcome::Chosen {
+                    (CandidateOutcome::NotTried, "not reached".to_string())
                 } else {
                     (c.outcome, c.reason.clone())
                 };
             Decision {
                 webc: c.webc,
-                outcome: outcome.to_string(),
+                outcome: outcome.as_str().to_string(),
                 reason,
             }
         })

@@ -187,6 +187,54 @@ impl fmt::Display for PackageSpec {
     }
 }
 
+/// What became of one candidate format of an install, as `resolve --explain`, the index and
+/// `install` report it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CandidateOutcome {
+    /// The format installed (or, before downloading, the one to try first).
+    Chosen,
+    /// Not usable: not offered by every member of the tree, or not a valid node.
+    Skipped,
+    /// Usable, but an earlier format was chosen (or it is not allowed).
+    NotTried,
+    /// Tried, and its download or checks failed.
+    Failed,
+}
+
+impl CandidateOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CandidateOutcome::Chosen => "chosen",
+            CandidateOutcome::Skipped => "skipped",
+            CandidateOutcome::NotTried => "not_tried",
+            CandidateOutcome::Failed => "failed",
+        }
+    }
+}
+
+impl std::fmt::Display for CandidateOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+impl std::str::FromStr for CandidateOutcome {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        [
+            CandidateOutcome::Chosen,
+            CandidateOutcome::Skipped,
+            CandidateOutcome::NotTried,
+            CandidateOutcome::Failed,
+        ]
+        .into_iter()
+        .find(|o| o.as_str() == text)
+        .ok_or_else(|| format!("`{text}` is not a candidate outcome"))
+    }
+}
+
 /// The two container formats a registry offers every version in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

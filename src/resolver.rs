@@ -14,7 +14,8 @@
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use crate::package::{
-    Dependency, Distribution, Offer, PackageName, PackageSpec, Release, VersionRequest, WebcVersion,
+    CandidateOutcome, Dependency, Distribution, Offer, PackageName, PackageSpec, Release,
+    VersionRequest, WebcVersion,
 };
 use crate::policy::Policy;
 
@@ -85,8 +86,8 @@ pub struct Member {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Candidate {
     pub webc: WebcVersion,
-    /// `chosen`, `skipped` or `not_tried`.
-    pub outcome: &'static str,
+    /// Chosen, skipped or not tried (never failed: nothing is downloaded here).
+    pub outcome: CandidateOutcome,
     pub reason: String,
 }
 
@@ -260,7 +261,7 @@ fn choose_format(
                 reasons.push(why.clone());
                 candidates.push(Candidate {
                     webc,
-                    outcome: "skipped",
+                    outcome: CandidateOutcome::Skipped,
                     reason: why,
                 });
             }
@@ -268,9 +269,9 @@ fn choose_format(
                 viable.push(webc);
                 candidates.push(Candidate {
                     webc,
-                    outcome: "chosen",
+                    outcome: CandidateOutcome::Chosen,
                     reason: if candidates.is_empty() {
-                        format!("first in order ({rule})")
+                        "first in order".to_string()
                     } else {
                         format!("fallback: {}", reasons.join("; "))
                     },
@@ -280,7 +281,7 @@ fn choose_format(
                 viable.push(webc);
                 candidates.push(Candidate {
                     webc,
-                    outcome: "not_tried",
+                    outcome: CandidateOutcome::NotTried,
                     reason: format!("kept as fallback after {}", viable[0]),
                 });
             }
@@ -290,7 +291,7 @@ fn choose_format(
         if !formats.contains(&webc) {
             candidates.push(Candidate {
                 webc,
-                outcome: "not_tried",
+                outcome: CandidateOutcome::NotTried,
                 reason: format!("not allowed ({rule})"),
             });
         }
@@ -411,13 +412,13 @@ mod tests {
         ));
         assert_eq!(r.members.len(), 2);
         assert_eq!(r.viable, vec![WebcVersion::V2]);
-        assert_eq!(r.candidates[0].outcome, "skipped");
+        assert_eq!(r.candidates[0].outcome, CandidateOutcome::Skipped);
         assert!(
             r.candidates[0]
                 .reason
                 .contains("a/dep@1.0.0 is not offered as v3")
         );
-        assert_eq!(r.candidates[1].outcome, "chosen");
+        assert_eq!(r.candidates[1].outcome, CandidateOutcome::Chosen);
     }
 
     #[test]

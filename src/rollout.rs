@@ -11,9 +11,21 @@
 use futures_util::StreamExt;
 
 use crate::artifacts;
-use crate::install::Installer;
+use crate::install::{Installer, Network};
 use crate::package::{PackageName, WebcVersion};
 use crate::store::{InstallMember, Installed, Repoint};
+
+/// Whether an install moved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MoveOutcome {
+    /// Re-pointed at the format the policy wants.
+    Switched,
+    /// Already on it.
+    Unchanged,
+    /// Could not move; the reason says why.
+    Kept,
+}
 
 /// What became of one install.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -21,8 +33,7 @@ pub struct Moved {
     pub package: PackageName,
     pub from: WebcVersion,
     pub to: WebcVersion,
-    /// `switched`, `unchanged` or `kept` (could not move; `reason` says why).
-    pub outcome: &'static str,
+    pub outcome: MoveOutcome,
     pub rule: String,
     pub reason: String,
     /// Kept because something failed (a download, the store, a concurrent change), not because
@@ -42,19 +53,24 @@ struct Miss {
 pub async fn align(
     installer: &Installer,
     cause: &str,
-    offline: bool,
+    network: Network,
 ) -> Result<Vec<Moved>, crate::store::IndexError> {
     let installs = installer.store.index().installs()?;
     let jobs = installs
         .into_iter()
-        .map(|install| align_one(installer, install, cause, offline));
+        .map(|install| align_one(installer, install, cause, network));
     Ok(futures_util::stream::iter(jobs)
         .buffer_unordered(8)
         .collect::<Vec<_>>()
         .await)
 }
 
-async fn align_one(installer: &Installer, install: Installed, cause: &str, offline: bool) -> Moved {
+async fn align_one(
+    installer: &Installer,
+    install: Installed,
+    cause: &str,
+    network: Network,
+) -> Moved {
     let order = installer.policy.order(&install.package);
     let moved = |to: WebcVersion, outcome, reason: String, failed: bool| Moved {
         package: install.package.clone(),
@@ -70,12 +86,12 @@ async fn align_one(installer: &Installer, install: Installed, cause: &str, offli
         Ok(_) => {
             return moved(
                 install.webc,
-                "kept",
+                MoveOutcome::Kept,
                 "the install has no recorded tree".into(),
                 true,
             );
         }
-        Err(e) => return moved(install.webc, "kept", e.to_string(), true),
+        Err(e) => return moved(install.webc, MoveOutcome::Kept, e.to_string(), true),
     };
     let mut misses: Vec<Miss> = Vec::new();
     let texts = |misses: &[Miss]| {
@@ -88,13 +104,18 @@ async fn align_one(installer: &Installer, install: Installed, cause: &str, offli
     for &webc in &order.formats {
         if webc == install.webc {
             return if misses.is_empty() {
-                moved(webc, "unchanged", format!("already {webc}"), false)
+                moved(
+                    webc,
+                    MoveOutcome::Unchanged,
+                    format!("already {webc}"),
+                    false,
+                )
             } else {
                 let failed = misses.iter().any(|m| !m.not_offered);
-                moved(webc, "kept", texts(&misses), failed)
+                moved(webc, MoveOutcome::Kept, texts(&misses), failed)
             };
         }
-        match switch(installer, &install, &members, webc, offline).await {
+        match switch(installer, &install, &members, webc, network).await {
             Ok(new_members) => {
                 let fell_back_from = (webc != order.formats[0]).then_some(order.formats[0]);
                 let reason = if misses.is_empty() {
@@ -115,15 +136,15 @@ async fn align_one(installer: &Installer, install: Installed, cause: &str, offli
                     },
                 );
                 return match written {
-                    Ok(true) => moved(webc, "switched", reason, false),
+                    Ok(true) => moved(webc, MoveOutcome::Switched, reason, false),
                     Ok(false) => moved(
                         install.webc,
-                        "kept",
+                        MoveOutcome::Kept,
                         "another process changed this install meanwhile; run the command again"
                             .into(),
                         true,
                     ),
-                    Err(e) => moved(install.webc, "kept", e.to_string(), true),
+                    Err(e) => moved(install.webc, MoveOutcome::Kept, e.to_string(), true),
                 };
             }
             Err(miss) => misses.push(Miss {
@@ -133,7 +154,7 @@ async fn align_one(installer: &Installer, install: Installed, cause: &str, offli
         }
     }
     let failed = misses.iter().any(|m| !m.not_offered);
-    moved(install.webc, "kept", texts(&misses), failed)
+    moved(install.webc, MoveOutcome::Kept, texts(&misses), failed)
 }
 
 /// Makes every member of an install present and compiled in `webc`; returns the new tree.
@@ -142,7 +163,7 @@ async fn switch(
     install: &Installed,
     members: &[InstallMember],
     webc: WebcVersion,
-    offline: bool,
+    network: Network,
 ) -> Result<Vec<InstallMember>, Miss> {
     let failed = |text: String| Miss {
         text,
@@ -164,7 +185,7 @@ async fn switch(
             .map_err(|e| failed(e.to_string()))?
             .is_some();
         if !present {
-            if offline {
+            if network == Network::Offline {
                 return Err(failed(format!(
                     "{}@{} as {webc} is not in the store and --offline forbids downloading it",
                     m.package, m.version

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::package::{PackageName, PackageSpec, WebcVersion};
+use crate::settings::env;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -34,8 +35,8 @@ pub struct GlobalArgs {
     /// The registry's GraphQL URL [env: WEBCPM_REGISTRY]
     #[arg(long, global = true, value_name = "URL")]
     pub registry: Option<String>,
-    /// The user config file [env: WEBCPM_CONFIG]
-    #[arg(long, global = true, value_name = "FILE")]
+    /// The user config file
+    #[arg(long, global = true, value_name = "FILE", env = env::CONFIG)]
     pub config: Option<PathBuf>,
     /// Machine-readable output on stdout, errors included
     #[arg(long, global = true)]

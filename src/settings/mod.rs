@@ -1,27 +1,32 @@
-//! Settings: every configurable value, the layer it came from, and the typed values the rest of
-//! webcpm takes.
+//! Settings: every configurable value, typed once, with the layer it came from.
 //!
 //! Layers, lowest first: the built-in defaults (`config/default.toml`, compiled in) < the system
 //! file (`/etc/webcpm/config.toml`) < the user file (`$XDG_CONFIG_HOME/webcpm/config.toml` or
 //! `--config FILE`) < the environment (`WEBCPM_*`, all listed in [`ENV_VARS`]) < command-line
-//! flags. Values are kept as dotted keys (`webc.priority`) with their [`Layer`], so that
-//! `config show` can say where each came from.
+//! flags. [`Settings::load`] layers them ([`layers`]) and then checks and types every value at
+//! once: the rest of webcpm reads fields (`settings.download.retries.val`), never dotted keys,
+//! and each field keeps its [`Layer`] beside it, as cargo's `Value<T>` does.
 //!
 //! This module reads the files it is given; it never reads the environment itself: the CLI passes
-//! the variables in, so that a library user decides what applies.
+//! the variables in ([`env::layer`]), so that a library user decides what applies.
+
+mod edit;
+pub mod env;
+mod layers;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
+
+pub use edit::{Edit, EditError, edit_file};
+pub use env::ENV_VARS;
+pub use layers::parse_value;
+
+use layers::Layered;
 
 use crate::fetch::FetchOptions;
 use crate::http::HttpOptions;
-use crate::package::WebcVersion;
-mod edit;
-
-pub use edit::{Edit, EditError, edit_file};
-
-use crate::package::PackageName;
+use crate::package::{PackageName, WebcVersion};
 use crate::policy::{Forced, Policy, Rollout};
 use crate::runtime::{CacheConfig, Limits};
 
@@ -31,88 +36,26 @@ pub const DEFAULTS: &str = include_str!("../../config/default.toml");
 /// The fleet-wide file.
 pub const SYSTEM_FILE: &str = "/etc/webcpm/config.toml";
 
-/// Every environment variable webcpm reads, with the key it sets (`None`: not a config key).
-pub const ENV_VARS: &[(&str, Option<&str>, &str)] = &[
-    ("WEBCPM_HOME", None, "the store's directory (--home)"),
-    ("WEBCPM_CONFIG", None, "the user config file (--config)"),
-    (
-        "WEBCPM_SYSTEM_CONFIG",
-        None,
-        "the system config file (default /etc/webcpm/config.toml)",
-    ),
-    (
-        "WEBCPM_REGISTRY",
-        Some("registry.url"),
-        "the registry's GraphQL URL (--registry)",
-    ),
-    (
-        "WEBCPM_TOKEN",
-        Some("registry.token"),
-        "a bearer token for the registry",
-    ),
-    (
-        "WEBCPM_WEBC",
-        None,
-        "force one WebC format, v2 or v3 (--webc)",
-    ),
-    (
-        "WEBCPM_WEBC_PRIORITY",
-        Some("webc.priority"),
-        "format order, e.g. `v2,v3`",
-    ),
-    ("WEBCPM_FALLBACK", Some("webc.fallback"), "true or false"),
-    ("WEBCPM_V3_PERCENT", Some("rollout.v3_percent"), "0 to 100"),
-    (
-        "WEBCPM_CONCURRENCY",
-        Some("download.concurrency"),
-        "parallel downloads",
-    ),
-    (
-        "WEBCPM_MAX_SIZE",
-        Some("download.max_size"),
-        "largest package in bytes",
-    ),
-    (
-        "WEBCPM_HTTP_RETRIES",
-        Some("download.retries"),
-        "retries of transient failures",
-    ),
-    (
-        "WEBCPM_HTTP_TIMEOUT",
-        Some("download.timeout"),
-        "seconds a connection or read may stall",
-    ),
-    (
-        "WEBCPM_ALLOW_INSECURE_HTTP",
-        Some("download.allow_insecure_http"),
-        "true or false",
-    ),
-    (
-        "WEBCPM_MAX_STORE_SIZE",
-        Some("store.max_size"),
-        "the store's capacity in bytes",
-    ),
-    (
-        "WEBCPM_COMPILE_CACHE",
-        Some("compile.cache"),
-        "keep compiled code, true or false",
-    ),
-    (
-        "WEBCPM_COMPILE_DIR",
-        Some("compile.directory"),
-        "where compiled code is kept",
-    ),
-    (
-        "WEBCPM_MAX_MEMORY",
-        Some("run.max_memory"),
-        "a program's memory limit in bytes",
-    ),
-    (
-        "WEBCPM_TIMEOUT",
-        Some("run.timeout"),
-        "seconds before a program is stopped",
-    ),
-];
+/// Every config key, once: a misspelt key is a compile error.
+pub mod keys {
+    pub const REGISTRY_URL: &str = "registry.url";
+    pub const REGISTRY_TOKEN: &str = "registry.token";
+    pub const PRIORITY: &str = "webc.priority";
+    pub const FALLBACK: &str = "webc.fallback";
+    pub const V3_PERCENT: &str = "rollout.v3_percent";
+    pub const ROLLED_BACK: &str = "rollout.rolled_back";
+    pub const CONCURRENCY: &str = "download.concurrency";
+    pub const MAX_SIZE: &str = "download.max_size";
+    pub const RETRIES: &str = "download.retries";
+    pub const TIMEOUT: &str = "download.timeout";
+    pub const ALLOW_INSECURE_HTTP: &str = "download.allow_insecure_http";
+    pub const STORE_MAX_SIZE: &str = "store.max_size";
+    pub const COMPILE_CACHE: &str = "compile.cache";
+    pub const COMPILE_DIRECTORY: &str = "compile.directory";
+    pub const COMPILE_CAPACITY: &str = "compile.capacity";
+    pub const MAX_MEMORY: &str = "run.max_memory";
+    pub const RUN_TIMEOUT: &str = "run.timeout";
+}
 
 /// Where a value came from.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -135,6 +78,13 @@ impl std::fmt::Display for Layer {
             Layer::Flag(name) => write!(f, "flag {name}"),
         }
     }
+}
+
+/// A typed value and the layer it came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Value<T> {
+    pub val: T,
+    pub layer: Layer,
 }
 
 /// Why settings could not be loaded.
@@ -170,350 +120,303 @@ pub struct Sources {
     pub flags: Vec<(String, toml::Value, String)>,
 }
 
-/// The effective configuration, with provenance.
+/// `[registry]`.
 #[derive(Debug, Clone)]
-pub struct Settings {
-    values: BTreeMap<String, (toml::Value, Layer)>,
-    /// `[packages."ns/name"] webc = ...`, with the layer of each.
-    pins: BTreeMap<PackageName, (WebcVersion, Layer)>,
+pub struct RegistrySettings {
+    pub url: Value<String>,
+    pub token: Option<Value<String>>,
+}
+
+/// `[webc]` and `[rollout]`: what the format policy is built from.
+#[derive(Debug, Clone)]
+pub struct FormatSettings {
+    pub priority: Value<Vec<WebcVersion>>,
+    pub fallback: Value<bool>,
+    pub v3_percent: Value<u8>,
+    pub rolled_back: Value<bool>,
+    /// `[packages."ns/name"] webc = ...`.
+    pub pins: BTreeMap<PackageName, Value<WebcVersion>>,
     /// Set by `--webc` or `WEBCPM_WEBC`.
     pub forced: Option<Forced>,
 }
 
-fn flatten(prefix: &str, table: &toml::Table, out: &mut Vec<(String, toml::Value)>) {
-    for (k, v) in table {
-        let key = if prefix.is_empty() {
-            k.clone()
-        } else {
-            format!("{prefix}.{k}")
-        };
-        match v {
-            toml::Value::Table(t) => flatten(&key, t, out),
-            other => out.push((key, other.clone())),
+/// `[download]`.
+#[derive(Debug, Clone)]
+pub struct DownloadSettings {
+    pub concurrency: Value<usize>,
+    pub max_size: Value<u64>,
+    pub retries: Value<u32>,
+    pub timeout: Value<Duration>,
+    pub allow_insecure_http: Value<bool>,
+}
+
+/// `[store]` and `[compile]`.
+#[derive(Debug, Clone)]
+pub struct StoreSettings {
+    /// The store's capacity; `None`: no limit.
+    pub max_size: Value<Option<u64>>,
+    pub compile_cache: Value<bool>,
+    /// Where compiled code is kept; `None`: the store's `compiled/`.
+    pub compile_directory: Value<Option<PathBuf>>,
+    pub compile_capacity: Value<Option<u64>>,
+}
+
+/// `[run]`: limits on running programs.
+#[derive(Debug, Clone)]
+pub struct RunSettings {
+    pub max_memory: Value<Option<u64>>,
+    pub timeout: Value<Option<Duration>>,
+}
+
+/// The effective configuration: typed values with their layers.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub registry: RegistrySettings,
+    pub format: FormatSettings,
+    pub download: DownloadSettings,
+    pub store: StoreSettings,
+    pub run: RunSettings,
+    /// The layers as written, for `config show` and `config get`.
+    layered: Layered,
+}
+
+/// Reads typed values out of the layers, naming the key and the layer on a bad value.
+struct Reader<'a>(&'a Layered);
+
+impl Reader<'_> {
+    fn raw(&self, key: &str) -> &(toml::Value, Layer) {
+        &self.0.values[key]
+    }
+
+    fn typed<T>(
+        &self,
+        key: &str,
+        parse: impl FnOnce(&toml::Value) -> Result<T, String>,
+    ) -> Result<Value<T>, SettingsError> {
+        let (value, layer) = self.raw(key);
+        match parse(value) {
+            Ok(val) => Ok(Value {
+                val,
+                layer: layer.clone(),
+            }),
+            Err(reason) => Err(SettingsError::Invalid {
+                key: key.to_string(),
+                value: value.to_string(),
+                layer: layer.clone(),
+                reason,
+            }),
         }
+    }
+
+    fn int(&self, key: &str, min: i64, max: i64) -> Result<Value<i64>, SettingsError> {
+        self.typed(key, |v| match v {
+            toml::Value::Integer(n) if (min..=max).contains(n) => Ok(*n),
+            _ => Err(format!("expected a whole number from {min} to {max}")),
+        })
+    }
+
+    /// A whole number where 0 means "none".
+    fn limit(&self, key: &str) -> Result<Value<Option<u64>>, SettingsError> {
+        let Value { val, layer } = self.int(key, 0, i64::MAX)?;
+        Ok(Value {
+            val: (val > 0).then_some(val as u64),
+            layer,
+        })
+    }
+
+    fn bool(&self, key: &str) -> Result<Value<bool>, SettingsError> {
+        self.typed(key, |v| {
+            v.as_bool().ok_or_else(|| "expected true or false".into())
+        })
+    }
+
+    fn text(&self, key: &str) -> Result<Value<String>, SettingsError> {
+        self.typed(key, |v| {
+            v.as_str()
+                .map(str::to_string)
+                .ok_or_else(|| "expected text".into())
+        })
     }
 }
 
-fn read_file(path: &Path) -> Result<Option<Vec<(String, toml::Value)>>, SettingsError> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(source) => {
-            return Err(SettingsError::Read {
-                path: path.to_path_buf(),
-                source,
-            });
-        }
+fn priority(value: &toml::Value) -> Result<Vec<WebcVersion>, String> {
+    let toml::Value::Array(items) = value else {
+        return Err("expected a list such as [\"v3\", \"v2\"]".into());
     };
-    let table: toml::Table = text
-        .parse()
-        .map_err(|e: toml::de::Error| SettingsError::Parse {
-            path: path.to_path_buf(),
-            reason: e.message().to_string(),
-        })?;
-    let mut out = Vec::new();
-    flatten("", &table, &mut out);
-    Ok(Some(out))
-}
-
-/// Reads an environment value as the type the default has.
-fn env_value(default: &toml::Value, text: &str) -> toml::Value {
-    match default {
-        toml::Value::Integer(_) => text
-            .trim()
-            .parse::<i64>()
-            .map(toml::Value::Integer)
-            .unwrap_or_else(|_| toml::Value::String(text.to_string())),
-        toml::Value::Boolean(_) => match text.trim().to_ascii_lowercase().as_str() {
-            "1" | "true" | "yes" | "on" => toml::Value::Boolean(true),
-            "0" | "false" | "no" | "off" => toml::Value::Boolean(false),
-            _ => toml::Value::String(text.to_string()),
-        },
-        toml::Value::Array(_) => toml::Value::Array(
-            text.split(',')
-                .map(|s| toml::Value::String(s.trim().to_string()))
-                .collect(),
-        ),
-        _ => toml::Value::String(text.to_string()),
-    }
-}
-
-/// Reads a value given on the command line (`config set KEY VALUE`) as the type the key has:
-/// a number, `true`/`false`, a list (`v2,v3` or `["v2", "v3"]`), or text.
-pub fn parse_value(key: &str, text: &str) -> Result<toml::Value, SettingsError> {
-    let defaults: toml::Table = DEFAULTS.parse().expect("built-in defaults are valid TOML");
-    let mut flat = Vec::new();
-    flatten("", &defaults, &mut flat);
-    let shape = match flat.into_iter().find(|(k, _)| k == key) {
-        Some((_, v)) => v,
-        None if key == "registry.token" => toml::Value::String(String::new()),
-        None => return Err(SettingsError::UnknownKey(key.to_string())),
-    };
-    if matches!(shape, toml::Value::Array(_)) && text.trim_start().starts_with('[') {
-        let wrapped: Result<toml::Table, _> = format!("v = {text}").parse();
-        if let Ok(mut t) = wrapped
-            && let Some(v) = t.remove("v")
-        {
-            return Ok(v);
+    let mut priority = Vec::new();
+    for item in items {
+        let webc: WebcVersion = item
+            .as_str()
+            .and_then(|s| s.parse().ok())
+            .ok_or("each entry must be \"v2\" or \"v3\"")?;
+        if !priority.contains(&webc) {
+            priority.push(webc);
         }
     }
-    Ok(env_value(&shape, text))
+    if priority.is_empty() {
+        return Err("name at least one format".into());
+    }
+    Ok(priority)
+}
+
+fn directory(value: &toml::Value) -> Result<Option<PathBuf>, String> {
+    match value.as_str() {
+        Some("") => Ok(None),
+        Some(dir) => Ok(Some(PathBuf::from(dir))),
+        None => Err("expected a path".into()),
+    }
 }
 
 impl Settings {
-    /// Layers the sources over the built-in defaults and checks every value.
+    /// Layers the sources over the built-in defaults and checks and types every value.
     pub fn load(sources: &Sources) -> Result<Settings, SettingsError> {
-        let defaults: toml::Table = DEFAULTS.parse().expect("built-in defaults are valid TOML");
-        let mut flat = Vec::new();
-        flatten("", &defaults, &mut flat);
-        let mut values: BTreeMap<String, (toml::Value, Layer)> = flat
-            .into_iter()
-            .map(|(k, v)| (k, (v, Layer::Default)))
-            .collect();
-        let shapes = values.clone();
-        // Keys that have no default but may be set.
-        const OPTIONAL: &[&str] = &["registry.token"];
-        let mut pins = BTreeMap::new();
-        let mut set = |key: String, value: toml::Value, layer: Layer| {
-            if let Some(rest) = key.strip_prefix("packages.") {
-                let bad = |reason: &str| SettingsError::Invalid {
-                    key: key.clone(),
-                    value: value.to_string(),
-                    layer: layer.clone(),
-                    reason: reason.to_string(),
-                };
-                let (name, field) = rest.rsplit_once('.').ok_or_else(|| {
-                    bad("expected [packages.\"ns/name\"] webc = \"v2\" or \"v3\"")
-                })?;
-                if field != "webc" {
-                    return Err(bad("the only setting of a package is `webc`"));
-                }
-                let name: PackageName = name
-                    .parse()
-                    .map_err(|e: crate::package::InputError| bad(&e.to_string()))?;
-                let webc: WebcVersion = value
-                    .as_str()
-                    .and_then(|s| s.parse().ok())
-                    .ok_or_else(|| bad("expected \"v2\" or \"v3\""))?;
-                pins.insert(name, (webc, layer));
-                return Ok(());
-            }
-            if values.contains_key(&key) || OPTIONAL.contains(&key.as_str()) {
-                values.insert(key, (value, layer));
-                Ok(())
-            } else {
-                Err(SettingsError::UnknownKey(key))
-            }
+        let layered = Layered::load(sources)?;
+        let r = Reader(&layered);
+        let token = match layered.values.get(keys::REGISTRY_TOKEN) {
+            Some(_) => Some(r.text(keys::REGISTRY_TOKEN)?).filter(|t| !t.val.is_empty()),
+            None => None,
         };
-        for (file, layer) in [
-            (&sources.system_file, Layer::System),
-            (&sources.user_file, Layer::User),
-        ] {
-            if let Some(path) = file
-                && let Some(entries) = read_file(path)?
-            {
-                for (k, v) in entries {
-                    set(k, v, layer.clone())?;
-                }
-            }
-        }
-        let mut forced = None;
-        for (name, text) in &sources.env {
-            if name == "WEBCPM_WEBC" {
-                let webc = text.parse().map_err(|e: crate::package::InputError| {
-                    SettingsError::Invalid {
-                        key: "webc".into(),
-                        value: text.clone(),
-                        layer: Layer::Env(name.clone()),
-                        reason: e.to_string(),
-                    }
-                })?;
-                forced = Some(Forced {
-                    webc,
-                    source: name.clone(),
-                });
-                continue;
-            }
-            let Some((_, Some(key), _)) = ENV_VARS.iter().find(|(n, _, _)| n == name) else {
-                continue;
-            };
-            let value = match shapes.get(*key) {
-                Some((like, _)) => env_value(like, text),
-                None => toml::Value::String(text.clone()),
-            };
-            set(key.to_string(), value, Layer::Env(name.clone()))?;
-        }
-        for (key, value, flag) in &sources.flags {
-            set(key.clone(), value.clone(), Layer::Flag(flag.clone()))?;
-        }
+        let timeout = r.limit(keys::RUN_TIMEOUT)?;
         let settings = Settings {
-            values,
-            pins,
-            forced,
+            registry: RegistrySettings {
+                url: r.text(keys::REGISTRY_URL)?,
+                token,
+            },
+            format: FormatSettings {
+                priority: r.typed(keys::PRIORITY, priority)?,
+                fallback: r.bool(keys::FALLBACK)?,
+                v3_percent: r.int(keys::V3_PERCENT, 0, 100).map(|v| Value {
+                    val: v.val as u8,
+                    layer: v.layer,
+                })?,
+                rolled_back: r.bool(keys::ROLLED_BACK)?,
+                pins: layered
+                    .pins
+                    .iter()
+                    .map(|(n, (w, l))| {
+                        (
+                            n.clone(),
+                            Value {
+                                val: *w,
+                                layer: l.clone(),
+                            },
+                        )
+                    })
+                    .collect(),
+                forced: layered.forced.clone(),
+            },
+            download: DownloadSettings {
+                concurrency: r.typed(keys::CONCURRENCY, |v| match v.as_integer() {
+                    Some(n @ 1..=64) => Ok(n as usize),
+                    _ => Err("expected a whole number from 1 to 64".into()),
+                })?,
+                max_size: r.typed(keys::MAX_SIZE, |v| match v.as_integer() {
+                    Some(n) if n >= 1 => Ok(n as u64),
+                    _ => Err(format!("expected a whole number from 1 to {}", i64::MAX)),
+                })?,
+                retries: r.typed(keys::RETRIES, |v| match v.as_integer() {
+                    Some(n @ 0..=100) => Ok(n as u32),
+                    _ => Err("expected a whole number from 0 to 100".into()),
+                })?,
+                timeout: r.typed(keys::TIMEOUT, |v| match v.as_integer() {
+                    Some(n @ 1..=3600) => Ok(Duration::from_secs(n as u64)),
+                    _ => Err("expected a whole number from 1 to 3600".into()),
+                })?,
+                allow_insecure_http: r.bool(keys::ALLOW_INSECURE_HTTP)?,
+            },
+            store: StoreSettings {
+                max_size: r.limit(keys::STORE_MAX_SIZE)?,
+                compile_cache: r.bool(keys::COMPILE_CACHE)?,
+                compile_directory: r.typed(keys::COMPILE_DIRECTORY, directory)?,
+                compile_capacity: r.limit(keys::COMPILE_CAPACITY)?,
+            },
+            run: RunSettings {
+                max_memory: r.limit(keys::MAX_MEMORY)?,
+                timeout: Value {
+                    val: timeout.val.map(Duration::from_secs),
+                    layer: timeout.layer,
+                },
+            },
+            layered,
         };
-        settings.check()?;
         Ok(settings)
     }
 
-    fn check(&self) -> Result<(), SettingsError> {
-        self.policy()?;
-        self.http()?;
-        self.fetch()?;
-        self.concurrency()?;
-        self.v3_percent()?;
-        self.compile_cache()?;
-        self.limits()?;
-        self.store_max_size()?;
-        Ok(())
-    }
-
-    fn invalid(&self, key: &str, reason: impl Into<String>) -> SettingsError {
-        let (value, layer) = self.values[key].clone();
-        SettingsError::Invalid {
-            key: key.to_string(),
-            value: value.to_string(),
-            layer,
-            reason: reason.into(),
-        }
-    }
-
-    fn int(&self, key: &str, min: i64, max: i64) -> Result<i64, SettingsError> {
-        match &self.values[key].0 {
-            toml::Value::Integer(n) if (min..=max).contains(n) => Ok(*n),
-            _ => Err(self.invalid(key, format!("expected a whole number from {min} to {max}"))),
-        }
-    }
-
-    fn bool(&self, key: &str) -> Result<bool, SettingsError> {
-        match &self.values[key].0 {
-            toml::Value::Boolean(b) => Ok(*b),
-            _ => Err(self.invalid(key, "expected true or false")),
-        }
-    }
-
-    /// Every value with its layer, for `config show`.
+    /// Every value as written, with its layer, for `config show`.
     pub fn entries(&self) -> impl Iterator<Item = (&str, &toml::Value, &Layer)> {
-        self.values.iter().map(|(k, (v, l))| (k.as_str(), v, l))
+        self.layered
+            .values
+            .iter()
+            .map(|(k, (v, l))| (k.as_str(), v, l))
     }
 
-    /// The per-package pins with their layers.
-    pub fn pins(&self) -> impl Iterator<Item = (&PackageName, &WebcVersion, &Layer)> {
-        self.pins.iter().map(|(n, (w, l))| (n, w, l))
-    }
-
+    /// One value as written, with its layer, for `config get`.
     pub fn get(&self, key: &str) -> Option<(&toml::Value, &Layer)> {
-        self.values.get(key).map(|(v, l)| (v, l))
+        self.layered.values.get(key).map(|(v, l)| (v, l))
     }
 
-    pub fn registry_url(&self) -> String {
-        self.values["registry.url"]
-            .0
-            .as_str()
-            .unwrap_or_default()
-            .to_string()
+    /// Forces one format (`--webc`), over `WEBCPM_WEBC`.
+    pub fn force(&mut self, forced: Forced) {
+        self.format.forced = Some(forced);
     }
 
-    pub fn token(&self) -> Option<String> {
-        self.values
-            .get("registry.token")
-            .and_then(|(v, _)| v.as_str())
-            .filter(|t| !t.is_empty())
-            .map(str::to_string)
-    }
-
-    pub fn policy(&self) -> Result<Policy, SettingsError> {
-        let key = "webc.priority";
-        let toml::Value::Array(items) = &self.values[key].0 else {
-            return Err(self.invalid(key, "expected a list such as [\"v3\", \"v2\"]"));
-        };
-        let mut priority = Vec::new();
-        for item in items {
-            let webc: WebcVersion = item
-                .as_str()
-                .and_then(|s| s.parse().ok())
-                .ok_or_else(|| self.invalid(key, "each entry must be \"v2\" or \"v3\""))?;
-            if !priority.contains(&webc) {
-                priority.push(webc);
-            }
-        }
-        if priority.is_empty() {
-            return Err(self.invalid(key, "name at least one format"));
-        }
-        Ok(Policy {
-            priority,
-            fallback: self.bool("webc.fallback")?,
-            forced: self.forced.clone(),
+    /// The format policy; the installation id is the store's to fill in.
+    pub fn policy(&self) -> Policy {
+        let f = &self.format;
+        Policy {
+            priority: f.priority.val.clone(),
+            fallback: f.fallback.val,
+            forced: f.forced.clone(),
             rollout: Rollout {
-                v3_percent: self.v3_percent()?,
+                v3_percent: f.v3_percent.val,
                 installation_id: String::new(),
-                pins: self
-                    .pins
-                    .iter()
-                    .map(|(n, (w, _))| (n.clone(), *w))
-                    .collect(),
-                rolled_back: self.bool("rollout.rolled_back")?,
+                pins: f.pins.iter().map(|(n, w)| (n.clone(), w.val)).collect(),
+                rolled_back: f.rolled_back.val,
             },
-        })
-    }
-
-    pub fn v3_percent(&self) -> Result<u8, SettingsError> {
-        self.int("rollout.v3_percent", 0, 100).map(|n| n as u8)
-    }
-
-    pub fn concurrency(&self) -> Result<usize, SettingsError> {
-        self.int("download.concurrency", 1, 64).map(|n| n as usize)
+        }
     }
 
     /// Where and whether compiled code is kept.
-    pub fn compile_cache(&self) -> Result<CacheConfig, SettingsError> {
-        if !self.bool("compile.cache")? {
-            return Ok(CacheConfig::disabled());
+    pub fn compile_cache(&self) -> CacheConfig {
+        let s = &self.store;
+        if !s.compile_cache.val {
+            return CacheConfig::disabled();
         }
         let mut cache = CacheConfig::default();
-        match &self.values["compile.directory"].0 {
-            toml::Value::String(dir) if dir.is_empty() => {}
-            toml::Value::String(dir) => cache = cache.with_directory(dir),
-            _ => return Err(self.invalid("compile.directory", "expected a path")),
+        if let Some(dir) = &s.compile_directory.val {
+            cache = cache.with_directory(dir);
         }
-        let capacity = self.int("compile.capacity", 0, i64::MAX)?;
-        if capacity > 0 {
-            cache = cache.with_capacity(capacity as u64);
+        if let Some(capacity) = s.compile_capacity.val {
+            cache = cache.with_capacity(capacity);
         }
-        Ok(cache)
-    }
-
-    /// The store's capacity in bytes, if any.
-    pub fn store_max_size(&self) -> Result<Option<u64>, SettingsError> {
-        let n = self.int("store.max_size", 0, i64::MAX)?;
-        Ok((n > 0).then_some(n as u64))
+        cache
     }
 
     /// Limits on running programs.
-    pub fn limits(&self) -> Result<Limits, SettingsError> {
-        let memory = self.int("run.max_memory", 0, i64::MAX)?;
-        let timeout = self.int("run.timeout", 0, i64::MAX)?;
-        Ok(Limits {
-            max_memory: (memory > 0).then_some(memory as u64),
-            timeout: (timeout > 0).then(|| Duration::from_secs(timeout as u64)),
-        })
+    pub fn limits(&self) -> Limits {
+        Limits {
+            max_memory: self.run.max_memory.val,
+            timeout: self.run.timeout.val,
+        }
     }
 
-    pub fn http(&self) -> Result<HttpOptions, SettingsError> {
-        let timeout = Duration::from_secs(self.int("download.timeout", 1, 3600)? as u64);
-        Ok(HttpOptions {
-            connect_timeout: timeout,
-            read_timeout: timeout,
-            allow_insecure_http: self.bool("download.allow_insecure_http")?,
-        })
+    pub fn http(&self) -> HttpOptions {
+        let d = &self.download;
+        HttpOptions {
+            connect_timeout: d.timeout.val,
+            read_timeout: d.timeout.val,
+            allow_insecure_http: d.allow_insecure_http.val,
+        }
     }
 
-    pub fn fetch(&self) -> Result<FetchOptions, SettingsError> {
-        Ok(FetchOptions {
-            max_size: self.int("download.max_size", 1, i64::MAX)? as u64,
-            retries: self.int("download.retries", 0, 100)? as u32,
-            allow_insecure_http: self.bool("download.allow_insecure_http")?,
+    pub fn fetch(&self) -> FetchOptions {
+        let d = &self.download;
+        FetchOptions {
+            max_size: d.max_size.val,
+            retries: d.retries.val,
+            allow_insecure_http: d.allow_insecure_http.val,
             ..FetchOptions::default()
-        })
+        }
     }
 }
 
@@ -537,26 +440,23 @@ mod tests {
                 ("WEBCPM_FALLBACK".into(), "false".into()),
             ],
             flags: vec![(
-                "registry.url".into(),
+                keys::REGISTRY_URL.into(),
                 toml::Value::String("http://127.0.0.1:1/graphql".into()),
                 "--registry".into(),
             )],
             ..Sources::default()
         })
         .unwrap();
+        assert_eq!(s.policy().priority, vec![WebcVersion::V2, WebcVersion::V3]);
+        assert_eq!(s.format.priority.layer, Layer::User);
+        assert_eq!(s.fetch().retries, 9);
         assert_eq!(
-            s.policy().unwrap().priority,
-            vec![WebcVersion::V2, WebcVersion::V3]
+            s.download.retries.layer,
+            Layer::Env("WEBCPM_HTTP_RETRIES".into())
         );
-        assert_eq!(s.get("webc.priority").unwrap().1, &Layer::User);
-        assert_eq!(s.fetch().unwrap().retries, 9);
-        assert_eq!(
-            s.get("download.retries").unwrap().1,
-            &Layer::Env("WEBCPM_HTTP_RETRIES".into())
-        );
-        assert!(!s.policy().unwrap().fallback);
-        assert_eq!(s.registry_url(), "http://127.0.0.1:1/graphql");
-        assert_eq!(s.get("download.concurrency").unwrap().1, &Layer::Default);
+        assert!(!s.policy().fallback);
+        assert_eq!(s.registry.url.val, "http://127.0.0.1:1/graphql");
+        assert_eq!(s.get(keys::CONCURRENCY).unwrap().1, &Layer::Default);
     }
 
     #[test]
@@ -584,5 +484,32 @@ mod tests {
         })
         .unwrap_err();
         assert!(matches!(err, SettingsError::UnknownKey(k) if k == "webc.priorty"));
+    }
+
+    #[test]
+    fn every_default_key_has_a_typed_field() {
+        // A key added to the defaults but not read here would be silently ignored.
+        let s = Settings::load(&Sources::default()).unwrap();
+        let read = [
+            keys::REGISTRY_URL,
+            keys::PRIORITY,
+            keys::FALLBACK,
+            keys::V3_PERCENT,
+            keys::ROLLED_BACK,
+            keys::CONCURRENCY,
+            keys::MAX_SIZE,
+            keys::RETRIES,
+            keys::TIMEOUT,
+            keys::ALLOW_INSECURE_HTTP,
+            keys::STORE_MAX_SIZE,
+            keys::COMPILE_CACHE,
+            keys::COMPILE_DIRECTORY,
+            keys::COMPILE_CAPACITY,
+            keys::MAX_MEMORY,
+            keys::RUN_TIMEOUT,
+        ];
+        for (key, _, _) in s.entries() {
+            assert!(read.contains(&key), "{key} has no typed field");
+        }
     }
 }

@@ -34,7 +34,7 @@ pub use index::{
     InstallMember, InstallRecord, Installed, Repoint, SCHEMA_VERSION,
 };
 pub use lock::{FileLock, LockError, Mode as LockMode};
-pub use verify::{VerifyReport, hash_file};
+pub use verify::{Orphans, VerifyMode, VerifyReport, hash_file};
 
 use crate::package::{Sha256Digest, WebcVersion};
 

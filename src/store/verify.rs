@@ -100,12 +100,29 @@ fn check(path: &Path, size: u64, sha: Option<&Sha256Digest>) -> Result<Check, St
     }
 }
 
+/// What `verify` does about what it finds wrong.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VerifyMode {
+    /// Report it.
+    Check,
+    /// Remove it, so that it is downloaded or compiled again.
+    Repair,
+}
+
+/// Whether files that no row names are removed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Orphans {
+    /// Remove them: only for a caller that holds the store exclusively.
+    Sweep,
+    /// Leave them: another process may be between writing a file and writing its row.
+    Leave,
+}
+
 impl Store {
-    /// Checks every blob and artifact, removes orphans, and with `repair` removes what is
-    /// wrong (see the module docs). Files that no row names are swept only when `sweep`: a
-    /// caller that does not hold the store exclusively must not, since another process may be
-    /// between writing a file and writing its row.
-    pub fn verify(&self, repair: bool, sweep: bool) -> Result<VerifyReport, StoreError> {
+    /// Checks every blob and artifact and, with [`VerifyMode::Repair`], removes what is wrong
+    /// (see the module docs); orphan files go only with [`Orphans::Sweep`].
+    pub fn verify(&self, mode: VerifyMode, orphans: Orphans) -> Result<VerifyReport, StoreError> {
+        let repair = mode == VerifyMode::Repair;
         let mut report = VerifyReport::default();
         let mut known: BTreeSet<PathBuf> = BTreeSet::new();
 
@@ -176,7 +193,7 @@ impl Store {
                 remove(&file)?;
             }
         }
-        if !sweep {
+        if orphans == Orphans::Leave {
             return Ok(report);
         }
         for shard in read_dir(&self.root.join("blobs/sha256"))? {

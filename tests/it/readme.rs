@@ -59,7 +59,8 @@ fn the_tour_in_the_readme_runs_as_written() {
 #[test]
 fn every_environment_variable_is_documented() {
     let text = readme();
-    for (name, _, _) in webcpm::settings::ENV_VARS {
+    for var in webcpm::settings::ENV_VARS {
+        let name = var.name;
         assert!(
             text.contains(&format!("`{name}`")),
             "{name} is not in the README"

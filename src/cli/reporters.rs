@@ -1,9 +1,32 @@
-//! Download progress on stderr: one indicatif bar per download, drawn only when stderr is a
-//! terminal and neither `--json` nor `-q` was given.
+//! What long work tells the user on stderr: one indicatif bar per download, drawn only when
+//! stderr is a terminal and neither `--json` nor `-q` was given, and a line per compiled atom.
 
 use indicatif::{MultiProgress, ProgressBar as Bar, ProgressStyle};
 
+use crate::artifacts::CompileReporter;
 use crate::fetch::{Progress, ProgressBar};
+
+/// Compile lines on stderr.
+pub struct CompileLines {
+    pub quiet: bool,
+}
+
+impl CompileReporter for CompileLines {
+    fn compiling(&self, atom: &str, size: u64) {
+        if !self.quiet {
+            eprintln!("Compiling {atom} ({size} bytes of WebAssembly)");
+        }
+    }
+
+    fn compiled(&self, atom: &str, seconds: f64, outcome: Result<u64, &str>) {
+        if !self.quiet {
+            match outcome {
+                Ok(size) => eprintln!("Compiled {atom} in {seconds:.2}s ({size} bytes native)"),
+                Err(reason) => eprintln!("Cannot compile {atom}: {reason}"),
+            }
+        }
+    }
+}
 
 /// Bars under one [`MultiProgress`].
 pub struct Bars {

@@ -1,0 +1,103 @@
+//! `webcpm registry add|archive|serve`: filling and serving a local registry.
+
+use serde_json::json;
+
+use crate::cli::args::{GlobalArgs, RegistryCommand};
+use crate::cli::failure::{ExitStatus, Failure, FailureKind};
+use crate::package::{InputError, PackageSpec, VersionRequest};
+use crate::server;
+
+pub async fn registry(global: &GlobalArgs, cmd: RegistryCommand) -> Result<ExitStatus, Failure> {
+    match cmd {
+        RegistryCommand::Add {
+            root,
+            path,
+            name,
+            version,
+            force,
+            webc,
+        } => {
+            let input = |e: InputError| Failure::new(FailureKind::Package, e.to_string());
+            let options = server::AddOptions {
+                name: name.as_deref().map(str::parse).transpose().map_err(input)?,
+                version: version
+                    .as_deref()
+                    .map(crate::package::parse_version)
+                    .transpose()
+                    .map_err(input)?,
+                force,
+                only: webc,
+            };
+            let report = tokio::task::spawn_blocking(move || server::add(&root, &path, &options))
+                .await
+                .map_err(|e| Failure::internal(e.to_string()))??;
+            if global.json {
+                println!(
+                    "{}",
+                    serde_json::to_string(&report).expect("plain data serializes")
+                );
+            } else if !global.quiet {
+                println!(
+                    "Published {}@{}: v2 {} ({} bytes), v3 {} ({} bytes)",
+                    report.package,
+                    report.version,
+                    report.v2.sha256,
+                    report.v2.size,
+                    report.v3.sha256,
+                    report.v3.size
+                );
+            }
+            Ok(ExitStatus::Success)
+        }
+        RegistryCommand::Archive {
+            root,
+            package,
+            undo,
+        } => {
+            let spec: PackageSpec = package
+                .parse()
+                .map_err(|e: InputError| Failure::usage(e.to_string()))?;
+            let VersionRequest::Exact(version) = spec.version else {
+                return Err(
+                    Failure::usage(format!("`{package}` names no exact version"))
+                        .hint("write it as ns/name@1.2.3"),
+                );
+            };
+            server::set_archived(&root, &spec.name, &version, !undo)?;
+            if global.json {
+                println!(
+                    "{}",
+                    json!({"package": spec.name, "version": version.to_string(), "archived": !undo})
+                );
+            }
+            Ok(ExitStatus::Success)
+        }
+        RegistryCommand::Serve {
+            root,
+            listen,
+            public_url,
+            access_log,
+            public,
+            faults,
+        } => {
+            let running = server::start(server::ServeOptions {
+                root,
+                listen,
+                public_url,
+                access_log,
+                allow_public: public,
+                faults,
+            })
+            .await
+            .map_err(|e| Failure::usage(e.to_string()))?;
+            println!("listening on {}", running.graphql_url());
+            use std::io::Write;
+            let _ = std::io::stdout().flush();
+            running
+                .wait()
+                .await
+                .map_err(|e| Failure::internal(e.to_string()))?;
+            Ok(ExitStatus::Success)
+        }
+    }
+}

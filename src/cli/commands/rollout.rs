@@ -1,0 +1,119 @@
+//! `webcpm rollout set|pin|unpin|rollback|resume`: the staged rollout of WebC v3 and the
+//! emergency rollback to v2. Every change is an edit of the user (or, with `--system`, the
+//! system) config file, written to the event log, and followed by re-pointing every install at
+//! the format the new policy wants.
+
+use serde_json::json;
+
+use crate::cli::args::{GlobalArgs, RolloutCommand, RolloutEdit};
+use crate::cli::config_edit::{Target, apply};
+use crate::cli::context::Context;
+use crate::cli::failure::{ExitStatus, Failure, FailureKind};
+use crate::install::Network;
+use crate::rollout::{MoveOutcome, Moved};
+use crate::settings::{Edit, keys};
+
+/// The edits a rollout command makes, its flags, and how the event log names it.
+fn edits(cmd: RolloutCommand) -> (Vec<Edit>, RolloutEdit, String) {
+    match cmd {
+        RolloutCommand::Status => unreachable!("`rollout status` edits nothing"),
+        RolloutCommand::Set { v3_percent, edit } => (
+            vec![Edit::Set(
+                keys::V3_PERCENT.into(),
+                toml::Value::Integer(v3_percent.into()),
+            )],
+            edit,
+            format!("rollout set --v3-percent {v3_percent}"),
+        ),
+        RolloutCommand::Pin {
+            package,
+            webc,
+            edit,
+        } => (
+            vec![Edit::Pin(package.clone(), webc)],
+            edit,
+            format!("rollout pin {package} {webc}"),
+        ),
+        RolloutCommand::Unpin { package, edit } => (
+            vec![Edit::Unpin(package.clone())],
+            edit,
+            format!("rollout unpin {package}"),
+        ),
+        RolloutCommand::Rollback { edit } => (
+            vec![Edit::Set(
+                keys::ROLLED_BACK.into(),
+                toml::Value::Boolean(true),
+            )],
+            edit,
+            "rollout rollback".to_string(),
+        ),
+        RolloutCommand::Resume { edit } => (
+            vec![Edit::Unset(keys::ROLLED_BACK.into())],
+            edit,
+            "rollout resume".to_string(),
+        ),
+    }
+}
+
+/// Changes the policy, then re-points every install. Installs that could not move because
+/// something failed make the command incomplete (exit 2): running it again finishes the job.
+pub async fn change(global: &GlobalArgs, cmd: RolloutCommand) -> Result<ExitStatus, Failure> {
+    let (edits, edit, cause) = edits(cmd);
+    let file = apply(global, Target::from_flag(edit.system), &edits)?;
+
+    // The policy as it now stands, from every layer.
+    let ctx = Context::new(global, Vec::new(), None)?;
+    let network = if edit.offline {
+        Network::Offline
+    } else {
+        Network::Online
+    };
+    let installer = ctx.installer(network)?;
+    installer
+        .store
+        .index()
+        .log_event("policy", None, &format!("{cause} ({})", file.display()))?;
+    let moved = crate::rollout::align(&installer, &cause, network).await?;
+    let failed = moved.iter().filter(|m| m.failed).count();
+    let status = if failed == 0 {
+        ExitStatus::Success
+    } else {
+        ExitStatus::Failed(FailureKind::Store)
+    };
+    if ctx.global.json {
+        println!(
+            "{}",
+            json!({"policy": cause, "file": file, "installs": moved, "complete": failed == 0})
+        );
+        return Ok(status);
+    }
+    ctx.say(format!("{cause}: written to {}", file.display()));
+    say_moves(&ctx, &moved);
+    if failed > 0 {
+        eprintln!(
+            "error: {failed} installed packages could not be re-pointed; the policy is in force"
+        );
+        eprintln!("  hint: run `webcpm {cause}` again to finish");
+    }
+    Ok(status)
+}
+
+fn say_moves(ctx: &Context, moved: &[Moved]) {
+    let switched = moved
+        .iter()
+        .filter(|m| m.outcome == MoveOutcome::Switched)
+        .count();
+    ctx.say(format!(
+        "{switched} of {} installed packages re-pointed",
+        moved.len()
+    ));
+    for m in moved {
+        match m.outcome {
+            MoveOutcome::Switched => ctx.say(format!("  {} {} -> {}", m.package, m.from, m.to)),
+            MoveOutcome::Kept => {
+                ctx.say(format!("  {} stays on {}: {}", m.package, m.from, m.reason))
+            }
+            MoveOutcome::Unchanged => {}
+        }
+    }
+}

@@ -1,0 +1,105 @@
+//! `webcpm rollout status`: the policy, the pins, and each installed package's format, cohort
+//! and deciding rule, with the recent events.
+
+use serde_json::json;
+
+use crate::cli::context::Context;
+use crate::cli::failure::{ExitStatus, Failure};
+use crate::policy::{Cohort, Policy};
+use crate::store::{Event, Installed, Store};
+
+pub fn status(ctx: &Context) -> Result<ExitStatus, Failure> {
+    let mut policy = ctx.settings.policy();
+    let (installs, events) = match Store::open_existing(&ctx.home)? {
+        Some(store) => {
+            policy.rollout.installation_id = store.installation_id()?;
+            (store.index().installs()?, store.index().recent_events(10)?)
+        }
+        None => (Vec::new(), Vec::new()),
+    };
+    if ctx.global.json {
+        print_json(&policy, &installs, &events);
+    } else {
+        print_text(&policy, &installs, &events);
+    }
+    Ok(ExitStatus::Success)
+}
+
+fn print_json(policy: &Policy, installs: &[Installed], events: &[Event]) {
+    let rows: Vec<_> = installs
+        .iter()
+        .map(|i| {
+            let order = policy.order(&i.package);
+            let (cohort, bucket) = policy.cohort(&i.package);
+            json!({
+                "package": i.package,
+                "version": i.version.to_string(),
+                "webc": i.webc,
+                "cohort": match cohort { Cohort::V3 => "v3", Cohort::V2 => "v2" },
+                "bucket": bucket,
+                "wanted": order.formats[0],
+                "rule": order.rule,
+            })
+        })
+        .collect();
+    let pins: serde_json::Map<String, serde_json::Value> = policy
+        .rollout
+        .pins
+        .iter()
+        .map(|(n, w)| (n.to_string(), json!(w)))
+        .collect();
+    println!(
+        "{}",
+        json!({
+            "priority": policy.priority,
+            "fallback": policy.fallback,
+            "v3_percent": policy.rollout.v3_percent,
+            "rolled_back": policy.rollout.rolled_back,
+            "pins": pins,
+            "installation_id": policy.rollout.installation_id,
+            "packages": rows,
+            "events": events,
+        })
+    );
+}
+
+fn print_text(policy: &Policy, installs: &[Installed], events: &[Event]) {
+    let names: Vec<&str> = policy.priority.iter().map(|w| w.as_str()).collect();
+    println!(
+        "policy: priority {}, fallback {}, v3 rollout {}%{}",
+        names.join(", "),
+        if policy.fallback { "on" } else { "off" },
+        policy.rollout.v3_percent,
+        if policy.rollout.rolled_back {
+            ", EMERGENCY ROLLBACK to v2 in force"
+        } else {
+            ""
+        }
+    );
+    for (name, webc) in &policy.rollout.pins {
+        println!("pin: {name} -> {webc}");
+    }
+    for i in installs {
+        let order = policy.order(&i.package);
+        let pending = if order.formats[0] == i.webc {
+            String::new()
+        } else {
+            format!(" (policy wants {})", order.formats[0])
+        };
+        println!(
+            "  {:<32} {:<10} {}{pending}  [{}]",
+            i.package, i.version, i.webc, order.rule
+        );
+    }
+    if !events.is_empty() {
+        println!("recent events:");
+        for e in events {
+            println!(
+                "  {} {} {}",
+                e.kind,
+                e.package.as_deref().unwrap_or("-"),
+                e.detail
+            );
+        }
+    }
+}

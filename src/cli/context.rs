@@ -1,0 +1,225 @@
+//! What every command shares: the global flags, the effective settings and the store's home,
+//! with the parts built from them (the store, the runtime, the installer) and the two ways of
+//! speaking to the user (data on stdout, notes on stderr).
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use super::args::{FormatArgs, GlobalArgs};
+use super::failure::Failure;
+use super::reporters::{Bars, CompileLines};
+use crate::fetch::{Fetcher, Progress, Silent};
+use crate::install::{Installer, Network};
+use crate::package::WebcVersion;
+use crate::policy::Forced;
+use crate::registry::RegistryClient;
+use crate::runtime::Runtime;
+use crate::settings::{Settings, SettingsError, Sources, env, keys};
+use crate::store::Store;
+
+/// The context of one command.
+pub struct Context {
+    pub global: GlobalArgs,
+    pub settings: Settings,
+    pub home: PathBuf,
+}
+
+fn env_var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+/// Config keys that these format flags set, with the flag's name as their layer.
+pub fn format_flags(format: &FormatArgs) -> Vec<(String, toml::Value, String)> {
+    let mut flags = Vec::new();
+    if format.no_fallback {
+        flags.push((
+            keys::FALLBACK.to_string(),
+            toml::Value::Boolean(false),
+            "--no-fallback".to_string(),
+        ));
+    }
+    if format.allow_insecure_http {
+        flags.push((
+            keys::ALLOW_INSECURE_HTTP.to_string(),
+            toml::Value::Boolean(true),
+            "--allow-insecure-http".to_string(),
+        ));
+    }
+    flags
+}
+
+/// The settings layers for these flags and this process's environment.
+pub fn sources(global: &GlobalArgs, flags: Vec<(String, toml::Value, String)>) -> Sources {
+    let (system_file, user_file) = config_files(global);
+    let mut flags = flags;
+    if let Some(url) = &global.registry {
+        flags.push((
+            keys::REGISTRY_URL.into(),
+            toml::Value::String(url.clone()),
+            "--registry".into(),
+        ));
+    }
+    Sources {
+        system_file: Some(system_file),
+        user_file,
+        env: env::layer(env_var),
+        flags,
+    }
+}
+
+/// The system file and the user file: `WEBCPM_SYSTEM_CONFIG` or `/etc/webcpm/config.toml`, and
+/// `--config` (or `WEBCPM_CONFIG`) or `$XDG_CONFIG_HOME/webcpm/config.toml`.
+pub fn config_files(global: &GlobalArgs) -> (PathBuf, Option<PathBuf>) {
+    let system = env_var(env::SYSTEM_CONFIG)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(crate::settings::SYSTEM_FILE));
+    let user = global
+        .config
+        .clone()
+        .or_else(|| dirs::config_dir().map(|d| d.join("webcpm/config.toml")));
+    (system, user)
+}
+
+/// Loads the settings, failing with a hint that names `config show`.
+pub fn load_settings(sources: &Sources) -> Result<Settings, Failure> {
+    Settings::load(sources).map_err(|e: SettingsError| e.into())
+}
+
+impl Context {
+    /// The context for a command with these setting flags and, maybe, a forced format.
+    pub fn new(
+        global: &GlobalArgs,
+        flags: Vec<(String, toml::Value, String)>,
+        webc: Option<WebcVersion>,
+    ) -> Result<Context, Failure> {
+        let mut settings = load_settings(&sources(global, flags))?;
+        if let Some(webc) = webc {
+            settings.force(Forced {
+                webc,
+                source: "--webc".into(),
+            });
+        }
+        // Not read by clap: `demo` keeps its files only where `--home` itself says.
+        let home = global
+            .home
+            .clone()
+            .or_else(|| env_var(env::HOME).map(PathBuf::from))
+            .or_else(|| dirs::data_dir().map(|d| d.join("webcpm")))
+            .ok_or_else(|| {
+                Failure::usage("cannot tell where the store lives")
+                    .hint(format!("pass --home DIR or set {}", env::HOME))
+            })?;
+        Ok(Context {
+            global: global.clone(),
+            settings,
+            home,
+        })
+    }
+
+    /// The context of a command that takes the format flags.
+    pub fn with_format(global: &GlobalArgs, format: &FormatArgs) -> Result<Context, Failure> {
+        Context::new(global, format_flags(format), format.webc)
+    }
+
+    /// Whether progress may be drawn on stderr.
+    pub fn show_progress(&self) -> bool {
+        !self.global.json && !self.global.quiet && std::io::stderr().is_terminal()
+    }
+
+    /// Prints a line of human output (not with `--json` or `-q`).
+    pub fn say(&self, line: impl AsRef<str>) {
+        if !self.global.json && !self.global.quiet {
+            println!("{}", line.as_ref());
+        }
+    }
+
+    /// Prints a note on stderr (not with `-q`).
+    pub fn note(&self, line: impl AsRef<str>) {
+        if !self.global.quiet {
+            eprintln!("{}", line.as_ref());
+        }
+    }
+
+    /// Prints a value as JSON on stdout.
+    pub fn print_json(&self, value: &impl serde::Serialize) {
+        println!(
+            "{}",
+            serde_json::to_string(value).expect("plain data serializes")
+        );
+    }
+
+    /// The store, created if needed, with compiled code where the settings place it.
+    pub fn store(&self) -> Result<Store, Failure> {
+        Ok(self.configured(Store::open(&self.home)?))
+    }
+
+    /// The store as the settings place it: compiled code where `compile.directory` says.
+    pub fn configured(&self, mut store: Store) -> Store {
+        if let Some(dir) = self.settings.compile_cache().directory() {
+            store.set_compiled_dir(dir.to_path_buf());
+        }
+        store
+    }
+
+    /// The WebAssembly runtime with the configured limits.
+    pub fn runtime(&self) -> Result<Runtime, Failure> {
+        Runtime::new(self.settings.limits()).map_err(|e| Failure::internal(e.to_string()))
+    }
+
+    /// This engine's compatibility hash, which names its compiled artifacts.
+    pub fn engine_hash(&self) -> Result<String, Failure> {
+        Ok(self.runtime()?.engine_hash().to_string())
+    }
+
+    fn registry_client(&self, http: &reqwest::Client) -> Result<RegistryClient, Failure> {
+        let settings = &self.settings;
+        Ok(RegistryClient::new(
+            http.clone(),
+            &settings.registry.url.val,
+            settings.registry.token.as_ref().map(|t| t.val.clone()),
+            settings.http(),
+        )
+        .map_err(|e| {
+            Failure::usage(e.to_string())
+                .hint("set the registry with --registry URL or WEBCPM_REGISTRY")
+        })?
+        .with_retries(settings.download.retries.val))
+    }
+
+    /// Everything an install needs; `Network::Offline` builds no registry client.
+    pub fn installer(&self, network: Network) -> Result<Installer, Failure> {
+        let settings = &self.settings;
+        let http = crate::http::client(&settings.http())
+            .map_err(|e| Failure::internal(format!("cannot set up HTTP: {e}")))?;
+        let client = match network {
+            Network::Online => Some(self.registry_client(&http)?),
+            Network::Offline => None,
+        };
+        let progress: Arc<dyn Progress> = if self.show_progress() {
+            Arc::new(Bars::new())
+        } else {
+            Arc::new(Silent)
+        };
+        let runtime = match settings.compile_cache().enabled() {
+            true => Some(self.runtime()?),
+            false => None,
+        };
+        let store = self.store()?;
+        let mut policy = settings.policy();
+        policy.rollout.installation_id = store.installation_id()?;
+        Ok(Installer {
+            store: Arc::new(store),
+            runtime,
+            compile_reporter: Arc::new(CompileLines {
+                quiet: self.global.quiet || self.global.json,
+            }),
+            fetcher: Fetcher::new(http, settings.fetch(), progress).with_registry(client.as_ref()),
+            client,
+            policy,
+            downloads: Arc::new(tokio::sync::Semaphore::new(
+                settings.download.concurrency.val,
+            )),
+        })
+    }
+}

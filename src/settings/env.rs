@@ -1,0 +1,118 @@
+//! Every environment variable webcpm reads, in one list. The README documents each of them (a
+//! test checks), the flag-shaped ones are read by clap through the constants below, and the
+//! others set a config key in the environment layer.
+
+/// The store's directory (`--home`).
+pub const HOME: &str = "WEBCPM_HOME";
+/// The user config file (`--config`).
+pub const CONFIG: &str = "WEBCPM_CONFIG";
+/// The system config file.
+pub const SYSTEM_CONFIG: &str = "WEBCPM_SYSTEM_CONFIG";
+/// One WebC format and no other (`--webc`).
+pub const WEBC: &str = "WEBCPM_WEBC";
+
+/// One variable: its name, the config key it sets (`None`: not a config key), what it is.
+pub struct EnvVar {
+    pub name: &'static str,
+    pub key: Option<&'static str>,
+    pub about: &'static str,
+}
+
+const fn var(name: &'static str, key: Option<&'static str>, about: &'static str) -> EnvVar {
+    EnvVar { name, key, about }
+}
+
+use super::keys;
+
+/// Every environment variable webcpm reads.
+pub const ENV_VARS: &[EnvVar] = &[
+    var(HOME, None, "the store's directory (--home)"),
+    var(CONFIG, None, "the user config file (--config)"),
+    var(
+        SYSTEM_CONFIG,
+        None,
+        "the system config file (default /etc/webcpm/config.toml)",
+    ),
+    var(
+        "WEBCPM_REGISTRY",
+        Some(keys::REGISTRY_URL),
+        "the registry's GraphQL URL (--registry)",
+    ),
+    var(
+        "WEBCPM_TOKEN",
+        Some(keys::REGISTRY_TOKEN),
+        "a bearer token for the registry",
+    ),
+    var(WEBC, None, "force one WebC format, v2 or v3 (--webc)"),
+    var(
+        "WEBCPM_WEBC_PRIORITY",
+        Some(keys::PRIORITY),
+        "format order, e.g. `v2,v3`",
+    ),
+    var("WEBCPM_FALLBACK", Some(keys::FALLBACK), "true or false"),
+    var("WEBCPM_V3_PERCENT", Some(keys::V3_PERCENT), "0 to 100"),
+    var(
+        "WEBCPM_CONCURRENCY",
+        Some(keys::CONCURRENCY),
+        "parallel downloads",
+    ),
+    var(
+        "WEBCPM_MAX_SIZE",
+        Some(keys::MAX_SIZE),
+        "largest package in bytes",
+    ),
+    var(
+        "WEBCPM_HTTP_RETRIES",
+        Some(keys::RETRIES),
+        "retries of transient failures",
+    ),
+    var(
+        "WEBCPM_HTTP_TIMEOUT",
+        Some(keys::TIMEOUT),
+        "seconds a connection or read may stall",
+    ),
+    var(
+        "WEBCPM_ALLOW_INSECURE_HTTP",
+        Some(keys::ALLOW_INSECURE_HTTP),
+        "true or false",
+    ),
+    var(
+        "WEBCPM_MAX_STORE_SIZE",
+        Some(keys::STORE_MAX_SIZE),
+        "the store's capacity in bytes",
+    ),
+    var(
+        "WEBCPM_COMPILE_CACHE",
+        Some(keys::COMPILE_CACHE),
+        "keep compiled code, true or false",
+    ),
+    var(
+        "WEBCPM_COMPILE_DIR",
+        Some(keys::COMPILE_DIRECTORY),
+        "where compiled code is kept",
+    ),
+    var(
+        "WEBCPM_MAX_MEMORY",
+        Some(keys::MAX_MEMORY),
+        "a program's memory limit in bytes",
+    ),
+    var(
+        "WEBCPM_TIMEOUT",
+        Some(keys::RUN_TIMEOUT),
+        "seconds before a program is stopped",
+    ),
+];
+
+/// The variables that set config keys or force a format, as `(name, value)` pairs from
+/// `lookup`; empty values count as unset.
+pub fn layer(lookup: impl Fn(&str) -> Option<String>) -> Vec<(String, String)> {
+    ENV_VARS
+        .iter()
+        .filter(|v| v.key.is_some() || v.name == WEBC)
+        .filter_map(|v| {
+            lookup(v.name)
+                .filter(|value| !value.is_empty())
+                .map(|value| (v.name.to_string(), value))
+        })
+        .collect()
+}
