@@ -12,7 +12,7 @@ use crate::artifacts::{self, PrepareError};
 use crate::container::{self, ContainerError};
 use crate::package::{PackageName, Sha256Digest};
 use crate::runtime::{Miss, Mount, RunOptions, Runtime};
-use crate::store::{InstallMember, Store, StoreError};
+use crate::store::{AtomRow, InstallMember, Store, StoreError};
 
 /// Why a command could not be started.
 #[derive(Debug, thiserror::Error)]
@@ -95,187 +95,197 @@ fn dependency_member<'a>(
     members.iter().find(|m| m.package == spec.name)
 }
 
-/// Prepares the command of an installed package.
-pub fn launch(
-    store: &Store,
-    runtime: &Runtime,
-    package: &PackageName,
-    request: &Request,
-) -> Result<Launch, LaunchError> {
-    let installed = store
-        .index()
-        .installed(package)?
-        .ok_or_else(|| LaunchError::NotInstalled(package.clone()))?;
-    let members = store.index().members(package)?;
-    let blob = installed.sha256;
-    if store.index().manifest(&blob)?.is_none() || !store.volume_dir(&blob).is_dir() {
-        artifacts::unpack(store, &blob)?;
-    }
-    let manifest_json = store
-        .index()
-        .manifest(&blob)?
-        .ok_or_else(|| LaunchError::BadManifest(package.clone()))?;
-    let manifest: webc::metadata::Manifest = serde_json::from_str(&manifest_json)
-        .map_err(|_| LaunchError::BadManifest(package.clone()))?;
-    let command = container::command(&manifest, request.command.as_deref()).map_err(|source| {
-        LaunchError::Command {
-            package: package.clone(),
-            source,
-        }
-    })?;
+/// An installed package with its manifest, unpacked.
+struct Package {
+    name: PackageName,
+    blob: Sha256Digest,
+    manifest: webc::metadata::Manifest,
+    members: Vec<InstallMember>,
+}
 
-    // The atom may live in a dependency.
-    let atom_blob: Sha256Digest = match &command.dependency {
-        None => blob,
-        Some(alias) => {
-            let member = dependency_member(&manifest, &members, alias).ok_or_else(|| {
-                LaunchError::MissingDependency {
-                    package: package.clone(),
-                    command: command.name.clone(),
-                    alias: alias.clone(),
-                }
-            })?;
-            if store.index().manifest(&member.sha256)?.is_none() {
-                artifacts::unpack(store, &member.sha256)?;
+/// The command to run and the atom it needs, wherever that atom lives.
+struct Target<'a> {
+    package: &'a Package,
+    command: container::CommandSpec,
+    /// The blob that holds the atom: the package's own, or a dependency's.
+    atom_blob: Sha256Digest,
+    atom: AtomRow,
+}
+
+/// A module and how it was had.
+struct Loaded {
+    module: wasmtime::Module,
+    recompiled: Option<String>,
+    from_artifact: bool,
+}
+
+/// Unpacks a blob's manifest, atoms and volumes into the store unless that was done.
+fn ensure_unpacked(store: &Store, blob: &Sha256Digest) -> Result<(), LaunchError> {
+    if store.index().manifest(blob)?.is_none() || !store.volume_dir(blob).is_dir() {
+        artifacts::unpack(store, blob)?;
+    }
+    Ok(())
+}
+
+/// Step 1: the install, its tree and its manifest.
+fn installed(store: &Store, name: &PackageName) -> Result<Package, LaunchError> {
+    let install = store
+        .index()
+        .installed(name)?
+        .ok_or_else(|| LaunchError::NotInstalled(name.clone()))?;
+    let blob = install.sha256;
+    ensure_unpacked(store, &blob)?;
+    let bad = || LaunchError::BadManifest(name.clone());
+    let json = store.index().manifest(&blob)?.ok_or_else(bad)?;
+    Ok(Package {
+        name: name.clone(),
+        blob,
+        manifest: serde_json::from_str(&json).map_err(|_| bad())?,
+        members: store.index().members(name)?,
+    })
+}
+
+/// Step 2: the command the request names (or the default one) and its atom's row.
+fn target<'a>(
+    store: &Store,
+    package: &'a Package,
+    command: Option<&str>,
+) -> Result<Target<'a>, LaunchError> {
+    let command =
+        container::command(&package.manifest, command).map_err(|source| LaunchError::Command {
+            package: package.name.clone(),
+            source,
+        })?;
+    let atom_blob =
+        match &command.dependency {
+            None => package.blob,
+            Some(alias) => {
+                let member = dependency_member(&package.manifest, &package.members, alias)
+                    .ok_or_else(|| LaunchError::MissingDependency {
+                        package: package.name.clone(),
+                        command: command.name.clone(),
+                        alias: alias.clone(),
+                    })?;
+                ensure_unpacked(store, &member.sha256)?;
+                member.sha256
             }
-            member.sha256
-        }
-    };
+        };
     let atom = store
         .index()
         .atoms(&atom_blob)?
         .into_iter()
         .find(|a| a.name == command.atom)
-        .ok_or_else(|| LaunchError::MissingAtom {
-            package: package.clone(),
-            command: command.name.clone(),
-            atom: command.atom.clone(),
-        })?;
-
-    let engine = runtime.engine_hash();
-    if !request.keep_artifacts {
-        let checked = artifacts::open_blob(store, &atom_blob)?;
-        let wasm =
-            checked
-                .container
-                .get_atom(&command.atom)
-                .ok_or_else(|| LaunchError::MissingAtom {
-                    package: package.clone(),
-                    command: command.name.clone(),
-                    atom: command.atom.clone(),
-                })?;
-        let module =
-            runtime
-                .compile(&command.atom, &wasm)
-                .map_err(|e| LaunchError::Uncompilable {
-                    package: package.clone(),
-                    command: command.name.clone(),
-                    reason: e.to_string(),
-                })?;
-        return finish(
-            store, package, &manifest, &members, &blob, command, request, module, None, false,
-        );
-    }
-    let row = store.index().artifact(engine, &atom.sha256)?;
-    if let Some(reason) = row.as_ref().and_then(|r| r.error.clone()) {
-        return Err(LaunchError::Uncompilable {
-            package: package.clone(),
-            command: command.name,
-            reason,
-        });
-    }
-    let path = store.artifact_path(engine, &atom.sha256);
-    let loaded = match row.and_then(|r| r.size) {
-        Some(size) => runtime.load(&path, size),
-        None => Err(Miss::Absent),
-    };
-    let (module, recompiled, from_artifact) = match loaded {
-        Ok(module) => (module, None, true),
-        Err(miss) => {
-            let why = miss.to_string();
-            let checked = artifacts::open_blob(store, &atom_blob)?;
-            let wasm = checked.container.get_atom(&command.atom).ok_or_else(|| {
-                LaunchError::MissingAtom {
-                    package: package.clone(),
-                    command: command.name.clone(),
-                    atom: command.atom.clone(),
-                }
-            })?;
-            let written = artifacts::compile_one(
-                store,
-                runtime,
-                &artifacts::Quiet,
-                engine,
-                &atom.sha256,
-                &command.atom,
-                &wasm,
-                artifacts::Recompile::Always,
-            )?;
-            let reload = store.index().artifact(engine, &atom.sha256)?;
-            let module = match (written, reload.as_ref().and_then(|r| r.size)) {
-                (true, Some(size)) => runtime.load(&path, size).ok(),
-                _ => None,
-            };
-            let module = match module {
-                Some(m) => m,
-                // The artifact could not be written or loaded: compile in memory and run.
-                None => runtime.compile(&command.atom, &wasm).map_err(|e| {
-                    LaunchError::Uncompilable {
-                        package: package.clone(),
-                        command: command.name.clone(),
-                        reason: e.to_string(),
-                    }
-                })?,
-            };
-            (module, Some(why), false)
-        }
-    };
-
-    finish(
-        store,
+        .ok_or_else(|| missing_atom(&package.name, &command))?;
+    Ok(Target {
         package,
-        &manifest,
-        &members,
-        &blob,
         command,
-        request,
-        module,
-        recompiled,
-        from_artifact,
-    )
+        atom_blob,
+        atom,
+    })
 }
 
-/// Mounts, arguments and environment around a ready module.
-#[allow(clippy::too_many_arguments)]
-fn finish(
-    store: &Store,
-    package: &PackageName,
-    manifest: &webc::metadata::Manifest,
-    members: &[InstallMember],
-    blob: &Sha256Digest,
-    command: container::CommandSpec,
-    request: &Request,
-    module: wasmtime::Module,
-    recompiled: Option<String>,
-    from_artifact: bool,
-) -> Result<Launch, LaunchError> {
-    // The package's volumes, read-only, then the user's directories.
-    let volumes = store.volume_dir(blob);
+fn missing_atom(package: &PackageName, command: &container::CommandSpec) -> LaunchError {
+    LaunchError::MissingAtom {
+        package: package.clone(),
+        command: command.name.clone(),
+        atom: command.atom.clone(),
+    }
+}
+
+impl Target<'_> {
+    fn uncompilable(&self, reason: String) -> LaunchError {
+        LaunchError::Uncompilable {
+            package: self.package.name.clone(),
+            command: self.command.name.clone(),
+            reason,
+        }
+    }
+
+    /// The atom's WebAssembly, from the stored blob.
+    fn wasm(&self, store: &Store) -> Result<impl std::ops::Deref<Target = [u8]>, LaunchError> {
+        let checked = artifacts::open_blob(store, &self.atom_blob)?;
+        checked
+            .container
+            .get_atom(&self.command.atom)
+            .ok_or_else(|| missing_atom(&self.package.name, &self.command))
+    }
+
+    /// Compiles the atom in memory, writing nothing.
+    fn compile(&self, runtime: &Runtime, wasm: &[u8]) -> Result<wasmtime::Module, LaunchError> {
+        runtime
+            .compile(&self.command.atom, wasm)
+            .map_err(|e| self.uncompilable(e.to_string()))
+    }
+}
+
+/// Step 3: the module, from its artifact when it is good; otherwise compiled again, written
+/// back (a cache miss, said once), and compiled in memory only if that cannot be written.
+fn load(store: &Store, runtime: &Runtime, target: &Target<'_>) -> Result<Loaded, LaunchError> {
+    let engine = runtime.engine_hash();
+    let digest = &target.atom.sha256;
+    let row = store.index().artifact(engine, digest)?;
+    if let Some(reason) = row.as_ref().and_then(|r| r.error.clone()) {
+        return Err(target.uncompilable(reason));
+    }
+    let path = store.artifact_path(engine, digest);
+    let miss = match row.and_then(|r| r.size) {
+        Some(size) => match runtime.load(&path, size) {
+            Ok(module) => {
+                return Ok(Loaded {
+                    module,
+                    recompiled: None,
+                    from_artifact: true,
+                });
+            }
+            Err(miss) => miss,
+        },
+        None => Miss::Absent,
+    };
+    let wasm = target.wasm(store)?;
+    let written = artifacts::compile_one(
+        store,
+        runtime,
+        &artifacts::Quiet,
+        engine,
+        digest,
+        &target.command.atom,
+        &wasm,
+        artifacts::Recompile::Always,
+    )?;
+    let size = store.index().artifact(engine, digest)?.and_then(|r| r.size);
+    let reloaded = match (written, size) {
+        (true, Some(size)) => runtime.load(&path, size).ok(),
+        _ => None,
+    };
+    let module = match reloaded {
+        Some(module) => module,
+        None => target.compile(runtime, &wasm)?,
+    };
+    Ok(Loaded {
+        module,
+        recompiled: Some(miss.to_string()),
+        from_artifact: false,
+    })
+}
+
+/// Step 4: the package's volumes, read-only (its own and its dependencies'), then the user's
+/// directories.
+fn mounts(store: &Store, package: &Package, dirs: &[Mount]) -> Result<Vec<Mount>, LaunchError> {
     let mut mounts = Vec::new();
-    for spec in container::mounts(manifest) {
-        let base = match &spec.from {
-            None => volumes.clone(),
-            Some(alias) => match dependency_member(manifest, members, alias) {
+    for spec in container::mounts(&package.manifest) {
+        let blob = match &spec.from {
+            None => package.blob,
+            Some(alias) => match dependency_member(&package.manifest, &package.members, alias) {
                 Some(m) => {
-                    if !store.volume_dir(&m.sha256).is_dir() {
-                        artifacts::unpack(store, &m.sha256)?;
-                    }
-                    store.volume_dir(&m.sha256)
+                    ensure_unpacked(store, &m.sha256)?;
+                    m.sha256
                 }
                 None => continue,
             },
         };
-        let mut host: PathBuf = base.join(container::volume_dir_name(&spec.volume));
+        let mut host: PathBuf = store
+            .volume_dir(&blob)
+            .join(container::volume_dir_name(&spec.volume));
         if !spec.subpath.is_empty() {
             host = host.join(&spec.subpath);
         }
@@ -287,22 +297,43 @@ fn finish(
             });
         }
     }
-    mounts.extend(request.dirs.iter().cloned());
+    mounts.extend(dirs.iter().cloned());
+    Ok(mounts)
+}
 
+/// Prepares the command of an installed package.
+pub fn launch(
+    store: &Store,
+    runtime: &Runtime,
+    name: &PackageName,
+    request: &Request,
+) -> Result<Launch, LaunchError> {
+    let package = installed(store, name)?;
+    let target = target(store, &package, request.command.as_deref())?;
+    let loaded = if request.keep_artifacts {
+        load(store, runtime, &target)?
+    } else {
+        Loaded {
+            module: target.compile(runtime, &target.wasm(store)?)?,
+            recompiled: None,
+            from_artifact: false,
+        }
+    };
+    let command = &target.command;
     let mut args = command.main_args.clone();
     args.extend(request.args.iter().cloned());
     let mut env = command.env.clone();
     env.extend(request.env.iter().cloned());
     Ok(Launch {
-        module,
+        module: loaded.module,
         options: RunOptions {
-            module_name: format!("{package}:{}", command.atom),
-            program: command.name,
+            module_name: format!("{name}:{}", command.atom),
+            program: command.name.clone(),
             args,
             env,
-            mounts,
+            mounts: mounts(store, &package, &request.dirs)?,
         },
-        recompiled,
-        from_artifact,
+        recompiled: loaded.recompiled,
+        from_artifact: loaded.from_artifact,
     })
 }

@@ -32,6 +32,11 @@ const PACKAGES: &[Example] = &[
     ("demo/wordcount", include_str!("wordcount.wat"), &[]),
 ];
 
+/// The demo store's installation id: with it, the 50% step keeps `demo/greeter` in the v3
+/// cohort (bucket 16) and moves `demo/wordcount` to v2 (bucket 84), so that every run tells the
+/// same story and the rollback visibly moves the greeter.
+pub const INSTALLATION_ID: &str = "webcpm-demo-0";
+
 /// Why the demo stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum DemoError {
@@ -41,6 +46,8 @@ pub enum DemoError {
     Example { name: String, reason: String },
     #[error("demo: {0}")]
     Registry(String),
+    #[error("demo: cannot create the store: {0}")]
+    Store(String),
     #[error("demo: `{command}` failed with exit code {code:?}")]
     Step { command: String, code: Option<i32> },
 }
@@ -151,6 +158,8 @@ pub async fn run(home: Option<PathBuf>) -> Result<(), DemoError> {
     };
     println!("  serving them at {} (loopback only)", demo.registry);
 
+    seed_store(&demo.store)?;
+
     heading(2, "Resolve: one GraphQL query asks for both formats");
     demo.step(&["resolve", "demo/greeter", "--explain"], None)
         .await?;
@@ -215,6 +224,16 @@ pub async fn run(home: Option<PathBuf>) -> Result<(), DemoError> {
         None => println!("Done. The temporary registry and store are removed."),
     }
     drop(temp);
+    Ok(())
+}
+
+/// Creates the demo's store with its fixed installation id (a store that exists keeps its own).
+fn seed_store(path: &Path) -> Result<(), DemoError> {
+    let store = crate::store::Store::open(path).map_err(|e| DemoError::Store(e.to_string()))?;
+    store
+        .index()
+        .meta_init("installation_id", INSTALLATION_ID)
+        .map_err(|e| DemoError::Store(e.to_string()))?;
     Ok(())
 }
 
@@ -304,5 +323,17 @@ impl Demo {
             String::from_utf8_lossy(&output.stdout).into_owned(),
             String::from_utf8_lossy(&output.stderr).into_owned(),
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::policy::bucket;
+
+    #[test]
+    fn the_demo_id_splits_the_examples_at_half() {
+        let id = super::INSTALLATION_ID;
+        assert!(bucket(id, &"demo/greeter".parse().unwrap()) < 50);
+        assert!(bucket(id, &"demo/wordcount".parse().unwrap()) >= 50);
     }
 }

@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 
 use sha2::Digest;
 
-pub use wasi::{Mount, RunError, RunOptions};
+pub use wasi::{Limits, Mount, RunError, RunOptions};
 
 /// Where and how much compiled code is kept. A library user builds it in code:
 /// `CacheConfig::default().with_directory(dir).with_capacity(bytes)` or
@@ -75,15 +75,6 @@ impl CacheConfig {
     pub fn capacity(&self) -> Option<u64> {
         self.capacity
     }
-}
-
-/// Limits on a running program.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Limits {
-    /// The most linear memory one instance may grow to, in bytes.
-    pub max_memory: Option<u64>,
-    /// Stop the program after this long.
-    pub timeout: Option<std::time::Duration>,
 }
 
 /// Why the engine could not do what was asked.

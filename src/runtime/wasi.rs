@@ -10,7 +10,14 @@ use wasmtime::{ExternType, Linker, Store, StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder};
 
-use super::Limits;
+/// Limits on a running program.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Limits {
+    /// The most linear memory one instance may grow to, in bytes.
+    pub max_memory: Option<u64>,
+    /// Stop the program after this long.
+    pub timeout: Option<std::time::Duration>,
+}
 
 /// A host directory made visible to the program.
 #[derive(Debug, Clone, PartialEq, Eq)]

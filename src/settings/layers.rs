@@ -3,11 +3,71 @@
 //! into typed values once; `config show` and `config get` print them as they were written.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use super::{DEFAULTS, ENV_VARS, Layer, SettingsError, Sources, keys};
+use super::env::ENV_VARS;
+use super::keys;
 use crate::package::{InputError, PackageName, WebcVersion};
 use crate::policy::Forced;
+
+/// The built-in defaults.
+pub const DEFAULTS: &str = include_str!("../../config/default.toml");
+
+/// Where a value came from.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Layer {
+    Default,
+    System,
+    User,
+    Env(String),
+    Flag(String),
+}
+
+impl std::fmt::Display for Layer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Layer::Default => f.write_str("default"),
+            Layer::System => f.write_str("system file"),
+            Layer::User => f.write_str("user file"),
+            Layer::Env(name) => write!(f, "env {name}"),
+            Layer::Flag(name) => write!(f, "flag {name}"),
+        }
+    }
+}
+
+/// Why settings could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("config file {path} is not valid TOML: {reason}")]
+    Parse { path: PathBuf, reason: String },
+    #[error("`{key}` = {value} ({layer}): {reason}")]
+    Invalid {
+        key: String,
+        value: String,
+        layer: Layer,
+        reason: String,
+    },
+    #[error("unknown setting `{0}`; `webcpm config show` lists them")]
+    UnknownKey(String),
+}
+
+/// What the settings are built from.
+#[derive(Debug, Default, Clone)]
+pub struct Sources {
+    pub system_file: Option<PathBuf>,
+    pub user_file: Option<PathBuf>,
+    /// `(name, value)` pairs of the environment; only names in [`ENV_VARS`] are looked at.
+    pub env: Vec<(String, String)>,
+    /// `(key, value, flag)` set by command-line flags.
+    pub flags: Vec<(String, toml::Value, String)>,
+}
 
 /// Every key with its winning value and layer, the per-package pins, and a forced format.
 #[derive(Debug, Clone)]

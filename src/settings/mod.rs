@@ -12,6 +12,7 @@
 
 mod edit;
 pub mod env;
+pub mod keys;
 mod layers;
 
 use std::collections::BTreeMap;
@@ -20,7 +21,7 @@ use std::time::Duration;
 
 pub use edit::{Edit, EditError, edit_file};
 pub use env::ENV_VARS;
-pub use layers::parse_value;
+pub use layers::{DEFAULTS, Layer, SettingsError, Sources, parse_value};
 
 use layers::Layered;
 
@@ -30,94 +31,14 @@ use crate::package::{PackageName, WebcVersion};
 use crate::policy::{Forced, Policy, Rollout};
 use crate::runtime::{CacheConfig, Limits};
 
-/// The built-in defaults.
-pub const DEFAULTS: &str = include_str!("../../config/default.toml");
-
 /// The fleet-wide file.
 pub const SYSTEM_FILE: &str = "/etc/webcpm/config.toml";
-
-/// Every config key, once: a misspelt key is a compile error.
-pub mod keys {
-    pub const REGISTRY_URL: &str = "registry.url";
-    pub const REGISTRY_TOKEN: &str = "registry.token";
-    pub const PRIORITY: &str = "webc.priority";
-    pub const FALLBACK: &str = "webc.fallback";
-    pub const V3_PERCENT: &str = "rollout.v3_percent";
-    pub const ROLLED_BACK: &str = "rollout.rolled_back";
-    pub const CONCURRENCY: &str = "download.concurrency";
-    pub const MAX_SIZE: &str = "download.max_size";
-    pub const RETRIES: &str = "download.retries";
-    pub const TIMEOUT: &str = "download.timeout";
-    pub const ALLOW_INSECURE_HTTP: &str = "download.allow_insecure_http";
-    pub const STORE_MAX_SIZE: &str = "store.max_size";
-    pub const COMPILE_CACHE: &str = "compile.cache";
-    pub const COMPILE_DIRECTORY: &str = "compile.directory";
-    pub const COMPILE_CAPACITY: &str = "compile.capacity";
-    pub const MAX_MEMORY: &str = "run.max_memory";
-    pub const RUN_TIMEOUT: &str = "run.timeout";
-}
-
-/// Where a value came from.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Layer {
-    Default,
-    System,
-    User,
-    Env(String),
-    Flag(String),
-}
-
-impl std::fmt::Display for Layer {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Layer::Default => f.write_str("default"),
-            Layer::System => f.write_str("system file"),
-            Layer::User => f.write_str("user file"),
-            Layer::Env(name) => write!(f, "env {name}"),
-            Layer::Flag(name) => write!(f, "flag {name}"),
-        }
-    }
-}
 
 /// A typed value and the layer it came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Value<T> {
     pub val: T,
     pub layer: Layer,
-}
-
-/// Why settings could not be loaded.
-#[derive(Debug, thiserror::Error)]
-pub enum SettingsError {
-    #[error("cannot read config file {path}: {source}")]
-    Read {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("config file {path} is not valid TOML: {reason}")]
-    Parse { path: PathBuf, reason: String },
-    #[error("`{key}` = {value} ({layer}): {reason}")]
-    Invalid {
-        key: String,
-        value: String,
-        layer: Layer,
-        reason: String,
-    },
-    #[error("unknown setting `{0}`; `webcpm config show` lists them")]
-    UnknownKey(String),
-}
-
-/// What the settings are built from.
-#[derive(Debug, Default, Clone)]
-pub struct Sources {
-    pub system_file: Option<PathBuf>,
-    pub user_file: Option<PathBuf>,
-    /// `(name, value)` pairs of the environment; only names in [`ENV_VARS`] are looked at.
-    pub env: Vec<(String, String)>,
-    /// `(key, value, flag)` set by command-line flags.
-    pub flags: Vec<(String, toml::Value, String)>,
 }
 
 /// `[registry]`.

@@ -28,6 +28,28 @@ fn the_demo_tells_the_whole_story_and_leaves_nothing_running() {
             "the demo shows `{expected}`:\n{text}"
         );
     }
+    // The same story every time: the 50% step moves the word counter to v2 and keeps the
+    // greeter on v3; the rollback then moves the greeter.
+    let half = text
+        .split("== 6.")
+        .nth(1)
+        .unwrap()
+        .split("== 7.")
+        .next()
+        .unwrap();
+    assert!(
+        half.contains("1 of 2 installed packages re-pointed"),
+        "{half}"
+    );
+    assert!(half.contains("demo/wordcount v3 -> v2"), "{half}");
+    let rollback = text
+        .split("== 7.")
+        .nth(1)
+        .unwrap()
+        .split("== 8.")
+        .next()
+        .unwrap();
+    assert!(rollback.contains("demo/greeter v3 -> v2"), "{rollback}");
     // After the rollback every install was on v2.
     let after_rollback = text.split("== 8.").next().unwrap();
     let list = after_rollback.split("$ webcpm list").last().unwrap();

@@ -5,6 +5,7 @@ mod common;
 mod demo;
 mod faults;
 mod install;
+mod layout;
 mod readme;
 mod registry;
 mod rollout;

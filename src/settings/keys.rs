@@ -1,0 +1,20 @@
+//! Every config key, once: a misspelt key is a compile error. Each is a dotted path into
+//! `config/default.toml` (or, for `registry.token`, a key without a default).
+
+pub const REGISTRY_URL: &str = "registry.url";
+pub const REGISTRY_TOKEN: &str = "registry.token";
+pub const PRIORITY: &str = "webc.priority";
+pub const FALLBACK: &str = "webc.fallback";
+pub const V3_PERCENT: &str = "rollout.v3_percent";
+pub const ROLLED_BACK: &str = "rollout.rolled_back";
+pub const CONCURRENCY: &str = "download.concurrency";
+pub const MAX_SIZE: &str = "download.max_size";
+pub const RETRIES: &str = "download.retries";
+pub const TIMEOUT: &str = "download.timeout";
+pub const ALLOW_INSECURE_HTTP: &str = "download.allow_insecure_http";
+pub const STORE_MAX_SIZE: &str = "store.max_size";
+pub const COMPILE_CACHE: &str = "compile.cache";
+pub const COMPILE_DIRECTORY: &str = "compile.directory";
+pub const COMPILE_CAPACITY: &str = "compile.capacity";
+pub const MAX_MEMORY: &str = "run.max_memory";
+pub const RUN_TIMEOUT: &str = "run.timeout";
