@@ -1206,4 +1206,91 @@ mod tests {
         let index = Index::open(&path).unwrap();
         assert_eq!(index.meta_init("installation_id", "b").unwrap(), "a");
     }
+
+    /// An index with one install of `ns/pkg` 1.0.0 as v2, and a raw connection to spoil it.
+    fn spoilable() -> (tempfile::TempDir, Index, Connection) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("index.sqlite");
+        let index = Index::open(&path).unwrap();
+        let sha = "ab".repeat(32);
+        let raw = Connection::open(&path).unwrap();
+        raw.execute_batch(&format!(
+            "PRAGMA foreign_keys = OFF;
+             INSERT INTO blobs (sha256, size, webc, created_at, last_used_at)
+                 VALUES ('{sha}', 10, 'v2', 1, 1);
+             INSERT INTO installs VALUES ('ns/pkg', '1.0.0', 'latest', 'r', 'v2', '{sha}',
+                 'rule', 'why', NULL, 1);
+             INSERT INTO install_members VALUES ('ns/pkg', 'ns/pkg', '1.0.0', 'v2', '{sha}', 0);
+             INSERT INTO packages VALUES ('r', 'ns/pkg', 1);
+             INSERT INTO versions VALUES ('r', 'ns/pkg', '1.0.0', 0);
+             INSERT INTO distributions VALUES ('r', 'ns/pkg', '1.0.0', 'v2', 'offered',
+                 'http://r/x', '{sha}', 10, 'v2', NULL, NULL);
+             INSERT INTO artifacts VALUES ('e', '{sha}', 5, '{sha}', NULL, 1, 1);"
+        ))
+        .unwrap();
+        (dir, index, raw)
+    }
+
+    fn corrupt<T: std::fmt::Debug>(read: Result<T, IndexError>) -> (&'static str, String) {
+        match read {
+            Err(IndexError::Corrupt { what, value, .. }) => (what, value),
+            other => panic!("not corrupt: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_corrupt_value_in_a_row_is_reported_as_corrupt() {
+        let (_dir, index, raw) = spoilable();
+        let name: PackageName = "ns/pkg".parse().unwrap();
+        assert_eq!(index.installs().unwrap().len(), 1);
+        raw.execute("UPDATE installs SET fell_back_from = 'v4'", [])
+            .unwrap();
+        assert_eq!(corrupt(index.installs()), ("format", "v4".to_string()));
+        raw.execute("UPDATE install_members SET version = 'one'", [])
+            .unwrap();
+        assert_eq!(
+            corrupt(index.members(&name)),
+            ("version", "one".to_string())
+        );
+        raw.execute("UPDATE install_members SET package = 'nope'", [])
+            .unwrap();
+        assert_eq!(
+            corrupt(index.members(&name)),
+            ("package name", "nope".to_string())
+        );
+        raw.execute("UPDATE artifacts SET atom = 'xyz'", [])
+            .unwrap();
+        assert_eq!(corrupt(index.artifacts()), ("digest", "xyz".to_string()));
+        raw.execute("UPDATE blobs SET sha256 = 'abc'", []).unwrap();
+        assert_eq!(corrupt(index.blobs()), ("digest", "abc".to_string()));
+    }
+
+    #[test]
+    fn some_corrupt_values_are_read_as_absent() {
+        let (_dir, index, raw) = spoilable();
+        let name: PackageName = "ns/pkg".parse().unwrap();
+        let version = semver::Version::new(1, 0, 0);
+        let sha: Sha256Digest = "ab".repeat(32).parse().unwrap();
+        let offered = || index.distribution("r", &name, &version, WebcVersion::V2);
+        assert_eq!(offered().unwrap().unwrap().claimed, Some(WebcVersion::V2));
+        raw.execute("UPDATE distributions SET claimed = 'v9'", [])
+            .unwrap();
+        assert_eq!(offered().unwrap().unwrap().claimed, None);
+        raw.execute("UPDATE artifacts SET sha256 = 'xyz'", [])
+            .unwrap();
+        assert_eq!(index.artifacts().unwrap()[0].sha256, None);
+        assert!(index.distribution_of_blob(&sha).unwrap().is_some());
+        raw.execute("UPDATE distributions SET version = 'one'", [])
+            .unwrap();
+        assert!(index.distribution_of_blob(&sha).unwrap().is_none());
+        raw.execute(
+            "UPDATE distributions SET version = '1.0.0', url = NULL, sha256 = 'xyz'",
+            [],
+        )
+        .unwrap();
+        assert_eq!(offered().unwrap(), None);
+        raw.execute("UPDATE distributions SET url = 'http://r/x'", [])
+            .unwrap();
+        assert_eq!(corrupt(offered()), ("digest", "xyz".to_string()));
+    }
 }
