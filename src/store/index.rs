@@ -28,7 +28,7 @@ mod sql;
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use rusqlite::{
     CachedStatement, Connection, OptionalExtension, Params, Row, Transaction, TransactionBehavior,
@@ -39,6 +39,8 @@ pub use artifacts::{ArtifactEntry, ArtifactRow};
 pub use blobs::{AtomRow, BlobEntry, BlobRow};
 pub use events::Event;
 pub use installs::{Decision, InstallMember, InstallRecord, Installed, Repoint};
+pub use sql::IndexError;
+use sql::now_ms;
 
 /// The schema version this binary writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -143,45 +145,11 @@ CREATE TABLE events (
 );
 "#];
 
-/// Why the index could not be read or written.
-#[derive(Debug, thiserror::Error)]
-pub enum IndexError {
-    #[error("index {path}: {source}")]
-    Sqlite {
-        path: PathBuf,
-        #[source]
-        source: rusqlite::Error,
-    },
-    #[error(
-        "the store's index {path} has schema version {found}, newer than this webcpm knows ({known}); upgrade webcpm or use another --home"
-    )]
-    TooNew {
-        path: PathBuf,
-        found: i64,
-        known: i64,
-    },
-    #[error(
-        "index {path}: a row holds `{value}`, which is not a valid {what}; run `webcpm cache verify`"
-    )]
-    Corrupt {
-        path: PathBuf,
-        what: &'static str,
-        value: String,
-    },
-}
-
 /// The open index. One connection, shared behind a mutex: SQLite work is short.
 #[derive(Debug)]
 pub struct Index {
     path: PathBuf,
     conn: Mutex<Connection>,
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 impl Index {

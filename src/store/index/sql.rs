@@ -7,18 +7,52 @@
 //! a column can never hand out a value its type would refuse.
 //!
 //! A text that does not parse is a [`CorruptValue`] naming what the column should hold; the index
-//! reports it as [`IndexError::Corrupt`](super::IndexError::Corrupt) (see [`index_error`]), or,
+//! reports it as [`IndexError::Corrupt`](IndexError::Corrupt) (see [`index_error`]), or,
 //! where a corrupt value has always been read as absent, [`lenient`] reads it as `None`. A value of
 //! the wrong SQLite type stays an ordinary SQLite error, as it is for a `String` column.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use rusqlite::Row;
 use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
 
-use super::IndexError;
 use crate::package::{PackageName, Sha256Digest, WebcVersion};
+
+/// Why the index could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum IndexError {
+    #[error("index {path}: {source}")]
+    Sqlite {
+        path: PathBuf,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error(
+        "the store's index {path} has schema version {found}, newer than this webcpm knows ({known}); upgrade webcpm or use another --home"
+    )]
+    TooNew {
+        path: PathBuf,
+        found: i64,
+        known: i64,
+    },
+    #[error(
+        "index {path}: a row holds `{value}`, which is not a valid {what}; run `webcpm cache verify`"
+    )]
+    Corrupt {
+        path: PathBuf,
+        what: &'static str,
+        value: String,
+    },
+}
+
+pub(super) fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
 
 /// A value in a row that does not parse as what its column holds.
 #[derive(Debug, thiserror::Error)]
