@@ -117,13 +117,44 @@ pub async fn run(home: Option<PathBuf>) -> Result<(), DemoError> {
         registry: String::new(),
     };
 
+    publish_examples(&base.join("packages"), &registry_root)?;
+    let server = crate::server::start(crate::server::ServeOptions {
+        root: registry_root.clone(),
+        listen: "127.0.0.1:0".parse().expect("a valid address"),
+        public_url: None,
+        access_log: None,
+        allow_public: false,
+        faults: None,
+    })
+    .await
+    .map_err(|e| DemoError::Registry(e.to_string()))?;
+    let demo = Demo {
+        registry: server.graphql_url(),
+        ..demo
+    };
+    println!("  serving them at {} (loopback only)", demo.registry);
+
+    seed_store(&demo.store)?;
+    demo.story().await?;
+
+    server.shutdown().await;
+    println!();
+    match &home {
+        Some(h) => println!("Done. Everything is kept in {}.", h.display()),
+        None => println!("Done. The temporary registry and store are removed."),
+    }
+    drop(temp);
+    Ok(())
+}
+
+/// Step 1: the example packages, built from their WAT sources and published as v2 and v3.
+fn publish_examples(sources: &Path, registry_root: &Path) -> Result<(), DemoError> {
     heading(1, "A local registry: every package in WebC v2 and v3");
-    let sources = base.join("packages");
     for (name, wat, files) in PACKAGES {
-        let dir = example_dir(&sources, name, wat, files)?;
+        let dir = example_dir(sources, name, wat, files)?;
         let report = tokio::task::block_in_place(|| {
             crate::server::add(
-                &registry_root,
+                registry_root,
                 &dir,
                 &crate::server::AddOptions {
                     force: true,
@@ -142,88 +173,6 @@ pub async fn run(home: Option<PathBuf>) -> Result<(), DemoError> {
             report.v3.size
         );
     }
-    let server = crate::server::start(crate::server::ServeOptions {
-        root: registry_root.clone(),
-        listen: "127.0.0.1:0".parse().expect("a valid address"),
-        public_url: None,
-        access_log: None,
-        allow_public: false,
-        faults: None,
-    })
-    .await
-    .map_err(|e| DemoError::Registry(e.to_string()))?;
-    let demo = Demo {
-        registry: server.graphql_url(),
-        ..demo
-    };
-    println!("  serving them at {} (loopback only)", demo.registry);
-
-    seed_store(&demo.store)?;
-
-    heading(2, "Resolve: one GraphQL query asks for both formats");
-    demo.step(&["resolve", "demo/greeter", "--explain"], None)
-        .await?;
-
-    heading(
-        3,
-        "Install: v3 first, verified while it streams, compiled once",
-    );
-    demo.step(&["install", "demo/greeter", "demo/wordcount"], None)
-        .await?;
-    demo.step(&["list"], None).await?;
-
-    heading(4, "Run: WASI programs from the store");
-    demo.step(&["run", "demo/greeter", "--", "webcpm"], None)
-        .await?;
-    demo.step(
-        &["run", "demo/wordcount"],
-        Some("the quick brown fox\njumps over the lazy dog\n"),
-    )
-    .await?;
-
-    heading(5, "A warm run starts from native code, memory-mapped");
-    let started = Instant::now();
-    let (out, err) = demo.capture(&["run", "demo/greeter", "-v"]).await?;
-    let wall = started.elapsed().as_secs_f64() * 1000.0;
-    print!("{}", indent(&out));
-    if let Some(line) = err
-        .lines()
-        .find(|l| l.contains("loaded precompiled artifact"))
-    {
-        println!("  {}", line.trim().trim_start_matches("INFO").trim());
-    }
-    println!("  the whole `webcpm run` process took {wall:.1} ms");
-
-    heading(
-        6,
-        "A staged rollout: v3 for 50% of (machine, package) pairs",
-    );
-    demo.step(&["rollout", "set", "--v3-percent", "50"], None)
-        .await?;
-    demo.step(&["rollout", "status"], None).await?;
-
-    heading(7, "Emergency: roll every install back to v2");
-    demo.step(&["rollout", "rollback"], None).await?;
-    demo.step(&["list"], None).await?;
-    demo.step(&["run", "demo/greeter"], None).await?;
-
-    heading(
-        8,
-        "Resume: back to the policy before the rollback, with no download",
-    );
-    demo.step(&["rollout", "resume", "--offline"], None).await?;
-    demo.step(&["list"], None).await?;
-
-    heading(9, "The store is consistent");
-    demo.step(&["cache", "verify"], None).await?;
-
-    server.shutdown().await;
-    println!();
-    match &home {
-        Some(h) => println!("Done. Everything is kept in {}.", h.display()),
-        None => println!("Done. The temporary registry and store are removed."),
-    }
-    drop(temp);
     Ok(())
 }
 
@@ -253,6 +202,67 @@ fn indent(text: &str) -> String {
 }
 
 impl Demo {
+    /// Steps 2 to 9: the commands, one by one, against the running registry.
+    async fn story(&self) -> Result<(), DemoError> {
+        heading(2, "Resolve: one GraphQL query asks for both formats");
+        self.step(&["resolve", "demo/greeter", "--explain"], None)
+            .await?;
+
+        heading(
+            3,
+            "Install: v3 first, verified while it streams, compiled once",
+        );
+        self.step(&["install", "demo/greeter", "demo/wordcount"], None)
+            .await?;
+        self.step(&["list"], None).await?;
+
+        heading(4, "Run: WASI programs from the store");
+        self.step(&["run", "demo/greeter", "--", "webcpm"], None)
+            .await?;
+        self.step(
+            &["run", "demo/wordcount"],
+            Some("the quick brown fox\njumps over the lazy dog\n"),
+        )
+        .await?;
+
+        heading(5, "A warm run starts from native code, memory-mapped");
+        let started = Instant::now();
+        let (out, err) = self.capture(&["run", "demo/greeter", "-v"]).await?;
+        let wall = started.elapsed().as_secs_f64() * 1000.0;
+        print!("{}", indent(&out));
+        if let Some(line) = err
+            .lines()
+            .find(|l| l.contains("loaded precompiled artifact"))
+        {
+            println!("  {}", line.trim().trim_start_matches("INFO").trim());
+        }
+        println!("  the whole `webcpm run` process took {wall:.1} ms");
+
+        heading(
+            6,
+            "A staged rollout: v3 for 50% of (machine, package) pairs",
+        );
+        self.step(&["rollout", "set", "--v3-percent", "50"], None)
+            .await?;
+        self.step(&["rollout", "status"], None).await?;
+
+        heading(7, "Emergency: roll every install back to v2");
+        self.step(&["rollout", "rollback"], None).await?;
+        self.step(&["list"], None).await?;
+        self.step(&["run", "demo/greeter"], None).await?;
+
+        heading(
+            8,
+            "Resume: back to the policy before the rollback, with no download",
+        );
+        self.step(&["rollout", "resume", "--offline"], None).await?;
+        self.step(&["list"], None).await?;
+
+        heading(9, "The store is consistent");
+        self.step(&["cache", "verify"], None).await?;
+        Ok(())
+    }
+
     fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(&self.exe);
         cmd.args(args)

@@ -79,10 +79,31 @@ pub fn run(
     options: RunOptions,
 ) -> Result<i32, RunError> {
     let name = options.module_name.clone();
-    let setup = |e: wasmtime::Error| RunError::Setup {
+    let mut store = Store::new(
+        engine,
+        State {
+            wasi: wasi_context(&options)?,
+            limits: store_limits(limits),
+        },
+    );
+    store.limiter(|s| &mut s.limits);
+    store.set_epoch_deadline(1);
+    store.epoch_deadline_trap();
+    let linker = linker(engine, module, &mut store).map_err(|e| RunError::Setup {
         module: name.clone(),
         reason: format!("{e:#}"),
-    };
+    })?;
+    let watchdog = Watchdog::start(engine, limits.timeout);
+    let called = call_start(&linker, &mut store, module, &name);
+    watchdog.finished.store(true, Ordering::SeqCst);
+    match called? {
+        Ok(()) => Ok(0),
+        Err(error) => ended(error, &name, limits, &watchdog),
+    }
+}
+
+/// The program's WASI view: its arguments, environment, inherited stdio and mounts.
+fn wasi_context(options: &RunOptions) -> Result<WasiP1Ctx, RunError> {
     let mut builder = WasiCtxBuilder::new();
     builder.inherit_stdio();
     builder.arg(&options.program);
@@ -106,81 +127,109 @@ pub fn run(
                 reason: format!("{e:#}"),
             })?;
     }
-    let mut store_limits = StoreLimitsBuilder::new();
-    if let Some(max) = limits.max_memory {
-        store_limits = store_limits.memory_size(usize::try_from(max).unwrap_or(usize::MAX));
-    }
-    let mut store = Store::new(
-        engine,
-        State {
-            wasi: builder.build_p1(),
-            limits: store_limits.build(),
-        },
-    );
-    store.limiter(|s| &mut s.limits);
-    store.set_epoch_deadline(1);
-    store.epoch_deadline_trap();
+    Ok(builder.build_p1())
+}
 
+fn store_limits(limits: &Limits) -> StoreLimits {
+    let mut builder = StoreLimitsBuilder::new();
+    if let Some(max) = limits.max_memory {
+        builder = builder.memory_size(usize::try_from(max).unwrap_or(usize::MAX));
+    }
+    builder.build()
+}
+
+/// WASI preview 1, and the memory a module imports rather than defines (modules built for
+/// threads import a shared one).
+fn linker(
+    engine: &wasmtime::Engine,
+    module: &wasmtime::Module,
+    store: &mut Store<State>,
+) -> Result<Linker<State>, wasmtime::Error> {
     let mut linker: Linker<State> = Linker::new(engine);
-    wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |s: &mut State| &mut s.wasi)
-        .map_err(setup)?;
-    // Modules built for threads import their (shared) memory rather than define it.
+    wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |s: &mut State| &mut s.wasi)?;
     for import in module.imports() {
         if let ExternType::Memory(ty) = import.ty() {
-            let defined = if ty.is_shared() {
-                wasmtime::SharedMemory::new(engine, ty)
-                    .and_then(|m| linker.define(&store, import.module(), import.name(), m))
+            if ty.is_shared() {
+                let memory = wasmtime::SharedMemory::new(engine, ty)?;
+                linker.define(&*store, import.module(), import.name(), memory)?;
             } else {
-                wasmtime::Memory::new(&mut store, ty)
-                    .and_then(|m| linker.define(&store, import.module(), import.name(), m))
-            };
-            defined.map_err(setup)?;
+                let memory = wasmtime::Memory::new(&mut *store, ty)?;
+                linker.define(&*store, import.module(), import.name(), memory)?;
+            }
         }
     }
+    Ok(linker)
+}
 
-    let timed_out = Arc::new(AtomicBool::new(false));
-    let finished = Arc::new(AtomicBool::new(false));
-    if let Some(timeout) = limits.timeout {
-        let (engine, timed_out, finished) = (engine.clone(), timed_out.clone(), finished.clone());
-        std::thread::spawn(move || {
-            std::thread::sleep(timeout);
-            if !finished.load(Ordering::SeqCst) {
-                timed_out.store(true, Ordering::SeqCst);
-                engine.increment_epoch();
-            }
-        });
+/// Stops the program after the timeout by bumping the engine's epoch, unless it finished.
+struct Watchdog {
+    timed_out: Arc<AtomicBool>,
+    finished: Arc<AtomicBool>,
+}
+
+impl Watchdog {
+    fn start(engine: &wasmtime::Engine, timeout: Option<std::time::Duration>) -> Watchdog {
+        let watchdog = Watchdog {
+            timed_out: Arc::new(AtomicBool::new(false)),
+            finished: Arc::new(AtomicBool::new(false)),
+        };
+        if let Some(timeout) = timeout {
+            let engine = engine.clone();
+            let (timed_out, finished) = (watchdog.timed_out.clone(), watchdog.finished.clone());
+            std::thread::spawn(move || {
+                std::thread::sleep(timeout);
+                if !finished.load(Ordering::SeqCst) {
+                    timed_out.store(true, Ordering::SeqCst);
+                    engine.increment_epoch();
+                }
+            });
+        }
+        watchdog
     }
+}
 
-    let outcome = (|| -> Result<Result<(), wasmtime::Error>, RunError> {
-        let instance = linker
-            .instantiate(&mut store, module)
-            .map_err(|e| RunError::Link {
-                module: name.clone(),
-                reason: format!("{e:#}"),
-            })?;
-        let start = instance
-            .get_typed_func::<(), ()>(&mut store, "_start")
-            .map_err(|_| RunError::NotACommand {
-                module: name.clone(),
-            })?;
-        Ok(start.call(&mut store, ()))
-    })();
-    finished.store(true, Ordering::SeqCst);
-    let error = match outcome? {
-        Ok(()) => return Ok(0),
-        Err(e) => e,
-    };
+/// Instantiates the module and calls `_start`; the outer error is webcpm's, the inner one is
+/// how the program ended.
+fn call_start(
+    linker: &Linker<State>,
+    store: &mut Store<State>,
+    module: &wasmtime::Module,
+    name: &str,
+) -> Result<Result<(), wasmtime::Error>, RunError> {
+    let instance = linker
+        .instantiate(&mut *store, module)
+        .map_err(|e| RunError::Link {
+            module: name.to_string(),
+            reason: format!("{e:#}"),
+        })?;
+    let start = instance
+        .get_typed_func::<(), ()>(&mut *store, "_start")
+        .map_err(|_| RunError::NotACommand {
+            module: name.to_string(),
+        })?;
+    Ok(start.call(&mut *store, ()))
+}
+
+/// How a program that did not return from `_start` ended: `proc_exit`, Ctrl-C, the timeout,
+/// or a trap in a named function.
+fn ended(
+    error: wasmtime::Error,
+    name: &str,
+    limits: &Limits,
+    watchdog: &Watchdog,
+) -> Result<i32, RunError> {
+    let module = name.to_string();
     if let Some(exit) = error.downcast_ref::<I32Exit>() {
         return Ok(exit.0);
     }
     if let Some(wasmtime::Trap::Interrupt) = error.downcast_ref::<wasmtime::Trap>() {
-        return Err(if timed_out.load(Ordering::SeqCst) {
+        return Err(if watchdog.timed_out.load(Ordering::SeqCst) {
             RunError::Timeout {
-                module: name,
+                module,
                 seconds: limits.timeout.map_or(0, |t| t.as_secs()),
             }
         } else {
-            RunError::Interrupted { module: name }
+            RunError::Interrupted { module }
         });
     }
     let function = error
@@ -198,7 +247,7 @@ pub fn run(
         None => format!("{error:#}"),
     };
     Err(RunError::Trap {
-        module: name,
+        module,
         function,
         message,
     })

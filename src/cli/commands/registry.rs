@@ -17,61 +17,14 @@ pub async fn registry(global: &GlobalArgs, cmd: RegistryCommand) -> Result<ExitS
             force,
             webc,
         } => {
-            let input = |e: InputError| Failure::new(FailureKind::Package, e.to_string());
-            let options = server::AddOptions {
-                name: name.as_deref().map(str::parse).transpose().map_err(input)?,
-                version: version
-                    .as_deref()
-                    .map(crate::package::parse_version)
-                    .transpose()
-                    .map_err(input)?,
-                force,
-                only: webc,
-            };
-            let report = tokio::task::spawn_blocking(move || server::add(&root, &path, &options))
-                .await
-                .map_err(|e| Failure::internal(e.to_string()))??;
-            if global.json {
-                println!(
-                    "{}",
-                    serde_json::to_string(&report).expect("plain data serializes")
-                );
-            } else if !global.quiet {
-                println!(
-                    "Published {}@{}: v2 {} ({} bytes), v3 {} ({} bytes)",
-                    report.package,
-                    report.version,
-                    report.v2.sha256,
-                    report.v2.size,
-                    report.v3.sha256,
-                    report.v3.size
-                );
-            }
-            Ok(ExitStatus::Success)
+            let options = add_options(name, version, force, webc)?;
+            add(global, root, path, options).await
         }
         RegistryCommand::Archive {
             root,
             package,
             undo,
-        } => {
-            let spec: PackageSpec = package
-                .parse()
-                .map_err(|e: InputError| Failure::usage(e.to_string()))?;
-            let VersionRequest::Exact(version) = spec.version else {
-                return Err(
-                    Failure::usage(format!("`{package}` names no exact version"))
-                        .hint("write it as ns/name@1.2.3"),
-                );
-            };
-            server::set_archived(&root, &spec.name, &version, !undo)?;
-            if global.json {
-                println!(
-                    "{}",
-                    json!({"package": spec.name, "version": version.to_string(), "archived": !undo})
-                );
-            }
-            Ok(ExitStatus::Success)
-        }
+        } => archive(global, &root, &package, undo),
         RegistryCommand::Serve {
             root,
             listen,
@@ -80,7 +33,7 @@ pub async fn registry(global: &GlobalArgs, cmd: RegistryCommand) -> Result<ExitS
             public,
             faults,
         } => {
-            let running = server::start(server::ServeOptions {
+            serve(server::ServeOptions {
                 root,
                 listen,
                 public_url,
@@ -89,15 +42,92 @@ pub async fn registry(global: &GlobalArgs, cmd: RegistryCommand) -> Result<ExitS
                 faults,
             })
             .await
-            .map_err(|e| Failure::usage(e.to_string()))?;
-            println!("listening on {}", running.graphql_url());
-            use std::io::Write;
-            let _ = std::io::stdout().flush();
-            running
-                .wait()
-                .await
-                .map_err(|e| Failure::internal(e.to_string()))?;
-            Ok(ExitStatus::Success)
         }
     }
+}
+
+fn add_options(
+    name: Option<String>,
+    version: Option<String>,
+    force: bool,
+    only: Option<crate::package::WebcVersion>,
+) -> Result<server::AddOptions, Failure> {
+    let input = |e: InputError| Failure::new(FailureKind::Package, e.to_string());
+    Ok(server::AddOptions {
+        name: name.as_deref().map(str::parse).transpose().map_err(input)?,
+        version: version
+            .as_deref()
+            .map(crate::package::parse_version)
+            .transpose()
+            .map_err(input)?,
+        force,
+        only,
+    })
+}
+
+async fn add(
+    global: &GlobalArgs,
+    root: std::path::PathBuf,
+    path: std::path::PathBuf,
+    options: server::AddOptions,
+) -> Result<ExitStatus, Failure> {
+    let report = tokio::task::spawn_blocking(move || server::add(&root, &path, &options))
+        .await
+        .map_err(|e| Failure::internal(e.to_string()))??;
+    if global.json {
+        println!(
+            "{}",
+            serde_json::to_string(&report).expect("plain data serializes")
+        );
+    } else if !global.quiet {
+        println!(
+            "Published {}@{}: v2 {} ({} bytes), v3 {} ({} bytes)",
+            report.package,
+            report.version,
+            report.v2.sha256,
+            report.v2.size,
+            report.v3.sha256,
+            report.v3.size
+        );
+    }
+    Ok(ExitStatus::Success)
+}
+
+fn archive(
+    global: &GlobalArgs,
+    root: &std::path::Path,
+    package: &str,
+    undo: bool,
+) -> Result<ExitStatus, Failure> {
+    let spec: PackageSpec = package
+        .parse()
+        .map_err(|e: InputError| Failure::usage(e.to_string()))?;
+    let VersionRequest::Exact(version) = spec.version else {
+        return Err(
+            Failure::usage(format!("`{package}` names no exact version"))
+                .hint("write it as ns/name@1.2.3"),
+        );
+    };
+    server::set_archived(root, &spec.name, &version, !undo)?;
+    if global.json {
+        println!(
+            "{}",
+            json!({"package": spec.name, "version": version.to_string(), "archived": !undo})
+        );
+    }
+    Ok(ExitStatus::Success)
+}
+
+async fn serve(options: server::ServeOptions) -> Result<ExitStatus, Failure> {
+    let running = server::start(options)
+        .await
+        .map_err(|e| Failure::usage(e.to_string()))?;
+    println!("listening on {}", running.graphql_url());
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+    running
+        .wait()
+        .await
+        .map_err(|e| Failure::internal(e.to_string()))?;
+    Ok(ExitStatus::Success)
 }
