@@ -17,8 +17,11 @@
 //! | [`run`] | `run`: from an installed package to a ready module and its WASI setup |
 //! | [`demo`] | `webcpm demo`: the whole story on a built-in local registry |
 //! | [`server`] | the local registry (`registry add`, `registry serve`), sharing only the schema |
+//! | `cli` | the shell around it all: arguments → context → one file per command → exit code |
 //!
 //! [`package`] and [`container`] hold the domain types and the WebC checks that every part uses.
+//! No file depends on itself through others: `tests/it/layout.rs` checks the graph of every
+//! path a file names.
 
 pub mod artifacts;
 pub mod container;

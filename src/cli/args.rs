@@ -307,7 +307,8 @@ pub enum RegistryCommand {
         /// Allow listening on an address other than loopback
         #[arg(long)]
         public: bool,
-        /// For tests: a TOML list of fault rules (failures and lies to serve on purpose)
+        /// Chaos mode: a TOML list of fault rules (failures and lies served on purpose), to
+        /// rehearse how clients behave before a rollout
         #[arg(long, value_name = "FILE")]
         faults: Option<PathBuf>,
     },

@@ -1,6 +1,9 @@
-//! Fault switches for the local registry, for tests: `webcpm registry serve --faults FILE` makes
-//! the server fail or lie on purpose, so that webcpm's retries, resume, fallback and refusals can
-//! be shown against a real process. Without `--faults` nothing here runs.
+//! Chaos mode for the local registry: `webcpm registry serve --faults FILE` makes the server fail
+//! or lie on purpose. Operators use it to rehearse a rollout before they stage v3 on a fleet
+//! (serve a corrupt or truncated v3 to a canary and watch its clients fall back to v2 and record
+//! why; cut downloads and watch them resume); the tests use it to show webcpm's retries, resume,
+//! fallback and refusals against a real process. It ships in the binary for that first reason.
+//! Without `--faults` nothing here runs, and the server logs a warning while rules are active.
 //!
 //! `FILE` is TOML, a list of rules tried in file order; the first rule that matches a request
 //! and has not used up its `times` decides what happens to it (at most one rule per request):
