@@ -455,7 +455,7 @@ fn decisions(
                 };
             Decision {
                 webc: c.webc,
-                outcome: outcome.as_str().to_string(),
+                outcome,
                 reason,
             }
         })

@@ -147,6 +147,23 @@ pub fn publish(home: &Path, root: &Path, path: &Path, extra: &[&str]) -> serde_j
     json(&out)
 }
 
+/// Writes the default package `name@version` (a module that prints its name, a `data` volume)
+/// and publishes it into the registry at `root`; returns the `--json` report.
+pub fn publish_new(
+    home: &Path,
+    root: &Path,
+    name: &str,
+    version: &str,
+    extra: &[&str],
+) -> serde_json::Value {
+    let pkg = Pkg {
+        name,
+        version,
+        ..Pkg::default()
+    };
+    publish(home, root, &package_dir(home, &pkg), extra)
+}
+
 /// A `webcpm registry serve` process on 127.0.0.1; killed on drop.
 pub struct Registry {
     child: Child,

@@ -14,15 +14,7 @@ use crate::common::*;
 /// A registry root with `test/hello@1.0.0`; returns it with the `registry add --json` report.
 fn hello_registry(home: &Path) -> (PathBuf, serde_json::Value) {
     let root = home.join("registry");
-    let dir = package_dir(
-        home,
-        &Pkg {
-            name: "test/hello",
-            version: "1.0.0",
-            ..Pkg::default()
-        },
-    );
-    let report = publish(home, &root, &dir, &[]);
+    let report = publish_new(home, &root, "test/hello", "1.0.0", &[]);
     (root, report)
 }
 

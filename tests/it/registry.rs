@@ -25,15 +25,7 @@ fn serve_offers_both_formats_through_the_typed_client() {
     let tmp = tempfile::tempdir().unwrap();
     let home = tmp.path();
     let root = home.join("registry");
-    let dir = package_dir(
-        home,
-        &Pkg {
-            name: "test/hello",
-            version: "1.0.0",
-            ..Pkg::default()
-        },
-    );
-    let report = publish(home, &root, &dir, &[]);
+    let report = publish_new(home, &root, "test/hello", "1.0.0", &[]);
     assert_eq!(report["package"], "test/hello");
     assert_eq!(report["version"], "1.0.0");
     let registry = Registry::start(home, &root);
@@ -105,15 +97,7 @@ fn an_existing_webc_of_either_version_yields_both_formats() {
     let tmp = tempfile::tempdir().unwrap();
     let home = tmp.path();
     let root = home.join("registry");
-    let dir = package_dir(
-        home,
-        &Pkg {
-            name: "test/orig",
-            version: "1.0.0",
-            ..Pkg::default()
-        },
-    );
-    let first = publish(home, &root, &dir, &[]);
+    let first = publish_new(home, &root, "test/orig", "1.0.0", &[]);
     for webc in ["v2", "v3"] {
         let sha = first[webc]["sha256"].as_str().unwrap();
         let file = root.join("blobs").join(format!("{sha}.webc"));

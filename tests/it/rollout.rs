@@ -95,15 +95,7 @@ fn a_package_without_v2_stays_on_v3_and_is_named() {
     let tmp = tempfile::tempdir().unwrap();
     let home = tmp.path();
     let root = home.join("registry");
-    let dir = package_dir(
-        home,
-        &Pkg {
-            name: "fleet/new",
-            version: "1.0.0",
-            ..Pkg::default()
-        },
-    );
-    publish(home, &root, &dir, &["--webc", "v3"]);
+    publish_new(home, &root, "fleet/new", "1.0.0", &["--webc", "v3"]);
     let registry = Registry::start(home, &root);
     let out = run(webcpm(home).args(["install", "fleet/new", "--registry", &registry.url]));
     assert_eq!(out.status.code(), Some(0));

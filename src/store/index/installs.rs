@@ -14,7 +14,7 @@ use super::distributions::write_release;
 use super::events::insert_event;
 use super::sql::Semver;
 use super::{Index, IndexError, now_ms};
-use crate::package::{PackageName, Release, Sha256Digest, WebcVersion};
+use crate::package::{CandidateOutcome, PackageName, Release, Sha256Digest, WebcVersion};
 
 /// One package of an install's resolved tree.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,7 +30,7 @@ pub struct InstallMember {
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Decision {
     pub webc: WebcVersion,
-    pub outcome: String,
+    pub outcome: CandidateOutcome,
     pub reason: String,
 }
 

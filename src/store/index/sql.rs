@@ -18,7 +18,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use rusqlite::Row;
 use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
 
-use crate::package::{PackageName, Sha256Digest, WebcVersion};
+use crate::package::{CandidateOutcome, PackageName, Sha256Digest, WebcVersion};
 
 /// Why the index could not be read or written.
 #[derive(Debug, thiserror::Error)]
@@ -94,6 +94,11 @@ macro_rules! text_column {
 text_column!(PackageName, "package name", PackageName::as_str);
 text_column!(Sha256Digest, "digest", Sha256Digest::hex);
 text_column!(WebcVersion, "format", |w: &WebcVersion| w.as_str());
+text_column!(
+    CandidateOutcome,
+    "candidate outcome",
+    |o: &CandidateOutcome| o.as_str()
+);
 
 /// A package version read from a column (`semver::Version` is not this crate's, so the
 /// conversion lives on this wrapper); it is written as `version.to_string()`.
