@@ -65,6 +65,22 @@ pub async fn align(
         .await)
 }
 
+/// The formats an install could not move to, and why.
+#[derive(Default)]
+struct Misses(Vec<Miss>);
+
+impl Misses {
+    fn text(&self) -> String {
+        let texts: Vec<&str> = self.0.iter().map(|m| m.text.as_str()).collect();
+        texts.join("; ")
+    }
+
+    /// Something failed that running the command again may fix.
+    fn failed(&self) -> bool {
+        self.0.iter().any(|m| !m.not_offered)
+    }
+}
+
 async fn align_one(
     installer: &Installer,
     install: Installed,
@@ -81,80 +97,59 @@ async fn align_one(
         reason,
         failed,
     };
+    let kept =
+        |reason: String, failed: bool| moved(install.webc, MoveOutcome::Kept, reason, failed);
     let members = match installer.store.index().members(&install.package) {
         Ok(m) if !m.is_empty() => m,
-        Ok(_) => {
+        Ok(_) => return kept("the install has no recorded tree".into(), true),
+        Err(e) => return kept(e.to_string(), true),
+    };
+    let mut misses = Misses::default();
+    for &webc in &order.formats {
+        if webc == install.webc && misses.0.is_empty() {
             return moved(
-                install.webc,
-                MoveOutcome::Kept,
-                "the install has no recorded tree".into(),
-                true,
+                webc,
+                MoveOutcome::Unchanged,
+                format!("already {webc}"),
+                false,
             );
         }
-        Err(e) => return moved(install.webc, MoveOutcome::Kept, e.to_string(), true),
-    };
-    let mut misses: Vec<Miss> = Vec::new();
-    let texts = |misses: &[Miss]| {
-        misses
-            .iter()
-            .map(|m| m.text.as_str())
-            .collect::<Vec<_>>()
-            .join("; ")
-    };
-    for &webc in &order.formats {
         if webc == install.webc {
-            return if misses.is_empty() {
-                moved(
-                    webc,
-                    MoveOutcome::Unchanged,
-                    format!("already {webc}"),
-                    false,
-                )
-            } else {
-                let failed = misses.iter().any(|m| !m.not_offered);
-                moved(webc, MoveOutcome::Kept, texts(&misses), failed)
-            };
+            return kept(misses.text(), misses.failed());
         }
         match switch(installer, &install, &members, webc, network).await {
             Ok(new_members) => {
-                let fell_back_from = (webc != order.formats[0]).then_some(order.formats[0]);
-                let reason = if misses.is_empty() {
+                let reason = if misses.0.is_empty() {
                     format!("{cause}: {}", order.rule)
                 } else {
-                    format!("{cause}: fallback: {}", texts(&misses))
+                    format!("{cause}: fallback: {}", misses.text())
                 };
-                let written = installer.store.index().repoint(
-                    &install.package,
-                    &Repoint {
-                        from: install.sha256,
-                        webc,
-                        members: &new_members,
-                        rule: &order.rule,
-                        reason: &reason,
-                        fell_back_from,
-                        cause,
-                    },
-                );
-                return match written {
+                let repoint = Repoint {
+                    from: install.sha256,
+                    webc,
+                    members: &new_members,
+                    rule: &order.rule,
+                    reason: &reason,
+                    fell_back_from: (webc != order.formats[0]).then_some(order.formats[0]),
+                    cause,
+                };
+                return match installer.store.index().repoint(&install.package, &repoint) {
                     Ok(true) => moved(webc, MoveOutcome::Switched, reason, false),
-                    Ok(false) => moved(
-                        install.webc,
-                        MoveOutcome::Kept,
+                    Ok(false) => kept(
                         "another process changed this install meanwhile; run the command again"
                             .into(),
                         true,
                     ),
-                    Err(e) => moved(install.webc, MoveOutcome::Kept, e.to_string(), true),
+                    Err(e) => kept(e.to_string(), true),
                 };
             }
-            Err(miss) => misses.push(Miss {
+            Err(miss) => misses.0.push(Miss {
                 text: format!("{webc}: {}", miss.text),
                 ..miss
             }),
         }
     }
-    let failed = misses.iter().any(|m| !m.not_offered);
-    moved(install.webc, MoveOutcome::Kept, texts(&misses), failed)
+    kept(misses.text(), misses.failed())
 }
 
 /// Makes every member of an install present and compiled in `webc`; returns the new tree.

@@ -122,10 +122,23 @@ impl Store {
     /// Checks every blob and artifact and, with [`VerifyMode::Repair`], removes what is wrong
     /// (see the module docs); orphan files go only with [`Orphans::Sweep`].
     pub fn verify(&self, mode: VerifyMode, orphans: Orphans) -> Result<VerifyReport, StoreError> {
-        let repair = mode == VerifyMode::Repair;
         let mut report = VerifyReport::default();
         let mut known: BTreeSet<PathBuf> = BTreeSet::new();
+        self.verify_blobs(mode, &mut report, &mut known)?;
+        self.verify_artifacts(mode, &mut report, &mut known)?;
+        self.remove_dead_temporaries(&mut report)?;
+        if orphans == Orphans::Sweep {
+            self.sweep_orphans(&known, &mut report)?;
+        }
+        Ok(report)
+    }
 
+    fn verify_blobs(
+        &self,
+        mode: VerifyMode,
+        report: &mut VerifyReport,
+        known: &mut BTreeSet<PathBuf>,
+    ) -> Result<(), StoreError> {
         for blob in self.index.blob_entries()? {
             report.checked += 1;
             let path = self.blob_path(&blob.sha256);
@@ -142,21 +155,28 @@ impl Store {
                 }
             };
             report.problems.push(problem);
-            if repair {
-                if blob.used {
-                    // The row stays, for the download that repairs it.
-                    remove(&path)?;
-                    remove(&self.volume_dir(&blob.sha256))?;
-                    report.refetch.push(blob.sha256);
-                } else {
-                    self.index.forget_blob(&blob.sha256)?;
-                    remove(&path)?;
-                    remove(&self.volume_dir(&blob.sha256))?;
-                    report.repaired += 1;
-                }
+            if mode == VerifyMode::Check {
+                continue;
             }
+            if blob.used {
+                // The row stays, for the download that repairs it.
+                report.refetch.push(blob.sha256);
+            } else {
+                self.index.forget_blob(&blob.sha256)?;
+                report.repaired += 1;
+            }
+            remove(&path)?;
+            remove(&self.volume_dir(&blob.sha256))?;
         }
+        Ok(())
+    }
 
+    fn verify_artifacts(
+        &self,
+        mode: VerifyMode,
+        report: &mut VerifyReport,
+        known: &mut BTreeSet<PathBuf>,
+    ) -> Result<(), StoreError> {
         for artifact in self.index.artifacts()? {
             report.checked += 1;
             let path = self.artifact_path(&artifact.engine, &artifact.atom);
@@ -173,16 +193,18 @@ impl Store {
                 }
             };
             report.problems.push(problem);
-            if repair {
+            if mode == VerifyMode::Repair {
                 self.index
                     .forget_artifact(&artifact.engine, &artifact.atom)?;
                 remove(&path)?;
                 report.repaired += 1;
             }
         }
+        Ok(())
+    }
 
-        // Debris: temporary files of dead processes, and (when no other process can be
-        // writing) files no row names and volumes of unknown blobs.
+    /// Temporary files of processes that are gone.
+    fn remove_dead_temporaries(&self, report: &mut VerifyReport) -> Result<(), StoreError> {
         for file in read_dir(&self.root.join("tmp"))? {
             let name = file
                 .file_name()
@@ -193,19 +215,20 @@ impl Store {
                 remove(&file)?;
             }
         }
-        if orphans == Orphans::Leave {
-            return Ok(report);
-        }
-        for shard in read_dir(&self.root.join("blobs/sha256"))? {
-            for file in read_dir(&shard)? {
-                if !known.contains(&file) {
-                    report.orphans += 1;
-                    remove(&file)?;
-                }
-            }
-        }
-        for engine in read_dir(&self.compiled_dir)? {
-            for file in read_dir(&engine)? {
+        Ok(())
+    }
+
+    /// Files no row names and volumes of unknown blobs: only when no other process can be
+    /// writing.
+    fn sweep_orphans(
+        &self,
+        known: &BTreeSet<PathBuf>,
+        report: &mut VerifyReport,
+    ) -> Result<(), StoreError> {
+        let shards = read_dir(&self.root.join("blobs/sha256"))?;
+        let engines = read_dir(&self.compiled_dir)?;
+        for dir in shards.iter().chain(&engines) {
+            for file in read_dir(dir)? {
                 if !known.contains(&file) {
                     report.orphans += 1;
                     remove(&file)?;
@@ -226,7 +249,7 @@ impl Store {
                 remove(&dir)?;
             }
         }
-        Ok(report)
+        Ok(())
     }
 }
 
