@@ -188,10 +188,11 @@ impl Rule {
     }
 }
 
-fn parse_rule(i: usize, text: RuleText) -> Result<Rule, String> {
+/// The rule's action and its parameters.
+fn parse_action(i: usize, text: &RuleText) -> Result<Action, String> {
     let at = |reason: String| format!("rule {} (`{}`): {reason}", i + 1, text.action);
     let need = |value: Option<u64>, key: &str| value.ok_or_else(|| at(format!("it needs `{key}`")));
-    let action = match text.action.as_str() {
+    Ok(match text.action.as_str() {
         "flip" => Action::Flip {
             offset: text.offset,
         },
@@ -238,7 +239,11 @@ fn parse_rule(i: usize, text: RuleText) -> Result<Rule, String> {
                 i + 1
             ));
         }
-    };
+    })
+}
+
+/// What the action applies to: downloads or GraphQL answers (`on`), where the action allows it.
+fn parse_target(action: &Action, on: Option<&str>) -> Result<Target, String> {
     let graphql_only = matches!(
         action,
         Action::ClaimV3
@@ -248,16 +253,22 @@ fn parse_rule(i: usize, text: RuleText) -> Result<Rule, String> {
             | Action::BadSchema
     );
     let either = matches!(action, Action::Status { .. } | Action::Reset);
-    let target = match text.on.as_deref() {
+    Ok(match on {
         None if graphql_only => Target::Graphql,
         None | Some("blob") if !graphql_only => Target::Blob,
         Some("graphql") if graphql_only || either => Target::Graphql,
         Some(on @ ("blob" | "graphql")) => {
-            return Err(at(format!("this action cannot apply to `{on}`")));
+            return Err(format!("this action cannot apply to `{on}`"));
         }
-        Some(on) => return Err(at(format!("`on` is `{on}`; expected blob or graphql"))),
+        Some(on) => return Err(format!("`on` is `{on}`; expected blob or graphql")),
         None => unreachable!("handled above"),
-    };
+    })
+}
+
+fn parse_rule(i: usize, text: RuleText) -> Result<Rule, String> {
+    let at = |reason: String| format!("rule {} (`{}`): {reason}", i + 1, text.action);
+    let action = parse_action(i, &text)?;
+    let target = parse_target(&action, text.on.as_deref()).map_err(at)?;
     let blob = text
         .blob
         .as_deref()
