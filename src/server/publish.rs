@@ -330,8 +330,38 @@ fn same_atoms(input: &Path, a: &Checked, b: &Checked) -> Result<(), PublishError
 /// Checks a package directory and builds it as WebC v3. Returns the bytes and the name and
 /// version that `wasmer.toml` gives (the built container does not keep them).
 fn build_directory(dir: &Path) -> Result<(Bytes, Option<String>, Option<String>), PublishError> {
-    use wasmer_config::package::{Bindings, Command, CommandAnnotations, Manifest};
+    let manifest = read_manifest(dir)?;
+    let base = dir.canonicalize().map_err(|e| PublishError::ReadInput {
+        path: dir.into(),
+        reason: e.to_string(),
+    })?;
+    check_paths(&manifest, &base)?;
+    let package = manifest.package.as_ref();
+    let name = package.and_then(|p| p.name.clone());
+    let version = package.and_then(|p| p.version.as_ref().map(|v| v.to_string()));
 
+    let build = || -> Result<Bytes, String> {
+        use wasmer_package::package::{Package, Strictness, wasmer_ignore_walker};
+        let package = Package::from_manifest_with_strictness(
+            base.join("wasmer.toml"),
+            Strictness::Strict,
+            wasmer_ignore_walker(),
+        )
+        .map_err(|e| error_chain(&e))?;
+        package.serialize().map_err(|e| one_line(&format!("{e:#}")))
+    };
+    let bytes = std::panic::catch_unwind(build)
+        .map_err(|_| "the package builder gave up on this directory".to_string())
+        .and_then(|r| r)
+        .map_err(|reason| PublishError::Build {
+            dir: dir.into(),
+            reason,
+        })?;
+    Ok((bytes, name, version))
+}
+
+/// The directory's `wasmer.toml`, parsed and validated.
+fn read_manifest(dir: &Path) -> Result<wasmer_config::package::Manifest, PublishError> {
     let toml_path = dir.join("wasmer.toml");
     let text = match std::fs::read_to_string(&toml_path) {
         Ok(text) => text,
@@ -345,20 +375,25 @@ fn build_directory(dir: &Path) -> Result<(Bytes, Option<String>, Option<String>)
             });
         }
     };
-    let manifest = Manifest::parse(&text).map_err(|e| PublishError::BadManifest {
-        path: toml_path.clone(),
-        reason: toml_error(&text, e.message(), e.span()),
-    })?;
+    let manifest =
+        wasmer_config::package::Manifest::parse(&text).map_err(|e| PublishError::BadManifest {
+            path: toml_path.clone(),
+            reason: toml_error(&text, e.message(), e.span()),
+        })?;
     manifest.validate().map_err(|e| PublishError::BadManifest {
         path: toml_path.clone(),
         reason: one_line(&e),
     })?;
+    Ok(manifest)
+}
 
-    let base = dir.canonicalize().map_err(|e| PublishError::ReadInput {
-        path: dir.into(),
-        reason: e.to_string(),
-    })?;
-    let inside = |what: String, rel: &Path| check_inside(&base, what, rel);
+/// Every path the manifest names stays inside the package directory `base`.
+fn check_paths(
+    manifest: &wasmer_config::package::Manifest,
+    base: &Path,
+) -> Result<(), PublishError> {
+    use wasmer_config::package::{Bindings, Command, CommandAnnotations};
+    let inside = |what: String, rel: &Path| check_inside(base, what, rel);
     for module in &manifest.modules {
         inside(format!("module `{}` source", module.name), &module.source)?;
         match &module.bindings {
@@ -384,7 +419,6 @@ fn build_directory(dir: &Path) -> Result<(Bytes, Option<String>, Option<String>)
             inside(format!("command `{}` annotations", cmd.name), &file.file)?;
         }
     }
-    let (mut name, mut version) = (None, None);
     if let Some(package) = &manifest.package {
         if let Some(readme) = &package.readme {
             inside("readme".into(), readme)?;
@@ -392,28 +426,8 @@ fn build_directory(dir: &Path) -> Result<(Bytes, Option<String>, Option<String>)
         if let Some(license) = &package.license_file {
             inside("license-file".into(), license)?;
         }
-        name = package.name.clone();
-        version = package.version.as_ref().map(|v| v.to_string());
     }
-
-    let build = || -> Result<Bytes, String> {
-        use wasmer_package::package::{Package, Strictness, wasmer_ignore_walker};
-        let package = Package::from_manifest_with_strictness(
-            base.join("wasmer.toml"),
-            Strictness::Strict,
-            wasmer_ignore_walker(),
-        )
-        .map_err(|e| error_chain(&e))?;
-        package.serialize().map_err(|e| one_line(&format!("{e:#}")))
-    };
-    let bytes = std::panic::catch_unwind(build)
-        .map_err(|_| "the package builder gave up on this directory".to_string())
-        .and_then(|r| r)
-        .map_err(|reason| PublishError::Build {
-            dir: dir.into(),
-            reason,
-        })?;
-    Ok((bytes, name, version))
+    Ok(())
 }
 
 /// Refuses a path from `wasmer.toml` that is absolute, climbs above the package directory, or
