@@ -153,6 +153,58 @@ impl std::fmt::Debug for Db {
     }
 }
 
+/// A `versions` row as SQLite holds it, before its values are checked.
+struct VersionRow {
+    version: String,
+    archived: bool,
+    published_at: i64,
+    v2: (String, i64, String),
+    v3: (String, i64, String),
+    only: Option<String>,
+}
+
+impl VersionRow {
+    /// Reads the columns of `Db::package`'s query, in its order.
+    fn read(r: &rusqlite::Row<'_>) -> rusqlite::Result<VersionRow> {
+        Ok(VersionRow {
+            version: r.get(0)?,
+            archived: r.get(1)?,
+            published_at: r.get(2)?,
+            v2: (r.get(3)?, r.get(4)?, r.get(5)?),
+            v3: (r.get(6)?, r.get(7)?, r.get(8)?),
+            only: r.get(9)?,
+        })
+    }
+
+    /// Checks every value; a bad one is a corrupt database that names the package and version.
+    fn record(self, name: &PackageName, path: &Path) -> Result<VersionRecord, DbError> {
+        let text = &self.version;
+        let corrupt = |what: String| DbError::Corrupt {
+            path: path.to_path_buf(),
+            what: format!("{name}@{text}: {what}"),
+        };
+        let blob = |(hash, size, manifest): (String, i64, String)| {
+            Ok::<_, DbError>(BlobRecord {
+                sha256: hash.parse().map_err(|e| corrupt(format!("{e}")))?,
+                size: u64::try_from(size).map_err(|_| corrupt(format!("negative size {size}")))?,
+                manifest,
+            })
+        };
+        let only = match &self.only {
+            None => None,
+            Some(w) => Some(w.parse().map_err(|_| corrupt(format!("format `{w}`")))?),
+        };
+        Ok(VersionRecord {
+            version: semver::Version::parse(text).map_err(|e| corrupt(format!("version: {e}")))?,
+            archived: self.archived,
+            published_at: self.published_at,
+            v2: blob(self.v2)?,
+            v3: blob(self.v3)?,
+            only,
+        })
+    }
+}
+
 impl Db {
     /// Opens `root/registry.sqlite`, creating it when missing (the directory must exist), and
     /// brings its schema up to date.
@@ -358,71 +410,15 @@ impl Db {
                  ORDER BY major, minor, patch, pre",
             )
             .map_err(self.sql())?;
-        type Row = (
-            String,
-            bool,
-            i64,
-            String,
-            i64,
-            String,
-            String,
-            i64,
-            String,
-            Option<String>,
-        );
         let rows = stmt
-            .query_map(params![name.as_str()], |r| {
-                Ok::<Row, _>((
-                    r.get(0)?,
-                    r.get(1)?,
-                    r.get(2)?,
-                    r.get(3)?,
-                    r.get(4)?,
-                    r.get(5)?,
-                    r.get(6)?,
-                    r.get(7)?,
-                    r.get(8)?,
-                    r.get(9)?,
-                ))
-            })
+            .query_map(params![name.as_str()], VersionRow::read)
             .map_err(self.sql())?
-            .collect::<Result<Vec<Row>, _>>()
+            .collect::<Result<Vec<VersionRow>, _>>()
             .map_err(self.sql())?;
-        let corrupt = |what: String| DbError::Corrupt {
-            path: self.path.clone(),
-            what,
-        };
-        let mut versions = Vec::with_capacity(rows.len());
-        for (text, archived, published_at, h2, s2, m2, h3, s3, m3, only) in rows {
-            let version = semver::Version::parse(&text)
-                .map_err(|e| corrupt(format!("{name}@{text}: version: {e}")))?;
-            let blob = |hash: String, size: i64, manifest: String| {
-                let sha256 = hash
-                    .parse()
-                    .map_err(|e| corrupt(format!("{name}@{text}: {e}")))?;
-                let size = u64::try_from(size)
-                    .map_err(|_| corrupt(format!("{name}@{text}: negative size {size}")))?;
-                Ok::<_, DbError>(BlobRecord {
-                    sha256,
-                    size,
-                    manifest,
-                })
-            };
-            versions.push(VersionRecord {
-                version,
-                archived,
-                published_at,
-                v2: blob(h2, s2, m2)?,
-                v3: blob(h3, s3, m3)?,
-                only: match only {
-                    None => None,
-                    Some(w) => Some(
-                        w.parse()
-                            .map_err(|_| corrupt(format!("{name}@{text}: format `{w}`")))?,
-                    ),
-                },
-            });
-        }
+        let mut versions = rows
+            .into_iter()
+            .map(|row| row.record(name, &self.path))
+            .collect::<Result<Vec<_>, _>>()?;
         versions.sort_by(|a, b| a.version.cmp(&b.version));
         Ok(Some(PackageRecord {
             name: name.clone(),
