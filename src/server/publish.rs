@@ -262,6 +262,28 @@ fn prepare(input: &Path, opts: &AddOptions) -> Result<Prepared, PublishError> {
     same_atoms(input, &original, &c2)?;
     same_atoms(input, &c2, &c3)?;
 
+    let (name, version) = identity(opts, toml_name, toml_version, &original)?;
+    let json = |c: &Checked| {
+        serde_json::to_string(c.manifest()).map_err(|e| PublishError::ManifestJson(one_line(&e)))
+    };
+    Ok(Prepared {
+        name,
+        version,
+        v2_manifest: json(&c2)?,
+        v3_manifest: json(&c3)?,
+        v2,
+        v3,
+    })
+}
+
+/// The package's name and version: the options', else the `wasmer.toml`'s, else the
+/// container manifest's.
+fn identity(
+    opts: &AddOptions,
+    toml_name: Option<String>,
+    toml_version: Option<String>,
+    original: &Checked,
+) -> Result<(PackageName, semver::Version), PublishError> {
     let wapm = original.manifest().wapm().ok().flatten();
     let name = match (
         &opts.name,
@@ -290,17 +312,7 @@ fn prepare(input: &Path, opts: &AddOptions) -> Result<Prepared, PublishError> {
             })?,
         (None, None, None) => return Err(PublishError::NoVersion),
     };
-    let json = |c: &Checked| {
-        serde_json::to_string(c.manifest()).map_err(|e| PublishError::ManifestJson(one_line(&e)))
-    };
-    Ok(Prepared {
-        name,
-        version,
-        v2_manifest: json(&c2)?,
-        v3_manifest: json(&c3)?,
-        v2,
-        v3,
-    })
+    Ok((name, version))
 }
 
 fn same_atoms(input: &Path, a: &Checked, b: &Checked) -> Result<(), PublishError> {
