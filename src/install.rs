@@ -6,6 +6,13 @@
 //!
 //! A request that the installed version already satisfies is answered from the index alone,
 //! without the network, unless a refresh is asked for.
+//!
+//! The real registry's shapes, handled here: when both nodes of a version name one file (the
+//! same SHA-256), a download in one format may keep bytes of the other ([`crate::fetch::Request`]),
+//! so that the fallback finds them in the store: one download, and the reason recorded is
+//! "the v3 node serves WebC v2". A download URL that answers 403 or 410 is renewed once by
+//! asking the registry again ([`RegistryRenew`]). A size that the registry left out is recorded
+//! as the size the download had.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -14,7 +21,7 @@ use futures_util::StreamExt;
 use tokio::sync::Semaphore;
 
 use crate::artifacts::{self, CompileReporter, PrepareError};
-use crate::fetch::{FetchError, Fetcher};
+use crate::fetch::{FetchError, Fetcher, Renew, Request};
 use crate::package::{InputError, PackageName, PackageSpec, Release, Sha256Digest, WebcVersion};
 use crate::policy::Policy;
 use crate::registry::{RegistryClient, RegistryError};
@@ -117,6 +124,9 @@ pub struct Explanation {
     pub rule: String,
     pub candidates: Vec<CandidateReport>,
     pub tree: Vec<TreeEntry>,
+    /// What the registry's answer was like: fields it left out, one file behind both nodes,
+    /// signed URLs, versions skipped as unusable.
+    pub notes: Vec<String>,
 }
 
 /// One member of a resolved tree.
@@ -200,6 +210,7 @@ impl Installer {
         let resolution = self.resolve(spec, no_deps).await?;
         let root = resolution.root();
         Ok(Explanation {
+            notes: notes(&resolution),
             package: root.name.clone(),
             version: root.version.to_string(),
             webc: resolution.viable[0],
@@ -213,7 +224,7 @@ impl Installer {
                         webc: c.webc,
                         url: d.map(|d| crate::http::redact(&d.url)),
                         sha256: d.map(|d| d.sha256.hex()),
-                        size: d.map(|d| d.size),
+                        size: d.and_then(|d| d.size),
                         outcome: c.outcome.to_string(),
                         reason: c.reason.clone(),
                     }
@@ -309,6 +320,10 @@ impl Installer {
                                 .join("; ")
                         )
                     };
+                    let size = self
+                        .store
+                        .blob(&members[0].sha256)?
+                        .map_or(0, |blob| blob.size);
                     let record = InstallRecord {
                         package: spec.name.clone(),
                         request: spec.to_string(),
@@ -321,7 +336,7 @@ impl Installer {
                         releases: resolution
                             .members
                             .iter()
-                            .map(|m| m.release.clone())
+                            .map(|m| learned_sizes(&m.release, &self.store))
                             .collect(),
                         members,
                     };
@@ -332,11 +347,7 @@ impl Installer {
                         version: root.version.to_string(),
                         webc,
                         sha256: root.sha256,
-                        size: resolution
-                            .root()
-                            .offer(webc)
-                            .distribution()
-                            .map_or(0, |d| d.size),
+                        size,
                         fell_back_from: record.fell_back_from,
                         reason,
                         up_to_date: false,
@@ -377,10 +388,28 @@ impl Installer {
                 .offer(webc)
                 .distribution()
                 .expect("viable formats are offered by every member");
+            // When both nodes name one file, its bytes may be the other format: keep them as
+            // that format so that the fallback needs no second download.
+            let other = m
+                .release
+                .shared_file()
+                .is_some()
+                .then_some(webc.other())
+                .filter(|w| resolution.viable.contains(w));
             async move {
                 let _permit = self.downloads.acquire().await.expect("never closed");
                 let label = format!("{}@{} ({webc})", m.release.name, m.release.version);
-                self.fetch_locked(dist, &label)
+                let renew = self.client.as_ref().map(|client| RegistryRenew {
+                    client,
+                    name: &m.release.name,
+                    version: &m.release.version,
+                });
+                let request = Request {
+                    renew: renew.as_ref().map(|r| r as &dyn Renew),
+                    other,
+                    ..Request::new(dist, &label)
+                };
+                self.fetch_locked_request(request)
                     .await
                     .map(|f| (m, f))
                     .map_err(|e| (m.release.name.clone(), e))
@@ -413,6 +442,15 @@ impl Installer {
         dist: &crate::package::Distribution,
         label: &str,
     ) -> Result<crate::fetch::Fetched, FetchError> {
+        self.fetch_locked_request(Request::new(dist, label)).await
+    }
+
+    /// [`Installer::fetch_locked`] for a [`Request`] with its renewal and other format.
+    pub async fn fetch_locked_request(
+        &self,
+        request: Request<'_>,
+    ) -> Result<crate::fetch::Fetched, FetchError> {
+        let dist = request.dist;
         let (store, digest) = (self.store.clone(), dist.sha256);
         let _lock = tokio::task::spawn_blocking(move || store.lock_blob(&digest))
             .await
@@ -420,13 +458,106 @@ impl Installer {
                 url: crate::http::redact(&dist.url),
                 reason: format!("waiting for the download lock failed: {e}"),
             })??;
-        self.fetcher.fetch(&self.store, dist, label).await
+        self.fetcher.fetch_request(&self.store, request).await
     }
 
     /// Removes an install; its blobs stay until `cache gc`.
     pub fn uninstall(&self, name: &PackageName) -> Result<bool, InstallError> {
         Ok(self.store.index().remove_install(name)?)
     }
+}
+
+/// Renews an expired download URL by asking the registry for the package again and taking the
+/// URL of the node that names the same file.
+pub struct RegistryRenew<'a> {
+    pub client: &'a RegistryClient,
+    pub name: &'a PackageName,
+    pub version: &'a semver::Version,
+}
+
+impl Renew for RegistryRenew<'_> {
+    fn renew<'a>(
+        &'a self,
+        dist: &'a crate::package::Distribution,
+    ) -> futures_util::future::BoxFuture<'a, Result<String, String>> {
+        Box::pin(async move {
+            let releases = self
+                .client
+                .package(self.name)
+                .await
+                .map_err(|e| e.to_string())?
+                .ok_or_else(|| format!("the registry no longer knows {}", self.name))?;
+            releases
+                .iter()
+                .filter(|r| r.version == *self.version)
+                .flat_map(|r| [r.offer(dist.webc), r.offer(dist.webc.other())])
+                .filter_map(|offer| offer.distribution())
+                .find(|d| d.sha256 == dist.sha256)
+                .map(|d| d.url.clone())
+                .ok_or_else(|| {
+                    format!(
+                        "the registry no longer offers {}@{} with SHA-256 {}",
+                        self.name, self.version, dist.sha256
+                    )
+                })
+        })
+    }
+}
+
+/// `release` with the sizes the registry left out filled in from the store, where a download
+/// has learned them.
+fn learned_sizes(release: &Release, store: &Store) -> Release {
+    let mut release = release.clone();
+    for offer in [&mut release.v2, &mut release.v3] {
+        if let crate::package::Offer::Offered(d) = offer
+            && d.size.is_none()
+            && let Ok(Some(blob)) = store.blob(&d.sha256)
+        {
+            d.size = Some(blob.size);
+        }
+    }
+    release
+}
+
+/// What `resolve --explain` says about the shape of the registry's answer.
+fn notes(resolution: &Resolution) -> Vec<String> {
+    let mut notes = Vec::new();
+    for m in &resolution.members {
+        let r = &m.release;
+        for webc in WebcVersion::ALL {
+            let Some(d) = r.offer(webc).distribution() else {
+                continue;
+            };
+            let left_out = d.left_out();
+            if !left_out.is_empty() {
+                notes.push(format!(
+                    "{}@{} {webc}: the registry left out {}",
+                    r.name,
+                    r.version,
+                    left_out.join(", ")
+                ));
+            }
+            if let Some(seconds) = d.expires_in {
+                notes.push(format!(
+                    "{}@{} {webc}: a signed URL that expires in {seconds} s (renewed once if refused)",
+                    r.name, r.version
+                ));
+            }
+        }
+        if let Some(d) = r.shared_file() {
+            notes.push(format!(
+                "{}@{}: the v2 and v3 nodes name the same file (sha256:{}); it is downloaded once",
+                r.name, r.version, d.sha256
+            ));
+        }
+    }
+    for s in &resolution.skipped {
+        notes.push(format!(
+            "{}@{} skipped: {}",
+            s.name, s.version, s.reason
+        ));
+    }
+    notes
 }
 
 /// Whether an install answers a request: its version matches (any version answers `latest`, as

@@ -309,5 +309,12 @@ pub enum RegistryCommand {
         /// For tests: a TOML list of fault rules (failures and lies to serve on purpose)
         #[arg(long, value_name = "FILE")]
         faults: Option<PathBuf>,
+        /// Answer as the real Wasmer registry does: null sizes, one file behind both nodes of
+        /// v2-only versions, a broken version 0.0.0, signed download URLs that expire
+        #[arg(long)]
+        real_shapes: bool,
+        /// With --real-shapes: how long a download URL works, in seconds
+        #[arg(long, value_name = "SECONDS", default_value_t = 300, requires = "real_shapes")]
+        url_ttl: u64,
     },
 }

@@ -274,6 +274,7 @@ fn install_failure(e: InstallError) -> Failure {
             FetchError::HashMismatch { .. }
             | FetchError::SizeMismatch { .. }
             | FetchError::WrongFormat { .. }
+            | FetchError::ServesOther { .. }
             | FetchError::TooLong { .. }
             | FetchError::Container { .. } => {
                 failure.hint("the registry's file is not what it advertises; nothing was stored. Report it to the registry, or allow the other format (drop --no-fallback / --webc)")
@@ -281,6 +282,9 @@ fn install_failure(e: InstallError) -> Failure {
             FetchError::Transport { .. } | FetchError::Status { .. } => {
                 failure.hint("check the network and try again")
             }
+            FetchError::TooLarge { .. } | FetchError::OverLimit { .. } => failure.hint(
+                "raise download.max_size (WEBCPM_MAX_SIZE) if the package is meant to be this large",
+            ),
             _ => failure,
         },
         InstallError::Resolve(ResolveError::NotFound(_)) => failure.hint(
@@ -388,9 +392,13 @@ async fn resolve(ctx: &Context, args: ResolveArgs) -> Result<i32, Failure> {
     if args.explain {
         for c in &explanation.candidates {
             println!("  {:<3} {:<9} {}", c.webc, c.outcome, c.reason);
-            if let (Some(url), Some(sha), Some(size)) = (&c.url, &c.sha256, c.size) {
-                println!("      {url}  sha256:{sha}  {size} bytes");
+            if let (Some(url), Some(sha)) = (&c.url, &c.sha256) {
+                let size = c.size.map_or("size unknown".into(), |n| format!("{n} bytes"));
+                println!("      {url}  sha256:{sha}  {size}");
             }
+        }
+        for note in &explanation.notes {
+            println!("  note: {note}");
         }
         if explanation.tree.len() > 1 {
             println!("  tree:");
@@ -526,6 +534,8 @@ async fn registry(json_out: bool, quiet: bool, cmd: RegistryCommand) -> Result<i
             access_log,
             public,
             faults,
+            real_shapes,
+            url_ttl,
         } => {
             let running = server::start(server::ServeOptions {
                 root,
@@ -534,6 +544,7 @@ async fn registry(json_out: bool, quiet: bool, cmd: RegistryCommand) -> Result<i
                 access_log,
                 allow_public: public,
                 faults,
+                real_shapes: real_shapes.then(|| std::time::Duration::from_secs(url_ttl)),
             })
             .await
             .map_err(|e| Failure::new("usage", e.to_string()))?;

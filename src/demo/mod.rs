@@ -142,6 +142,7 @@ pub async fn run(home: Option<PathBuf>) -> Result<(), DemoError> {
         access_log: None,
         allow_public: false,
         faults: None,
+        real_shapes: None,
     })
     .await
     .map_err(|e| DemoError::Registry(e.to_string()))?;

@@ -97,6 +97,9 @@ pub struct VersionRecord {
     /// When set, the other format is not offered (its node has no URL and no hash), as the
     /// real registry answers for packages that predate a format.
     pub only: Option<WebcVersion>,
+    /// A version that `--real-shapes` made up with broken nodes ([`super::shapes`]); never
+    /// stored.
+    pub broken: bool,
 }
 
 impl VersionRecord {
@@ -411,6 +414,7 @@ impl Db {
             versions.push(VersionRecord {
                 version,
                 archived,
+                broken: false,
                 published_at,
                 v2: blob(h2, s2, m2)?,
                 v3: blob(h3, s3, m3)?,

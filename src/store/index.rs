@@ -505,17 +505,18 @@ impl Index {
                 .optional()
             })
             .map_err(self.sql())?;
-        let Some((Some(url), Some(sha), Some(size), claimed, manifest)) = row else {
+        let Some((Some(url), Some(sha), size, claimed, manifest)) = row else {
             return Ok(None);
         };
         Ok(Some(Distribution {
             webc,
             url,
             sha256: sha.parse().map_err(|_| self.corrupt("digest", &sha))?,
-            size: size as u64,
+            size: size.and_then(|n| u64::try_from(n).ok()),
             claimed: claimed.and_then(|c| c.parse().ok()),
             dependencies: Vec::new(),
             manifest,
+            expires_in: None,
         }))
     }
 
@@ -1131,7 +1132,7 @@ fn write_release(
                 "offered",
                 Some(d.url.as_str()),
                 Some(d.sha256.hex()),
-                Some(d.size as i64),
+                d.size.map(|n| n as i64),
                 d.claimed.map(|c| c.as_str()),
                 d.manifest.as_deref(),
                 None,
