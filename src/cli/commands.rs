@@ -192,8 +192,10 @@ pub(super) fn configured(ctx: &Context, mut store: Store) -> Result<Store, Failu
 pub(super) fn installer(ctx: &Context, offline: bool) -> Result<Installer, Failure> {
     let settings = &ctx.settings;
     let http_options = settings.http()?;
-    let http = crate::http::client(&http_options)
-        .map_err(|e| Failure::new("internal", format!("cannot set up HTTP: {e}")))?;
+    let http = crate::http::client(&http_options).map_err(|e| match e {
+        crate::http::HttpError::Client(_) => Failure::new("internal", e.to_string()),
+        _ => Failure::new("usage", e.to_string()),
+    })?;
     let client = if offline {
         None
     } else {

@@ -51,6 +51,11 @@ pub const ENV_VARS: &[(&str, Option<&str>, &str)] = &[
         "a bearer token for the registry",
     ),
     (
+        "WEBCPM_CA_FILE",
+        Some("registry.ca_file"),
+        "a PEM file of CAs trusted on top of the system's",
+    ),
+    (
         "WEBCPM_WEBC",
         None,
         "force one WebC format, v2 or v3 (--webc)",
@@ -504,6 +509,11 @@ impl Settings {
             connect_timeout: timeout,
             read_timeout: timeout,
             allow_insecure_http: self.bool("download.allow_insecure_http")?,
+            ca_file: match &self.values["registry.ca_file"].0 {
+                toml::Value::String(path) if path.is_empty() => None,
+                toml::Value::String(path) => Some(path.into()),
+                _ => return Err(self.invalid("registry.ca_file", "expected a path")),
+            },
         })
     }
 
