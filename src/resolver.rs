@@ -5,9 +5,10 @@
 //!
 //! Rules:
 //! - the highest version that matches, is not archived and is usable wins. A version is usable
-//!   when at least one format the policy allows has a usable node: versions whose hash is not a
-//!   SHA-256 or whose node lacks a URL are skipped with their reason, as Wasmer's resolver skips
-//!   them (wasmer issue #3946), so that one broken old version never blocks a package. A request
+//!   when at least one of its nodes is (whatever the policy: forcing a format never changes the
+//!   version chosen, it only refuses it with the reason): versions whose hash is not a SHA-256
+//!   or whose node lacks a URL are skipped with their reason, as Wasmer's resolver skips them
+//!   (wasmer issue #3946), so that one broken old version never blocks a package. A request
 //!   that only such versions match fails with the reason ([`ResolveError::Unusable`]);
 //! - dependencies are read from the chosen version's manifest (the node of the first format the
 //!   policy would try) and resolved the same way; each package appears once in a tree;
@@ -220,6 +221,7 @@ pub fn resolve(
     no_deps: bool,
 ) -> Result<Resolve, ResolveError> {
     let order = policy.order(&spec.name);
+    let usable_in = &WebcVersion::ALL;
     let mut members: Vec<Member> = Vec::new();
     let mut chosen: BTreeMap<PackageName, (String, semver::Version)> = BTreeMap::new();
     let mut pending: BTreeSet<PackageName> = BTreeSet::new();
@@ -254,8 +256,8 @@ pub fn resolve(
             }
             Lookup::Found(releases) => releases,
         };
-        let Some(release) = select(releases, &want.version, &order.formats) else {
-            if let Some(best) = unusable_above(releases, &want.version, &order.formats, None)
+        let Some(release) = select(releases, &want.version, usable_in) else {
+            if let Some(best) = unusable_above(releases, &want.version, usable_in, None)
                 .into_iter()
                 .next()
             {
@@ -269,13 +271,13 @@ pub fn resolve(
                 name: want.name.clone(),
                 request: want.version.to_string(),
                 needed_by,
-                available: version_list(releases, &order.formats),
+                available: version_list(releases, usable_in),
             });
         };
         skipped.extend(unusable_above(
             releases,
             &want.version,
-            &order.formats,
+            usable_in,
             Some(&release.version),
         ));
         chosen.insert(
@@ -475,18 +477,24 @@ mod tests {
         let mut broken = release("a/b", "1.3.0", false, true, &[]);
         broken.v2 = Offer::Invalid("hash `1234asdf` is not a SHA-256".into());
         broken.v3 = Offer::Invalid("the node has a hash but no download URL".into());
-        let mut v3_only = release("a/b", "1.4.0", false, true, &[]);
+        let mut empty = release("a/b", "1.4.0", false, true, &[]);
+        empty.v2 = Offer::NotOffered;
+        empty.v3 = Offer::NotOffered;
+        let mut v3_only = release("a/b", "1.1.0", false, true, &[]);
         v3_only.v2 = Offer::NotOffered;
         let src = source(vec![
             release("a/b", "1.2.0", false, true, &[]),
             broken,
+            empty,
             v3_only,
         ]);
         let spec = |s: &str| s.parse::<PackageSpec>().unwrap();
-        let r = done(resolve(&spec("a/b@^1.0"), &Policy::default(), &src, false));
-        assert_eq!(r.root().version.to_string(), "1.4.0");
-        assert!(r.skipped.is_empty());
-        // With v2 only, 1.4.0 is unusable too: both are skipped, highest first.
+        let r = done(resolve(&spec("a/b"), &Policy::default(), &src, false));
+        assert_eq!(r.root().version.to_string(), "1.2.0");
+        let skipped: Vec<String> = r.skipped.iter().map(|s| s.version.to_string()).collect();
+        assert_eq!(skipped, ["1.4.0", "1.3.0"]);
+        assert!(r.skipped[1].reason.contains("1234asdf"));
+        // Forcing a format does not change the version: 1.1.0 has v3, but v2 is refused.
         let v2_only = Policy {
             forced: Some(crate::policy::Forced {
                 webc: WebcVersion::V2,
@@ -494,11 +502,8 @@ mod tests {
             }),
             ..Policy::default()
         };
-        let r = done(resolve(&spec("a/b"), &v2_only, &src, false));
-        assert_eq!(r.root().version.to_string(), "1.2.0");
-        let skipped: Vec<String> = r.skipped.iter().map(|s| s.version.to_string()).collect();
-        assert_eq!(skipped, ["1.4.0", "1.3.0"]);
-        assert!(r.skipped[1].reason.contains("1234asdf"));
+        let err = resolve(&spec("a/b@~1.1"), &v2_only, &src, false).unwrap_err();
+        assert!(matches!(err, ResolveError::NoFormat { .. }), "{err}");
         let err = resolve(&spec("a/b@1.3.0"), &Policy::default(), &src, false).unwrap_err();
         assert!(
             matches!(&err, ResolveError::Unusable { version, reason, .. }
