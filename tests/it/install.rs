@@ -366,9 +366,16 @@ fn version_requests_follow_semver_and_skip_archived_versions() {
     assert_eq!(list["packages"].as_array().unwrap().len(), 1);
     assert_eq!(list["packages"][0]["version"], "2.0.0");
 
-    // Bad requests are usage errors.
-    let out = install(home, &registry, &["not-a-name"]);
+    // Bad requests are usage errors (a bare `not-a-name` is `_/not-a-name`, which is valid).
+    let out = install(home, &registry, &["not a name!"]);
     assert_eq!(out.status.code(), Some(2));
+    let out = install(home, &registry, &["not-a-name"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("package _/not-a-name was not found"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]

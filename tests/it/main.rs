@@ -6,6 +6,8 @@ mod demo;
 mod faults;
 mod install;
 mod readme;
+mod real_shapes;
+mod replay;
 mod registry;
 mod rollout;
 mod run;
