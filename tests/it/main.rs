@@ -5,6 +5,7 @@ mod common;
 mod demo;
 mod faults;
 mod install;
+mod network;
 mod readme;
 mod real_shapes;
 mod replay;
