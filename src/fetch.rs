@@ -163,7 +163,13 @@ impl FetchError {
 
     /// An answer that a signed URL gives once it has expired: worth a fresh URL.
     fn may_have_expired(&self) -> bool {
-        matches!(self, FetchError::Status { status: 403 | 410, .. })
+        matches!(
+            self,
+            FetchError::Status {
+                status: 403 | 410,
+                ..
+            }
+        )
     }
 }
 

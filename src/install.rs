@@ -12,7 +12,9 @@
 //! so that the fallback finds them in the store: one download, and the reason recorded is
 //! "the v3 node serves WebC v2". A download URL that answers 403 or 410 is renewed once by
 //! asking the registry again ([`RegistryRenew`]). A size that the registry left out is recorded
-//! as the size the download had.
+//! as the size the download had. A node without a manifest hides its dependencies until its
+//! bytes arrive: they are read from the bytes, and the tree is resolved and fetched again with
+//! them (what is already in the store is not downloaded again).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -22,7 +24,9 @@ use tokio::sync::Semaphore;
 
 use crate::artifacts::{self, CompileReporter, PrepareError};
 use crate::fetch::{FetchError, Fetcher, Renew, Request};
-use crate::package::{InputError, PackageName, PackageSpec, Release, Sha256Digest, WebcVersion};
+use crate::package::{
+    Dependency, InputError, PackageName, PackageSpec, Release, Sha256Digest, WebcVersion,
+};
 use crate::policy::Policy;
 use crate::registry::{RegistryClient, RegistryError};
 use crate::resolver::{self, Lookup, PackageSource, Resolution, Resolve, ResolveError};
@@ -142,6 +146,29 @@ pub struct TreeEntry {
 #[derive(Default)]
 struct Loaded(BTreeMap<PackageName, Option<Vec<Release>>>);
 
+/// Dependencies read from the bytes of versions whose nodes had no manifest, by package and
+/// version: the resolver sees them on the next round.
+type Learned = BTreeMap<(PackageName, semver::Version), Vec<Dependency>>;
+
+/// How many times an install resolves again after learning dependencies from downloaded bytes.
+const MAX_LEARNING_ROUNDS: usize = 8;
+
+/// Gives the nodes without a manifest of the releases in `learned` the dependencies learned.
+fn teach(releases: &mut [Release], learned: &Learned) {
+    for release in releases {
+        let Some(deps) = learned.get(&(release.name.clone(), release.version.clone())) else {
+            continue;
+        };
+        for offer in [&mut release.v2, &mut release.v3] {
+            if let crate::package::Offer::Offered(d) = offer
+                && d.manifest.is_none()
+            {
+                d.dependencies = deps.clone();
+            }
+        }
+    }
+}
+
 impl PackageSource for Loaded {
     fn lookup(&self, name: &PackageName) -> Lookup<'_> {
         match self.0.get(name) {
@@ -180,6 +207,16 @@ impl Installer {
         spec: &PackageSpec,
         no_deps: bool,
     ) -> Result<Resolution, InstallError> {
+        self.resolve_learned(spec, no_deps, &Learned::new()).await
+    }
+
+    /// [`Installer::resolve`], with dependencies learned from downloaded bytes.
+    async fn resolve_learned(
+        &self,
+        spec: &PackageSpec,
+        no_deps: bool,
+        learned: &Learned,
+    ) -> Result<Resolution, InstallError> {
         let client = self
             .client
             .as_ref()
@@ -194,7 +231,11 @@ impl Installer {
                     )
                     .await;
                     for (name, answer) in names.into_iter().zip(answers) {
-                        loaded.0.insert(name, answer?);
+                        let mut answer = answer?;
+                        if let Some(releases) = answer.as_mut() {
+                            teach(releases, learned);
+                        }
+                        loaded.0.insert(name, answer);
                     }
                 }
             }
@@ -281,98 +322,148 @@ impl Installer {
         if options.offline {
             return Err(InstallError::Offline(spec.name.clone()));
         }
-        let resolution = self.resolve(spec, options.no_deps).await?;
-        let first = self.policy.order(&spec.name).formats[0];
-        let mut failures: Vec<(WebcVersion, String)> = Vec::new();
-        for (i, &webc) in resolution.viable.iter().enumerate() {
-            match self.fetch_tree(&resolution, webc).await {
-                Ok((members, downloaded)) => {
-                    if let Some(runtime) = &self.runtime {
-                        let blobs: Vec<Sha256Digest> = members.iter().map(|m| m.sha256).collect();
-                        let when = if options.refresh {
-                            artifacts::Recompile::IfMissingOrFailed
-                        } else {
-                            artifacts::Recompile::IfMissing
-                        };
-                        artifacts::prepare(
-                            &self.store,
-                            runtime,
-                            &blobs,
-                            &self.compile_reporter,
-                            when,
-                        )
-                        .await?;
-                    }
-                    let reason = if failures.is_empty() {
-                        resolution
-                            .candidates
-                            .iter()
-                            .find(|c| c.webc == webc)
-                            .map(|c| c.reason.clone())
-                            .unwrap_or_default()
-                    } else {
-                        format!(
-                            "fallback: {}",
-                            failures
+        let mut learned = Learned::new();
+        let mut earlier_downloads = 0;
+        'resolve: for round in 0.. {
+            let resolution = self
+                .resolve_learned(spec, options.no_deps, &learned)
+                .await?;
+            let first = self.policy.order(&spec.name).formats[0];
+            let mut failures: Vec<(WebcVersion, String)> = Vec::new();
+            for (i, &webc) in resolution.viable.iter().enumerate() {
+                match self.fetch_tree(&resolution, webc).await {
+                    Ok((members, downloaded)) => {
+                        let downloaded = earlier_downloads + downloaded;
+                        // A node without a manifest hid its dependencies until its bytes arrived.
+                        if !options.no_deps && round < MAX_LEARNING_ROUNDS {
+                            let more = self.learn(&resolution, webc, &learned)?;
+                            if more.values().any(|deps| !deps.is_empty()) {
+                                learned.extend(more);
+                                earlier_downloads = downloaded;
+                                continue 'resolve;
+                            }
+                        }
+                        if let Some(runtime) = &self.runtime {
+                            let blobs: Vec<Sha256Digest> =
+                                members.iter().map(|m| m.sha256).collect();
+                            let when = if options.refresh {
+                                artifacts::Recompile::IfMissingOrFailed
+                            } else {
+                                artifacts::Recompile::IfMissing
+                            };
+                            artifacts::prepare(
+                                &self.store,
+                                runtime,
+                                &blobs,
+                                &self.compile_reporter,
+                                when,
+                            )
+                            .await?;
+                        }
+                        let reason = if failures.is_empty() {
+                            resolution
+                                .candidates
                                 .iter()
-                                .map(|(w, e)| format!("{w} failed: {e}"))
-                                .collect::<Vec<_>>()
-                                .join("; ")
-                        )
-                    };
-                    let size = self
-                        .store
-                        .blob(&members[0].sha256)?
-                        .map_or(0, |blob| blob.size);
-                    let record = InstallRecord {
-                        package: spec.name.clone(),
-                        request: spec.to_string(),
-                        registry: self.registry_label(),
-                        webc,
-                        rule: resolution.rule.clone(),
-                        reason: reason.clone(),
-                        fell_back_from: (webc != first).then_some(first),
-                        decisions: decisions(&resolution, &failures, webc),
-                        releases: resolution
-                            .members
-                            .iter()
-                            .map(|m| learned_sizes(&m.release, &self.store))
-                            .collect(),
-                        members,
-                    };
-                    self.store.index().record_install(&record)?;
-                    let root = &record.members[0];
-                    return Ok(InstallReport {
-                        package: spec.name.clone(),
-                        version: root.version.to_string(),
-                        webc,
-                        sha256: root.sha256,
-                        size,
-                        fell_back_from: record.fell_back_from,
-                        reason,
-                        up_to_date: false,
-                        downloaded,
-                    });
-                }
-                Err((package, source))
-                    if source.allows_fallback() && i + 1 < resolution.viable.len() =>
-                {
-                    tracing::warn!(
-                        "{package}: {webc} failed ({source}); falling back to {}",
-                        resolution.viable[i + 1]
-                    );
-                    failures.push((webc, format!("{package}: {source}")));
-                }
-                Err((package, source)) => {
-                    return Err(InstallError::Fetch {
-                        package,
-                        webc,
-                        source: Box::new(source),
-                    });
+                                .find(|c| c.webc == webc)
+                                .map(|c| c.reason.clone())
+                                .unwrap_or_default()
+                        } else {
+                            format!(
+                                "fallback: {}",
+                                failures
+                                    .iter()
+                                    .map(|(w, e)| format!("{w} failed: {e}"))
+                                    .collect::<Vec<_>>()
+                                    .join("; ")
+                            )
+                        };
+                        let size = self
+                            .store
+                            .blob(&members[0].sha256)?
+                            .map_or(0, |blob| blob.size);
+                        let record = InstallRecord {
+                            package: spec.name.clone(),
+                            request: spec.to_string(),
+                            registry: self.registry_label(),
+                            webc,
+                            rule: resolution.rule.clone(),
+                            reason: reason.clone(),
+                            fell_back_from: (webc != first).then_some(first),
+                            decisions: decisions(&resolution, &failures, webc),
+                            releases: resolution
+                                .members
+                                .iter()
+                                .map(|m| learned_sizes(&m.release, &self.store))
+                                .collect(),
+                            members,
+                        };
+                        self.store.index().record_install(&record)?;
+                        let root = &record.members[0];
+                        return Ok(InstallReport {
+                            package: spec.name.clone(),
+                            version: root.version.to_string(),
+                            webc,
+                            sha256: root.sha256,
+                            size,
+                            fell_back_from: record.fell_back_from,
+                            reason,
+                            up_to_date: false,
+                            downloaded,
+                        });
+                    }
+                    Err((package, source))
+                        if source.allows_fallback() && i + 1 < resolution.viable.len() =>
+                    {
+                        tracing::warn!(
+                            "{package}: {webc} failed ({source}); falling back to {}",
+                            resolution.viable[i + 1]
+                        );
+                        failures.push((webc, format!("{package}: {source}")));
+                    }
+                    Err((package, source)) => {
+                        return Err(InstallError::Fetch {
+                            package,
+                            webc,
+                            source: Box::new(source),
+                        });
+                    }
                 }
             }
+            unreachable!("the resolver returns at least one viable format")
         }
-        unreachable!("the resolver returns at least one viable format")
+        unreachable!("the rounds of learning end in an install or an error")
+    }
+
+    /// The dependencies that the downloaded bytes of members whose `webc` node had no manifest
+    /// declare, for the members not learned yet.
+    fn learn(
+        &self,
+        resolution: &Resolution,
+        webc: WebcVersion,
+        learned: &Learned,
+    ) -> Result<Learned, InstallError> {
+        let mut more = Learned::new();
+        for m in &resolution.members {
+            let key = (m.release.name.clone(), m.release.version.clone());
+            let Some(dist) = m.release.offer(webc).distribution() else {
+                continue;
+            };
+            if dist.manifest.is_some() || learned.contains_key(&key) {
+                continue;
+            }
+            let path = self.store.blob_path(&dist.sha256);
+            let bytes = crate::container::map_file(&path)
+                .map_err(|source| StoreError::Io { path, source })?;
+            let bad = |reason: String| ResolveError::BadDependency {
+                name: key.0.clone(),
+                version: key.1.clone(),
+                reason,
+            };
+            let checked = crate::container::open_stored(bytes).map_err(|e| bad(e.to_string()))?;
+            let deps = crate::package::dependencies_of(checked.manifest()).map_err(bad)?;
+            more.insert(key, deps);
+        }
+        Ok(more)
     }
 
     /// Downloads every member of the tree in `webc`, in parallel. Returns the members and how
@@ -552,10 +643,7 @@ fn notes(resolution: &Resolution) -> Vec<String> {
         }
     }
     for s in &resolution.skipped {
-        notes.push(format!(
-            "{}@{} skipped: {}",
-            s.name, s.version, s.reason
-        ));
+        notes.push(format!("{}@{} skipped: {}", s.name, s.version, s.reason));
     }
     notes
 }

@@ -486,8 +486,19 @@ mod tests {
         assert_eq!(n.namespace(), "wasmer");
         assert_eq!(n.name(), "python_3-x");
         for bad in [
-            "", "/b", "a/", "a/b/c", "a/../b", "a b/c", "-a/b", "a/b@", "__/b", "_a/b", "@1",
-            "./x", "https://registry.wasmer.io/ns/name",
+            "",
+            "/b",
+            "a/",
+            "a/b/c",
+            "a/../b",
+            "a b/c",
+            "-a/b",
+            "a/b@",
+            "__/b",
+            "_a/b",
+            "@1",
+            "./x",
+            "https://registry.wasmer.io/ns/name",
         ] {
             assert!(bad.parse::<PackageName>().is_err(), "{bad:?} accepted");
         }

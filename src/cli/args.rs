@@ -314,7 +314,12 @@ pub enum RegistryCommand {
         #[arg(long)]
         real_shapes: bool,
         /// With --real-shapes: how long a download URL works, in seconds
-        #[arg(long, value_name = "SECONDS", default_value_t = 300, requires = "real_shapes")]
+        #[arg(
+            long,
+            value_name = "SECONDS",
+            default_value_t = 300,
+            requires = "real_shapes"
+        )]
         url_ttl: u64,
     },
 }

@@ -395,7 +395,9 @@ async fn resolve(ctx: &Context, args: ResolveArgs) -> Result<i32, Failure> {
         for c in &explanation.candidates {
             println!("  {:<3} {:<9} {}", c.webc, c.outcome, c.reason);
             if let (Some(url), Some(sha)) = (&c.url, &c.sha256) {
-                let size = c.size.map_or("size unknown".into(), |n| format!("{n} bytes"));
+                let size = c
+                    .size
+                    .map_or("size unknown".into(), |n| format!("{n} bytes"));
                 println!("      {url}  sha256:{sha}  {size}");
             }
         }

@@ -371,7 +371,9 @@ fn convert_package(
                 v3: convert_node(WebcVersion::V3, v.v3, allow_insecure_http),
             },
             Err(e) => {
-                let why = one_line(&format!("the version's fields do not match the schema: {e}"));
+                let why = one_line(&format!(
+                    "the version's fields do not match the schema: {e}"
+                ));
                 Release {
                     name: name.clone(),
                     version,
@@ -485,7 +487,10 @@ mod tests {
         })
     }
 
-    fn parse_as(name: &str, answer: serde_json::Value) -> Result<Option<Vec<Release>>, AnswerError> {
+    fn parse_as(
+        name: &str,
+        answer: serde_json::Value,
+    ) -> Result<Option<Vec<Release>>, AnswerError> {
         let name: PackageName = name.parse().unwrap();
         parse_answer(&serde_json::to_vec(&answer).unwrap(), &name, false)
     }
@@ -568,10 +573,7 @@ mod tests {
         assert!(!r.archived, "a missing isArchived is false");
         let v2 = r.v2.distribution().unwrap();
         assert_eq!(v2.size, None);
-        assert_eq!(
-            v2.left_out(),
-            ["piritaSize", "webcVersion", "webcManifest"]
-        );
+        assert_eq!(v2.left_out(), ["piritaSize", "webcVersion", "webcManifest"]);
         assert_eq!(r.v3.distribution().unwrap().expires_in, Some(300));
         assert!(r.shared_file().is_some(), "one hash behind both nodes");
     }
@@ -594,7 +596,10 @@ mod tests {
         assert_eq!(releases.len(), 4);
         let formats = WebcVersion::ALL;
         let why = releases[0].unusable(&formats).unwrap();
-        assert!(why.contains("`1234asdf`") && why.contains("no download URL"), "{why}");
+        assert!(
+            why.contains("`1234asdf`") && why.contains("no download URL"),
+            "{why}"
+        );
         let why = releases[1].unusable(&formats).unwrap();
         assert!(why.contains("do not match the schema"), "{why}");
         let why = releases[2].unusable(&formats).unwrap();
@@ -635,9 +640,13 @@ mod tests {
             assert!(r.shared_file().is_some(), "{}", r.version);
         }
         let name: PackageName = "cowsay".parse().unwrap();
-        let releases = parse_answer(&fixture("cowsay-missing-fields.response.json"), &name, false)
-            .unwrap()
-            .unwrap();
+        let releases = parse_answer(
+            &fixture("cowsay-missing-fields.response.json"),
+            &name,
+            false,
+        )
+        .unwrap()
+        .unwrap();
         let usable: Vec<String> = releases
             .iter()
             .filter(|r| r.unusable(&WebcVersion::ALL).is_none())
@@ -645,10 +654,13 @@ mod tests {
             .collect();
         assert_eq!(usable, ["0.2.0"]);
         let name: PackageName = "wasmer/python".parse().unwrap();
-        let releases =
-            parse_answer(&fixture("wasmer-python-archived.response.json"), &name, false)
-                .unwrap()
-                .unwrap();
+        let releases = parse_answer(
+            &fixture("wasmer-python-archived.response.json"),
+            &name,
+            false,
+        )
+        .unwrap()
+        .unwrap();
         let archived: Vec<bool> = releases.iter().map(|r| r.archived).collect();
         assert_eq!(archived, [true, false, true]);
     }

@@ -294,15 +294,15 @@ impl VersionNode {
         let fault = ctx.data_opt::<NodeFault>();
         let real = catalog.shapes.as_ref();
         // A version stored in v2 only predates v3: in real shapes, its v3 node names the v2 file.
-        let shared = real.is_some() && webc == WebcVersion::V3 && record.only == Some(WebcVersion::V2);
+        let shared =
+            real.is_some() && webc == WebcVersion::V3 && record.only == Some(WebcVersion::V2);
         // `claim-v3`: the v3 node describes the v2 file truthfully but calls it V3.
-        let source = if shared
-            || (webc == WebcVersion::V3 && fault.is_some_and(|f| f.claims_v3(name)))
-        {
-            WebcVersion::V2
-        } else {
-            webc
-        };
+        let source =
+            if shared || (webc == WebcVersion::V3 && fault.is_some_and(|f| f.claims_v3(name))) {
+                WebcVersion::V2
+            } else {
+                webc
+            };
         if !record.offers(source) {
             return Ok(DistributionNode::default());
         }
@@ -315,11 +315,13 @@ impl VersionNode {
             hash: Some(blob.sha256.hex()),
             size: i32::try_from(blob.size).ok(),
             claimed: Some(webc.into()),
-            manifest: Some(JsonString(if fault.is_some_and(|f| f.breaks_manifest(name, webc)) {
-                BAD_MANIFEST.to_string()
-            } else {
-                blob.manifest.clone()
-            })),
+            manifest: Some(JsonString(
+                if fault.is_some_and(|f| f.breaks_manifest(name, webc)) {
+                    BAD_MANIFEST.to_string()
+                } else {
+                    blob.manifest.clone()
+                },
+            )),
             expires_in: None,
         };
         if let Some(real) = real {

@@ -33,7 +33,8 @@ fn test_ca() -> TestCa {
     ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
     let ca = CertifiedIssuer::self_signed(ca, KeyPair::generate().unwrap()).unwrap();
     let mut leaf = CertificateParams::new(vec!["localhost".into(), "127.0.0.1".into()]).unwrap();
-    leaf.distinguished_name.push(DnType::CommonName, "localhost");
+    leaf.distinguished_name
+        .push(DnType::CommonName, "localhost");
     leaf.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
     let leaf_key = KeyPair::generate().unwrap();
     let leaf = leaf.signed_by(&leaf_key, &ca).unwrap();
@@ -174,7 +175,11 @@ fn a_registry_behind_a_company_ca_and_a_proxy() {
     runtime.spawn(connect_proxy(proxy, proxied.clone()));
     let ca_file: PathBuf = home.join("company-ca.pem");
     std::fs::write(&ca_file, &ca.ca_pem).unwrap();
-    assert!(registry.url.starts_with("https://localhost:"), "{}", registry.url);
+    assert!(
+        registry.url.starts_with("https://localhost:"),
+        "{}",
+        registry.url
+    );
 
     // The system does not trust the test CA: refused, with a hint that names the fix.
     let out = run(cli(home).args(["resolve", "test/hello", "--registry", &registry.url]));
@@ -187,7 +192,13 @@ fn a_registry_behind_a_company_ca_and_a_proxy() {
     let out = run(cli(home)
         .env("WEBCPM_CA_FILE", &ca_file)
         .env("HTTPS_PROXY", &proxy_url)
-        .args(["install", "test/hello", "--json", "--registry", &registry.url]));
+        .args([
+            "install",
+            "test/hello",
+            "--json",
+            "--registry",
+            &registry.url,
+        ]));
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(json(&out)["installed"][0]["webc"], "v3");
     let lines = proxied.lock().unwrap().clone();
@@ -196,8 +207,14 @@ fn a_registry_behind_a_company_ca_and_a_proxy() {
         assert_eq!(line, &format!("CONNECT localhost:{tls_port} HTTP/1.1"));
     }
     let served = registry.log();
-    assert!(served.iter().any(|l| l.starts_with("POST /graphql")), "{served:?}");
-    assert!(served.iter().any(|l| l.starts_with("GET /blobs/")), "{served:?}");
+    assert!(
+        served.iter().any(|l| l.starts_with("POST /graphql")),
+        "{served:?}"
+    );
+    assert!(
+        served.iter().any(|l| l.starts_with("GET /blobs/")),
+        "{served:?}"
+    );
 
     // From the config file, with NO_PROXY naming the host: straight there, the proxy sees nothing.
     let config = home.join("config.toml");
@@ -211,7 +228,13 @@ fn a_registry_behind_a_company_ca_and_a_proxy() {
         .env("WEBCPM_CONFIG", &config)
         .env("HTTPS_PROXY", &proxy_url)
         .env("NO_PROXY", "localhost")
-        .args(["install", "test/hello", "--json", "--registry", &registry.url]));
+        .args([
+            "install",
+            "test/hello",
+            "--json",
+            "--registry",
+            &registry.url,
+        ]));
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(proxied.lock().unwrap().len(), lines.len());
 
@@ -220,5 +243,9 @@ fn a_registry_behind_a_company_ca_and_a_proxy() {
         .env("WEBCPM_CA_FILE", home.join("missing.pem"))
         .args(["resolve", "test/hello", "--registry", &registry.url]));
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("cannot read the CA file"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("cannot read the CA file"),
+        "{}",
+        stderr(&out)
+    );
 }

@@ -94,7 +94,10 @@ fn one_file_behind_both_nodes_without_sizes_downloads_once_and_installs_as_v2() 
         .unwrap();
     assert_eq!(
         sizes,
-        [("v2".to_string(), size as i64), ("v3".to_string(), size as i64)]
+        [
+            ("v2".to_string(), size as i64),
+            ("v3".to_string(), size as i64)
+        ]
     );
     let decisions: String = index
         .query_row(
@@ -103,7 +106,10 @@ fn one_file_behind_both_nodes_without_sizes_downloads_once_and_installs_as_v2() 
             |r| r.get(0),
         )
         .unwrap();
-    assert!(decisions.contains("the v3 node serves WebC v2"), "{decisions}");
+    assert!(
+        decisions.contains("the v3 node serves WebC v2"),
+        "{decisions}"
+    );
 
     // No manifest in either node: the manifest comes from the bytes, and the package runs.
     let out = run(cli(home, &registry).args(["run", "test/old"]));
@@ -172,7 +178,10 @@ fn a_broken_version_is_skipped_and_named_when_asked_for() {
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
     assert!(err.contains("test/new@0.0.0 cannot be used"), "{err}");
-    assert!(err.contains("`1234asdf`") && err.contains("no download URL"), "{err}");
+    assert!(
+        err.contains("`1234asdf`") && err.contains("no download URL"),
+        "{err}"
+    );
     assert!(blob_gets(&registry).is_empty());
 
     let out = run(cli(home, &registry).args(["install", "test/new@>=0", "--json"]));
@@ -204,9 +213,11 @@ fn an_expired_url_is_renewed_once_and_the_download_resumes() {
             faults.to_str().unwrap(),
         ],
     );
-    let out = run(cli(home, &registry)
-        .env("WEBCPM_HTTP_TIMEOUT", "3")
-        .args(["install", "test/slow", "--json"]));
+    let out = run(cli(home, &registry).env("WEBCPM_HTTP_TIMEOUT", "3").args([
+        "install",
+        "test/slow",
+        "--json",
+    ]));
     assert_eq!(out.status.code(), Some(0));
     let err = stderr(&out);
     assert!(
@@ -225,7 +236,10 @@ fn an_expired_url_is_renewed_once_and_the_download_resumes() {
         .filter(|l| !l.starts_with("POST /graphql") || l.contains("200"))
         .map(|l| {
             if l.starts_with("GET /blobs/") {
-                format!("GET blob {}", l.split(' ').skip(2).collect::<Vec<_>>().join(" "))
+                format!(
+                    "GET blob {}",
+                    l.split(' ').skip(2).collect::<Vec<_>>().join(" ")
+                )
             } else {
                 l
             }
@@ -244,4 +258,42 @@ fn an_expired_url_is_renewed_once_and_the_download_resumes() {
         registry.log()
     );
     assert_eq!(blob_files(home).len(), 1);
+}
+
+#[test]
+fn dependencies_behind_a_missing_manifest_are_read_from_the_bytes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path();
+    let root = home.join("registry");
+    for (name, dependencies) in [("test/lib", &[][..]), ("test/app", &[("test/lib", "^1")][..])] {
+        let dir = package_dir(
+            home,
+            &Pkg {
+                name,
+                version: "1.0.0",
+                dependencies,
+                ..Pkg::default()
+            },
+        );
+        publish(home, &root, &dir, &["--webc", "v2"]);
+    }
+    let registry = Registry::start_with(home, &root, &["--real-shapes"]);
+
+    // Before the download, nothing shows the dependency.
+    let out = run(cli(home, &registry).args(["resolve", "test/app", "--json"]));
+    assert_eq!(json(&out)["tree"].as_array().unwrap().len(), 1);
+
+    let out = run(cli(home, &registry).args(["install", "test/app", "--json"]));
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(json(&out)["installed"][0]["webc"], "v2");
+    let index = rusqlite::Connection::open(home.join("store/index.sqlite")).unwrap();
+    let members: Vec<String> = index
+        .prepare("SELECT package FROM install_members WHERE install = 'test/app' ORDER BY depth")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(members, ["test/app", "test/lib"]);
+    assert_eq!(blob_gets(&registry).len(), 2, "{:?}", registry.log());
 }

@@ -72,7 +72,12 @@ impl Replay {
             .lock()
             .unwrap()
             .iter()
-            .map(|r| r["variables"]["name"].as_str().unwrap_or_default().to_string())
+            .map(|r| {
+                r["variables"]["name"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string()
+            })
             .collect()
     }
 }
@@ -87,7 +92,11 @@ fn resolve(home: &Path, replay: &Replay, args: &[&str]) -> std::process::Output 
 fn the_right_version_and_hash_come_from_one_request() {
     let tmp = tempfile::tempdir().unwrap();
     let replay = Replay::start("wasmer-pack-cli.response.json");
-    let out = resolve(tmp.path(), &replay, &["wasmer/wasmer-pack-cli@^0.6", "--json"]);
+    let out = resolve(
+        tmp.path(),
+        &replay,
+        &["wasmer/wasmer-pack-cli@^0.6", "--json"],
+    );
     assert_eq!(out.status.code(), Some(0));
     let e = json(&out);
     assert_eq!(e["package"], "wasmer/wasmer-pack-cli");
@@ -99,22 +108,31 @@ fn the_right_version_and_hash_come_from_one_request() {
         "7e1add1640d0037ff6a726cd7e14ea36159ec2db8cb6debd0e42fa2739bea52b"
     );
     assert!(
-        chosen["url"]
-            .as_str()
-            .unwrap()
-            .ends_with("/cdn/wapm-registry-prod/webc/wasmer/wasmer-pack-cli/0.6.0/wasmer-pack-cli-0.6.0.webc"),
+        chosen["url"].as_str().unwrap().ends_with(
+            "/cdn/wapm-registry-prod/webc/wasmer/wasmer-pack-cli/0.6.0/wasmer-pack-cli-0.6.0.webc"
+        ),
         "{chosen}"
     );
     assert_eq!(chosen["size"], serde_json::Value::Null);
     assert_eq!(replay.names(), ["wasmer/wasmer-pack-cli"], "one request");
     let notes = e["notes"].to_string();
-    assert!(notes.contains("left out piritaSize, webcVersion"), "{notes}");
+    assert!(
+        notes.contains("left out piritaSize, webcVersion"),
+        "{notes}"
+    );
     assert!(notes.contains("name the same file"), "{notes}");
 
-    let out = resolve(tmp.path(), &replay, &["wasmer/wasmer-pack-cli", "--explain"]);
+    let out = resolve(
+        tmp.path(),
+        &replay,
+        &["wasmer/wasmer-pack-cli", "--explain"],
+    );
     assert_eq!(out.status.code(), Some(0));
     let text = stdout(&out);
-    assert!(text.starts_with("wasmer/wasmer-pack-cli@0.7.1 -> WebC v3"), "{text}");
+    assert!(
+        text.starts_with("wasmer/wasmer-pack-cli@0.7.1 -> WebC v3"),
+        "{text}"
+    );
     assert!(text.contains("size unknown"), "{text}");
     assert!(
         text.contains("note: wasmer/wasmer-pack-cli@0.7.1: the v2 and v3 nodes name the same file"),
@@ -171,5 +189,9 @@ fn archived_versions_are_passed_over() {
     assert_eq!(json(&out)["version"], "3.12.1");
     let out = resolve(tmp.path(), &replay, &["wasmer/python@3.12.2"]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("3.12.2 (archived)"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("3.12.2 (archived)"),
+        "{}",
+        stderr(&out)
+    );
 }
