@@ -622,45 +622,31 @@ mod tests {
 
     #[test]
     fn recorded_answers_of_the_real_registry_parse() {
-        let fixture = |file: &str| {
-            std::fs::read(
+        let replay = |file: &str, name: &str| {
+            let bytes = std::fs::read(
                 std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
                     .join("tests/fixtures/wasmer-registry")
                     .join(file),
             )
-            .unwrap()
-        };
-        let name: PackageName = "wasmer/wasmer-pack-cli".parse().unwrap();
-        let releases = parse_answer(&fixture("wasmer-pack-cli.response.json"), &name, false)
-            .unwrap()
             .unwrap();
+            parse_answer(&bytes, &name.parse().unwrap(), false)
+                .unwrap()
+                .unwrap()
+        };
+        let releases = replay("wasmer-pack-cli.response.json", "wasmer/wasmer-pack-cli");
         assert_eq!(releases.len(), 8);
         for r in &releases {
             assert_eq!(r.unusable(&WebcVersion::ALL), None, "{}", r.version);
             assert!(r.shared_file().is_some(), "{}", r.version);
         }
-        let name: PackageName = "cowsay".parse().unwrap();
-        let releases = parse_answer(
-            &fixture("cowsay-missing-fields.response.json"),
-            &name,
-            false,
-        )
-        .unwrap()
-        .unwrap();
+        let releases = replay("cowsay-missing-fields.response.json", "cowsay");
         let usable: Vec<String> = releases
             .iter()
             .filter(|r| r.unusable(&WebcVersion::ALL).is_none())
             .map(|r| r.version.to_string())
             .collect();
         assert_eq!(usable, ["0.2.0"]);
-        let name: PackageName = "wasmer/python".parse().unwrap();
-        let releases = parse_answer(
-            &fixture("wasmer-python-archived.response.json"),
-            &name,
-            false,
-        )
-        .unwrap()
-        .unwrap();
+        let releases = replay("wasmer-python-archived.response.json", "wasmer/python");
         let archived: Vec<bool> = releases.iter().map(|r| r.archived).collect();
         assert_eq!(archived, [true, false, true]);
     }

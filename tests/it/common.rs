@@ -147,6 +147,21 @@ pub fn publish(home: &Path, root: &Path, path: &Path, extra: &[&str]) -> serde_j
     json(&out)
 }
 
+/// A registry root with `test/hello@1.0.0`; returns it with the `registry add --json` report.
+pub fn hello_registry(home: &Path) -> (PathBuf, serde_json::Value) {
+    let root = home.join("registry");
+    let dir = package_dir(
+        home,
+        &Pkg {
+            name: "test/hello",
+            version: "1.0.0",
+            ..Pkg::default()
+        },
+    );
+    let report = publish(home, &root, &dir, &[]);
+    (root, report)
+}
+
 /// A `webcpm registry serve` process on 127.0.0.1; killed on drop.
 pub struct Registry {
     child: Child,

@@ -137,16 +137,7 @@ fn cli(home: &Path) -> Command {
 fn a_registry_behind_a_company_ca_and_a_proxy() {
     let tmp = tempfile::tempdir().unwrap();
     let home = tmp.path();
-    let root = home.join("registry");
-    let dir = package_dir(
-        home,
-        &Pkg {
-            name: "test/hello",
-            version: "1.0.0",
-            ..Pkg::default()
-        },
-    );
-    publish(home, &root, &dir, &[]);
+    let (root, _) = hello_registry(home);
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -188,17 +179,15 @@ fn a_registry_behind_a_company_ca_and_a_proxy() {
     assert!(err.contains("UnknownIssuer"), "{err}");
     assert!(err.contains("registry.ca_file"), "{err}");
 
+    let install = |cmd: &mut Command| {
+        run(cmd
+            .env("HTTPS_PROXY", &proxy_url)
+            .args(["install", "test/hello", "--json", "--registry"])
+            .arg(&registry.url))
+    };
+
     // With the CA added, through the proxy: GraphQL and the download both go through CONNECT.
-    let out = run(cli(home)
-        .env("WEBCPM_CA_FILE", &ca_file)
-        .env("HTTPS_PROXY", &proxy_url)
-        .args([
-            "install",
-            "test/hello",
-            "--json",
-            "--registry",
-            &registry.url,
-        ]));
+    let out = install(cli(home).env("WEBCPM_CA_FILE", &ca_file));
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(json(&out)["installed"][0]["webc"], "v3");
     let lines = proxied.lock().unwrap().clone();
@@ -224,17 +213,11 @@ fn a_registry_behind_a_company_ca_and_a_proxy() {
     )
     .unwrap();
     let other = home.join("other");
-    let out = run(cli(&other)
-        .env("WEBCPM_CONFIG", &config)
-        .env("HTTPS_PROXY", &proxy_url)
-        .env("NO_PROXY", "localhost")
-        .args([
-            "install",
-            "test/hello",
-            "--json",
-            "--registry",
-            &registry.url,
-        ]));
+    let out = install(
+        cli(&other)
+            .env("WEBCPM_CONFIG", &config)
+            .env("NO_PROXY", "localhost"),
+    );
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(proxied.lock().unwrap().len(), lines.len());
 

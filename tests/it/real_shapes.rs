@@ -2,14 +2,14 @@
 //! without sizes or `webcVersion`, one file behind both nodes of a version that predates v3, a
 //! broken version, and signed download URLs that expire. Each case is installed end to end.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
 use crate::common::*;
 
-/// A registry root with `test/old@1.0.0` published as WebC v2 only (it predates v3) and
-/// `test/new@1.0.0` in both formats.
-fn registry(home: &Path) -> (PathBuf, serde_json::Value) {
+/// `registry serve --real-shapes` of a registry with `test/old@1.0.0` published as WebC v2 only
+/// (it predates v3) and `test/new@1.0.0` in both formats; with the report of `test/old`.
+fn serve_real_shapes(home: &Path) -> (Registry, serde_json::Value) {
     let root = home.join("registry");
     let old = package_dir(
         home,
@@ -30,7 +30,10 @@ fn registry(home: &Path) -> (PathBuf, serde_json::Value) {
         },
     );
     publish(home, &root, &new, &[]);
-    (root, report)
+    (
+        Registry::start_with(home, &root, &["--real-shapes"]),
+        report,
+    )
 }
 
 fn cli(home: &Path, registry: &Registry) -> Command {
@@ -53,8 +56,7 @@ fn blob_gets(registry: &Registry) -> Vec<String> {
 fn one_file_behind_both_nodes_without_sizes_downloads_once_and_installs_as_v2() {
     let tmp = tempfile::tempdir().unwrap();
     let home = tmp.path();
-    let (root, report) = registry(home);
-    let registry = Registry::start_with(home, &root, &["--real-shapes"]);
+    let (registry, report) = serve_real_shapes(home);
 
     let out = run(cli(home, &registry).args(["resolve", "test/old", "--explain"]));
     assert_eq!(out.status.code(), Some(0));
@@ -169,8 +171,7 @@ fn without_a_size_max_size_still_bounds_the_download() {
 fn a_broken_version_is_skipped_and_named_when_asked_for() {
     let tmp = tempfile::tempdir().unwrap();
     let home = tmp.path();
-    let (root, _) = registry(home);
-    let registry = Registry::start_with(home, &root, &["--real-shapes"]);
+    let (registry, _) = serve_real_shapes(home);
 
     let out = run(cli(home, &registry).args(["resolve", "test/new@^0", "--json"]));
     assert_eq!(out.status.code(), Some(1));
@@ -265,7 +266,10 @@ fn dependencies_behind_a_missing_manifest_are_read_from_the_bytes() {
     let tmp = tempfile::tempdir().unwrap();
     let home = tmp.path();
     let root = home.join("registry");
-    for (name, dependencies) in [("test/lib", &[][..]), ("test/app", &[("test/lib", "^1")][..])] {
+    for (name, dependencies) in [
+        ("test/lib", &[][..]),
+        ("test/app", &[("test/lib", "^1")][..]),
+    ] {
         let dir = package_dir(
             home,
             &Pkg {

@@ -24,16 +24,7 @@ fn fetch_all(url: &str) -> Vec<u8> {
 fn serve_offers_both_formats_through_the_typed_client() {
     let tmp = tempfile::tempdir().unwrap();
     let home = tmp.path();
-    let root = home.join("registry");
-    let dir = package_dir(
-        home,
-        &Pkg {
-            name: "test/hello",
-            version: "1.0.0",
-            ..Pkg::default()
-        },
-    );
-    let report = publish(home, &root, &dir, &[]);
+    let (root, report) = hello_registry(home);
     assert_eq!(report["package"], "test/hello");
     assert_eq!(report["version"], "1.0.0");
     let registry = Registry::start(home, &root);
