@@ -118,6 +118,18 @@ fn one_file_behind_both_nodes_without_sizes_downloads_once_and_installs_as_v2() 
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(stdout(&out), "an old package\n");
 
+    // A rollback and a resume leave it on v2: its v3 node serves v2.
+    for step in ["rollback", "resume"] {
+        let out = run(cli(home, &registry).args(["rollout", step, "--json"]));
+        assert_eq!(out.status.code(), Some(0), "{step}");
+    }
+    let out = run(webcpm(home).args(["list", "--json"]));
+    let old = &json(&out)["packages"][0];
+    assert_eq!(old["webc"], "v2");
+    let out = run(cli(home, &registry).args(["rollout", "status"]));
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(blob_gets(&registry).len(), 1);
+
     // A package with both formats installs as v3, sizes unknown until the download.
     let out = run(cli(home, &registry).args(["install", "test/new", "--json"]));
     assert_eq!(out.status.code(), Some(0));
