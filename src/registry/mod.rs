@@ -25,11 +25,11 @@
 //! The distribution fields: `pirita*` (`piritaDownloadUrl`, `piritaSha256Hash`, `piritaSize`,
 //! `piritaExpiresInSeconds`) describe the `.webc` file of the format the alias asks for ("pirita"
 //! is the old name of the WebC container). The schema also has `webcDownloadUrl`,
-//! `webcSha256Hash`, `webcSize` and `webcExpiresInSeconds`, newer names for a version's WebC file;
-//! the Wasmer client reads none of them (its resolver, `BackendSource`, asks for
+//! `webcSha256Hash`, `webcSize` and `webcExpiresInSeconds`, which also describe a version's WebC
+//! file; the Wasmer client reads none of them (its resolver, `BackendSource`, asks for
 //! `piritaDownloadUrl`, `piritaSha256Hash` and `webcManifest` only, and `wasmer package download`
-//! uses `piritaDownloadUrl`), so webcpm does not either. `downloadUrl` is the tar.gz of the
-//! package source, not a container.
+//! uses `piritaDownloadUrl`), so webcpm does not either. `downloadUrl` is the package's tar.gz
+//! (its WebC file when it was published as WebC only), not a container to install.
 //!
 //! The pure part, [`parse_answer`], turns an answer's bytes into [`Release`]s; property tests
 //! feed it arbitrary input. Transient failures (unreachable, 5xx, 429) are retried with backoff,
