@@ -215,6 +215,8 @@ pub trait Progress: Send + Sync {
 
 /// One download's progress.
 pub trait ProgressBar: Send {
+    /// The length, learned from the server when the registry gave no size.
+    fn set_total(&mut self, _total: u64) {}
     fn advance(&mut self, bytes: u64);
     fn restart(&mut self);
     fn finish(&mut self);
@@ -587,6 +589,9 @@ impl Fetcher {
                     partial.restart(path, bar).await?;
                 }
                 partial.total = dist.size.or(response.content_length());
+                if let (None, Some(total)) = (dist.size, partial.total) {
+                    bar.set_total(total);
+                }
                 if dist.size.is_none()
                     && let Some(length) = response.content_length()
                     && length > self.options.max_size
