@@ -21,6 +21,20 @@
 //!
 //! The registry's token goes with a download only when the blob URL has the registry's origin
 //! ([`http::same_origin`]).
+//!
+//! Nodes of the real registry are often incomplete. Without a size (`piritaSize: null`), the
+//! download is bounded by `download.max_size` and by the `Content-Length` of the answer when the
+//! server sends one, and the size learned is the size stored; the SHA-256 is the proof.
+//! Download URLs are often signed CDN URLs that expire (`piritaExpiresInSeconds`): redirects are
+//! followed (the token never goes to another origin), and an answer `403` or `410`, even in the
+//! middle of a resumed download, makes the fetcher ask the caller's [`Renew`] for a fresh URL
+//! once, then go on where it stopped.
+//!
+//! One file behind both nodes: for versions published before WebC v3 existed, the real
+//! registry answers the v3 node with the v2 file. When the caller says that the bytes may be of
+//! another format ([`Request::other`], given when the other node names the same file), bytes
+//! that prove to be that format are checked and kept as that format, and the fetch fails with
+//! [`FetchError::ServesOther`]; the installer then falls back, and finds the file in the store.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -73,6 +87,10 @@ pub enum FetchError {
         "{url} declares {size} bytes, more than the limit of {limit} bytes (download.max_size)"
     )]
     TooLarge { url: String, size: u64, limit: u64 },
+    #[error(
+        "{url} sent more than the limit of {limit} bytes (download.max_size), and the registry gave no size"
+    )]
+    OverLimit { url: String, limit: u64 },
     #[error("downloading {url} failed: {reason}")]
     Transport { url: String, reason: String },
     #[error("downloading {url} failed: HTTP {status}")]
@@ -101,6 +119,15 @@ pub enum FetchError {
         url: String,
         expected: WebcVersion,
         actual: String,
+    },
+    /// The bytes are the other format and are kept as such (see [`Request::other`]).
+    #[error(
+        "the {expected} node serves WebC {actual}: {url} was offered as WebC {expected} but its bytes are WebC {actual}, the file of the {actual} node"
+    )]
+    ServesOther {
+        url: String,
+        expected: WebcVersion,
+        actual: WebcVersion,
     },
     #[error("{url}: {source}")]
     Container {
@@ -133,6 +160,52 @@ impl FetchError {
             _ => None,
         }
     }
+
+    /// An answer that a signed URL gives once it has expired: worth a fresh URL.
+    fn may_have_expired(&self) -> bool {
+        matches!(
+            self,
+            FetchError::Status {
+                status: 403 | 410,
+                ..
+            }
+        )
+    }
+}
+
+/// Asks the registry again for a fresh download URL for a distribution whose URL stopped
+/// working (a signed URL that expired). Implemented by the installer, which knows the registry:
+/// the fetcher does not.
+pub trait Renew: Send + Sync {
+    /// A fresh URL for the same file (`dist.sha256`), or why there is none.
+    fn renew<'a>(
+        &'a self,
+        dist: &'a Distribution,
+    ) -> futures_util::future::BoxFuture<'a, Result<String, String>>;
+}
+
+/// One download to make.
+#[derive(Clone, Copy)]
+pub struct Request<'a> {
+    pub dist: &'a Distribution,
+    /// What the progress bar says.
+    pub label: &'a str,
+    /// Where to get a fresh URL when this one has expired.
+    pub renew: Option<&'a dyn Renew>,
+    /// The other format, when its node names the same file: bytes that prove to be of that
+    /// format are kept as it ([`FetchError::ServesOther`]) instead of thrown away.
+    pub other: Option<WebcVersion>,
+}
+
+impl<'a> Request<'a> {
+    pub fn new(dist: &'a Distribution, label: &'a str) -> Self {
+        Request {
+            dist,
+            label,
+            renew: None,
+            other: None,
+        }
+    }
 }
 
 /// Reports download progress; the CLI draws bars, tests and `--json` draw nothing.
@@ -142,6 +215,8 @@ pub trait Progress: Send + Sync {
 
 /// One download's progress.
 pub trait ProgressBar: Send {
+    /// The length, learned from the server when the registry gave no size.
+    fn set_total(&mut self, _total: u64) {}
     fn advance(&mut self, bytes: u64);
     fn restart(&mut self);
     fn finish(&mut self);
@@ -189,6 +264,8 @@ struct Partial {
     received: u64,
     /// The strong `ETag` of a server that accepts byte ranges: a resume may ask for the rest.
     etag: Option<String>,
+    /// The file's length: the registry's size, else the first whole answer's `Content-Length`.
+    total: Option<u64>,
 }
 
 impl Partial {
@@ -211,6 +288,7 @@ impl Partial {
         self.hasher = sha2::Sha256::new();
         self.received = 0;
         self.etag = None;
+        self.total = None;
         bar.restart();
         Ok(())
     }
@@ -284,40 +362,62 @@ impl Fetcher {
         dist: &Distribution,
         label: &str,
     ) -> Result<Fetched, FetchError> {
+        self.fetch_request(store, Request::new(dist, label)).await
+    }
+
+    /// [`Fetcher::fetch`], with a way to renew an expired URL and the format the bytes may
+    /// turn out to be.
+    pub async fn fetch_request(
+        &self,
+        store: &Store,
+        request: Request<'_>,
+    ) -> Result<Fetched, FetchError> {
+        let dist = request.dist;
         let shown = http::redact(&dist.url);
         if let Some(blob) = store.blob(&dist.sha256)? {
-            if blob.webc != dist.webc {
-                return Err(FetchError::WrongFormat {
+            if blob.webc == dist.webc {
+                return Ok(Fetched { blob, cached: true });
+            }
+            if request.other == Some(blob.webc) {
+                return Err(FetchError::ServesOther {
                     url: shown,
                     expected: dist.webc,
-                    actual: blob.webc.to_string(),
+                    actual: blob.webc,
                 });
             }
-            return Ok(Fetched { blob, cached: true });
+            return Err(FetchError::WrongFormat {
+                url: shown,
+                expected: dist.webc,
+                actual: blob.webc.to_string(),
+            });
         }
-        let url =
-            http::check_url(&dist.url, self.options.allow_insecure_http).map_err(|source| {
+        let check = |text: &str| {
+            http::check_url(text, self.options.allow_insecure_http).map_err(|source| {
                 FetchError::Url {
-                    url: shown.clone(),
+                    url: http::redact(text),
                     source,
                 }
-            })?;
-        if dist.size > self.options.max_size {
+            })
+        };
+        let mut url = check(&dist.url)?;
+        if let Some(size) = dist.size.filter(|&size| size > self.options.max_size) {
             return Err(FetchError::TooLarge {
                 url: shown,
-                size: dist.size,
+                size,
                 limit: self.options.max_size,
             });
         }
         let temp = store.temp_file()?;
-        let mut bar = self.progress.start(label, dist.size);
+        let mut bar = self.progress.start(request.label, dist.size.unwrap_or(0));
         let mut partial = Partial {
             file: tokio::fs::File::from_std(temp.handle()?),
             hasher: sha2::Sha256::new(),
             received: 0,
             etag: None,
+            total: dist.size,
         };
         let mut attempt = 0;
+        let mut renewed = false;
         loop {
             let result = self
                 .attempt(&url, &shown, dist, &mut partial, temp.path(), bar.as_mut())
@@ -333,6 +433,27 @@ impl Fetcher {
                 })?;
             match result {
                 Ok(()) => break,
+                Err(e) if e.may_have_expired() && !renewed && request.renew.is_some() => {
+                    renewed = true;
+                    let renew = request.renew.expect("checked above");
+                    let fresh = match renew.renew(dist).await {
+                        Ok(fresh) => fresh,
+                        Err(why) => {
+                            tracing::warn!("{shown}: no fresh URL from the registry: {why}");
+                            return Err(e);
+                        }
+                    };
+                    tracing::info!(
+                        "{shown}: {}; the URL may have expired: asked the registry for a fresh one, {}",
+                        status_text(&e),
+                        if partial.received > 0 && partial.etag.is_some() {
+                            format!("resuming at byte {}", partial.received)
+                        } else {
+                            "starting over".to_string()
+                        }
+                    );
+                    url = check(&fresh)?;
+                }
                 Err(e) if e.is_transient() && attempt < self.options.retries => {
                     attempt += 1;
                     let wait = http::retry_delay(self.options.backoff, attempt, e.retry_after());
@@ -353,6 +474,7 @@ impl Fetcher {
         }
         bar.finish();
         let digest = Sha256Digest(partial.hasher.finalize().into());
+        let size = partial.received;
         drop(partial.file);
         if digest != dist.sha256 {
             return Err(FetchError::HashMismatch {
@@ -364,22 +486,24 @@ impl Fetcher {
         // Parse and check the whole container off the async runtime: it may be large.
         let path = temp.path().to_path_buf();
         let expected = dist.webc;
-        let checked = tokio::task::spawn_blocking(move || -> Result<Format, CheckFailure> {
+        let other = request.other;
+        let checked = tokio::task::spawn_blocking(move || -> Result<WebcVersion, CheckFailure> {
             let bytes = container::map_file(&path).map_err(CheckFailure::Io)?;
             let format = container::detect(&bytes).map_err(CheckFailure::Container)?;
-            if format != Format::Current(expected) {
-                return Err(CheckFailure::Format(format));
-            }
+            let webc = match format {
+                Format::Current(webc) if webc == expected || Some(webc) == other => webc,
+                _ => return Err(CheckFailure::Format(format)),
+            };
             container::open(bytes).map_err(CheckFailure::Container)?;
-            Ok(format)
+            Ok(webc)
         })
         .await
         .map_err(|e| FetchError::Transport {
             url: shown.clone(),
             reason: format!("checking the download failed: {e}"),
         })?;
-        match checked {
-            Ok(_) => {}
+        let webc = match checked {
+            Ok(webc) => webc,
             Err(CheckFailure::Io(source)) => {
                 return Err(StoreError::Io {
                     path: temp.path().to_path_buf(),
@@ -397,13 +521,20 @@ impl Fetcher {
             Err(CheckFailure::Container(source)) => {
                 return Err(FetchError::Container { url: shown, source });
             }
+        };
+        store.commit_blob(temp, &digest, size, webc)?;
+        if webc != expected {
+            return Err(FetchError::ServesOther {
+                url: shown,
+                expected,
+                actual: webc,
+            });
         }
-        store.commit_blob(temp, &digest, dist.size, dist.webc)?;
         Ok(Fetched {
             blob: BlobRow {
                 sha256: digest,
-                size: dist.size,
-                webc: dist.webc,
+                size,
+                webc,
             },
             cached: false,
         })
@@ -446,7 +577,9 @@ impl Fetcher {
         match status {
             StatusCode::PARTIAL_CONTENT
                 if resuming.is_some()
-                    && range_continues(response.headers(), partial.received, dist.size) =>
+                    && partial.total.is_some_and(|total| {
+                        range_continues(response.headers(), partial.received, total)
+                    }) =>
             {
                 tracing::info!("{shown}: resuming at byte {}", partial.received);
             }
@@ -455,7 +588,24 @@ impl Fetcher {
                     tracing::info!("{shown}: the server sent the whole file; starting over");
                     partial.restart(path, bar).await?;
                 }
-                partial.etag = resume_validator(response.headers());
+                partial.total = dist.size.or(response.content_length());
+                if let (None, Some(total)) = (dist.size, partial.total) {
+                    bar.set_total(total);
+                }
+                if dist.size.is_none()
+                    && let Some(length) = response.content_length()
+                    && length > self.options.max_size
+                {
+                    return Err(FetchError::TooLarge {
+                        url: shown.to_string(),
+                        size: length,
+                        limit: self.options.max_size,
+                    });
+                }
+                // A resume needs to know where the file ends.
+                partial.etag = partial
+                    .total
+                    .and_then(|_| resume_validator(response.headers()));
             }
             _ => {
                 let error = FetchError::Status {
@@ -463,7 +613,10 @@ impl Fetcher {
                     status: status.as_u16(),
                     retry_after: http::retry_after(response.headers()),
                 };
-                if resuming.is_none() || (error.is_transient() && status.as_u16() != 206) {
+                if resuming.is_none()
+                    || (error.is_transient() && status.as_u16() != 206)
+                    || error.may_have_expired()
+                {
                     return Err(error);
                 }
                 // A range the server would not or could not honour: the next try starts over.
@@ -479,35 +632,51 @@ impl Fetcher {
                 });
             }
         }
-        let remaining = dist.size - partial.received;
-        if response.content_length().is_some_and(|len| len > remaining) {
-            return Err(FetchError::TooLong {
+        let too_much = |total: Option<u64>| match total {
+            Some(expected) => FetchError::TooLong {
                 url: shown.to_string(),
-                expected: dist.size,
-            });
+                expected,
+            },
+            None => FetchError::OverLimit {
+                url: shown.to_string(),
+                limit: self.options.max_size,
+            },
+        };
+        // Without any size, the limit bounds the file.
+        let limit = partial.total.unwrap_or(self.options.max_size);
+        let remaining = limit.saturating_sub(partial.received);
+        if response.content_length().is_some_and(|len| len > remaining) {
+            return Err(too_much(partial.total));
         }
         let mut body = response.bytes_stream();
         while let Some(chunk) = body.next().await {
             let chunk = chunk.map_err(transport)?;
-            if partial.received + chunk.len() as u64 > dist.size {
-                return Err(FetchError::TooLong {
-                    url: shown.to_string(),
-                    expected: dist.size,
-                });
+            if partial.received + chunk.len() as u64 > limit {
+                return Err(too_much(partial.total));
             }
             partial.file.write_all(&chunk).await.map_err(io)?;
             partial.hasher.update(&chunk);
             partial.received += chunk.len() as u64;
             bar.advance(chunk.len() as u64);
         }
-        if partial.received != dist.size {
+        if let Some(expected) = partial.total
+            && partial.received != expected
+        {
             return Err(FetchError::SizeMismatch {
                 url: shown.to_string(),
-                expected: dist.size,
+                expected,
                 actual: partial.received,
             });
         }
         Ok(())
+    }
+}
+
+/// `HTTP 403` for a status failure, the error otherwise.
+fn status_text(e: &FetchError) -> String {
+    match e {
+        FetchError::Status { status, .. } => format!("HTTP {status}"),
+        other => other.to_string(),
     }
 }
 
@@ -577,5 +746,7 @@ mod tests {
             actual: Sha256Digest::of(b"b"),
         };
         assert!(!mismatch.is_transient() && mismatch.allows_fallback());
+        assert!(status(403).may_have_expired() && status(410).may_have_expired());
+        assert!(!status(404).may_have_expired() && !status(500).may_have_expired());
     }
 }

@@ -1,6 +1,17 @@
 //! The HTTP client that the registry client and the downloader share: one `reqwest` client with
 //! the user agent, timeouts, proxy variables and the system's CA roots, and the one place where
-//! URLs are redacted before they reach a message.
+//! URLs are redacted before they reach a message. Every request webcpm makes (GraphQL,
+//! downloads, and whatever comes later) goes through a client built by [`client`].
+//!
+//! Networks as companies have them: `HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY` and `NO_PROXY` (or
+//! their lower-case forms) are honoured for every request, as reqwest reads them: https URLs go
+//! through `HTTPS_PROXY` with `CONNECT`, so the proxy sees host names, never the bytes or the
+//! token; `NO_PROXY` lists hosts, domains (`.example.com`), IP addresses or networks that bypass
+//! it, and `*` bypasses it for all. Loopback is not exempt unless `NO_PROXY` says so
+//! (`NO_PROXY=localhost,127.0.0.1`), as with curl. Certificates are checked against the operating
+//! system's trust store (rustls-platform-verifier), so a company CA installed there is trusted;
+//! `registry.ca_file` (`WEBCPM_CA_FILE`) adds the CAs of a PEM file, for a TLS-inspecting proxy
+//! (wasmer issue #5140, `UnknownIssuer`) or a private registry, without replacing the system's.
 //!
 //! Credentials never appear in output: [`redact`] drops a URL's user and password and the values
 //! of its query parameters, which is where signed blob URLs carry their tokens; a registry token
@@ -11,6 +22,7 @@
 //! Retries share one schedule ([`retry_delay`]): exponential backoff with jitter, or the server's
 //! `Retry-After` (seconds, capped at [`MAX_RETRY_AFTER`]) when it is longer.
 
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// How webcpm talks HTTP.
@@ -22,6 +34,8 @@ pub struct HttpOptions {
     pub read_timeout: Duration,
     /// Allow plain `http://` to hosts other than loopback.
     pub allow_insecure_http: bool,
+    /// A PEM file of CA certificates trusted on top of the system's.
+    pub ca_file: Option<PathBuf>,
 }
 
 impl Default for HttpOptions {
@@ -30,13 +44,32 @@ impl Default for HttpOptions {
             connect_timeout: Duration::from_secs(10),
             read_timeout: Duration::from_secs(30),
             allow_insecure_http: false,
+            ca_file: None,
         }
     }
 }
 
-/// Builds the shared client. reqwest reads `HTTP_PROXY`, `HTTPS_PROXY` and `NO_PROXY` itself.
-/// A redirect is followed only to a URL that [`check_url`] accepts, at most 10 times.
-pub fn client(options: &HttpOptions) -> Result<reqwest::Client, reqwest::Error> {
+/// Why the HTTP client could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum HttpError {
+    #[error("cannot read the CA file {path} (registry.ca_file): {source}; check the path")]
+    CaFile {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "the CA file {path} (registry.ca_file) holds no usable PEM certificate: {reason}; give a file of `-----BEGIN CERTIFICATE-----` blocks"
+    )]
+    CaPem { path: PathBuf, reason: String },
+    #[error("cannot set up HTTP: {0}")]
+    Client(#[source] reqwest::Error),
+}
+
+/// Builds the shared client: proxies from the environment (reqwest reads `HTTP_PROXY`,
+/// `HTTPS_PROXY`, `ALL_PROXY` and `NO_PROXY` itself), the system's trust store plus
+/// `ca_file`. A redirect is followed only to a URL that [`check_url`] accepts, at most 10 times.
+pub fn client(options: &HttpOptions) -> Result<reqwest::Client, HttpError> {
     let allow_insecure_http = options.allow_insecure_http;
     let redirects = reqwest::redirect::Policy::custom(move |attempt| {
         if attempt.previous().len() >= 10 {
@@ -47,12 +80,32 @@ pub fn client(options: &HttpOptions) -> Result<reqwest::Client, reqwest::Error> 
             Err(e) => attempt.error(format!("refusing to follow a redirect: {e}")),
         }
     });
-    reqwest::Client::builder()
+    let mut builder = reqwest::Client::builder()
         .user_agent(concat!("webcpm/", env!("CARGO_PKG_VERSION")))
         .connect_timeout(options.connect_timeout)
         .read_timeout(options.read_timeout)
-        .redirect(redirects)
-        .build()
+        .redirect(redirects);
+    if let Some(path) = &options.ca_file {
+        builder = builder.tls_certs_merge(ca_certificates(path)?);
+    }
+    builder.build().map_err(HttpError::Client)
+}
+
+/// The certificates of a PEM file; at least one.
+fn ca_certificates(path: &Path) -> Result<Vec<reqwest::Certificate>, HttpError> {
+    let pem = std::fs::read(path).map_err(|source| HttpError::CaFile {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let bad = |reason: String| HttpError::CaPem {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| bad(e.to_string()))?;
+    if certs.is_empty() {
+        return Err(bad("no certificate in it".into()));
+    }
+    Ok(certs)
 }
 
 /// A credential: its `Debug` and `Display` print `***`, so that it cannot reach a message by
@@ -202,6 +255,11 @@ pub fn describe(error: &reqwest::Error) -> String {
         text.push_str(": ");
         text.push_str(&s.to_string());
         source = s.source();
+    }
+    if text.contains("certificate") || text.contains("UnknownIssuer") {
+        text.push_str(
+            " (if a proxy inspects TLS, or the server has a private CA, add that CA with registry.ca_file or WEBCPM_CA_FILE)",
+        );
     }
     text
 }

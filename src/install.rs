@@ -6,6 +6,15 @@
 //!
 //! A request that the installed version already satisfies is answered from the index alone,
 //! without the network, unless a refresh is asked for.
+//!
+//! The real registry's shapes, handled here: when both nodes of a version name one file (the
+//! same SHA-256), a download in one format may keep bytes of the other ([`crate::fetch::Request`]),
+//! so that the fallback finds them in the store: one download, and the reason recorded is
+//! "the v3 node serves WebC v2". A download URL that answers 403 or 410 is renewed once by
+//! asking the registry again ([`RegistryRenew`]). A size that the registry left out is recorded
+//! as the size the download had. A node without a manifest hides its dependencies until its
+//! bytes arrive: they are read from the bytes, and the tree is resolved and fetched again with
+//! them (what is already in the store is not downloaded again).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -14,9 +23,10 @@ use futures_util::StreamExt;
 use tokio::sync::Semaphore;
 
 use crate::artifacts::{self, CompileReporter, PrepareError};
-use crate::fetch::{FetchError, Fetcher};
+use crate::fetch::{FetchError, Fetcher, Renew, Request};
 use crate::package::{
-    CandidateOutcome, InputError, PackageName, PackageSpec, Release, Sha256Digest, WebcVersion,
+    CandidateOutcome, Dependency, InputError, PackageName, PackageSpec, Release, Sha256Digest,
+    WebcVersion,
 };
 use crate::policy::Policy;
 use crate::registry::{RegistryClient, RegistryError};
@@ -109,6 +119,9 @@ pub struct Explanation {
     pub rule: String,
     pub candidates: Vec<CandidateReport>,
     pub tree: Vec<TreeEntry>,
+    /// What the registry's answer was like: fields it left out, one file behind both nodes,
+    /// signed URLs, versions skipped as unusable.
+    pub notes: Vec<String>,
 }
 
 /// One member of a resolved tree.
@@ -123,6 +136,29 @@ pub struct TreeEntry {
 /// Releases loaded so far; `None` for a package the registry does not know.
 #[derive(Default)]
 struct Loaded(BTreeMap<PackageName, Option<Vec<Release>>>);
+
+/// Dependencies read from the bytes of versions whose nodes had no manifest, by package and
+/// version: the resolver sees them on the next round.
+type Learned = BTreeMap<(PackageName, semver::Version), Vec<Dependency>>;
+
+/// How many times an install resolves again after learning dependencies from downloaded bytes.
+const MAX_LEARNING_ROUNDS: usize = 8;
+
+/// Gives the nodes without a manifest of the releases in `learned` the dependencies learned.
+fn teach(releases: &mut [Release], learned: &Learned) {
+    for release in releases {
+        let Some(deps) = learned.get(&(release.name.clone(), release.version.clone())) else {
+            continue;
+        };
+        for offer in [&mut release.v2, &mut release.v3] {
+            if let crate::package::Offer::Offered(d) = offer
+                && d.manifest.is_none()
+            {
+                d.dependencies = deps.clone();
+            }
+        }
+    }
+}
 
 impl PackageSource for Loaded {
     fn lookup(&self, name: &PackageName) -> Lookup<'_> {
@@ -162,6 +198,16 @@ impl Installer {
         spec: &PackageSpec,
         no_deps: bool,
     ) -> Result<Resolution, InstallError> {
+        self.resolve_learned(spec, no_deps, &Learned::new()).await
+    }
+
+    /// [`Installer::resolve`], with dependencies learned from downloaded bytes.
+    async fn resolve_learned(
+        &self,
+        spec: &PackageSpec,
+        no_deps: bool,
+        learned: &Learned,
+    ) -> Result<Resolution, InstallError> {
         let client = self
             .client
             .as_ref()
@@ -176,7 +222,11 @@ impl Installer {
                     )
                     .await;
                     for (name, answer) in names.into_iter().zip(answers) {
-                        loaded.0.insert(name, answer?);
+                        let mut answer = answer?;
+                        if let Some(releases) = answer.as_mut() {
+                            teach(releases, learned);
+                        }
+                        loaded.0.insert(name, answer);
                     }
                 }
             }
@@ -192,6 +242,7 @@ impl Installer {
         let resolution = self.resolve(spec, no_deps).await?;
         let root = resolution.root();
         Ok(Explanation {
+            notes: notes(&resolution),
             package: root.name.clone(),
             version: root.version.to_string(),
             webc: resolution.viable[0],
@@ -205,7 +256,7 @@ impl Installer {
                         webc: c.webc,
                         url: d.map(|d| crate::http::redact(&d.url)),
                         sha256: d.map(|d| d.sha256.hex()),
-                        size: d.map(|d| d.size),
+                        size: d.and_then(|d| d.size),
                         outcome: c.outcome,
                         reason: c.reason.clone(),
                     }
@@ -262,98 +313,148 @@ impl Installer {
         if options.network == Network::Offline {
             return Err(InstallError::Offline(spec.name.clone()));
         }
-        let resolution = self.resolve(spec, options.no_deps).await?;
-        let first = self.policy.order(&spec.name).formats[0];
-        let mut failures: Vec<(WebcVersion, String)> = Vec::new();
-        for (i, &webc) in resolution.viable.iter().enumerate() {
-            match self.fetch_tree(&resolution, webc).await {
-                Ok((members, downloaded)) => {
-                    if let Some(runtime) = &self.runtime {
-                        let blobs: Vec<Sha256Digest> = members.iter().map(|m| m.sha256).collect();
-                        let when = if options.refresh {
-                            artifacts::Recompile::IfMissingOrFailed
-                        } else {
-                            artifacts::Recompile::IfMissing
-                        };
-                        artifacts::prepare(
-                            &self.store,
-                            runtime,
-                            &blobs,
-                            &self.compile_reporter,
-                            when,
-                        )
-                        .await?;
-                    }
-                    let reason = if failures.is_empty() {
-                        resolution
-                            .candidates
-                            .iter()
-                            .find(|c| c.webc == webc)
-                            .map(|c| c.reason.clone())
-                            .unwrap_or_default()
-                    } else {
-                        format!(
-                            "fallback: {}",
-                            failures
+        let mut learned = Learned::new();
+        let mut earlier_downloads = 0;
+        'resolve: for round in 0.. {
+            let resolution = self
+                .resolve_learned(spec, options.no_deps, &learned)
+                .await?;
+            let first = self.policy.order(&spec.name).formats[0];
+            let mut failures: Vec<(WebcVersion, String)> = Vec::new();
+            for (i, &webc) in resolution.viable.iter().enumerate() {
+                match self.fetch_tree(&resolution, webc).await {
+                    Ok((members, downloaded)) => {
+                        let downloaded = earlier_downloads + downloaded;
+                        // A node without a manifest hid its dependencies until its bytes arrived.
+                        if !options.no_deps && round < MAX_LEARNING_ROUNDS {
+                            let more = self.learn(&resolution, webc, &learned)?;
+                            if more.values().any(|deps| !deps.is_empty()) {
+                                learned.extend(more);
+                                earlier_downloads = downloaded;
+                                continue 'resolve;
+                            }
+                        }
+                        if let Some(runtime) = &self.runtime {
+                            let blobs: Vec<Sha256Digest> =
+                                members.iter().map(|m| m.sha256).collect();
+                            let when = if options.refresh {
+                                artifacts::Recompile::IfMissingOrFailed
+                            } else {
+                                artifacts::Recompile::IfMissing
+                            };
+                            artifacts::prepare(
+                                &self.store,
+                                runtime,
+                                &blobs,
+                                &self.compile_reporter,
+                                when,
+                            )
+                            .await?;
+                        }
+                        let reason = if failures.is_empty() {
+                            resolution
+                                .candidates
                                 .iter()
-                                .map(|(w, e)| format!("{w} failed: {e}"))
-                                .collect::<Vec<_>>()
-                                .join("; ")
-                        )
-                    };
-                    let record = InstallRecord {
-                        package: spec.name.clone(),
-                        request: spec.to_string(),
-                        registry: self.registry_label(),
-                        webc,
-                        rule: resolution.rule.clone(),
-                        reason: reason.clone(),
-                        fell_back_from: (webc != first).then_some(first),
-                        decisions: decisions(&resolution, &failures, webc),
-                        releases: resolution
-                            .members
-                            .iter()
-                            .map(|m| m.release.clone())
-                            .collect(),
-                        members,
-                    };
-                    self.store.index().record_install(&record)?;
-                    let root = &record.members[0];
-                    return Ok(InstallReport {
-                        package: spec.name.clone(),
-                        version: root.version.to_string(),
-                        webc,
-                        sha256: root.sha256,
-                        size: resolution
-                            .root()
-                            .offer(webc)
-                            .distribution()
-                            .map_or(0, |d| d.size),
-                        fell_back_from: record.fell_back_from,
-                        reason,
-                        up_to_date: false,
-                        downloaded,
-                    });
-                }
-                Err((package, source))
-                    if source.allows_fallback() && i + 1 < resolution.viable.len() =>
-                {
-                    tracing::warn!(
-                        "{package}: {webc} failed ({source}); falling back to {}",
-                        resolution.viable[i + 1]
-                    );
-                    failures.push((webc, format!("{package}: {source}")));
-                }
-                Err((package, source)) => {
-                    return Err(InstallError::Fetch {
-                        package,
-                        webc,
-                        source: Box::new(source),
-                    });
+                                .find(|c| c.webc == webc)
+                                .map(|c| c.reason.clone())
+                                .unwrap_or_default()
+                        } else {
+                            format!(
+                                "fallback: {}",
+                                failures
+                                    .iter()
+                                    .map(|(w, e)| format!("{w} failed: {e}"))
+                                    .collect::<Vec<_>>()
+                                    .join("; ")
+                            )
+                        };
+                        let size = self
+                            .store
+                            .blob(&members[0].sha256)?
+                            .map_or(0, |blob| blob.size);
+                        let record = InstallRecord {
+                            package: spec.name.clone(),
+                            request: spec.to_string(),
+                            registry: self.registry_label(),
+                            webc,
+                            rule: resolution.rule.clone(),
+                            reason: reason.clone(),
+                            fell_back_from: (webc != first).then_some(first),
+                            decisions: decisions(&resolution, &failures, webc),
+                            releases: resolution
+                                .members
+                                .iter()
+                                .map(|m| learned_sizes(&m.release, &self.store))
+                                .collect(),
+                            members,
+                        };
+                        self.store.index().record_install(&record)?;
+                        let root = &record.members[0];
+                        return Ok(InstallReport {
+                            package: spec.name.clone(),
+                            version: root.version.to_string(),
+                            webc,
+                            sha256: root.sha256,
+                            size,
+                            fell_back_from: record.fell_back_from,
+                            reason,
+                            up_to_date: false,
+                            downloaded,
+                        });
+                    }
+                    Err((package, source))
+                        if source.allows_fallback() && i + 1 < resolution.viable.len() =>
+                    {
+                        tracing::warn!(
+                            "{package}: {webc} failed ({source}); falling back to {}",
+                            resolution.viable[i + 1]
+                        );
+                        failures.push((webc, format!("{package}: {source}")));
+                    }
+                    Err((package, source)) => {
+                        return Err(InstallError::Fetch {
+                            package,
+                            webc,
+                            source: Box::new(source),
+                        });
+                    }
                 }
             }
+            unreachable!("the resolver returns at least one viable format")
         }
-        unreachable!("the resolver returns at least one viable format")
+        unreachable!("the rounds of learning end in an install or an error")
+    }
+
+    /// The dependencies that the downloaded bytes of members whose `webc` node had no manifest
+    /// declare, for the members not learned yet.
+    fn learn(
+        &self,
+        resolution: &Resolution,
+        webc: WebcVersion,
+        learned: &Learned,
+    ) -> Result<Learned, InstallError> {
+        let mut more = Learned::new();
+        for m in &resolution.members {
+            let key = (m.release.name.clone(), m.release.version.clone());
+            let Some(dist) = m.release.offer(webc).distribution() else {
+                continue;
+            };
+            if dist.manifest.is_some() || learned.contains_key(&key) {
+                continue;
+            }
+            let path = self.store.blob_path(&dist.sha256);
+            let bytes = crate::container::map_file(&path)
+                .map_err(|source| StoreError::Io { path, source })?;
+            let bad = |reason: String| ResolveError::BadDependency {
+                name: key.0.clone(),
+                version: key.1.clone(),
+                reason,
+            };
+            let checked = crate::container::open_stored(bytes).map_err(|e| bad(e.to_string()))?;
+            let deps = crate::package::dependencies_of(checked.manifest()).map_err(bad)?;
+            more.insert(key, deps);
+        }
+        Ok(more)
     }
 
     /// Downloads every member of the tree in `webc`, in parallel. Returns the members and how
@@ -369,10 +470,28 @@ impl Installer {
                 .offer(webc)
                 .distribution()
                 .expect("viable formats are offered by every member");
+            // When both nodes name one file, its bytes may be the other format: keep them as
+            // that format so that the fallback needs no second download.
+            let other = m
+                .release
+                .shared_file()
+                .is_some()
+                .then_some(webc.other())
+                .filter(|w| resolution.viable.contains(w));
             async move {
                 let _permit = self.downloads.acquire().await.expect("never closed");
                 let label = format!("{}@{} ({webc})", m.release.name, m.release.version);
-                self.fetch_locked(dist, &label)
+                let renew = self.client.as_ref().map(|client| RegistryRenew {
+                    client,
+                    name: &m.release.name,
+                    version: &m.release.version,
+                });
+                let request = Request {
+                    renew: renew.as_ref().map(|r| r as &dyn Renew),
+                    other,
+                    ..Request::new(dist, &label)
+                };
+                self.fetch_locked_request(request)
                     .await
                     .map(|f| (m, f))
                     .map_err(|e| (m.release.name.clone(), e))
@@ -405,6 +524,15 @@ impl Installer {
         dist: &crate::package::Distribution,
         label: &str,
     ) -> Result<crate::fetch::Fetched, FetchError> {
+        self.fetch_locked_request(Request::new(dist, label)).await
+    }
+
+    /// [`Installer::fetch_locked`] for a [`Request`] with its renewal and other format.
+    pub async fn fetch_locked_request(
+        &self,
+        request: Request<'_>,
+    ) -> Result<crate::fetch::Fetched, FetchError> {
+        let dist = request.dist;
         let (store, digest) = (self.store.clone(), dist.sha256);
         let _lock = tokio::task::spawn_blocking(move || store.lock_blob(&digest))
             .await
@@ -412,13 +540,103 @@ impl Installer {
                 url: crate::http::redact(&dist.url),
                 reason: format!("waiting for the download lock failed: {e}"),
             })??;
-        self.fetcher.fetch(&self.store, dist, label).await
+        self.fetcher.fetch_request(&self.store, request).await
     }
 
     /// Removes an install; its blobs stay until `cache gc`.
     pub fn uninstall(&self, name: &PackageName) -> Result<bool, InstallError> {
         Ok(self.store.index().remove_install(name)?)
     }
+}
+
+/// Renews an expired download URL by asking the registry for the package again and taking the
+/// URL of the node that names the same file.
+pub struct RegistryRenew<'a> {
+    pub client: &'a RegistryClient,
+    pub name: &'a PackageName,
+    pub version: &'a semver::Version,
+}
+
+impl Renew for RegistryRenew<'_> {
+    fn renew<'a>(
+        &'a self,
+        dist: &'a crate::package::Distribution,
+    ) -> futures_util::future::BoxFuture<'a, Result<String, String>> {
+        Box::pin(async move {
+            let releases = self
+                .client
+                .package(self.name)
+                .await
+                .map_err(|e| e.to_string())?
+                .ok_or_else(|| format!("the registry no longer knows {}", self.name))?;
+            releases
+                .iter()
+                .filter(|r| r.version == *self.version)
+                .flat_map(|r| [r.offer(dist.webc), r.offer(dist.webc.other())])
+                .filter_map(|offer| offer.distribution())
+                .find(|d| d.sha256 == dist.sha256)
+                .map(|d| d.url.clone())
+                .ok_or_else(|| {
+                    format!(
+                        "the registry no longer offers {}@{} with SHA-256 {}",
+                        self.name, self.version, dist.sha256
+                    )
+                })
+        })
+    }
+}
+
+/// `release` with the sizes the registry left out filled in from the store, where a download
+/// has learned them.
+fn learned_sizes(release: &Release, store: &Store) -> Release {
+    let mut release = release.clone();
+    for offer in [&mut release.v2, &mut release.v3] {
+        if let crate::package::Offer::Offered(d) = offer
+            && d.size.is_none()
+            && let Ok(Some(blob)) = store.blob(&d.sha256)
+        {
+            d.size = Some(blob.size);
+        }
+    }
+    release
+}
+
+/// What `resolve --explain` says about the shape of the registry's answer.
+fn notes(resolution: &Resolution) -> Vec<String> {
+    let mut notes = Vec::new();
+    for m in &resolution.members {
+        let r = &m.release;
+        for webc in WebcVersion::ALL {
+            let Some(d) = r.offer(webc).distribution() else {
+                continue;
+            };
+            let left_out = d.left_out();
+            if !left_out.is_empty() {
+                notes.push(format!(
+                    "{}@{} {webc}: the registry left out {}",
+                    r.name,
+                    r.version,
+                    left_out.join(", ")
+                ));
+            }
+            if let Some(seconds) = d.expires_in {
+                notes.push(format!(
+                    "{}@{} {webc}: a signed URL that expires in {seconds} s (renewed once if refused)",
+                    r.name, r.version
+                ));
+            }
+        }
+        if let Some(d) = r.shared_file() {
+            notes.push(format!(
+                "{}@{}: the v2 and v3 nodes name the same file (sha256:{}); it is downloaded once",
+                r.name, r.version, d.sha256
+            ));
+        }
+    }
+    for s in &resolution.skipped {
+        notes.push(format!("{}@{} skipped: {}", s.name, s.version, s.reason));
+    }
+    notes
 }
 
 /// Whether an install answers a request: its version matches (any version answers `latest`, as

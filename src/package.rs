@@ -5,6 +5,27 @@
 //! manifest) is parsed into these types at the edge, so that the rest of webcpm never handles a
 //! raw string where a checked value is meant. Parsing never panics: every failure is an
 //! [`InputError`] that names the offending text and what was expected.
+//!
+//! # Package names
+//!
+//! The Wasmer registry has namespaces (`wasmer/python`) and one legacy global namespace, `_`,
+//! which holds packages published before namespaces existed (`_/cowsay`). The Wasmer CLI accepts
+//! for a registry package `[registry:]namespace/name[@tag]` or a bare `name[@tag]`
+//! (`NamedPackageIdent` in `wasmer-config`): the text is trimmed, split at its last `@` (an empty
+//! tag is no tag), then at its last `/`; without a `/`, the name has no namespace. It sends a
+//! bare name to the registry as it is (`getPackage(name: "cowsay")`), and the registry answers
+//! with the package's namespace, `_`.
+//!
+//! webcpm accepts the same three forms, `ns/name`, `_/name` and `name`, each with an optional
+//! `@version-or-requirement`, and spells every name one way: a bare `name` *is* `_/name`. So
+//! `cowsay`, `_/cowsay` and `_/Cowsay` are one package, stored, listed, pinned and installed as
+//! `_/cowsay`, and `_/cowsay` is what is sent to the registry (which knows it by that name too).
+//! Dependencies written either way are the same package. What the Wasmer CLI accepts and
+//! webcpm does not: a registry prefix (`registry.example.com:ns/name`; use `--registry`), URLs
+//! and paths (not registry packages), named tags (`@stable`), and characters other than ASCII
+//! letters, digits, `-` and `_` in a name part (the Wasmer CLI checks none; the registry itself
+//! accepts no others). A full version (`@1.2.3`) means exactly that version, as in
+//! `cargo install`, where the Wasmer CLI reads it as `^1.2.3`.
 
 use std::fmt;
 use std::str::FromStr;
@@ -15,9 +36,13 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum InputError {
     #[error(
-        "invalid package name `{0}`: expected `namespace/name` made of letters, digits, `-` and `_`"
+        "invalid package name `{0}`: expected `namespace/name`, `_/name` or `name`, made of letters, digits, `-` and `_`"
     )]
     PackageName(String),
+    #[error(
+        "`{0}` names a registry in the package name; webcpm takes the registry from --registry or WEBCPM_REGISTRY: pass `namespace/name`"
+    )]
+    RegistryPrefix(String),
     #[error("invalid version `{text}`: {reason}")]
     Version { text: String, reason: String },
     #[error("invalid version requirement `{text}`: {reason}")]
@@ -28,7 +53,8 @@ pub enum InputError {
     WebcVersion(String),
 }
 
-/// A package's name, `namespace/name`, as the Wasmer registry spells it.
+/// A package's name, `namespace/name`, as the Wasmer registry spells it. A bare `name` is in the
+/// legacy global namespace and is kept as `_/name` (see the module's documentation).
 ///
 /// Names are compared case-insensitively (legacy packages have mixed case), so they are kept in
 /// lower case: two spellings of one name are one package everywhere in webcpm.
@@ -41,6 +67,14 @@ pub struct PackageName {
 impl PackageName {
     /// The longest name (both parts and the slash) that is accepted.
     pub const MAX_LEN: usize = 128;
+
+    /// The legacy global namespace, where a bare `name` lives.
+    pub const GLOBAL_NAMESPACE: &str = "_";
+
+    /// Whether the package is in the global namespace `_`.
+    pub fn is_global(&self) -> bool {
+        self.namespace() == Self::GLOBAL_NAMESPACE
+    }
 
     pub fn namespace(&self) -> &str {
         &self.full[..self.slash]
@@ -71,15 +105,24 @@ impl FromStr for PackageName {
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         let bad = || InputError::PackageName(text.to_string());
-        if text.len() > Self::MAX_LEN {
+        let trimmed = text.trim();
+        let (namespace, name) = match trimmed.split_once('/') {
+            Some((namespace, name)) => (namespace, name),
+            None => (Self::GLOBAL_NAMESPACE, trimmed),
+        };
+        if namespace.contains(':') && !trimmed.contains("://") {
+            return Err(InputError::RegistryPrefix(text.to_string()));
+        }
+        let namespace_ok = namespace == Self::GLOBAL_NAMESPACE || valid_name_part(namespace);
+        if !namespace_ok || !valid_name_part(name) {
             return Err(bad());
         }
-        let (namespace, name) = text.split_once('/').ok_or_else(bad)?;
-        if !valid_name_part(namespace) || !valid_name_part(name) {
+        let full = format!("{namespace}/{name}").to_ascii_lowercase();
+        if full.len() > Self::MAX_LEN {
             return Err(bad());
         }
         Ok(PackageName {
-            full: text.to_ascii_lowercase(),
+            full,
             slash: namespace.len(),
         })
     }
@@ -156,7 +199,8 @@ impl fmt::Display for VersionRequest {
     }
 }
 
-/// What a user asks for: `ns/name`, `ns/name@1.2.3`, `ns/name@^1.2`, `ns/name@latest`.
+/// What a user asks for: `ns/name`, `ns/name@1.2.3`, `ns/name@^1.2`, `ns/name@latest`, and the
+/// same with `_/name` or a bare `name` (the global namespace).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PackageSpec {
     pub name: PackageName,
@@ -167,7 +211,9 @@ impl FromStr for PackageSpec {
     type Err = InputError;
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
-        let (name, version) = match text.split_once('@') {
+        // As the Wasmer CLI does: trimmed, split at the last `@`; an empty tag is no tag.
+        let text = text.trim();
+        let (name, version) = match text.rsplit_once('@') {
             Some((name, version)) => (name, version.parse()?),
             None => (text, VersionRequest::Latest),
         };
@@ -352,30 +398,56 @@ pub struct Dependency {
 
 /// One format of one package version, as a registry offers it: where to download it and what
 /// the bytes must be.
+///
+/// The URL and the SHA-256 are required; the rest may be missing, as the real registry leaves
+/// them null for many versions. The SHA-256 is the proof of the bytes: without a size the
+/// download is bounded by `download.max_size` and by the server's `Content-Length`; without a
+/// `webcVersion` the node is taken to be the format its alias asks for (the bytes are checked
+/// anyway); without a manifest, the manifest comes from the bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Distribution {
     /// The format this node was asked for.
     pub webc: WebcVersion,
     pub url: String,
     pub sha256: Sha256Digest,
-    pub size: u64,
+    /// `piritaSize`, when the registry gives it.
+    pub size: Option<u64>,
     /// The format the registry says the bytes are in (`webcVersion`); fetch checks the bytes.
     pub claimed: Option<WebcVersion>,
     /// The dependencies named in the node's `webcManifest`.
     pub dependencies: Vec<Dependency>,
     /// The node's `webcManifest`, as JSON text, when it sent one.
     pub manifest: Option<String>,
+    /// `piritaExpiresInSeconds`: the URL is signed and stops working after this long.
+    pub expires_in: Option<u64>,
+}
+
+impl Distribution {
+    /// The registry's names of the optional fields this node left out.
+    pub fn left_out(&self) -> Vec<&'static str> {
+        let mut fields = Vec::new();
+        if self.size.is_none() {
+            fields.push("piritaSize");
+        }
+        if self.claimed.is_none() {
+            fields.push("webcVersion");
+        }
+        if self.manifest.is_none() {
+            fields.push("webcManifest");
+        }
+        fields
+    }
 }
 
 /// What a registry said about one format of one version.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Offer {
-    /// A complete node.
+    /// A usable node: a URL and a SHA-256, and whatever else it gave.
     Offered(Distribution),
-    /// The node is absent, or its URL or hash is null: the format is not offered.
+    /// The node is absent, or both its URL and its hash are null: the format is not offered.
     NotOffered,
-    /// The node is there but cannot be used (a bad hash, a bad URL, a manifest that does not
-    /// parse); the text says what was wrong.
+    /// The node is there but cannot be used (a hash that is not a SHA-256, a hash without a
+    /// URL, a bad URL, a manifest that does not parse); the text says what was wrong.
     Invalid(String),
 }
 
@@ -403,6 +475,30 @@ impl Release {
         match webc {
             WebcVersion::V2 => &self.v2,
             WebcVersion::V3 => &self.v3,
+        }
+    }
+
+    /// Why none of `formats` can be used, or `None` when one of them can. A version that cannot
+    /// be had in any allowed format is skipped by the resolver, as Wasmer's resolver skips
+    /// versions whose metadata it cannot use.
+    pub fn unusable(&self, formats: &[WebcVersion]) -> Option<String> {
+        let mut reasons = Vec::new();
+        for &webc in formats {
+            match self.offer(webc) {
+                Offer::Offered(_) => return None,
+                Offer::NotOffered => reasons.push(format!("{webc}: not offered")),
+                Offer::Invalid(why) => reasons.push(format!("{webc}: {why}")),
+            }
+        }
+        Some(reasons.join("; "))
+    }
+
+    /// Whether the v2 and v3 nodes name the same file (one hash), as the real registry answers
+    /// for versions published before WebC v3 existed.
+    pub fn shared_file(&self) -> Option<&Distribution> {
+        match (self.v2.distribution(), self.v3.distribution()) {
+            (Some(v2), Some(v3)) if v2.sha256 == v3.sha256 => Some(v2),
+            _ => None,
         }
     }
 }
@@ -438,10 +534,49 @@ mod tests {
         assert_eq!(n.namespace(), "wasmer");
         assert_eq!(n.name(), "python_3-x");
         for bad in [
-            "", "a", "/b", "a/", "a/b/c", "a/../b", "a b/c", "-a/b", "a/b@",
+            "",
+            "/b",
+            "a/",
+            "a/b/c",
+            "a/../b",
+            "a b/c",
+            "-a/b",
+            "a/b@",
+            "__/b",
+            "_a/b",
+            "@1",
+            "./x",
+            "https://registry.wasmer.io/ns/name",
         ] {
             assert!(bad.parse::<PackageName>().is_err(), "{bad:?} accepted");
         }
+        assert!(matches!(
+            "registry.example.com:ns/name".parse::<PackageName>(),
+            Err(InputError::RegistryPrefix(_))
+        ));
+    }
+
+    #[test]
+    fn a_bare_name_is_in_the_global_namespace() {
+        for text in ["cowsay", "_/cowsay", "_/CowSay", "  cowsay "] {
+            let n: PackageName = text.parse().unwrap();
+            assert_eq!(n.as_str(), "_/cowsay", "{text}");
+            assert_eq!((n.namespace(), n.name()), ("_", "cowsay"));
+            assert!(n.is_global());
+        }
+        assert!(!"wasmer/python".parse::<PackageName>().unwrap().is_global());
+        let s: PackageSpec = "cowsay@^0.2".parse().unwrap();
+        assert_eq!(s.to_string(), "_/cowsay@^0.2");
+        let s: PackageSpec = "cowsay@".parse().unwrap();
+        assert_eq!(s.version, VersionRequest::Latest);
+        let s: PackageSpec = "_/cowsay@0.2.0".parse().unwrap();
+        assert_eq!(
+            s.version,
+            VersionRequest::Exact(semver::Version::new(0, 2, 0))
+        );
+        assert!("cowsay@stable".parse::<PackageSpec>().is_err());
+        let long = "a".repeat(PackageName::MAX_LEN - 1);
+        assert!(long.parse::<PackageName>().is_err(), "`_/` counts");
     }
 
     #[test]

@@ -4,7 +4,12 @@
 //! caller can load those packages (from the registry or the index) and ask again.
 //!
 //! Rules:
-//! - the highest version that matches and is not archived wins;
+//! - the highest version that matches, is not archived and is usable wins. A version is usable
+//!   when at least one of its nodes is (whatever the policy: forcing a format never changes the
+//!   version chosen, it only refuses it with the reason): versions whose hash is not a SHA-256
+//!   or whose node lacks a URL are skipped with their reason, as Wasmer's resolver skips them
+//!   (wasmer issue #3946), so that one broken old version never blocks a package. A request
+//!   that only such versions match fails with the reason ([`ResolveError::Unusable`]);
 //! - dependencies are read from the chosen version's manifest (the node of the first format the
 //!   policy would try) and resolved the same way; each package appears once in a tree;
 //! - a tree is installed in one format: the first format, in the policy's order, that every
@@ -66,6 +71,12 @@ pub enum ResolveError {
         version: semver::Version,
         reasons: Vec<String>,
     },
+    #[error("{name}@{version} cannot be used: {reason}")]
+    Unusable {
+        name: PackageName,
+        version: semver::Version,
+        reason: String,
+    },
     #[error("{name}@{version}: {reason}")]
     BadDependency {
         name: PackageName,
@@ -103,6 +114,17 @@ pub struct Resolution {
     pub viable: Vec<WebcVersion>,
     /// The rule that ordered the formats.
     pub rule: String,
+    /// Versions higher than the one chosen that matched the request but were skipped as
+    /// unusable, with the reason.
+    pub skipped: Vec<Skipped>,
+}
+
+/// A version passed over because none of its allowed formats can be used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Skipped {
+    pub name: PackageName,
+    pub version: semver::Version,
+    pub reason: String,
 }
 
 impl Resolution {
@@ -127,22 +149,54 @@ pub enum Resolve {
     Needs(Vec<PackageName>),
 }
 
-/// Picks the highest matching, non-archived release.
-pub fn select<'a>(releases: &'a [Release], request: &VersionRequest) -> Option<&'a Release> {
+/// Picks the highest matching, non-archived release that is usable in one of `formats`.
+pub fn select<'a>(
+    releases: &'a [Release],
+    request: &VersionRequest,
+    formats: &[WebcVersion],
+) -> Option<&'a Release> {
     releases
         .iter()
         .filter(|r| !r.archived && request.matches(&r.version))
+        .filter(|r| r.unusable(formats).is_none())
         .max_by(|a, b| a.version.cmp(&b.version))
 }
 
-fn version_list(releases: &[Release]) -> Vec<String> {
+/// The matching, non-archived releases above `chosen` (all of them when `None`) that are not
+/// usable, highest first, with the reason.
+fn unusable_above(
+    releases: &[Release],
+    request: &VersionRequest,
+    formats: &[WebcVersion],
+    chosen: Option<&semver::Version>,
+) -> Vec<Skipped> {
+    let mut skipped: Vec<Skipped> = releases
+        .iter()
+        .filter(|r| !r.archived && request.matches(&r.version))
+        .filter(|r| chosen.is_none_or(|c| r.version > *c))
+        .filter_map(|r| {
+            Some(Skipped {
+                name: r.name.clone(),
+                version: r.version.clone(),
+                reason: r.unusable(formats)?,
+            })
+        })
+        .collect();
+    skipped.sort_by(|a, b| b.version.cmp(&a.version));
+    skipped
+}
+
+fn version_list(releases: &[Release], formats: &[WebcVersion]) -> Vec<String> {
     let mut sorted: Vec<&Release> = releases.iter().collect();
     sorted.sort_by(|a, b| a.version.cmp(&b.version));
+    sorted.dedup_by(|a, b| a.version == b.version);
     sorted
         .iter()
         .map(|r| {
             if r.archived {
                 format!("{} (archived)", r.version)
+            } else if r.unusable(formats).is_some() {
+                format!("{} (unusable)", r.version)
             } else {
                 r.version.to_string()
             }
@@ -168,9 +222,11 @@ pub fn resolve(
     no_deps: bool,
 ) -> Result<Resolve, ResolveError> {
     let order = policy.order(&spec.name);
+    let usable_in = &WebcVersion::ALL;
     let mut members: Vec<Member> = Vec::new();
     let mut chosen: BTreeMap<PackageName, (String, semver::Version)> = BTreeMap::new();
     let mut pending: BTreeSet<PackageName> = BTreeSet::new();
+    let mut skipped: Vec<Skipped> = Vec::new();
     let mut queue: VecDeque<(PackageSpec, u32, Option<PackageName>)> = VecDeque::new();
     queue.push_back((spec.clone(), 0, None));
 
@@ -201,14 +257,30 @@ pub fn resolve(
             }
             Lookup::Found(releases) => releases,
         };
-        let Some(release) = select(releases, &want.version) else {
+        let Some(release) = select(releases, &want.version, usable_in) else {
+            if let Some(best) = unusable_above(releases, &want.version, usable_in, None)
+                .into_iter()
+                .next()
+            {
+                return Err(ResolveError::Unusable {
+                    name: best.name,
+                    version: best.version,
+                    reason: best.reason,
+                });
+            }
             return Err(ResolveError::NoMatchingVersion {
                 name: want.name.clone(),
                 request: want.version.to_string(),
                 needed_by,
-                available: version_list(releases),
+                available: version_list(releases, usable_in),
             });
         };
+        skipped.extend(unusable_above(
+            releases,
+            &want.version,
+            usable_in,
+            Some(&release.version),
+        ));
         chosen.insert(
             want.name.clone(),
             (want.to_string(), release.version.clone()),
@@ -227,13 +299,14 @@ pub fn resolve(
     if !pending.is_empty() {
         return Ok(Resolve::Needs(pending.into_iter().collect()));
     }
-    choose_format(members, &order.formats, order.rule)
+    choose_format(members, &order.formats, order.rule, skipped)
 }
 
 fn choose_format(
     members: Vec<Member>,
     formats: &[WebcVersion],
     rule: String,
+    skipped: Vec<Skipped>,
 ) -> Result<Resolve, ResolveError> {
     let mut candidates = Vec::new();
     let mut viable = Vec::new();
@@ -309,6 +382,7 @@ fn choose_format(
         candidates,
         viable,
         rule,
+        skipped,
     }))
 }
 
@@ -333,8 +407,9 @@ mod tests {
             webc,
             url: "http://127.0.0.1/x".into(),
             sha256: Sha256Digest([1; 32]),
-            size: 1,
+            size: Some(1),
             claimed: Some(webc),
+            expires_in: None,
             dependencies: deps
                 .iter()
                 .map(|d| Dependency {
@@ -396,6 +471,48 @@ mod tests {
         assert_eq!(v("a/b@=1.0.0"), "1.0.0");
         let err = resolve(&spec("a/b@^3"), &p, &src, false).unwrap_err();
         assert!(err.to_string().contains("1.3.0 (archived)"), "{err}");
+    }
+
+    #[test]
+    fn unusable_versions_are_skipped_and_named_when_asked_for() {
+        let mut broken = release("a/b", "1.3.0", false, true, &[]);
+        broken.v2 = Offer::Invalid("hash `1234asdf` is not a SHA-256".into());
+        broken.v3 = Offer::Invalid("the node has a hash but no download URL".into());
+        let mut empty = release("a/b", "1.4.0", false, true, &[]);
+        empty.v2 = Offer::NotOffered;
+        empty.v3 = Offer::NotOffered;
+        let mut v3_only = release("a/b", "1.1.0", false, true, &[]);
+        v3_only.v2 = Offer::NotOffered;
+        let src = source(vec![
+            release("a/b", "1.2.0", false, true, &[]),
+            broken,
+            empty,
+            v3_only,
+        ]);
+        let spec = |s: &str| s.parse::<PackageSpec>().unwrap();
+        let r = done(resolve(&spec("a/b"), &Policy::default(), &src, false));
+        assert_eq!(r.root().version.to_string(), "1.2.0");
+        let skipped: Vec<String> = r.skipped.iter().map(|s| s.version.to_string()).collect();
+        assert_eq!(skipped, ["1.4.0", "1.3.0"]);
+        assert!(r.skipped[1].reason.contains("1234asdf"));
+        // Forcing a format does not change the version: 1.1.0 has v3, but v2 is refused.
+        let v2_only = Policy {
+            forced: Some(crate::policy::Forced {
+                webc: WebcVersion::V2,
+                source: "test".into(),
+            }),
+            ..Policy::default()
+        };
+        let err = resolve(&spec("a/b@~1.1"), &v2_only, &src, false).unwrap_err();
+        assert!(matches!(err, ResolveError::NoFormat { .. }), "{err}");
+        let err = resolve(&spec("a/b@1.3.0"), &Policy::default(), &src, false).unwrap_err();
+        assert!(
+            matches!(&err, ResolveError::Unusable { version, reason, .. }
+                if version.to_string() == "1.3.0" && reason.contains("no download URL")),
+            "{err}"
+        );
+        let err = resolve(&spec("a/b@^2"), &Policy::default(), &src, false).unwrap_err();
+        assert!(err.to_string().contains("1.3.0 (unusable)"), "{err}");
     }
 
     #[test]

@@ -177,9 +177,21 @@ async fn switch(
         let present = installer
             .store
             .blob(&dist.sha256)
-            .map_err(|e| failed(e.to_string()))?
-            .is_some();
-        if !present {
+            .map_err(|e| failed(e.to_string()))?;
+        // One file behind both nodes (a version older than v3): the v3 node serves the v2 file
+        // that is already installed, which is not v3.
+        if let Some(blob) = &present
+            && blob.webc != webc
+        {
+            return Err(Miss {
+                text: format!(
+                    "{}@{}: the {webc} node serves WebC {}",
+                    m.package, m.version, blob.webc
+                ),
+                not_offered: true,
+            });
+        }
+        if present.is_none() {
             if network == Network::Offline {
                 return Err(failed(format!(
                     "{}@{} as {webc} is not in the store and --offline forbids downloading it",

@@ -311,5 +311,17 @@ pub enum RegistryCommand {
         /// rehearse how clients behave before a rollout
         #[arg(long, value_name = "FILE")]
         faults: Option<PathBuf>,
+        /// Answer as the real Wasmer registry does: null sizes, one file behind both nodes of
+        /// v2-only versions, a broken version 0.0.0, signed download URLs that expire
+        #[arg(long)]
+        real_shapes: bool,
+        /// With --real-shapes: how long a download URL works, in seconds
+        #[arg(
+            long,
+            value_name = "SECONDS",
+            default_value_t = 300,
+            requires = "real_shapes"
+        )]
+        url_ttl: u64,
     },
 }

@@ -190,8 +190,11 @@ impl Context {
     /// Everything an install needs; `Network::Offline` builds no registry client.
     pub fn installer(&self, network: Network) -> Result<Installer, Failure> {
         let settings = &self.settings;
-        let http = crate::http::client(&settings.http())
-            .map_err(|e| Failure::internal(format!("cannot set up HTTP: {e}")))?;
+        let http = crate::http::client(&settings.http()).map_err(|e| match e {
+            crate::http::HttpError::Client(_) => Failure::internal(e.to_string()),
+            // A CA file that cannot be used is the user's to fix.
+            _ => Failure::usage(e.to_string()),
+        })?;
         let client = match network {
             Network::Online => Some(self.registry_client(&http)?),
             Network::Offline => None,

@@ -180,12 +180,16 @@ fn install_hint(e: &InstallError) -> Option<&'static str> {
             FetchError::HashMismatch { .. }
             | FetchError::SizeMismatch { .. }
             | FetchError::WrongFormat { .. }
+            | FetchError::ServesOther { .. }
             | FetchError::TooLong { .. }
             | FetchError::Container { .. } => {
                 "the registry's file is not what it advertises; nothing was stored. Report it to the registry, or allow the other format (drop --no-fallback / --webc)"
             }
             FetchError::Transport { .. } | FetchError::Status { .. } => {
                 "check the network and try again"
+            }
+            FetchError::TooLarge { .. } | FetchError::OverLimit { .. } => {
+                "raise download.max_size (WEBCPM_MAX_SIZE) if the package is meant to be this large"
             }
             _ => return None,
         },

@@ -44,6 +44,10 @@ impl Bars {
 struct OneBar(Bar);
 
 impl ProgressBar for OneBar {
+    fn set_total(&mut self, total: u64) {
+        self.0.set_length(total);
+    }
+
     fn advance(&mut self, bytes: u64) {
         self.0.inc(bytes);
     }

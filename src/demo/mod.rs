@@ -4,9 +4,11 @@
 //! that ship with webcpm (WASI programs written in WAT, assembled here: a greeter that reads a
 //! file from its own volume and a word counter that reads stdin), and then runs the real
 //! `webcpm` commands one by one, showing each command and its real output: resolve, install,
-//! run, a warm run's start time, a staged rollout, an emergency rollback to v2, resume, and a
-//! verification of the store. Everything lives in a temporary directory (or `--home`), and the
-//! user's own config file is never touched.
+//! run, a warm run's start time, a staged rollout, an emergency rollback to v2, resume, a
+//! verification of the store, and, with the registry answering as the real Wasmer registry does
+//! (`--real-shapes`), a legacy package under a bare name whose nodes lack sizes and share one
+//! file. Everything lives in a temporary directory (or `--home`), and the user's own config file
+//! is never touched.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -117,7 +119,8 @@ pub async fn run(home: Option<PathBuf>) -> Result<(), DemoError> {
         registry: String::new(),
     };
 
-    publish_examples(&base.join("packages"), &registry_root)?;
+    let sources = base.join("packages");
+    publish_examples(&sources, &registry_root)?;
     let server = crate::server::start(crate::server::ServeOptions {
         root: registry_root.clone(),
         listen: "127.0.0.1:0".parse().expect("a valid address"),
@@ -125,6 +128,7 @@ pub async fn run(home: Option<PathBuf>) -> Result<(), DemoError> {
         access_log: None,
         allow_public: false,
         faults: None,
+        real_shapes: None,
     })
     .await
     .map_err(|e| DemoError::Registry(e.to_string()))?;
@@ -136,7 +140,18 @@ pub async fn run(home: Option<PathBuf>) -> Result<(), DemoError> {
 
     seed_store(&demo.store)?;
     demo.story().await?;
+    server.shutdown().await;
 
+    heading(
+        10,
+        "As the real registry answers: a bare name, no sizes, one file behind both nodes",
+    );
+    let server = real_shapes(&registry_root, &sources).await?;
+    let demo = Demo {
+        registry: server.graphql_url(),
+        ..demo
+    };
+    demo.legacy_story().await?;
     server.shutdown().await;
     println!();
     match &home {
@@ -186,6 +201,36 @@ fn seed_store(path: &Path) -> Result<(), DemoError> {
     Ok(())
 }
 
+/// Publishes the greeter again as `_/greeter@0.1.0`, in WebC v2 only (a package from before v3),
+/// and serves the registry in the real registry's shapes.
+async fn real_shapes(
+    registry_root: &Path,
+    sources: &Path,
+) -> Result<crate::server::RunningServer, DemoError> {
+    let (name, wat, files) = PACKAGES[0];
+    let dir = example_dir(&sources.join("legacy"), name, wat, files)?;
+    let registry = |e: &dyn std::fmt::Display| DemoError::Registry(e.to_string());
+    let options = crate::server::AddOptions {
+        name: Some("greeter".parse().map_err(|e| registry(&e))?),
+        version: Some(semver::Version::new(0, 1, 0)),
+        force: true,
+        only: Some(crate::package::WebcVersion::V2),
+    };
+    tokio::task::block_in_place(|| crate::server::add(registry_root, &dir, &options))
+        .map_err(|e| registry(&e))?;
+    crate::server::start(crate::server::ServeOptions {
+        root: registry_root.to_path_buf(),
+        listen: "127.0.0.1:0".parse().expect("a valid address"),
+        public_url: None,
+        access_log: None,
+        allow_public: false,
+        faults: None,
+        real_shapes: Some(std::time::Duration::from_secs(300)),
+    })
+    .await
+    .map_err(|e| registry(&e))
+}
+
 struct Demo {
     exe: PathBuf,
     store: PathBuf,
@@ -202,6 +247,17 @@ fn indent(text: &str) -> String {
 }
 
 impl Demo {
+    /// Step 10: a legacy package, served as the real registry serves it.
+    async fn legacy_story(&self) -> Result<(), DemoError> {
+        // Pinned to v3 whatever its rollout cohort: the fallback to v2 is the story.
+        self.step(&["rollout", "pin", "greeter", "v3"], None)
+            .await?;
+        self.step(&["resolve", "greeter", "--explain"], None)
+            .await?;
+        self.step(&["install", "greeter"], None).await?;
+        self.step(&["run", "greeter", "--", "legacy"], None).await
+    }
+
     /// Steps 2 to 9: the commands, one by one, against the running registry.
     async fn story(&self) -> Result<(), DemoError> {
         heading(2, "Resolve: one GraphQL query asks for both formats");

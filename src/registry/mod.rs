@@ -2,11 +2,34 @@
 //! graphql_client against `schema/registry.graphql`) that returns every version with both of its
 //! formats, `v2: distribution(version: V2)` and `v3: distribution(version: V3)`.
 //!
-//! The answer is untrusted. It is turned at once into [`Release`]s; the generated types never
-//! leave this module. A node whose URL or hash is null is [`Offer::NotOffered`]; a node that is
-//! present but wrong (a bad hash, a URL that is not http(s), a size that is negative, a manifest
-//! that does not parse) is [`Offer::Invalid`] with the reason, so that the policy can fall back
-//! to the other format. An answer that does not have the schema's shape is an error.
+//! The answer is untrusted, and the real registry's answers are ragged: it leaves `piritaSize`,
+//! `webcVersion` and `webcManifest` null for many versions, and old versions carry hashes that
+//! are not SHA-256 digests (`1234asdf`) or no URL at all. The answer is read with serde types of
+//! this module that accept a missing key wherever a null is allowed (the generated types never
+//! leave it, and are used only to build the request), and turned at once into [`Release`]s, one
+//! version at a time, so that one broken version never spoils the others:
+//! - a node whose URL and hash are both null is [`Offer::NotOffered`];
+//! - a node that is there but cannot be used (a hash that is not a SHA-256, a hash without a URL
+//!   or a URL without a hash, a URL that is not http(s), a negative size, a manifest that does
+//!   not parse) is [`Offer::Invalid`] with the reason; the policy falls back to the other
+//!   format, and a version with no usable node is skipped by the resolver with that reason;
+//! - a version whose fields do not have the schema's types is kept with both nodes invalid;
+//! - a version whose number is not semver is dropped (with a log line), as Wasmer does;
+//! - an answer without the schema's shape, or with `errors`, is an error.
+//!
+//! What is sent: `getPackage(name: "ns/name")`. A bare `name` is sent as `_/name`, the name the
+//! registry knows legacy packages by (the Wasmer CLI sends the bare name, and the registry
+//! answers with namespace `_` either way). The package's name is read back from `namespace` and
+//! `packageName`; an answer about another package is refused.
+//!
+//! The distribution fields: `pirita*` (`piritaDownloadUrl`, `piritaSha256Hash`, `piritaSize`,
+//! `piritaExpiresInSeconds`) describe the `.webc` file of the format the alias asks for ("pirita"
+//! is the old name of the WebC container). The schema also has `webcDownloadUrl`,
+//! `webcSha256Hash`, `webcSize` and `webcExpiresInSeconds`, which also describe a version's WebC
+//! file; the Wasmer client reads none of them (its resolver, `BackendSource`, asks for
+//! `piritaDownloadUrl`, `piritaSha256Hash` and `webcManifest` only, and `wasmer package download`
+//! uses `piritaDownloadUrl`), so webcpm does not either. `downloadUrl` is the package's tar.gz
+//! (its WebC file when it was published as WebC only), not a container to install.
 //!
 //! The pure part, [`parse_answer`], turns an answer's bytes into [`Release`]s; property tests
 //! feed it arbitrary input. Transient failures (unreachable, 5xx, 429) are retried with backoff,
@@ -28,6 +51,7 @@ use crate::package::{
 /// JSON itself. Both are accepted.
 type JSONString = serde_json::Value;
 
+/// Builds the request; its response types are not used (see [`answer`]).
 #[derive(GraphQLQuery)]
 #[graphql(
     schema_path = "schema/registry.graphql",
@@ -35,6 +59,58 @@ type JSONString = serde_json::Value;
     response_derives = "Debug"
 )]
 struct GetPackage;
+
+/// The answer to `GetPackage`, read leniently: a missing key is a null wherever the schema
+/// allows a null (and `isArchived` defaults to false, as in Wasmer's client).
+mod answer {
+    use serde::Deserialize;
+
+    #[derive(Debug, Deserialize)]
+    pub struct Response {
+        pub data: Option<Data>,
+        pub errors: Option<Vec<Error>>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    pub struct Error {
+        pub message: String,
+    }
+
+    #[derive(Debug, Deserialize)]
+    pub struct Data {
+        #[serde(rename = "getPackage")]
+        pub get_package: Option<Package>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    pub struct Package {
+        pub namespace: String,
+        #[serde(rename = "packageName")]
+        pub package_name: String,
+        /// Each version is read on its own, so that one that is malformed spoils nothing else.
+        pub versions: Option<Vec<Option<serde_json::Value>>>,
+    }
+
+    /// A version's number is read before, on its own: it names the version in messages.
+    #[derive(Debug, Deserialize)]
+    pub struct Version {
+        #[serde(rename = "isArchived", default)]
+        pub is_archived: bool,
+        pub v2: Option<Node>,
+        pub v3: Option<Node>,
+    }
+
+    #[derive(Debug, Default, Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    pub struct Node {
+        pub pirita_download_url: Option<String>,
+        pub pirita_sha256_hash: Option<String>,
+        pub pirita_size: Option<i64>,
+        pub pirita_expires_in_seconds: Option<i64>,
+        pub webc_version: Option<String>,
+        pub webc_manifest: Option<super::JSONString>,
+    }
+}
 
 /// The largest GraphQL answer read; a registry that sends more is refused.
 pub const MAX_ANSWER: usize = 64 << 20;
@@ -108,13 +184,14 @@ fn one_line(text: &str) -> String {
 /// Turns the body of a registry's answer to the query for `name` into releases: `None` when the
 /// registry does not know the package. Pure, and total: any bytes give a value or an error,
 /// never a panic. A version that is not semver is skipped; a node that is wrong is
-/// [`Offer::Invalid`]; an answer without the schema's shape or with `errors` is an error.
+/// [`Offer::Invalid`]; an answer without the schema's shape, with `errors`, or about another
+/// package is an error.
 pub fn parse_answer(
     bytes: &[u8],
     name: &PackageName,
     allow_insecure_http: bool,
 ) -> Result<Option<Vec<Release>>, AnswerError> {
-    let answer: graphql_client::Response<get_package::ResponseData> = serde_json::from_slice(bytes)
+    let answer: answer::Response = serde_json::from_slice(bytes)
         .map_err(|e| AnswerError::Malformed(one_line(&e.to_string())))?;
     if let Some(errors) = answer.errors.filter(|e| !e.is_empty()) {
         let messages = errors
@@ -127,9 +204,16 @@ pub fn parse_answer(
     let data = answer
         .data
         .ok_or_else(|| AnswerError::Malformed("no `data` and no `errors`".into()))?;
-    Ok(data
-        .get_package
-        .map(|p| convert_package(name, p, allow_insecure_http)))
+    let Some(package) = data.get_package else {
+        return Ok(None);
+    };
+    let answered = format!("{}/{}", package.namespace, package.package_name);
+    if answered.parse::<PackageName>().ok().as_ref() != Some(name) {
+        return Err(AnswerError::Malformed(one_line(&format!(
+            "asked for {name}, the answer is about `{answered}`"
+        ))));
+    }
+    Ok(Some(convert_package(name, package, allow_insecure_http)))
 }
 
 /// A client for one registry.
@@ -221,6 +305,7 @@ impl RegistryClient {
             url: url.to_string(),
             reason: http::describe(&e),
         };
+        // `_/name` for a package of the global namespace (see the module's documentation).
         let body = GetPackage::build_query(get_package::Variables {
             name: name.to_string(),
         });
@@ -260,51 +345,80 @@ impl RegistryClient {
 
 fn convert_package(
     name: &PackageName,
-    package: get_package::GetPackageGetPackage,
+    package: answer::Package,
     allow_insecure_http: bool,
 ) -> Vec<Release> {
     let mut releases = Vec::new();
-    for v in package.versions.into_iter().flatten().flatten() {
-        let Ok(version) = parse_version(&v.version) else {
+    for value in package.versions.into_iter().flatten().flatten() {
+        let text = value
+            .get("version")
+            .and_then(|v| v.as_str())
+            .unwrap_or_default()
+            .to_string();
+        let Ok(version) = parse_version(&text) else {
             tracing::warn!(
                 "{name}: the registry lists version `{}`, which is not semver; ignored",
-                v.version
+                one_line(&text)
             );
             continue;
         };
-        releases.push(Release {
-            name: name.clone(),
-            version,
-            archived: v.is_archived,
-            v2: convert_node(WebcVersion::V2, v.v2, allow_insecure_http),
-            v3: convert_node(WebcVersion::V3, v.v3, allow_insecure_http),
-        });
+        let release = match serde_json::from_value::<answer::Version>(value) {
+            Ok(v) => Release {
+                name: name.clone(),
+                version,
+                archived: v.is_archived,
+                v2: convert_node(WebcVersion::V2, v.v2, allow_insecure_http),
+                v3: convert_node(WebcVersion::V3, v.v3, allow_insecure_http),
+            },
+            Err(e) => {
+                let why = one_line(&format!(
+                    "the version's fields do not match the schema: {e}"
+                ));
+                Release {
+                    name: name.clone(),
+                    version,
+                    archived: false,
+                    v2: Offer::Invalid(why.clone()),
+                    v3: Offer::Invalid(why),
+                }
+            }
+        };
+        releases.push(release);
     }
     releases
 }
 
-fn convert_node(webc: WebcVersion, node: get_package::Dist, allow_insecure_http: bool) -> Offer {
-    let (Some(url), Some(hash)) = (node.pirita_download_url, node.pirita_sha256_hash) else {
-        return Offer::NotOffered;
+fn convert_node(webc: WebcVersion, node: Option<answer::Node>, allow_insecure_http: bool) -> Offer {
+    let node = node.unwrap_or_default();
+    let (url, hash) = match (node.pirita_download_url, node.pirita_sha256_hash) {
+        (Some(url), Some(hash)) => (url, hash),
+        (None, None) => return Offer::NotOffered,
+        (None, Some(hash)) => {
+            return Offer::Invalid(one_line(&format!(
+                "the node has a hash (`{hash}`) but no download URL"
+            )));
+        }
+        (Some(_), None) => return Offer::Invalid("the node has a URL but no SHA-256 hash".into()),
     };
-    let claimed = match node.webc_version {
+    let claimed = match node.webc_version.as_deref() {
         None => None,
-        Some(get_package::WebcVersion::V2) => Some(WebcVersion::V2),
-        Some(get_package::WebcVersion::V3) => Some(WebcVersion::V3),
-        Some(get_package::WebcVersion::Other(other)) => {
-            return Offer::Invalid(format!("unknown webcVersion `{other}`"));
+        Some("V2") => Some(WebcVersion::V2),
+        Some("V3") => Some(WebcVersion::V3),
+        Some(other) => {
+            return Offer::Invalid(one_line(&format!("unknown webcVersion `{other}`")));
         }
     };
     let node = Node {
         url,
         hash,
         size: node.pirita_size,
+        expires_in: node.pirita_expires_in_seconds,
         claimed,
         manifest: node.webc_manifest,
     };
     match node.into_distribution(webc, allow_insecure_http) {
         Ok(d) => Offer::Offered(d),
-        Err(reason) => Offer::Invalid(reason),
+        Err(reason) => Offer::Invalid(one_line(&reason)),
     }
 }
 
@@ -313,6 +427,7 @@ struct Node {
     url: String,
     hash: String,
     size: Option<i64>,
+    expires_in: Option<i64>,
     claimed: Option<WebcVersion>,
     manifest: Option<serde_json::Value>,
 }
@@ -325,10 +440,11 @@ impl Node {
     ) -> Result<Distribution, String> {
         http::check_url(&self.url, allow_insecure_http).map_err(|e| e.to_string())?;
         let sha256: Sha256Digest = self.hash.parse().map_err(|e: InputError| e.to_string())?;
+        // No size is no reason to refuse the node: the SHA-256 proves the bytes, and the
+        // download is bounded by `download.max_size` and the server's `Content-Length`.
         let size = match self.size {
-            Some(n) if n >= 0 => n as u64,
-            Some(n) => return Err(format!("size {n} is negative")),
-            None => return Err("the node gives no size".into()),
+            Some(n) => Some(u64::try_from(n).map_err(|_| format!("size {n} is negative"))?),
+            None => None,
         };
         let (manifest, dependencies) = match self.manifest {
             None | Some(serde_json::Value::Null) => (None, Vec::new()),
@@ -351,6 +467,8 @@ impl Node {
             claimed: self.claimed,
             dependencies,
             manifest,
+            // A negative lifetime says nothing useful; the URL is then treated as any other.
+            expires_in: self.expires_in.and_then(|n| u64::try_from(n).ok()),
         })
     }
 }
@@ -369,9 +487,21 @@ mod tests {
         })
     }
 
-    fn parse(answer: serde_json::Value) -> Result<Option<Vec<Release>>, AnswerError> {
-        let name: PackageName = "test/a".parse().unwrap();
+    fn parse_as(
+        name: &str,
+        answer: serde_json::Value,
+    ) -> Result<Option<Vec<Release>>, AnswerError> {
+        let name: PackageName = name.parse().unwrap();
         parse_answer(&serde_json::to_vec(&answer).unwrap(), &name, false)
+    }
+
+    fn parse(answer: serde_json::Value) -> Result<Option<Vec<Release>>, AnswerError> {
+        parse_as("test/a", answer)
+    }
+
+    fn package(versions: serde_json::Value) -> serde_json::Value {
+        serde_json::json!({"data": {"getPackage": {"namespace": "test", "packageName": "a",
+            "versions": versions}}})
     }
 
     #[test]
@@ -379,15 +509,13 @@ mod tests {
         let good = "ab".repeat(32);
         let none = serde_json::json!({"piritaDownloadUrl": null, "piritaSha256Hash": null,
             "piritaSize": null, "webcVersion": null, "webcManifest": null});
-        let releases = parse(
-            serde_json::json!({"data": {"getPackage": {"name": "test/a", "versions": [
-                {"version": "1.0.0", "isArchived": false,
-                 "v2": node("http://127.0.0.1:1/a.webc", &good), "v3": none},
-                {"version": "1.1.0", "isArchived": true,
-                 "v2": node("file:///etc/passwd", &good), "v3": node("https://x.io/b", "zz")},
-                {"version": "not semver", "isArchived": false, "v2": none, "v3": none},
-            ]}}}),
-        )
+        let releases = parse(package(serde_json::json!([
+            {"version": "1.0.0", "isArchived": false,
+             "v2": node("http://127.0.0.1:1/a.webc", &good), "v3": none},
+            {"version": "1.1.0", "isArchived": true,
+             "v2": node("file:///etc/passwd", &good), "v3": node("https://x.io/b", "zz")},
+            {"version": "not semver", "isArchived": false, "v2": none, "v3": none},
+        ])))
         .unwrap()
         .unwrap();
         assert_eq!(
@@ -396,7 +524,7 @@ mod tests {
             "the version that is not semver is skipped"
         );
         let d = releases[0].v2.distribution().unwrap();
-        assert_eq!(d.size, 10);
+        assert_eq!(d.size, Some(10));
         assert_eq!(d.dependencies[0].spec.name.as_str(), "test/dep");
         assert_eq!(releases[0].v3, Offer::NotOffered);
         assert!(releases[1].archived);
@@ -412,7 +540,7 @@ mod tests {
             Err(AnswerError::GraphQl(m)) if m == "boom bang"
         ));
         assert!(matches!(
-            parse(serde_json::json!({"data": {"getPackage": {"name": "test/a", "versions": "x"}}})),
+            parse(package(serde_json::json!("x"))),
             Err(AnswerError::Malformed(_))
         ));
         assert!(matches!(
@@ -426,5 +554,100 @@ mod tests {
             panic!("errors");
         };
         assert!(m.chars().count() <= MAX_MESSAGE + 1);
+    }
+
+    #[test]
+    fn null_and_missing_fields_leave_a_usable_node() {
+        let good = "cd".repeat(32);
+        let bare = serde_json::json!({"piritaDownloadUrl": "https://cdn.example/x.webc?sig=1",
+            "piritaSha256Hash": good});
+        let nulls = serde_json::json!({"piritaDownloadUrl": "https://cdn.example/x.webc",
+            "piritaSha256Hash": good, "piritaSize": null, "webcVersion": null,
+            "webcManifest": null, "piritaExpiresInSeconds": 300});
+        let releases = parse(package(serde_json::json!([
+            {"version": "1.0.0", "v2": bare, "v3": nulls},
+        ])))
+        .unwrap()
+        .unwrap();
+        let r = &releases[0];
+        assert!(!r.archived, "a missing isArchived is false");
+        let v2 = r.v2.distribution().unwrap();
+        assert_eq!(v2.size, None);
+        assert_eq!(v2.left_out(), ["piritaSize", "webcVersion", "webcManifest"]);
+        assert_eq!(r.v3.distribution().unwrap().expires_in, Some(300));
+        assert!(r.shared_file().is_some(), "one hash behind both nodes");
+    }
+
+    #[test]
+    fn broken_versions_keep_their_reason_and_spoil_nothing_else() {
+        let good = "ef".repeat(32);
+        let releases = parse(package(serde_json::json!([
+            {"version": "0.1.3", "v2": {"piritaDownloadUrl": "https://example.com/",
+                "piritaSha256Hash": "1234asdf"}, "v3": {"piritaSha256Hash": good}},
+            {"version": "0.1.4", "isArchived": "yes", "v2": null, "v3": null},
+            {"version": "0.1.5", "v2": {"piritaDownloadUrl": "https://example.com/",
+                "piritaSha256Hash": good, "piritaSize": -1}, "v3": {"webcVersion": "V9",
+                "piritaDownloadUrl": "https://example.com/", "piritaSha256Hash": good}},
+            {"version": "1.0.0", "v2": {"piritaDownloadUrl": "https://example.com/a.webc",
+                "piritaSha256Hash": good}},
+        ])))
+        .unwrap()
+        .unwrap();
+        assert_eq!(releases.len(), 4);
+        let formats = WebcVersion::ALL;
+        let why = releases[0].unusable(&formats).unwrap();
+        assert!(
+            why.contains("`1234asdf`") && why.contains("no download URL"),
+            "{why}"
+        );
+        let why = releases[1].unusable(&formats).unwrap();
+        assert!(why.contains("do not match the schema"), "{why}");
+        let why = releases[2].unusable(&formats).unwrap();
+        assert!(why.contains("negative") && why.contains("V9"), "{why}");
+        assert_eq!(releases[3].unusable(&formats), None);
+        assert_eq!(releases[3].v3, Offer::NotOffered);
+    }
+
+    #[test]
+    fn the_answer_must_be_about_the_package_asked_for() {
+        let answer = serde_json::json!({"data": {"getPackage": {"namespace": "_",
+            "packageName": "cowsay", "versions": []}}});
+        assert_eq!(parse_as("cowsay", answer.clone()), Ok(Some(Vec::new())));
+        assert_eq!(parse_as("_/CowSay", answer.clone()), Ok(Some(Vec::new())));
+        assert!(matches!(
+            parse_as("test/cowsay", answer),
+            Err(AnswerError::Malformed(m)) if m.contains("`_/cowsay`")
+        ));
+    }
+
+    #[test]
+    fn recorded_answers_of_the_real_registry_parse() {
+        let replay = |file: &str, name: &str| {
+            let bytes = std::fs::read(
+                std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("tests/fixtures/wasmer-registry")
+                    .join(file),
+            )
+            .unwrap();
+            parse_answer(&bytes, &name.parse().unwrap(), false)
+                .unwrap()
+                .unwrap()
+        };
+        let releases = replay("wasmer-pack-cli.response.json", "wasmer/wasmer-pack-cli");
+        assert_eq!(releases.len(), 8);
+        for r in &releases {
+            assert_eq!(r.unusable(&WebcVersion::ALL), None, "{}", r.version);
+            assert!(r.shared_file().is_some(), "{}", r.version);
+        }
+        let releases = replay("cowsay-missing-fields.response.json", "cowsay");
+        let usable: Vec<String> = releases
+            .iter()
+            .filter(|r| r.unusable(&WebcVersion::ALL).is_none())
+            .map(|r| r.version.to_string())
+            .collect();
+        assert_eq!(usable, ["0.2.0"]);
+        let releases = replay("wasmer-python-archived.response.json", "wasmer/python");
+        let archived: Vec<bool> = releases.iter().map(|r| r.archived).collect();
+        assert_eq!(archived, [true, false, true]);
     }
 }

@@ -97,6 +97,9 @@ pub struct VersionRecord {
     /// When set, the other format is not offered (its node has no URL and no hash), as the
     /// real registry answers for packages that predate a format.
     pub only: Option<WebcVersion>,
+    /// A version that `--real-shapes` made up with broken nodes ([`super::shapes`]); never
+    /// stored.
+    pub broken: bool,
 }
 
 impl VersionRecord {
@@ -197,6 +200,7 @@ impl VersionRow {
         Ok(VersionRecord {
             version: semver::Version::parse(text).map_err(|e| corrupt(format!("version: {e}")))?,
             archived: self.archived,
+            broken: false,
             published_at: self.published_at,
             v2: blob(self.v2)?,
             v3: blob(self.v3)?,

@@ -7,7 +7,8 @@
 //! argument is the WebC v2 node. Every download URL is absolute: `{base}/blobs/{sha256}.webc`.
 //! Each query reads the database afresh, so versions added while the server runs are seen.
 //! A fault rule that fired for a query (`claim-v3`, `bad-manifest`, see [`super::faults`]) is in
-//! the request's data and changes the nodes it names.
+//! the request's data and changes the nodes it names. With `--real-shapes`, nodes take the
+//! shapes of the real registry's answers ([`super::shapes`]).
 
 use std::sync::{Arc, Mutex};
 
@@ -18,6 +19,7 @@ use async_graphql::{
 
 use super::db::{BlobRecord, Db, DbError, PackageRecord};
 use super::faults::{BAD_MANIFEST, NodeFault};
+use super::shapes::{self, Shapes};
 use crate::package::{PackageName, WebcVersion};
 
 /// The schema type served at `/graphql`.
@@ -28,13 +30,16 @@ pub struct Catalog {
     db: Mutex<Db>,
     /// `http://host:port` or the public URL, without a trailing `/`.
     base_url: String,
+    /// `--real-shapes`.
+    shapes: Option<Shapes>,
 }
 
 impl Catalog {
-    pub fn new(db: Db, base_url: String) -> Self {
+    pub fn new(db: Db, base_url: String, shapes: Option<Shapes>) -> Self {
         Catalog {
             db: Mutex::new(db),
             base_url,
+            shapes,
         }
     }
 
@@ -50,7 +55,12 @@ impl Catalog {
         })
         .await;
         match result {
-            Ok(Ok(record)) => Ok(record),
+            Ok(Ok(mut record)) => {
+                if let (Some(shapes), Some(record)) = (&self.shapes, record.as_mut()) {
+                    shapes.add_broken_version(record);
+                }
+                Ok(record)
+            }
             Ok(Err(e)) => Err(db_failure(e)),
             Err(e) => {
                 tracing::error!("registry database task failed: {e}");
@@ -60,7 +70,12 @@ impl Catalog {
     }
 
     fn blob_url(&self, blob: &BlobRecord) -> String {
-        format!("{}/blobs/{}.webc", self.base_url, blob.sha256.hex())
+        let signed = self
+            .shapes
+            .as_ref()
+            .map(|s| s.sign(&blob.sha256))
+            .unwrap_or_default();
+        format!("{}/blobs/{}.webc{signed}", self.base_url, blob.sha256.hex())
     }
 }
 
@@ -275,96 +290,115 @@ impl VersionNode {
         let webc: WebcVersion = version.unwrap_or(GqlWebcVersion::V2).into();
         let record = self.record()?;
         let name = &self.package.record.name;
+        let catalog = &self.package.catalog;
         let fault = ctx.data_opt::<NodeFault>();
+        let real = catalog.shapes.as_ref();
+        // A version stored in v2 only predates v3: in real shapes, its v3 node names the v2 file.
+        let shared =
+            real.is_some() && webc == WebcVersion::V3 && record.only == Some(WebcVersion::V2);
         // `claim-v3`: the v3 node describes the v2 file truthfully but calls it V3.
-        let source = if webc == WebcVersion::V3 && fault.is_some_and(|f| f.claims_v3(name)) {
-            WebcVersion::V2
-        } else {
-            webc
-        };
-        let mut blob = record.blob(source).clone();
-        if fault.is_some_and(|f| f.breaks_manifest(name, webc)) {
-            blob.manifest = BAD_MANIFEST.to_string();
+        let source =
+            if shared || (webc == WebcVersion::V3 && fault.is_some_and(|f| f.claims_v3(name))) {
+                WebcVersion::V2
+            } else {
+                webc
+            };
+        if !record.offers(source) {
+            return Ok(DistributionNode::default());
         }
-        let url = match fault.and_then(|f| f.url_for(name, webc)) {
-            Some(url) => url.to_string(),
-            None => self.package.catalog.blob_url(&blob),
+        let blob = record.blob(source);
+        let mut node = DistributionNode {
+            url: Some(match fault.and_then(|f| f.url_for(name, webc)) {
+                Some(url) => url.to_string(),
+                None => catalog.blob_url(blob),
+            }),
+            hash: Some(blob.sha256.hex()),
+            size: i32::try_from(blob.size).ok(),
+            claimed: Some(webc.into()),
+            manifest: Some(JsonString(
+                if fault.is_some_and(|f| f.breaks_manifest(name, webc)) {
+                    BAD_MANIFEST.to_string()
+                } else {
+                    blob.manifest.clone()
+                },
+            )),
+            expires_in: None,
         };
-        Ok(DistributionNode {
-            url,
-            claimed: webc,
-            offered: record.offers(source),
-            blob,
-        })
+        if let Some(real) = real {
+            node.size = None;
+            node.claimed = None;
+            node.expires_in = i32::try_from(real.ttl().as_secs()).ok();
+            if record.only == Some(WebcVersion::V2) {
+                node.manifest = None;
+            }
+            if record.broken {
+                node.hash = Some(shapes::BROKEN_HASH.to_string());
+                node.url = (webc == WebcVersion::V2).then(|| shapes::BROKEN_URL.to_string());
+                node.manifest = None;
+                node.expires_in = None;
+            }
+        }
+        Ok(node)
     }
 }
 
-/// `type PackageDistribution`: one format of one version.
+/// `type PackageDistribution`: one format of one version, as it is answered; a format that is
+/// not offered has every nullable field null.
+#[derive(Default)]
 pub struct DistributionNode {
-    url: String,
-    blob: BlobRecord,
+    url: Option<String>,
+    hash: Option<String>,
+    size: Option<i32>,
     /// The format the node says its bytes are in (`webcVersion`).
-    claimed: WebcVersion,
-    /// `false`: this format is not offered, and every nullable field is null.
-    offered: bool,
-}
-
-impl DistributionNode {
-    fn int_size(&self) -> Option<i32> {
-        self.offered
-            .then(|| i32::try_from(self.blob.size).ok())
-            .flatten()
-    }
-
-    fn url(&self) -> Option<&str> {
-        self.offered.then_some(self.url.as_str())
-    }
-
-    fn hash(&self) -> Option<String> {
-        self.offered.then(|| self.blob.sha256.hex())
-    }
+    claimed: Option<GqlWebcVersion>,
+    manifest: Option<JsonString>,
+    expires_in: Option<i32>,
 }
 
 #[Object(name = "PackageDistribution")]
 impl DistributionNode {
     async fn download_url(&self) -> &str {
-        self.url().unwrap_or_default()
+        self.url.as_deref().unwrap_or_default()
     }
 
     async fn size(&self) -> Option<i32> {
-        self.int_size()
+        self.size
     }
 
     async fn pirita_download_url(&self) -> Option<&str> {
-        self.url()
+        self.url.as_deref()
     }
 
-    async fn pirita_sha256_hash(&self) -> Option<String> {
-        self.hash()
+    async fn pirita_expires_in_seconds(&self) -> Option<i32> {
+        self.expires_in
+    }
+
+    async fn pirita_sha256_hash(&self) -> Option<&str> {
+        self.hash.as_deref()
     }
 
     async fn pirita_size(&self) -> Option<i32> {
-        self.int_size()
+        self.size
     }
 
     async fn webc_download_url(&self) -> Option<&str> {
-        self.url()
+        self.url.as_deref()
     }
 
-    async fn webc_sha256_hash(&self) -> Option<String> {
-        self.hash()
+    async fn webc_sha256_hash(&self) -> Option<&str> {
+        self.hash.as_deref()
     }
 
     async fn webc_size(&self) -> Option<i32> {
-        self.int_size()
+        self.size
     }
 
     async fn webc_version(&self) -> Option<GqlWebcVersion> {
-        self.offered.then_some(self.claimed.into())
+        self.claimed
     }
 
-    async fn webc_manifest(&self) -> Option<JsonString> {
-        self.offered.then(|| JsonString(self.blob.manifest.clone()))
+    async fn webc_manifest(&self) -> Option<&JsonString> {
+        self.manifest.as_ref()
     }
 }
 

@@ -16,7 +16,8 @@
 //! request arrived, in milliseconds since the Unix epoch.
 //!
 //! Every handler gets the shared [`AppState`]; the fault rules, when `--faults` was given, are
-//! consulted there and shape the answer through [`super::faults`].
+//! consulted there and shape the answer through [`super::faults`]. With `--real-shapes`, a
+//! download needs a valid, unexpired signature in its query ([`super::shapes`]), else `403`.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -24,7 +25,7 @@ use std::sync::{Arc, Mutex};
 
 use axum::Router;
 use axum::body::{Body, HttpBody};
-use axum::extract::{Path as UrlPath, Request, State};
+use axum::extract::{Path as UrlPath, RawQuery, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -47,6 +48,8 @@ pub struct AppState {
     pub access_log: Option<AccessLog>,
     /// The `--faults` rules; `None` serves every request faithfully.
     pub faults: Option<Arc<Faults>>,
+    /// `--real-shapes`: downloads need a signed URL.
+    pub shapes: Option<super::shapes::Shapes>,
 }
 
 /// The `--access-log` file, opened for appending.
@@ -228,6 +231,7 @@ pub fn plan_for(headers: &HeaderMap, etag: &str, len: u64) -> RangePlan {
 async fn blob(
     State(state): State<Arc<AppState>>,
     UrlPath(file): UrlPath<String>,
+    RawQuery(query): RawQuery,
     method: Method,
     headers: HeaderMap,
 ) -> Response {
@@ -237,6 +241,11 @@ async fn blob(
     else {
         return StatusCode::NOT_FOUND.into_response();
     };
+    if let Some(shapes) = &state.shapes
+        && let Err(why) = shapes.check(&digest, query.as_deref())
+    {
+        return (StatusCode::FORBIDDEN, format!("{why}\n")).into_response();
+    }
     let fault = match &state.faults {
         Some(faults) if !faults.is_empty() => {
             let faults = Arc::clone(faults);

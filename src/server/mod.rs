@@ -20,13 +20,16 @@
 //! explicitly. Logs go to stderr through `tracing`; nothing is printed on stdout.
 //!
 //! For tests, `--faults FILE` makes the server fail or lie on purpose ([`faults`]); without it
-//! every request is served faithfully.
+//! every request is served faithfully. `--real-shapes` answers in the shapes of the real Wasmer
+//! registry ([`shapes`]: null sizes, one file behind both nodes, a broken version, signed URLs
+//! that expire).
 
 mod db;
 pub mod faults;
 mod graphql;
 mod http;
 mod publish;
+pub mod shapes;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -58,6 +61,9 @@ pub struct ServeOptions {
     pub allow_public: bool,
     /// A fault file ([`faults`]), for tests; `None` serves faithfully.
     pub faults: Option<PathBuf>,
+    /// Answer in the real registry's shapes ([`shapes`]), with download URLs that live this
+    /// long; `None`: complete nodes and permanent URLs.
+    pub real_shapes: Option<Duration>,
 }
 
 /// Why the registry server could not start or stopped.
@@ -232,12 +238,14 @@ pub async fn start(opts: ServeOptions) -> Result<RunningServer, ServerError> {
         source,
     })?;
     let base_url = public.unwrap_or_else(|| format!("http://{addr}"));
-    let catalog = Arc::new(graphql::Catalog::new(db, base_url.clone()));
+    let shapes = opts.real_shapes.map(shapes::Shapes::new);
+    let catalog = Arc::new(graphql::Catalog::new(db, base_url.clone(), shapes.clone()));
     let state = Arc::new(http::AppState {
         blobs: opts.root.join("blobs"),
         schema: graphql::build_schema(Some(catalog)),
         access_log,
         faults,
+        shapes,
     });
     let app = http::router(state);
     let (stop, stopped) = oneshot::channel::<()>();
@@ -296,6 +304,7 @@ mod tests {
             access_log: None,
             allow_public: false,
             faults: None,
+            real_shapes: None,
         };
         assert!(matches!(
             start(opts.clone()).await,
@@ -335,6 +344,7 @@ mod tests {
             access_log: Some(log.clone()),
             allow_public: false,
             faults: None,
+            real_shapes: None,
         })
         .await
         .unwrap();

@@ -733,7 +733,7 @@ runner = "wasi"
         assert!(matches!(err, PublishError::BadManifest { .. }), "{err}");
 
         let badname = fresh("badname");
-        let bad = toml.replace("name = \"test/hello\"", "name = \"no-slash\"");
+        let bad = toml.replace("name = \"test/hello\"", "name = \"a/b/c\"");
         std::fs::write(badname.join("wasmer.toml"), bad).unwrap();
         let err = refused(&badname, &defaults);
         assert!(matches!(err, PublishError::BadName { .. }), "{err}");

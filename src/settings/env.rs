@@ -43,6 +43,11 @@ pub const ENV_VARS: &[EnvVar] = &[
         Some(keys::REGISTRY_TOKEN),
         "a bearer token for the registry",
     ),
+    var(
+        "WEBCPM_CA_FILE",
+        Some(keys::CA_FILE),
+        "a PEM file of CAs trusted on top of the system's",
+    ),
     var(WEBC, None, "force one WebC format, v2 or v3 (--webc)"),
     var(
         "WEBCPM_WEBC_PRIORITY",

@@ -3,6 +3,7 @@
 
 pub const REGISTRY_URL: &str = "registry.url";
 pub const REGISTRY_TOKEN: &str = "registry.token";
+pub const CA_FILE: &str = "registry.ca_file";
 pub const PRIORITY: &str = "webc.priority";
 pub const FALLBACK: &str = "webc.fallback";
 pub const V3_PERCENT: &str = "rollout.v3_percent";

@@ -46,6 +46,8 @@ pub struct Value<T> {
 pub struct RegistrySettings {
     pub url: Value<String>,
     pub token: Option<Value<String>>,
+    /// CA certificates trusted on top of the system's; `None`: the system's only.
+    pub ca_file: Value<Option<PathBuf>>,
 }
 
 /// `[webc]` and `[rollout]`: what the format policy is built from.
@@ -180,7 +182,8 @@ fn priority(value: &toml::Value) -> Result<Vec<WebcVersion>, String> {
     Ok(priority)
 }
 
-fn directory(value: &toml::Value) -> Result<Option<PathBuf>, String> {
+/// A path where the empty text means "none".
+fn path_or_none(value: &toml::Value) -> Result<Option<PathBuf>, String> {
     match value.as_str() {
         Some("") => Ok(None),
         Some(dir) => Ok(Some(PathBuf::from(dir))),
@@ -202,6 +205,7 @@ impl Settings {
             registry: RegistrySettings {
                 url: r.text(keys::REGISTRY_URL)?,
                 token,
+                ca_file: r.typed(keys::CA_FILE, path_or_none)?,
             },
             format: FormatSettings {
                 priority: r.typed(keys::PRIORITY, priority)?,
@@ -248,7 +252,7 @@ impl Settings {
             store: StoreSettings {
                 max_size: r.limit(keys::STORE_MAX_SIZE)?,
                 compile_cache: r.bool(keys::COMPILE_CACHE)?,
-                compile_directory: r.typed(keys::COMPILE_DIRECTORY, directory)?,
+                compile_directory: r.typed(keys::COMPILE_DIRECTORY, path_or_none)?,
                 compile_capacity: r.limit(keys::COMPILE_CAPACITY)?,
             },
             run: RunSettings {
@@ -327,6 +331,7 @@ impl Settings {
             connect_timeout: d.timeout.val,
             read_timeout: d.timeout.val,
             allow_insecure_http: d.allow_insecure_http.val,
+            ca_file: self.registry.ca_file.val.clone(),
         }
     }
 
@@ -413,6 +418,7 @@ mod tests {
         let s = Settings::load(&Sources::default()).unwrap();
         let read = [
             keys::REGISTRY_URL,
+            keys::CA_FILE,
             keys::PRIORITY,
             keys::FALLBACK,
             keys::V3_PERCENT,

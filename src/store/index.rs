@@ -387,11 +387,11 @@ mod tests {
             corrupt(index.members(&name)),
             ("version", "one".to_string())
         );
-        raw.execute("UPDATE install_members SET package = 'nope'", [])
+        raw.execute("UPDATE install_members SET package = 'ns/'", [])
             .unwrap();
         assert_eq!(
             corrupt(index.members(&name)),
-            ("package name", "nope".to_string())
+            ("package name", "ns/".to_string())
         );
         raw.execute("UPDATE artifacts SET atom = 'xyz'", [])
             .unwrap();

@@ -164,6 +164,13 @@ pub fn publish_new(
     publish(home, root, &package_dir(home, &pkg), extra)
 }
 
+/// A registry root with `test/hello@1.0.0`; returns it with the `registry add --json` report.
+pub fn hello_registry(home: &Path) -> (PathBuf, serde_json::Value) {
+    let root = home.join("registry");
+    let report = publish_new(home, &root, "test/hello", "1.0.0", &[]);
+    (root, report)
+}
+
 /// A `webcpm registry serve` process on 127.0.0.1; killed on drop.
 pub struct Registry {
     child: Child,
@@ -393,23 +400,38 @@ impl Registry {
     /// (`--public-url`), so that blobs live on another origin than `url` (which stays
     /// `http://127.0.0.1:PORT/graphql`) while reaching the same process.
     pub fn start_public(home: &Path, root: &Path, public_host: &str, extra: &[&str]) -> Registry {
+        let port = free_port();
+        let public_url = format!("http://{public_host}:{port}");
+        let mut registry = Self::start_behind(home, root, port, &public_url, extra);
+        registry.url = format!("http://127.0.0.1:{port}/graphql");
+        registry
+    }
+
+    /// A registry on 127.0.0.1:`port` that names itself `public_url` (`--public-url`), for a
+    /// test that puts something in front of it (a TLS terminator, a proxy); `url` is
+    /// `{public_url}/graphql`.
+    pub fn start_behind(
+        home: &Path,
+        root: &Path,
+        port: u16,
+        public_url: &str,
+        extra: &[&str],
+    ) -> Registry {
         std::fs::create_dir_all(home).unwrap();
         std::fs::create_dir_all(root).unwrap();
-        let port = free_port();
-        let access_log = home.join(format!("access-public-{port}.log"));
+        let access_log = home.join(format!("access-behind-{port}.log"));
         let mut serve = webcpm(home);
         serve
             .args(["registry", "serve", "--root"])
             .arg(root)
             .arg("--listen")
             .arg(format!("127.0.0.1:{port}"))
-            .arg("--public-url")
-            .arg(format!("http://{public_host}:{port}"))
+            .args(["--public-url", public_url])
             .args(extra);
-        let (child, _) = Self::spawn(serve, &access_log);
+        let (child, url) = Self::spawn(serve, &access_log);
         Registry {
             child,
-            url: format!("http://127.0.0.1:{port}/graphql"),
+            url,
             access_log,
         }
     }

@@ -22,6 +22,10 @@ fn the_demo_tells_the_whole_story_and_leaves_nothing_running() {
         "rollout rollback",
         "rollout resume",
         "corrupt 0, missing 0",
+        "_/greeter@0.1.0 -> WebC v3",
+        "the v2 and v3 nodes name the same file",
+        "the registry left out piritaSize, webcVersion, webcManifest",
+        "_/greeter@0.1.0 as WebC v2",
     ] {
         assert!(
             text.contains(expected),

@@ -5,18 +5,11 @@
 //! Property tests at the end feed arbitrary bytes to the code that turns registry answers and
 //! WebC files into webcpm's types.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use crate::common::*;
-
-/// A registry root with `test/hello@1.0.0`; returns it with the `registry add --json` report.
-fn hello_registry(home: &Path) -> (PathBuf, serde_json::Value) {
-    let root = home.join("registry");
-    let report = publish_new(home, &root, "test/hello", "1.0.0", &[]);
-    (root, report)
-}
 
 /// The CLI with small retry counts and timeouts, and without compiling (not under test here).
 fn cli(home: &Path) -> Command {

@@ -366,9 +366,16 @@ fn version_requests_follow_semver_and_skip_archived_versions() {
     assert_eq!(list["packages"].as_array().unwrap().len(), 1);
     assert_eq!(list["packages"][0]["version"], "2.0.0");
 
-    // Bad requests are usage errors.
-    let out = install(home, &registry, &["not-a-name"]);
+    // Bad requests are usage errors (a bare `not-a-name` is `_/not-a-name`, which is valid).
+    let out = install(home, &registry, &["not a name!"]);
     assert_eq!(out.status.code(), Some(2));
+    let out = install(home, &registry, &["not-a-name"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("package _/not-a-name was not found"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
@@ -409,4 +416,44 @@ fn an_installed_package_needs_no_registry() {
     assert_eq!(blob_files(home).len(), 1);
     let out = run(webcpm(home).args(["list", "--json"]));
     assert_eq!(json(&out)["packages"].as_array().unwrap().len(), 0);
+}
+
+#[test]
+fn a_bare_name_is_the_global_namespace_everywhere() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path();
+    // Published as a bare name (wasmer.toml `name = "cowsay"`): stored as `_/cowsay`.
+    let root = home.join("registry");
+    let dir = package_dir(
+        home,
+        &Pkg {
+            name: "cowsay",
+            version: "0.2.0",
+            text: "moo",
+            ..Pkg::default()
+        },
+    );
+    assert_eq!(publish(home, &root, &dir, &[])["package"], "_/cowsay");
+    let registry = Registry::start(home, &root);
+
+    let out = install(home, &registry, &["cowsay", "--json"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(json(&out)["installed"][0]["package"], "_/cowsay");
+    // Asked the other way, it is the same install.
+    let out = install(home, &registry, &["_/CowSay@0.2.0", "--json"]);
+    assert_eq!(out.status.code(), Some(0));
+    let out = run(webcpm(home).args(["list", "--json"]));
+    let list = json(&out);
+    assert_eq!(list["packages"].as_array().unwrap().len(), 1);
+    assert_eq!(list["packages"][0]["package"], "_/cowsay");
+    let out = run(webcpm(home).args(["run", "cowsay"]));
+    assert_eq!(stdout(&out), "moo\n");
+    let out = run(webcpm(home).args(["rollout", "pin", "cowsay", "v2"]));
+    assert_eq!(out.status.code(), Some(0));
+    let config = std::fs::read_to_string(home.join("xdg-config/webcpm/config.toml")).unwrap();
+    assert!(config.contains("[packages.\"_/cowsay\"]"), "{config}");
+    let out = run(webcpm(home).args(["uninstall", "cowsay"]));
+    assert_eq!(out.status.code(), Some(0));
+    let out = run(webcpm(home).args(["list", "--json"]));
+    assert!(json(&out)["packages"].as_array().unwrap().is_empty());
 }

@@ -32,6 +32,8 @@ pub async fn registry(global: &GlobalArgs, cmd: RegistryCommand) -> Result<ExitS
             access_log,
             public,
             faults,
+            real_shapes,
+            url_ttl,
         } => {
             serve(server::ServeOptions {
                 root,
@@ -40,6 +42,7 @@ pub async fn registry(global: &GlobalArgs, cmd: RegistryCommand) -> Result<ExitS
                 access_log,
                 allow_public: public,
                 faults,
+                real_shapes: real_shapes.then(|| std::time::Duration::from_secs(url_ttl)),
             })
             .await
         }

@@ -24,9 +24,15 @@ pub async fn resolve(ctx: &Context, args: ResolveArgs) -> Result<ExitStatus, Fai
     }
     for c in &explanation.candidates {
         println!("  {:<3} {:<9} {}", c.webc, c.outcome, c.reason);
-        if let (Some(url), Some(sha), Some(size)) = (&c.url, &c.sha256, c.size) {
-            println!("      {url}  sha256:{sha}  {size} bytes");
+        if let (Some(url), Some(sha)) = (&c.url, &c.sha256) {
+            let size = c
+                .size
+                .map_or("size unknown".into(), |n| format!("{n} bytes"));
+            println!("      {url}  sha256:{sha}  {size}");
         }
+    }
+    for note in &explanation.notes {
+        println!("  note: {note}");
     }
     if explanation.tree.len() > 1 {
         println!("  tree:");

@@ -25,17 +25,21 @@ impl Index {
             "SELECT url, sha256, size, claimed, manifest FROM distributions
              WHERE registry = ?1 AND package = ?2 AND version = ?3 AND webc = ?4
                AND offer = 'offered'
-               AND url IS NOT NULL AND sha256 IS NOT NULL AND size IS NOT NULL",
+               AND url IS NOT NULL AND sha256 IS NOT NULL",
             params![registry, package, version.to_string(), webc],
             |r| {
                 Ok(Distribution {
                     webc,
                     url: r.get(0)?,
                     sha256: r.get(1)?,
-                    size: r.get::<_, i64>(2)? as u64,
+                    // A registry may leave the size out: the SHA-256 is the proof.
+                    size: r
+                        .get::<_, Option<i64>>(2)?
+                        .and_then(|n| u64::try_from(n).ok()),
                     claimed: lenient(r, 3)?,
                     dependencies: Vec::new(),
                     manifest: r.get(4)?,
+                    expires_in: None,
                 })
             },
         )
@@ -93,7 +97,7 @@ pub(super) fn write_release(
                 "offered",
                 Some(d.url.as_str()),
                 Some(d.sha256),
-                Some(d.size as i64),
+                d.size.map(|n| n as i64),
                 d.claimed,
                 d.manifest.as_deref(),
                 None,
