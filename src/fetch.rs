@@ -374,32 +374,10 @@ impl Fetcher {
     ) -> Result<Fetched, FetchError> {
         let dist = request.dist;
         let shown = http::redact(&dist.url);
-        if let Some(blob) = store.blob(&dist.sha256)? {
-            if blob.webc == dist.webc {
-                return Ok(Fetched { blob, cached: true });
-            }
-            if request.other == Some(blob.webc) {
-                return Err(FetchError::ServesOther {
-                    url: shown,
-                    expected: dist.webc,
-                    actual: blob.webc,
-                });
-            }
-            return Err(FetchError::WrongFormat {
-                url: shown,
-                expected: dist.webc,
-                actual: blob.webc.to_string(),
-            });
+        if let Some(fetched) = already_stored(store, &request, &shown)? {
+            return Ok(fetched);
         }
-        let check = |text: &str| {
-            http::check_url(text, self.options.allow_insecure_http).map_err(|source| {
-                FetchError::Url {
-                    url: http::redact(text),
-                    source,
-                }
-            })
-        };
-        let mut url = check(&dist.url)?;
+        let url = self.check_url(&dist.url)?;
         if let Some(size) = dist.size.filter(|&size| size > self.options.max_size) {
             return Err(FetchError::TooLarge {
                 url: shown,
@@ -416,62 +394,15 @@ impl Fetcher {
             etag: None,
             total: dist.size,
         };
-        let mut attempt = 0;
-        let mut renewed = false;
-        loop {
-            let result = self
-                .attempt(&url, &shown, dist, &mut partial, temp.path(), bar.as_mut())
-                .await;
-            // Every write handed to the file has landed before anything else happens to it.
-            partial
-                .file
-                .flush()
-                .await
-                .map_err(|source| StoreError::Io {
-                    path: temp.path().to_path_buf(),
-                    source,
-                })?;
-            match result {
-                Ok(()) => break,
-                Err(e) if e.may_have_expired() && !renewed && request.renew.is_some() => {
-                    renewed = true;
-                    let renew = request.renew.expect("checked above");
-                    let fresh = match renew.renew(dist).await {
-                        Ok(fresh) => fresh,
-                        Err(why) => {
-                            tracing::warn!("{shown}: no fresh URL from the registry: {why}");
-                            return Err(e);
-                        }
-                    };
-                    tracing::info!(
-                        "{shown}: {}; the URL may have expired: asked the registry for a fresh one, {}",
-                        status_text(&e),
-                        if partial.received > 0 && partial.etag.is_some() {
-                            format!("resuming at byte {}", partial.received)
-                        } else {
-                            "starting over".to_string()
-                        }
-                    );
-                    url = check(&fresh)?;
-                }
-                Err(e) if e.is_transient() && attempt < self.options.retries => {
-                    attempt += 1;
-                    let wait = http::retry_delay(self.options.backoff, attempt, e.retry_after());
-                    let how = if partial.received > 0 && partial.etag.is_some() {
-                        format!("resuming at byte {}", partial.received)
-                    } else {
-                        "starting over".to_string()
-                    };
-                    tracing::warn!(
-                        "{e}; {how} in {} ms (retry {attempt} of {})",
-                        wait.as_millis(),
-                        self.options.retries
-                    );
-                    tokio::time::sleep(wait).await;
-                }
-                Err(e) => return Err(e),
-            }
-        }
+        self.download(
+            url,
+            &shown,
+            &request,
+            &mut partial,
+            temp.path(),
+            bar.as_mut(),
+        )
+        .await?;
         bar.finish();
         let digest = Sha256Digest(partial.hasher.finalize().into());
         let size = partial.received;
@@ -483,50 +414,12 @@ impl Fetcher {
                 actual: digest,
             });
         }
-        // Parse and check the whole container off the async runtime: it may be large.
-        let path = temp.path().to_path_buf();
-        let expected = dist.webc;
-        let other = request.other;
-        let checked = tokio::task::spawn_blocking(move || -> Result<WebcVersion, CheckFailure> {
-            let bytes = container::map_file(&path).map_err(CheckFailure::Io)?;
-            let format = container::detect(&bytes).map_err(CheckFailure::Container)?;
-            let webc = match format {
-                Format::Current(webc) if webc == expected || Some(webc) == other => webc,
-                _ => return Err(CheckFailure::Format(format)),
-            };
-            container::open(bytes).map_err(CheckFailure::Container)?;
-            Ok(webc)
-        })
-        .await
-        .map_err(|e| FetchError::Transport {
-            url: shown.clone(),
-            reason: format!("checking the download failed: {e}"),
-        })?;
-        let webc = match checked {
-            Ok(webc) => webc,
-            Err(CheckFailure::Io(source)) => {
-                return Err(StoreError::Io {
-                    path: temp.path().to_path_buf(),
-                    source,
-                }
-                .into());
-            }
-            Err(CheckFailure::Format(actual)) => {
-                return Err(FetchError::WrongFormat {
-                    url: shown,
-                    expected,
-                    actual: actual.to_string(),
-                });
-            }
-            Err(CheckFailure::Container(source)) => {
-                return Err(FetchError::Container { url: shown, source });
-            }
-        };
+        let webc = check_container(temp.path(), &shown, dist.webc, request.other).await?;
         store.commit_blob(temp, &digest, size, webc)?;
-        if webc != expected {
+        if webc != dist.webc {
             return Err(FetchError::ServesOther {
                 url: shown,
-                expected,
+                expected: dist.webc,
                 actual: webc,
             });
         }
@@ -540,6 +433,79 @@ impl Fetcher {
         })
     }
 
+    fn check_url(&self, text: &str) -> Result<reqwest::Url, FetchError> {
+        http::check_url(text, self.options.allow_insecure_http).map_err(|source| FetchError::Url {
+            url: http::redact(text),
+            source,
+        })
+    }
+
+    /// Attempts until the whole file is in `partial`: transient failures are retried with
+    /// backoff (resuming where the server allows it), and a URL that may have expired is
+    /// renewed once through the registry.
+    async fn download(
+        &self,
+        mut url: reqwest::Url,
+        shown: &str,
+        request: &Request<'_>,
+        partial: &mut Partial,
+        path: &std::path::Path,
+        bar: &mut dyn ProgressBar,
+    ) -> Result<(), FetchError> {
+        let dist = request.dist;
+        let (mut attempt, mut renewed) = (0, false);
+        loop {
+            let result = self.attempt(&url, shown, dist, partial, path, bar).await;
+            // Every write handed to the file has landed before anything else happens to it.
+            partial
+                .file
+                .flush()
+                .await
+                .map_err(|source| StoreError::Io {
+                    path: path.to_path_buf(),
+                    source,
+                })?;
+            let how = || {
+                if partial.received > 0 && partial.etag.is_some() {
+                    format!("resuming at byte {}", partial.received)
+                } else {
+                    "starting over".to_string()
+                }
+            };
+            match (result, request.renew) {
+                (Ok(()), _) => return Ok(()),
+                (Err(e), Some(renew)) if e.may_have_expired() && !renewed => {
+                    renewed = true;
+                    let fresh = match renew.renew(dist).await {
+                        Ok(fresh) => fresh,
+                        Err(why) => {
+                            tracing::warn!("{shown}: no fresh URL from the registry: {why}");
+                            return Err(e);
+                        }
+                    };
+                    tracing::info!(
+                        "{shown}: {}; the URL may have expired: asked the registry for a fresh one, {}",
+                        status_text(&e),
+                        how()
+                    );
+                    url = self.check_url(&fresh)?;
+                }
+                (Err(e), _) if e.is_transient() && attempt < self.options.retries => {
+                    attempt += 1;
+                    let wait = http::retry_delay(self.options.backoff, attempt, e.retry_after());
+                    tracing::warn!(
+                        "{e}; {} in {} ms (retry {attempt} of {})",
+                        how(),
+                        wait.as_millis(),
+                        self.options.retries
+                    );
+                    tokio::time::sleep(wait).await;
+                }
+                (Err(e), _) => return Err(e),
+            }
+        }
+    }
+
     /// One request: resumes `partial` when it can, else starts over, and streams the body
     /// into it. The caller flushes the file whatever the outcome.
     async fn attempt(
@@ -551,14 +517,6 @@ impl Fetcher {
         path: &std::path::Path,
         bar: &mut dyn ProgressBar,
     ) -> Result<(), FetchError> {
-        let transport = |e: reqwest::Error| FetchError::Transport {
-            url: shown.to_string(),
-            reason: http::describe(&e),
-        };
-        let io = |source| StoreError::Io {
-            path: path.to_path_buf(),
-            source,
-        };
         if partial.received > 0 && partial.etag.is_none() {
             partial.restart(path, bar).await?;
         }
@@ -572,67 +530,98 @@ impl Fetcher {
                 .header(header::RANGE, format!("bytes={}-", partial.received))
                 .header(header::IF_RANGE, etag.as_str());
         }
-        let response = request.send().await.map_err(transport)?;
+        let response = request.send().await.map_err(|e| transport(shown, &e))?;
+        self.accept(
+            &response,
+            shown,
+            dist,
+            resuming.is_some(),
+            partial,
+            path,
+            bar,
+        )
+        .await?;
+        self.stream_body(response, shown, partial, path, bar).await
+    }
+
+    /// Decides what an answer means for `partial`: a resume that continues it, a whole file
+    /// that starts it over, or a failure.
+    #[allow(clippy::too_many_arguments)]
+    async fn accept(
+        &self,
+        response: &reqwest::Response,
+        shown: &str,
+        dist: &Distribution,
+        resuming: bool,
+        partial: &mut Partial,
+        path: &std::path::Path,
+        bar: &mut dyn ProgressBar,
+    ) -> Result<(), FetchError> {
         let status = response.status();
-        match status {
-            StatusCode::PARTIAL_CONTENT
-                if resuming.is_some()
-                    && partial.total.is_some_and(|total| {
-                        range_continues(response.headers(), partial.received, total)
-                    }) =>
+        let continues = partial
+            .total
+            .is_some_and(|total| range_continues(response.headers(), partial.received, total));
+        if status == StatusCode::PARTIAL_CONTENT && resuming && continues {
+            tracing::info!("{shown}: resuming at byte {}", partial.received);
+            return Ok(());
+        }
+        if status != StatusCode::OK {
+            let error = FetchError::Status {
+                url: shown.to_string(),
+                status: status.as_u16(),
+                retry_after: http::retry_after(response.headers()),
+            };
+            if !resuming
+                || (error.is_transient() && status.as_u16() != 206)
+                || error.may_have_expired()
             {
-                tracing::info!("{shown}: resuming at byte {}", partial.received);
+                return Err(error);
             }
-            StatusCode::OK => {
-                if partial.received > 0 {
-                    tracing::info!("{shown}: the server sent the whole file; starting over");
-                    partial.restart(path, bar).await?;
-                }
-                partial.total = dist.size.or(response.content_length());
-                if let (None, Some(total)) = (dist.size, partial.total) {
-                    bar.set_total(total);
-                }
-                if dist.size.is_none()
-                    && let Some(length) = response.content_length()
-                    && length > self.options.max_size
-                {
-                    return Err(FetchError::TooLarge {
-                        url: shown.to_string(),
-                        size: length,
-                        limit: self.options.max_size,
-                    });
-                }
-                // A resume needs to know where the file ends.
-                partial.etag = partial
-                    .total
-                    .and_then(|_| resume_validator(response.headers()));
-            }
-            _ => {
-                let error = FetchError::Status {
+            // A range the server would not or could not honour: the next try starts over.
+            partial.restart(path, bar).await?;
+            let reason = if status == StatusCode::PARTIAL_CONTENT {
+                "the server answered another range than the one asked for".to_string()
+            } else {
+                format!("the server would not resume the download (HTTP {status})")
+            };
+            return Err(FetchError::Transport {
+                url: shown.to_string(),
+                reason,
+            });
+        }
+        if partial.received > 0 {
+            tracing::info!("{shown}: the server sent the whole file; starting over");
+            partial.restart(path, bar).await?;
+        }
+        partial.total = dist.size.or(response.content_length());
+        if let (None, Some(total)) = (dist.size, partial.total) {
+            bar.set_total(total);
+            if total > self.options.max_size {
+                return Err(FetchError::TooLarge {
                     url: shown.to_string(),
-                    status: status.as_u16(),
-                    retry_after: http::retry_after(response.headers()),
-                };
-                if resuming.is_none()
-                    || (error.is_transient() && status.as_u16() != 206)
-                    || error.may_have_expired()
-                {
-                    return Err(error);
-                }
-                // A range the server would not or could not honour: the next try starts over.
-                partial.restart(path, bar).await?;
-                let reason = if status == StatusCode::PARTIAL_CONTENT {
-                    "the server answered another range than the one asked for".to_string()
-                } else {
-                    format!("the server would not resume the download (HTTP {status})")
-                };
-                return Err(FetchError::Transport {
-                    url: shown.to_string(),
-                    reason,
+                    size: total,
+                    limit: self.options.max_size,
                 });
             }
         }
-        let too_much = |total: Option<u64>| match total {
+        // A resume needs to know where the file ends.
+        partial.etag = partial
+            .total
+            .and_then(|_| resume_validator(response.headers()));
+        Ok(())
+    }
+
+    /// Streams the body into `partial`, never past the file's size (or, without one, the
+    /// limit), and checks that the file is whole.
+    async fn stream_body(
+        &self,
+        response: reqwest::Response,
+        shown: &str,
+        partial: &mut Partial,
+        path: &std::path::Path,
+        bar: &mut dyn ProgressBar,
+    ) -> Result<(), FetchError> {
+        let too_much = || match partial.total {
             Some(expected) => FetchError::TooLong {
                 url: shown.to_string(),
                 expected,
@@ -646,30 +635,109 @@ impl Fetcher {
         let limit = partial.total.unwrap_or(self.options.max_size);
         let remaining = limit.saturating_sub(partial.received);
         if response.content_length().is_some_and(|len| len > remaining) {
-            return Err(too_much(partial.total));
+            return Err(too_much());
         }
+        let io = |source| StoreError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
         let mut body = response.bytes_stream();
         while let Some(chunk) = body.next().await {
-            let chunk = chunk.map_err(transport)?;
+            let chunk = chunk.map_err(|e| transport(shown, &e))?;
             if partial.received + chunk.len() as u64 > limit {
-                return Err(too_much(partial.total));
+                return Err(too_much());
             }
             partial.file.write_all(&chunk).await.map_err(io)?;
             partial.hasher.update(&chunk);
             partial.received += chunk.len() as u64;
             bar.advance(chunk.len() as u64);
         }
-        if let Some(expected) = partial.total
-            && partial.received != expected
-        {
-            return Err(FetchError::SizeMismatch {
+        match partial.total {
+            Some(expected) if partial.received != expected => Err(FetchError::SizeMismatch {
                 url: shown.to_string(),
                 expected,
                 actual: partial.received,
-            });
+            }),
+            _ => Ok(()),
         }
-        Ok(())
     }
+}
+
+fn transport(shown: &str, e: &reqwest::Error) -> FetchError {
+    FetchError::Transport {
+        url: shown.to_string(),
+        reason: http::describe(e),
+    }
+}
+
+/// The blob when the store already holds the file: in the format asked for, or (as a
+/// [`FetchError::ServesOther`]) in the other format the request allows.
+fn already_stored(
+    store: &Store,
+    request: &Request<'_>,
+    shown: &str,
+) -> Result<Option<Fetched>, FetchError> {
+    let dist = request.dist;
+    let Some(blob) = store.blob(&dist.sha256)? else {
+        return Ok(None);
+    };
+    if blob.webc == dist.webc {
+        return Ok(Some(Fetched { blob, cached: true }));
+    }
+    if request.other == Some(blob.webc) {
+        return Err(FetchError::ServesOther {
+            url: shown.to_string(),
+            expected: dist.webc,
+            actual: blob.webc,
+        });
+    }
+    Err(FetchError::WrongFormat {
+        url: shown.to_string(),
+        expected: dist.webc,
+        actual: blob.webc.to_string(),
+    })
+}
+
+/// Parses and checks the whole downloaded container, off the async runtime (it may be large):
+/// its format must be the one expected or the other one the request allows.
+async fn check_container(
+    path: &std::path::Path,
+    shown: &str,
+    expected: WebcVersion,
+    other: Option<WebcVersion>,
+) -> Result<WebcVersion, FetchError> {
+    let owned = path.to_path_buf();
+    let checked = tokio::task::spawn_blocking(move || -> Result<WebcVersion, CheckFailure> {
+        let bytes = container::map_file(&owned).map_err(CheckFailure::Io)?;
+        let format = container::detect(&bytes).map_err(CheckFailure::Container)?;
+        let webc = match format {
+            Format::Current(webc) if webc == expected || Some(webc) == other => webc,
+            _ => return Err(CheckFailure::Format(format)),
+        };
+        container::open(bytes).map_err(CheckFailure::Container)?;
+        Ok(webc)
+    })
+    .await
+    .map_err(|e| FetchError::Transport {
+        url: shown.to_string(),
+        reason: format!("checking the download failed: {e}"),
+    })?;
+    checked.map_err(|failure| match failure {
+        CheckFailure::Io(source) => StoreError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+        .into(),
+        CheckFailure::Format(actual) => FetchError::WrongFormat {
+            url: shown.to_string(),
+            expected,
+            actual: actual.to_string(),
+        },
+        CheckFailure::Container(source) => FetchError::Container {
+            url: shown.to_string(),
+            source,
+        },
+    })
 }
 
 /// `HTTP 403` for a status failure, the error otherwise.
