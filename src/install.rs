@@ -133,6 +133,54 @@ pub struct TreeEntry {
     pub needed_by: Option<PackageName>,
 }
 
+/// A tree downloaded in one format, after the formats that failed before it.
+struct TreeFetched {
+    webc: WebcVersion,
+    members: Vec<InstallMember>,
+    failures: Vec<(WebcVersion, String)>,
+    /// How many files were downloaded (not found in the store).
+    downloaded: usize,
+}
+
+/// Why the chosen format was installed: the resolver's reason, or the failures it fell back
+/// from.
+fn chosen_reason(
+    resolution: &Resolution,
+    failures: &[(WebcVersion, String)],
+    webc: WebcVersion,
+) -> String {
+    if failures.is_empty() {
+        return resolution
+            .candidates
+            .iter()
+            .find(|c| c.webc == webc)
+            .map(|c| c.reason.clone())
+            .unwrap_or_default();
+    }
+    let failed: Vec<String> = failures
+        .iter()
+        .map(|(w, e)| format!("{w} failed: {e}"))
+        .collect();
+    format!("fallback: {}", failed.join("; "))
+}
+
+impl InstallReport {
+    /// The report of an install that already answers the request.
+    fn up_to_date(installed: Installed) -> InstallReport {
+        InstallReport {
+            package: installed.package,
+            version: installed.version.to_string(),
+            webc: installed.webc,
+            sha256: installed.sha256,
+            size: installed.size,
+            fell_back_from: installed.fell_back_from,
+            reason: installed.reason,
+            up_to_date: true,
+            downloaded: 0,
+        }
+    }
+}
+
 /// Releases loaded so far; `None` for a package the registry does not know.
 #[derive(Default)]
 struct Loaded(BTreeMap<PackageName, Option<Vec<Release>>>);
@@ -298,131 +346,130 @@ impl Installer {
         if !options.refresh
             && let Some(installed) = self.satisfied(spec)?
         {
-            return Ok(InstallReport {
-                package: installed.package,
-                version: installed.version.to_string(),
-                webc: installed.webc,
-                sha256: installed.sha256,
-                size: installed.size,
-                fell_back_from: installed.fell_back_from,
-                reason: installed.reason,
-                up_to_date: true,
-                downloaded: 0,
-            });
+            return Ok(InstallReport::up_to_date(installed));
         }
         if options.network == Network::Offline {
             return Err(InstallError::Offline(spec.name.clone()));
         }
         let mut learned = Learned::new();
         let mut earlier_downloads = 0;
-        'resolve: for round in 0.. {
+        for round in 0.. {
             let resolution = self
                 .resolve_learned(spec, options.no_deps, &learned)
                 .await?;
-            let first = self.policy.order(&spec.name).formats[0];
-            let mut failures: Vec<(WebcVersion, String)> = Vec::new();
-            for (i, &webc) in resolution.viable.iter().enumerate() {
-                match self.fetch_tree(&resolution, webc).await {
-                    Ok((members, downloaded)) => {
-                        let downloaded = earlier_downloads + downloaded;
-                        // A node without a manifest hid its dependencies until its bytes arrived.
-                        if !options.no_deps && round < MAX_LEARNING_ROUNDS {
-                            let more = self.learn(&resolution, webc, &learned)?;
-                            if more.values().any(|deps| !deps.is_empty()) {
-                                learned.extend(more);
-                                earlier_downloads = downloaded;
-                                continue 'resolve;
-                            }
-                        }
-                        if let Some(runtime) = &self.runtime {
-                            let blobs: Vec<Sha256Digest> =
-                                members.iter().map(|m| m.sha256).collect();
-                            let when = if options.refresh {
-                                artifacts::Recompile::IfMissingOrFailed
-                            } else {
-                                artifacts::Recompile::IfMissing
-                            };
-                            artifacts::prepare(
-                                &self.store,
-                                runtime,
-                                &blobs,
-                                &self.compile_reporter,
-                                when,
-                            )
-                            .await?;
-                        }
-                        let reason = if failures.is_empty() {
-                            resolution
-                                .candidates
-                                .iter()
-                                .find(|c| c.webc == webc)
-                                .map(|c| c.reason.clone())
-                                .unwrap_or_default()
-                        } else {
-                            format!(
-                                "fallback: {}",
-                                failures
-                                    .iter()
-                                    .map(|(w, e)| format!("{w} failed: {e}"))
-                                    .collect::<Vec<_>>()
-                                    .join("; ")
-                            )
-                        };
-                        let size = self
-                            .store
-                            .blob(&members[0].sha256)?
-                            .map_or(0, |blob| blob.size);
-                        let record = InstallRecord {
-                            package: spec.name.clone(),
-                            request: spec.to_string(),
-                            registry: self.registry_label(),
-                            webc,
-                            rule: resolution.rule.clone(),
-                            reason: reason.clone(),
-                            fell_back_from: (webc != first).then_some(first),
-                            decisions: decisions(&resolution, &failures, webc),
-                            releases: resolution
-                                .members
-                                .iter()
-                                .map(|m| learned_sizes(&m.release, &self.store))
-                                .collect(),
-                            members,
-                        };
-                        self.store.index().record_install(&record)?;
-                        let root = &record.members[0];
-                        return Ok(InstallReport {
-                            package: spec.name.clone(),
-                            version: root.version.to_string(),
-                            webc,
-                            sha256: root.sha256,
-                            size,
-                            fell_back_from: record.fell_back_from,
-                            reason,
-                            up_to_date: false,
-                            downloaded,
-                        });
-                    }
-                    Err((package, source))
-                        if source.allows_fallback() && i + 1 < resolution.viable.len() =>
-                    {
-                        tracing::warn!(
-                            "{package}: {webc} failed ({source}); falling back to {}",
-                            resolution.viable[i + 1]
-                        );
-                        failures.push((webc, format!("{package}: {source}")));
-                    }
-                    Err((package, source)) => {
-                        return Err(InstallError::Fetch {
-                            package,
-                            webc,
-                            source: Box::new(source),
-                        });
-                    }
+            let mut tree = self.fetch_first_viable(&resolution).await?;
+            tree.downloaded += earlier_downloads;
+            // A node without a manifest hid its dependencies until its bytes arrived.
+            if !options.no_deps && round < MAX_LEARNING_ROUNDS {
+                let more = self.learn(&resolution, tree.webc, &learned)?;
+                if more.values().any(|deps| !deps.is_empty()) {
+                    learned.extend(more);
+                    earlier_downloads = tree.downloaded;
+                    continue;
                 }
             }
-            unreachable!("the resolver returns at least one viable format")
+            return self.complete(spec, options, &resolution, tree).await;
         }
         unreachable!("the rounds of learning end in an install or an error")
+    }
+
+    /// Downloads the tree in the first viable format whose download succeeds, falling back to
+    /// the next one as a whole tree.
+    async fn fetch_first_viable(
+        &self,
+        resolution: &Resolution,
+    ) -> Result<TreeFetched, InstallError> {
+        let mut failures: Vec<(WebcVersion, String)> = Vec::new();
+        for (i, &webc) in resolution.viable.iter().enumerate() {
+            match self.fetch_tree(resolution, webc).await {
+                Ok((members, downloaded)) => {
+                    return Ok(TreeFetched {
+                        webc,
+                        members,
+                        failures,
+                        downloaded,
+                    });
+                }
+                Err((package, source))
+                    if source.allows_fallback() && i + 1 < resolution.viable.len() =>
+                {
+                    tracing::warn!(
+                        "{package}: {webc} failed ({source}); falling back to {}",
+                        resolution.viable[i + 1]
+                    );
+                    failures.push((webc, format!("{package}: {source}")));
+                }
+                Err((package, source)) => {
+                    return Err(InstallError::Fetch {
+                        package,
+                        webc,
+                        source: Box::new(source),
+                    });
+                }
+            }
+        }
+        unreachable!("the resolver returns at least one viable format")
+    }
+
+    /// Compiles the downloaded tree and records the install, with every decision, in one
+    /// transaction.
+    async fn complete(
+        &self,
+        spec: &PackageSpec,
+        options: InstallOptions,
+        resolution: &Resolution,
+        tree: TreeFetched,
+    ) -> Result<InstallReport, InstallError> {
+        let TreeFetched {
+            webc,
+            members,
+            failures,
+            downloaded,
+        } = tree;
+        if let Some(runtime) = &self.runtime {
+            let blobs: Vec<Sha256Digest> = members.iter().map(|m| m.sha256).collect();
+            let when = if options.refresh {
+                artifacts::Recompile::IfMissingOrFailed
+            } else {
+                artifacts::Recompile::IfMissing
+            };
+            artifacts::prepare(&self.store, runtime, &blobs, &self.compile_reporter, when).await?;
+        }
+        let reason = chosen_reason(resolution, &failures, webc);
+        let size = self
+            .store
+            .blob(&members[0].sha256)?
+            .map_or(0, |blob| blob.size);
+        let first = self.policy.order(&spec.name).formats[0];
+        let record = InstallRecord {
+            package: spec.name.clone(),
+            request: spec.to_string(),
+            registry: self.registry_label(),
+            webc,
+            rule: resolution.rule.clone(),
+            reason: reason.clone(),
+            fell_back_from: (webc != first).then_some(first),
+            decisions: decisions(resolution, &failures, webc),
+            releases: resolution
+                .members
+                .iter()
+                .map(|m| learned_sizes(&m.release, &self.store))
+                .collect(),
+            members,
+        };
+        self.store.index().record_install(&record)?;
+        let root = &record.members[0];
+        Ok(InstallReport {
+            package: spec.name.clone(),
+            version: root.version.to_string(),
+            webc,
+            sha256: root.sha256,
+            size,
+            fell_back_from: record.fell_back_from,
+            reason,
+            up_to_date: false,
+            downloaded,
+        })
     }
 
     /// The dependencies that the downloaded bytes of members whose `webc` node had no manifest
