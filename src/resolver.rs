@@ -257,24 +257,7 @@ pub fn resolve(
             }
             Lookup::Found(releases) => releases,
         };
-        let Some(release) = select(releases, &want.version, usable_in) else {
-            if let Some(best) = unusable_above(releases, &want.version, usable_in, None)
-                .into_iter()
-                .next()
-            {
-                return Err(ResolveError::Unusable {
-                    name: best.name,
-                    version: best.version,
-                    reason: best.reason,
-                });
-            }
-            return Err(ResolveError::NoMatchingVersion {
-                name: want.name.clone(),
-                request: want.version.to_string(),
-                needed_by,
-                available: version_list(releases, usable_in),
-            });
-        };
+        let release = pick(releases, &want, needed_by.as_ref(), usable_in)?;
         skipped.extend(unusable_above(
             releases,
             &want.version,
@@ -302,6 +285,57 @@ pub fn resolve(
     choose_format(members, &order.formats, order.rule, skipped)
 }
 
+/// The release a request selects among the usable ones or, when none matches, why: the best
+/// unusable release it names, or the versions there are.
+fn pick<'a>(
+    releases: &'a [Release],
+    want: &PackageSpec,
+    needed_by: Option<&PackageName>,
+    usable_in: &[WebcVersion],
+) -> Result<&'a Release, ResolveError> {
+    if let Some(release) = select(releases, &want.version, usable_in) {
+        return Ok(release);
+    }
+    if let Some(best) = unusable_above(releases, &want.version, usable_in, None)
+        .into_iter()
+        .next()
+    {
+        return Err(ResolveError::Unusable {
+            name: best.name,
+            version: best.version,
+            reason: best.reason,
+        });
+    }
+    Err(ResolveError::NoMatchingVersion {
+        name: want.name.clone(),
+        request: want.version.to_string(),
+        needed_by: needed_by.cloned(),
+        available: version_list(releases, usable_in),
+    })
+}
+
+/// Why the tree cannot be had in `webc`: the first member that does not offer it usably.
+fn why_not(members: &[Member], webc: WebcVersion) -> Option<String> {
+    let why = members.iter().find_map(|m| match m.release.offer(webc) {
+        Offer::Offered(_) => None,
+        Offer::NotOffered => Some(format!(
+            "{}@{} is not offered as {webc}",
+            m.release.name, m.release.version
+        )),
+        Offer::Invalid(why) => Some(format!(
+            "{}@{} has an unusable {webc} node: {why}",
+            m.release.name, m.release.version
+        )),
+    })?;
+    if members.len() > 1 && !why.starts_with(members[0].release.name.as_str()) {
+        Some(format!("{why}, so the whole tree cannot be {webc}"))
+    } else {
+        Some(why)
+    }
+}
+
+/// The candidate formats in the policy's order, each with its outcome and reason, and the
+/// viable ones (offered by every member).
 fn choose_format(
     members: Vec<Member>,
     formats: &[WebcVersion],
@@ -312,25 +346,8 @@ fn choose_format(
     let mut viable = Vec::new();
     let mut reasons = Vec::new();
     for &webc in formats {
-        let missing = members.iter().find_map(|m| match m.release.offer(webc) {
-            Offer::Offered(_) => None,
-            Offer::NotOffered => Some(format!(
-                "{}@{} is not offered as {webc}",
-                m.release.name, m.release.version
-            )),
-            Offer::Invalid(why) => Some(format!(
-                "{}@{} has an unusable {webc} node: {why}",
-                m.release.name, m.release.version
-            )),
-        });
-        match missing {
+        match why_not(&members, webc) {
             Some(why) => {
-                let why = if members.len() > 1 && !why.starts_with(members[0].release.name.as_str())
-                {
-                    format!("{why}, so the whole tree cannot be {webc}")
-                } else {
-                    why
-                };
                 reasons.push(why.clone());
                 candidates.push(Candidate {
                     webc,

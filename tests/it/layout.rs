@@ -221,3 +221,77 @@ fn no_file_in_src_depends_on_itself_through_others() {
         "the scan found the crate's files and their edges"
     );
 }
+
+/// Functions of `src/` (tests aside) longer than 80 lines, as `(file, name, lines, explained)`:
+/// `explained` when the comment above the function says why it is long.
+fn long_functions(src: &Path) -> Vec<(String, String, usize, bool)> {
+    let mut out = Vec::new();
+    for file in modules(src).values() {
+        let text = std::fs::read_to_string(file).unwrap();
+        let text = text.split("#[cfg(test)]").next().unwrap_or(&text);
+        let lines: Vec<&str> = text.lines().collect();
+        let mut i = 0;
+        while i < lines.len() {
+            let line = lines[i];
+            let trimmed = line.trim_start();
+            let indent = &line[..line.len() - trimmed.len()];
+            // A declaration without a body (a trait's) is not a function to measure.
+            let Some(name) = fn_name(trimmed).filter(|_| !trimmed.trim_end().ends_with(';')) else {
+                i += 1;
+                continue;
+            };
+            let end = (i..lines.len())
+                .find(|&j| lines[j].trim_end() == format!("{indent}}}"))
+                .unwrap_or(i);
+            let length = end - i + 1;
+            if length > 80 {
+                let above = lines[..i]
+                    .iter()
+                    .rev()
+                    .take_while(|l| {
+                        let t = l.trim_start();
+                        t.starts_with("//") || t.starts_with("#[")
+                    })
+                    .any(|l| l.contains("long"));
+                let rel = file.strip_prefix(src).unwrap().display().to_string();
+                out.push((rel, name.to_string(), length, above));
+            }
+            i = end + 1;
+        }
+    }
+    out
+}
+
+/// The name of the function a line declares, if it declares one.
+fn fn_name(line: &str) -> Option<&str> {
+    let mut rest = line;
+    for prefix in [
+        "pub(crate) ",
+        "pub(super) ",
+        "pub ",
+        "async ",
+        "unsafe ",
+        "const ",
+    ] {
+        rest = rest.strip_prefix(prefix).unwrap_or(rest);
+    }
+    let rest = rest.strip_prefix("fn ")?;
+    rest.split(|c: char| !(c.is_alphanumeric() || c == '_'))
+        .next()
+}
+
+#[test]
+fn at_most_three_long_functions_each_saying_why() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let long = long_functions(&src);
+    assert!(
+        long.len() <= 3,
+        "more than three functions over 80 lines: {long:?}"
+    );
+    for (file, name, length, explained) in &long {
+        assert!(
+            explained,
+            "{file}: `{name}` has {length} lines and no comment above it says why it is long"
+        );
+    }
+}
