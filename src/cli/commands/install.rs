@@ -73,7 +73,8 @@ fn say_installed(ctx: &Context, report: &InstallReport, started: Instant) {
         report.package, report.version, report.webc, report.size
     ));
     if let Some(from) = report.fell_back_from {
-        ctx.say(format!("  fell back from {from}: {}", report.reason));
+        let why = report.reason.trim_start_matches("fallback: ");
+        ctx.say(format!("  fell back from {from}: {why}"));
     }
 }
 
