@@ -373,6 +373,26 @@ impl Installer {
         unreachable!("the rounds of learning end in an install or an error")
     }
 
+    /// Installs one root of a lockfile. The resolver sees only the locked releases, so nothing
+    /// is asked of the registry (but, when a signed URL expired, a fresh URL for the same
+    /// bytes), and the hashes checked are the lockfile's. The policy still picks the format,
+    /// from the two the lockfile keeps.
+    pub async fn install_locked(
+        &self,
+        source: &crate::lockfile::LockedSource,
+        spec: &PackageSpec,
+        options: InstallOptions,
+    ) -> Result<InstallReport, InstallError> {
+        let resolution = match resolver::resolve(spec, &self.policy, source, options.no_deps)? {
+            Resolve::Done(resolution) => resolution,
+            Resolve::Needs(names) => {
+                unreachable!("a locked source knows every package or none: {names:?}")
+            }
+        };
+        let tree = self.fetch_first_viable(&resolution).await?;
+        self.complete(spec, options, &resolution, tree).await
+    }
+
     /// Downloads the tree in the first viable format whose download succeeds, falling back to
     /// the next one as a whole tree.
     async fn fetch_first_viable(

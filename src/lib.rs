@@ -11,6 +11,7 @@
 //! | [`fetch`] | streaming downloads, verified by SHA-256 and size while they arrive |
 //! | [`store`] | the content-addressed store on disk and its SQLite index |
 //! | [`install`] | drives the parts above for `install`, `resolve`, `uninstall` |
+//! | [`lockfile`] | `webcpm.lock`: resolved trees with both formats, read and written as TOML |
 //! | [`rollout`] | re-points installs when the format policy changes (rollback, resume) |
 //! | [`artifacts`] | at install: unpacks volumes and compiles every atom into the store |
 //! | [`runtime`] | wasmtime: precompiles, memory-maps artifacts, runs WASI commands |
@@ -29,6 +30,7 @@ pub mod demo;
 pub mod fetch;
 pub mod http;
 pub mod install;
+pub mod lockfile;
 pub mod package;
 pub mod policy;
 pub mod registry;

@@ -55,6 +55,18 @@ pub enum Command {
     Install(InstallArgs),
     /// Show which version and WebC format a request resolves to, without downloading
     Resolve(ResolveArgs),
+    /// Resolve packages and write a lockfile with both formats of every package of each tree
+    Lock(LockArgs),
+    /// Show, for each install, the newest version its request allows and the newest overall
+    Outdated,
+    /// Move installs to the newest version their request allows
+    Update {
+        /// Only these installs (default: all)
+        #[arg(value_name = "PACKAGE")]
+        packages: Vec<PackageName>,
+        #[command(flatten)]
+        format: FormatArgs,
+    },
     /// Run a package's command (installing the package first if needed)
     Run(RunArgs),
     /// List installed packages
@@ -106,10 +118,28 @@ pub struct FormatArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct InstallArgs {
-    /// Packages to install: `ns/name`, `ns/name@1.2.3`, `ns/name@^1.2`, `ns/name@latest`
+pub struct LockArgs {
+    /// Packages to lock: `ns/name`, `ns/name@^1.2`, ...
     #[arg(required = true, value_name = "PACKAGE")]
     pub packages: Vec<PackageSpec>,
+    /// The lockfile to write
+    #[arg(short, long, value_name = "FILE", default_value = "webcpm.lock")]
+    pub output: PathBuf,
+    /// Write nothing; fail if the lockfile would change (as `cargo --locked`, `uv lock --check`)
+    #[arg(long, alias = "check")]
+    pub locked: bool,
+    #[command(flatten)]
+    pub format: FormatArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct InstallArgs {
+    /// Packages to install: `ns/name`, `ns/name@1.2.3`, `ns/name@^1.2`, `ns/name@latest`
+    #[arg(required_unless_present = "locked", value_name = "PACKAGE")]
+    pub packages: Vec<PackageSpec>,
+    /// Install exactly what this lockfile holds, with no resolution
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["packages", "refresh"])]
+    pub locked: Option<PathBuf>,
     #[command(flatten)]
     pub format: FormatArgs,
     /// Use only what the store holds; never ask the registry

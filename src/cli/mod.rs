@@ -13,6 +13,7 @@ mod commands;
 mod config_edit;
 mod context;
 mod failure;
+mod lockfile;
 mod reporters;
 
 use std::io::IsTerminal;
@@ -100,8 +101,11 @@ async fn dispatch(cli: Cli) -> Result<ExitStatus, Failure> {
     let global = &cli.global;
     let plain = || Context::new(global, Vec::new(), None);
     match cli.command {
-        Command::Install(args) => {
-            install::install(&Context::with_format(global, &args.format)?, args).await
+        Command::Install(args) => install::install(global, args).await,
+        Command::Lock(args) => lock::lock(&Context::with_format(global, &args.format)?, args).await,
+        Command::Outdated => outdated::outdated(&plain()?).await,
+        Command::Update { packages, format } => {
+            update::update(&Context::with_format(global, &format)?, &packages).await
         }
         Command::Resolve(args) => {
             resolve::resolve(&Context::with_format(global, &args.format)?, args).await

@@ -6,6 +6,7 @@ mod demo;
 mod faults;
 mod install;
 mod layout;
+mod lockfile;
 mod network;
 mod readme;
 mod real_shapes;

@@ -5,14 +5,28 @@ use std::time::Instant;
 
 use serde_json::json;
 
-use crate::cli::args::InstallArgs;
-use crate::cli::context::Context;
+use crate::cli::args::{GlobalArgs, InstallArgs};
+use crate::cli::context::{Context, format_flags};
 use crate::cli::failure::{ExitStatus, Failure};
+use crate::cli::lockfile::read_lockfile;
 use crate::install::{InstallOptions, InstallReport, Network};
+use crate::lockfile::LockedSource;
 use crate::package::PackageSpec;
+use crate::settings::keys;
 use crate::store::Store;
 
-pub async fn install(ctx: &Context, args: InstallArgs) -> Result<ExitStatus, Failure> {
+pub async fn install(global: &GlobalArgs, args: InstallArgs) -> Result<ExitStatus, Failure> {
+    let lock = args.locked.as_deref().map(read_lockfile).transpose()?;
+    let mut flags = format_flags(&args.format);
+    if let Some(lock) = &lock {
+        // The lockfile's registry, unless --registry names another.
+        flags.push((
+            keys::REGISTRY_URL.into(),
+            toml::Value::String(lock.registry.clone()),
+            "--locked".into(),
+        ));
+    }
+    let ctx = &Context::new(global, flags, args.format.webc)?;
     let network = if args.offline {
         Network::Offline
     } else {
@@ -25,15 +39,27 @@ pub async fn install(ctx: &Context, args: InstallArgs) -> Result<ExitStatus, Fai
         refresh: args.refresh,
     };
     let started = Instant::now();
-    let results = futures_util::future::join_all(
-        args.packages
-            .iter()
-            .map(|spec| installer.install(spec, options)),
-    )
-    .await;
+    let (specs, results) = match &lock {
+        None => {
+            let jobs = args.packages.iter().map(|s| installer.install(s, options));
+            (
+                args.packages.clone(),
+                futures_util::future::join_all(jobs).await,
+            )
+        }
+        Some(lock) => {
+            let specs = lock.requests().map_err(|e| Failure::usage(e.to_string()))?;
+            let source = LockedSource::new(lock).map_err(|e| Failure::usage(e.to_string()))?;
+            let jobs = specs
+                .iter()
+                .map(|s| installer.install_locked(&source, s, options));
+            let results = futures_util::future::join_all(jobs).await;
+            (specs, results)
+        }
+    };
     let mut installed = Vec::new();
     let mut failures = Vec::new();
-    for (spec, result) in args.packages.iter().zip(results) {
+    for (spec, result) in specs.iter().zip(results) {
         match result {
             Ok(report) => {
                 say_installed(ctx, &report, started);

@@ -1,0 +1,78 @@
+//! `webcpm outdated`: for each install, the installed version, the newest version its request
+//! allows, and the newest overall, from one registry query per package.
+
+use serde_json::json;
+
+use crate::cli::context::Context;
+use crate::cli::failure::{ExitStatus, Failure};
+use crate::install::{InstallError, Network};
+use crate::package::{PackageSpec, VersionRequest, WebcVersion};
+use crate::resolver::select;
+use crate::store::{Installed, Store};
+
+/// One row: what is installed, what its request allows, what there is.
+#[derive(Debug, serde::Serialize)]
+struct Row {
+    package: String,
+    request: String,
+    installed: String,
+    wanted: Option<String>,
+    latest: Option<String>,
+}
+
+pub async fn outdated(ctx: &Context) -> Result<ExitStatus, Failure> {
+    let installs = match Store::open_existing(&ctx.home)? {
+        Some(store) => store.index().installs()?,
+        None => Vec::new(),
+    };
+    let installer = ctx.installer(Network::Online)?;
+    let client = installer.client.as_ref().expect("an online installer");
+    let answers =
+        futures_util::future::join_all(installs.iter().map(|i| client.package(&i.package))).await;
+    let mut rows = Vec::new();
+    for (install, answer) in installs.iter().zip(answers) {
+        let releases = answer.map_err(InstallError::from)?.unwrap_or_default();
+        rows.push(row(install, &releases));
+    }
+    if ctx.global.json {
+        println!("{}", json!({ "packages": rows }));
+        return Ok(ExitStatus::Success);
+    }
+    if rows.is_empty() {
+        ctx.say("No packages installed.");
+        return Ok(ExitStatus::Success);
+    }
+    ctx.say(format!(
+        "{:<32} {:<12} {:<12} {:<12}",
+        "package", "installed", "wanted", "latest"
+    ));
+    for r in &rows {
+        let shown = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
+        ctx.say(format!(
+            "{:<32} {:<12} {:<12} {:<12}",
+            r.package,
+            r.installed,
+            shown(&r.wanted),
+            shown(&r.latest)
+        ));
+    }
+    Ok(ExitStatus::Success)
+}
+
+fn row(install: &Installed, releases: &[crate::package::Release]) -> Row {
+    let request = install
+        .request
+        .parse::<PackageSpec>()
+        .map(|s| s.version)
+        .unwrap_or(VersionRequest::Latest);
+    let newest = |request: &VersionRequest| {
+        select(releases, request, &WebcVersion::ALL).map(|r| r.version.to_string())
+    };
+    Row {
+        package: install.package.to_string(),
+        request: install.request.clone(),
+        installed: install.version.to_string(),
+        wanted: newest(&request),
+        latest: newest(&VersionRequest::Latest),
+    }
+}

@@ -1,0 +1,57 @@
+//! `webcpm update [ns/name...]`: moves installs to the newest version their request allows,
+//! with the usual policy, fallback and compile; the old version stays in use until the new one
+//! is installed and compiled.
+
+use serde_json::json;
+
+use crate::cli::context::Context;
+use crate::cli::failure::{ExitStatus, Failure, FailureKind};
+use crate::install::{InstallOptions, Network};
+use crate::package::{PackageName, PackageSpec};
+use crate::store::Store;
+
+pub async fn update(ctx: &Context, names: &[PackageName]) -> Result<ExitStatus, Failure> {
+    let installs = match Store::open_existing(&ctx.home)? {
+        Some(store) => store.index().installs()?,
+        None => Vec::new(),
+    };
+    if let Some(missing) = names
+        .iter()
+        .find(|n| !installs.iter().any(|i| &i.package == *n))
+    {
+        return Err(
+            Failure::new(FailureKind::Package, format!("{missing} is not installed"))
+                .hint("`webcpm list` shows what is installed"),
+        );
+    }
+    let installer = ctx.installer(Network::Online)?;
+    let options = InstallOptions {
+        refresh: true,
+        ..InstallOptions::default()
+    };
+    let mut moved = Vec::new();
+    for install in installs
+        .iter()
+        .filter(|i| names.is_empty() || names.contains(&i.package))
+    {
+        let spec: PackageSpec = install.request.parse().unwrap_or(PackageSpec {
+            name: install.package.clone(),
+            version: crate::package::VersionRequest::Latest,
+        });
+        let report = installer.install(&spec, options).await?;
+        let from = install.version.to_string();
+        if report.version == from {
+            ctx.say(format!("{} {from} is up to date", install.package));
+        } else {
+            ctx.say(format!(
+                "Updated {} {from} -> {} (WebC {})",
+                install.package, report.version, report.webc
+            ));
+        }
+        moved.push(json!({"package": install.package, "from": from, "to": report.version, "webc": report.webc}));
+    }
+    if ctx.global.json {
+        println!("{}", json!({ "updated": moved }));
+    }
+    Ok(ExitStatus::Success)
+}

@@ -1,0 +1,37 @@
+//! The lockfile on disk: read and checked for `install --locked` and `lock --locked`, written
+//! whole (a temporary file beside it, then a rename) by `lock`.
+
+use std::io::Write;
+use std::path::Path;
+
+use super::failure::{Failure, FailureKind};
+use crate::lockfile::Lockfile;
+
+/// Reads and checks a lockfile.
+pub fn read_lockfile(path: &Path) -> Result<Lockfile, Failure> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        Failure::usage(format!("cannot read the lockfile {}: {e}", path.display()))
+            .hint("write one with `webcpm lock ns/name...`")
+    })?;
+    Lockfile::parse(&text).map_err(|e| {
+        Failure::new(FailureKind::Integrity, format!("{}: {e}", path.display()))
+            .hint("write it again with `webcpm lock`")
+    })
+}
+
+/// Writes `text` to `path` so that a reader sees the old file or the new one, never a part.
+pub fn write_lockfile(path: &Path, text: &str) -> Result<(), Failure> {
+    let failed = |e: std::io::Error| {
+        Failure::usage(format!("cannot write the lockfile {}: {e}", path.display()))
+            .hint("check that its directory exists and is writable")
+    };
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    let mut temp = tempfile::NamedTempFile::new_in(dir).map_err(failed)?;
+    temp.write_all(text.as_bytes()).map_err(failed)?;
+    temp.as_file().sync_all().map_err(failed)?;
+    temp.persist(path).map_err(|e| failed(e.error))?;
+    Ok(())
+}

@@ -1,0 +1,172 @@
+//! Lockfiles, `outdated` and `update`, against a real local registry: a lockfile round trip into
+//! another store, `--locked` refusing what changed, a rollback of locked installs without a
+//! registry query, and three versions moving through `outdated` and `update`.
+
+use std::path::Path;
+
+use crate::common::*;
+
+/// `fleet/app@1.0.0`, which depends on `fleet/lib@^1`, and `fleet/lib@1.0.0`.
+fn app_with_lib(home: &Path, root: &Path) {
+    publish_new(home, root, "fleet/lib", "1.0.0", &[]);
+    let app = package_dir(
+        home,
+        &Pkg {
+            name: "fleet/app",
+            version: "1.0.0",
+            dependencies: &[("fleet/lib", "^1")],
+            ..Pkg::default()
+        },
+    );
+    publish(home, root, &app, &[]);
+}
+
+fn graphql_queries(registry: &Registry) -> usize {
+    registry
+        .log()
+        .iter()
+        .filter(|l| l.starts_with("POST /graphql"))
+        .count()
+}
+
+#[test]
+fn a_lockfile_installs_the_same_tree_elsewhere_and_refuses_what_changed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path();
+    let root = home.join("registry");
+    app_with_lib(home, &root);
+    let registry = Registry::start(home, &root);
+    let lock = home.join("webcpm.lock");
+
+    let out = run(webcpm(home)
+        .args(["lock", "fleet/app", "--registry", &registry.url, "-o"])
+        .arg(&lock));
+    assert_eq!(out.status.code(), Some(0));
+    let text = std::fs::read_to_string(&lock).unwrap();
+    for expected in [
+        "name = \"fleet/app\"",
+        "name = \"fleet/lib\"",
+        "[package.v2]",
+        "[package.v3]",
+        "request = \"fleet/lib@^1\"",
+        "rule = \"default priority\"",
+    ] {
+        assert!(text.contains(expected), "{expected} in:\n{text}");
+    }
+    // Nothing changed: the check passes and writes nothing.
+    let out = run(webcpm(home)
+        .args([
+            "lock",
+            "fleet/app",
+            "--locked",
+            "--registry",
+            &registry.url,
+            "-o",
+        ])
+        .arg(&lock));
+    assert_eq!(out.status.code(), Some(0));
+
+    // Another machine installs exactly that, from the lockfile's registry, without resolving.
+    let other = home.join("other");
+    std::fs::create_dir_all(&other).unwrap();
+    let queries = graphql_queries(&registry);
+    let out = run(webcpm(&other)
+        .args(["install", "--json", "--locked"])
+        .arg(&lock));
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(graphql_queries(&registry), queries, "no registry query");
+    let list = json(&run(webcpm(&other).args(["list", "--json"])));
+    let packages = list["packages"].as_array().unwrap();
+    assert_eq!(packages.len(), 1);
+    assert_eq!(packages[0]["package"], "fleet/app");
+    assert!(text.contains(packages[0]["sha256"].as_str().unwrap()));
+    let out = run(webcpm(&other).args(["run", "fleet/app"]));
+    assert_eq!(stdout(&out), "fleet/app\n");
+
+    // A rollback of locked installs re-points them with what the lockfile recorded: no query.
+    let out = run(webcpm(&other).args(["rollout", "rollback", "--json"]));
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(json(&out)["installs"][0]["to"], "v2");
+    assert_eq!(graphql_queries(&registry), queries, "no registry query");
+
+    // A newer version makes the check fail and name what would change.
+    publish_new(home, &root, "fleet/lib", "1.1.0", &[]);
+    let out = run(webcpm(home)
+        .args([
+            "lock",
+            "fleet/app",
+            "--locked",
+            "--registry",
+            &registry.url,
+            "-o",
+        ])
+        .arg(&lock));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("would change"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("1.1.0"), "{}", stderr(&out));
+    assert_eq!(
+        std::fs::read_to_string(&lock).unwrap(),
+        text,
+        "nothing written"
+    );
+
+    // A lockfile whose hash was changed is refused, and nothing is installed.
+    let v3 = text.split("[package.v3]").nth(1).unwrap();
+    let sha = v3.split("sha256 = \"").nth(1).unwrap()[..64].to_string();
+    let zeros = format!("sha256 = \"{}\"", "0".repeat(64));
+    std::fs::write(&lock, text.replace(&format!("sha256 = \"{sha}\""), &zeros)).unwrap();
+    let third = home.join("third");
+    std::fs::create_dir_all(&third).unwrap();
+    let out = run(webcpm(&third)
+        .args(["install", "--webc", "v3", "--locked"])
+        .arg(&lock));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("SHA-256"), "{}", stderr(&out));
+    let list = json(&run(webcpm(&third).args(["list", "--json"])));
+    assert!(list["packages"].as_array().unwrap().is_empty());
+}
+
+#[test]
+fn outdated_and_update_across_three_versions() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path();
+    let root = home.join("registry");
+    publish_new(home, &root, "fleet/tool", "1.0.0", &[]);
+    let registry = Registry::start(home, &root);
+    let out = run(webcpm(home).args(["install", "fleet/tool@^1", "--registry", &registry.url]));
+    assert_eq!(out.status.code(), Some(0));
+    publish_new(home, &root, "fleet/tool", "1.1.0", &[]);
+    publish_new(home, &root, "fleet/tool", "2.0.0", &[]);
+
+    let outdated = |home: &Path| {
+        let out = run(webcpm(home).args(["outdated", "--json", "--registry", &registry.url]));
+        assert_eq!(out.status.code(), Some(0));
+        json(&out)["packages"][0].clone()
+    };
+    let row = outdated(home);
+    assert_eq!(row["installed"], "1.0.0");
+    assert_eq!(row["wanted"], "1.1.0");
+    assert_eq!(row["latest"], "2.0.0");
+
+    let out = run(webcpm(home).args(["update", "--registry", &registry.url]));
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        stdout(&out).contains("Updated fleet/tool 1.0.0 -> 1.1.0"),
+        "{}",
+        stdout(&out)
+    );
+    let row = outdated(home);
+    assert_eq!(row["installed"], "1.1.0");
+    assert_eq!(row["wanted"], "1.1.0");
+    let out = run(webcpm(home).args(["run", "fleet/tool"]));
+    assert_eq!(stdout(&out), "fleet/tool\n");
+    // Nothing newer within ^1: the install stays.
+    let out = run(webcpm(home).args(["update", "fleet/tool", "--registry", &registry.url]));
+    assert!(
+        stdout(&out).contains("1.1.0 is up to date"),
+        "{}",
+        stdout(&out)
+    );
+    let out = run(webcpm(home).args(["update", "fleet/none", "--registry", &registry.url]));
+    assert_eq!(out.status.code(), Some(1));
+}
