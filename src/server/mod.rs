@@ -9,7 +9,11 @@
 //! DIR/registry.sqlite          packages and versions (see db.rs; WAL, migrations by user_version)
 //! DIR/blobs/<sha256hex>.webc   every stored container, content-addressed, never rewritten
 //! DIR/tmp/                     files being written, renamed into blobs/ when complete
+//! DIR/policy-key               the rollout policy's signing key (see fleet/keys.rs)
 //! ```
+//!
+//! Next to `/graphql`, `/rollout/policy.json` serves the signed rollout policy and
+//! `/rollout/reports` takes the clients' outcome reports ([`fleet`]).
 //!
 //! Download URLs are absolute: `{base}/blobs/{sha256}.webc`. `base` is `http://{bound address}`,
 //! or `--public-url` when given (for a registry behind a proxy): that URL names the server's root
@@ -24,6 +28,7 @@
 
 mod db;
 pub mod faults;
+pub mod fleet;
 mod graphql;
 mod http;
 mod publish;
@@ -58,7 +63,12 @@ pub struct ServeOptions {
     pub allow_public: bool,
     /// A fault file ([`faults`]), for tests; `None` serves faithfully.
     pub faults: Option<PathBuf>,
+    /// How long a signed rollout policy stays valid ([`DEFAULT_POLICY_TTL`]).
+    pub policy_ttl: Duration,
 }
+
+/// How long a signed rollout policy stays valid by default: a day.
+pub const DEFAULT_POLICY_TTL: Duration = Duration::from_secs(86_400);
 
 /// Why the registry server could not start or stopped.
 #[derive(Debug, thiserror::Error)]
@@ -91,6 +101,8 @@ pub enum ServerError {
     Task(String),
     #[error(transparent)]
     Faults(#[from] faults::FaultError),
+    #[error(transparent)]
+    Fleet(#[from] fleet::FleetError),
 }
 
 /// A server started by [`start`]. Dropping it stops the server.
@@ -239,7 +251,14 @@ pub async fn start(opts: ServeOptions) -> Result<RunningServer, ServerError> {
         access_log,
         faults,
     });
-    let app = http::router(state);
+    let rollout = {
+        let root = opts.root.clone();
+        let ttl = opts.policy_ttl;
+        tokio::task::spawn_blocking(move || fleet::service(&root, ttl))
+            .await
+            .map_err(|e| ServerError::Task(e.to_string()))??
+    };
+    let app = http::router(state, fleet::router(Arc::new(rollout)));
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
         axum::serve(listener, app)
@@ -296,6 +315,7 @@ mod tests {
             access_log: None,
             allow_public: false,
             faults: None,
+            policy_ttl: DEFAULT_POLICY_TTL,
         };
         assert!(matches!(
             start(opts.clone()).await,
@@ -335,6 +355,7 @@ mod tests {
             access_log: Some(log.clone()),
             allow_public: false,
             faults: None,
+            policy_ttl: DEFAULT_POLICY_TTL,
         })
         .await
         .unwrap();
