@@ -1,4 +1,5 @@
-//! `webcpm registry add|archive|serve`: filling and serving a local registry.
+//! `webcpm registry add|archive|serve`: filling and serving a local registry (`keygen` and
+//! `rollout` are in `registry_rollout`).
 
 use serde_json::json;
 
@@ -32,6 +33,7 @@ pub async fn registry(global: &GlobalArgs, cmd: RegistryCommand) -> Result<ExitS
             access_log,
             public,
             faults,
+            policy_ttl,
         } => {
             serve(server::ServeOptions {
                 root,
@@ -40,8 +42,12 @@ pub async fn registry(global: &GlobalArgs, cmd: RegistryCommand) -> Result<ExitS
                 access_log,
                 allow_public: public,
                 faults,
+                policy_ttl: std::time::Duration::from_secs(policy_ttl),
             })
             .await
+        }
+        RegistryCommand::Keygen { .. } | RegistryCommand::Rollout(_) => {
+            unreachable!("dispatched to registry_rollout")
         }
     }
 }
