@@ -194,6 +194,15 @@ fn public_base(url: &str) -> Result<String, ServerError> {
     Ok(base.to_string())
 }
 
+/// Runs `f` on a blocking thread.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, ServerError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ServerError::Task(e.to_string()))
+}
+
 /// Binds, then serves the registry in `opts.root` on the current tokio runtime; returns at once.
 pub async fn start(opts: ServeOptions) -> Result<RunningServer, ServerError> {
     if !opts.allow_public && !opts.listen.ip().is_loopback() {
@@ -207,18 +216,14 @@ pub async fn start(opts: ServeOptions) -> Result<RunningServer, ServerError> {
         Some(path) => {
             let rules = faults::Faults::load(path)?;
             let root = opts.root.clone();
-            let db = tokio::task::spawn_blocking(move || db::Db::open(&root))
-                .await
-                .map_err(|e| ServerError::Task(e.to_string()))??;
+            let db = blocking(move || db::Db::open(&root)).await??;
             tracing::warn!("fault rules from {} are active", path.display());
             Some(Arc::new(rules.with_db(db)))
         }
         None => None,
     };
     let root = opts.root.clone();
-    let db = tokio::task::spawn_blocking(move || db::Db::open(&root))
-        .await
-        .map_err(|e| ServerError::Task(e.to_string()))??;
+    let db = blocking(move || db::Db::open(&root)).await??;
     let access_log = match &opts.access_log {
         Some(path) => {
             let file = std::fs::OpenOptions::new()
@@ -251,13 +256,8 @@ pub async fn start(opts: ServeOptions) -> Result<RunningServer, ServerError> {
         access_log,
         faults,
     });
-    let rollout = {
-        let root = opts.root.clone();
-        let ttl = opts.policy_ttl;
-        tokio::task::spawn_blocking(move || fleet::service(&root, ttl))
-            .await
-            .map_err(|e| ServerError::Task(e.to_string()))??
-    };
+    let (root, ttl) = (opts.root.clone(), opts.policy_ttl);
+    let rollout = blocking(move || fleet::service(&root, ttl)).await??;
     let app = http::router(state, fleet::router(Arc::new(rollout)));
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
