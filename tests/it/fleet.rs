@@ -171,7 +171,6 @@ async fn wait_all_on_v2(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fleet_of_200_follows_the_registry_and_a_bad_v3_halts_itself() {
-    let started = Instant::now();
     let tmp = tempfile::tempdir().unwrap();
     let home = tmp.path();
     let root = home.join("registry");
@@ -184,7 +183,6 @@ async fn a_fleet_of_200_follows_the_registry_and_a_bad_v3_halts_itself() {
         refresh: REFRESH,
     };
     let http = reqwest::Client::new();
-    eprintln!("setup: {:?}", started.elapsed());
     let clients: Vec<Client> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..4)
             .map(|t| {
@@ -201,7 +199,6 @@ async fn a_fleet_of_200_follows_the_registry_and_a_bad_v3_halts_itself() {
             .collect()
     });
 
-    eprintln!("clients: {:?}", started.elapsed());
     // 10% -> 30% -> 10%: the share follows, and only the pairs that should move do.
     operator(
         home,
@@ -243,7 +240,6 @@ async fn a_fleet_of_200_follows_the_registry_and_a_bad_v3_halts_itself() {
         "10 -> 30 -> 10 is the same cohort"
     );
 
-    eprintln!("percentages: {:?}", started.elapsed());
     // Real CLI machines: installs follow the registry's per-package format, then its rollback.
     let cli: Vec<PathBuf> = (0..3).map(|i| home.join(format!("cli/{i}"))).collect();
     operator(
@@ -258,7 +254,6 @@ async fn a_fleet_of_200_follows_the_registry_and_a_bad_v3_halts_itself() {
         assert_eq!(installed_format(h, "fleet/app"), "v3");
     }
 
-    eprintln!("cli: {:?}", started.elapsed());
     let clients = Arc::new(clients);
     let rollback = operator(
         home,
@@ -328,7 +323,7 @@ async fn a_fleet_of_200_follows_the_registry_and_a_bad_v3_halts_itself() {
                 };
                 let dir = fleet::dir(&c.home);
                 reports::record(&dir, &[report]).unwrap();
-                let id = reports::client_id(&registry_url_of(&config), &c.id);
+                let id = reports::client_id(&config.url, &c.id);
                 let sent =
                     reports::flush(&http, &report_url, &dir, &id, Duration::from_secs(5)).await;
                 assert_eq!(sent.unwrap(), 1);
@@ -395,10 +390,6 @@ async fn a_fleet_of_200_follows_the_registry_and_a_bad_v3_halts_itself() {
     assert_eq!(installed_format(h, "fleet/app"), "v2");
     let status = json(&run(webcpm(h).args(["rollout", "status", "--json"])));
     assert_eq!(status["registry"]["rolled_back"], true, "{status}");
-}
-
-fn registry_url_of(config: &SourceConfig) -> String {
-    config.url.clone()
 }
 
 /// A server that answers `/rollout/policy.json` with whatever bytes the test sets.
