@@ -7,6 +7,7 @@
 //! | [`settings`] | the effective configuration, with the layer each value came from |
 //! | [`resolver`] | picks versions for a whole dependency tree, without any IO |
 //! | [`policy`] | the WebC format priority, fallback and the reasons for each choice |
+//! | [`fleet`] | the registry's signed rollout policy (fetched, verified, kept) and outcome reports |
 //! | [`registry`] | the GraphQL client: one query, answers turned into [`package`] types |
 //! | [`fetch`] | streaming downloads, verified by SHA-256 and size while they arrive |
 //! | [`store`] | the content-addressed store on disk and its SQLite index |
@@ -28,6 +29,7 @@ pub mod artifacts;
 pub mod container;
 pub mod demo;
 pub mod fetch;
+pub mod fleet;
 pub mod http;
 pub mod install;
 pub mod lockfile;

@@ -4,11 +4,17 @@
 //! The rules, first match wins, each named in the explanation that `resolve --explain`, the index
 //! and `rollout status` show:
 //! 1. a forced format (`--webc`, `WEBCPM_WEBC`): that format and no other;
-//! 2. an emergency rollback (`rollout rollback`): v2 first, v3 only as a fallback;
-//! 3. a pin (`[packages."ns/name"] webc = "v2"`): that format first;
-//! 4. the staged rollout: a (machine, package) pair is in the v3 cohort when
-//!    `bucket(installation id, package) < v3_percent`; in the cohort the configured priority
-//!    applies, outside it v2 comes first.
+//! 2. a local pin (`[packages."ns/name"] webc = "v2"`): that format first;
+//! 3. a local emergency rollback (`rollout rollback`): v2 first, v3 only as a fallback;
+//! 4. the registry's policy ([`RegistryRollout`], verified by `crate::fleet`), when the client
+//!    follows it: its rollback (or, once it has expired, the safe state: v2 first), then its
+//!    per-package rule (a format, or a percentage), then its global percentage;
+//! 5. the local staged rollout (`rollout.v3_percent`);
+//! 6. the configured priority.
+//!
+//! A staged rollout puts a (machine, package) pair in the v3 cohort when
+//! `bucket(installation id, package) < v3_percent`; in the cohort the configured priority
+//! applies, outside it v2 comes first.
 //!
 //! The bucket is the first 8 bytes of SHA-256(installation id, NUL, package name) modulo 100: it
 //! is stable across machines, versions and processes, so raising the percentage only adds pairs
@@ -41,6 +47,31 @@ pub struct Rollout {
     pub pins: BTreeMap<PackageName, WebcVersion>,
     /// An emergency rollback is in force: v2 first for everything.
     pub rolled_back: bool,
+    /// The registry's policy, when this machine follows one.
+    pub registry: Option<RegistryRollout>,
+}
+
+/// The registry's rule for one package: a format, or a percentage of its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+pub struct PackageRule {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub v3_percent: Option<u8>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webc: Option<WebcVersion>,
+}
+
+/// The rollout the registry publishes, as verified by the client.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RegistryRollout {
+    /// `policy_version`: only ever grows.
+    pub version: u64,
+    pub v3_percent: u8,
+    pub packages: BTreeMap<PackageName, PackageRule>,
+    pub rolled_back: bool,
+    /// The registry froze the percentage (for the client, the percentage still applies).
+    pub halted: bool,
+    /// Past its `expires_at` with no fresh copy: the safe state (v2 first) applies.
+    pub expired: bool,
 }
 
 impl Default for Rollout {
@@ -50,6 +81,7 @@ impl Default for Rollout {
             installation_id: String::new(),
             pins: BTreeMap::new(),
             rolled_back: false,
+            registry: None,
         }
     }
 }
@@ -104,11 +136,35 @@ pub enum Cohort {
     V2,
 }
 
+/// Where a staged percentage came from.
+enum Stage {
+    Local,
+    Registry { version: u64, halted: bool },
+    RegistryPackage { version: u64 },
+}
+
 impl Policy {
+    /// The percentage that stages `package`, and where it came from.
+    fn stage(&self, package: &PackageName) -> (u8, Stage) {
+        match &self.rollout.registry {
+            Some(r) => match r.packages.get(package).and_then(|rule| rule.v3_percent) {
+                Some(percent) => (percent, Stage::RegistryPackage { version: r.version }),
+                None => (
+                    r.v3_percent,
+                    Stage::Registry {
+                        version: r.version,
+                        halted: r.halted,
+                    },
+                ),
+            },
+            None => (self.rollout.v3_percent, Stage::Local),
+        }
+    }
+
     /// Whether `package` is in the v3 cohort on this machine, and its bucket.
     pub fn cohort(&self, package: &PackageName) -> (Cohort, u8) {
         let b = bucket(&self.rollout.installation_id, package);
-        if b < self.rollout.v3_percent {
+        if b < self.stage(package).0 {
             (Cohort::V3, b)
         } else {
             (Cohort::V2, b)
@@ -128,6 +184,13 @@ impl Policy {
         formats
     }
 
+    fn first(&self, webc: WebcVersion, rule: String) -> Order {
+        Order {
+            formats: self.with_fallback(vec![webc]),
+            rule,
+        }
+    }
+
     /// The order for `package`. With fallback off only the first format is tried.
     pub fn order(&self, package: &PackageName) -> Order {
         if let Some(forced) = &self.forced {
@@ -136,40 +199,72 @@ impl Policy {
                 rule: format!("forced by {}", forced.source),
             };
         }
-        if self.rollout.rolled_back {
-            return Order {
-                formats: self.with_fallback(vec![WebcVersion::V2]),
-                rule: "emergency rollback to v2".to_string(),
-            };
-        }
         if let Some(pin) = self.rollout.pins.get(package) {
-            return Order {
-                formats: self.with_fallback(vec![*pin]),
-                rule: format!("pinned to {pin}"),
-            };
+            return self.first(*pin, format!("pinned to {pin}"));
         }
-        let percent = self.rollout.v3_percent;
+        if self.rollout.rolled_back {
+            return self.first(WebcVersion::V2, "emergency rollback to v2".into());
+        }
+        if let Some(order) = self.registry_order(package) {
+            return order;
+        }
+        self.staged(package)
+    }
+
+    /// The registry's rollback, expiry or per-package format, when one applies.
+    fn registry_order(&self, package: &PackageName) -> Option<Order> {
+        let r = self.rollout.registry.as_ref()?;
+        let v = r.version;
+        if r.expired {
+            let rule = format!("registry policy v{v} expired: safe state, v2 first");
+            return Some(self.first(WebcVersion::V2, rule));
+        }
+        if r.rolled_back {
+            let rule = format!("registry rollback to v2 (policy v{v})");
+            return Some(self.first(WebcVersion::V2, rule));
+        }
+        let webc = r.packages.get(package).and_then(|rule| rule.webc)?;
+        Some(self.first(webc, format!("registry sets {webc} (policy v{v})")))
+    }
+
+    /// The staged rollout: the cohort decides between the priority and v2 first.
+    fn staged(&self, package: &PackageName) -> Order {
+        let (percent, stage) = self.stage(package);
         let priority_rule = if self.priority == Policy::default().priority {
             "default priority".to_string()
         } else {
             let names: Vec<&str> = self.priority.iter().map(|w| w.as_str()).collect();
             format!("priority {}", names.join(", "))
         };
+        let source = match stage {
+            Stage::Local => String::new(),
+            Stage::Registry { version, halted } => {
+                let halted = if halted { ", halted" } else { "" };
+                format!(" of registry policy v{version}{halted}")
+            }
+            Stage::RegistryPackage { version } => {
+                format!(" for this package, registry policy v{version}")
+            }
+        };
         if percent >= 100 {
+            let rule = match stage {
+                Stage::Local => priority_rule,
+                _ => format!("v3 at 100%{source}, {priority_rule}"),
+            };
             return Order {
                 formats: self.with_fallback(self.priority.clone()),
-                rule: priority_rule,
+                rule,
             };
         }
         match self.cohort(package) {
             (Cohort::V3, b) => Order {
                 formats: self.with_fallback(self.priority.clone()),
-                rule: format!("v3 cohort (bucket {b} < {percent}%), {priority_rule}"),
+                rule: format!("v3 cohort (bucket {b} < {percent}%{source}), {priority_rule}"),
             },
-            (Cohort::V2, b) => Order {
-                formats: self.with_fallback(vec![WebcVersion::V2]),
-                rule: format!("outside the v3 cohort (bucket {b} >= {percent}%)"),
-            },
+            (Cohort::V2, b) => self.first(
+                WebcVersion::V2,
+                format!("outside the v3 cohort (bucket {b} >= {percent}%{source})"),
+            ),
         }
     }
 }
@@ -225,17 +320,67 @@ mod tests {
     }
 
     #[test]
-    fn rollback_beats_pins_and_pins_beat_cohorts() {
+    fn pins_beat_rollback_and_rollback_beats_cohorts() {
         let mut p = Policy::default();
         p.rollout.v3_percent = 0;
-        p.rollout.pins.insert(pkg(), WebcVersion::V3);
-        let o = p.order(&pkg());
-        assert_eq!(o.formats[0], WebcVersion::V3);
-        assert_eq!(o.rule, "pinned to v3");
         p.rollout.rolled_back = true;
         let o = p.order(&pkg());
         assert_eq!(o.formats, vec![WebcVersion::V2, WebcVersion::V3]);
         assert_eq!(o.rule, "emergency rollback to v2");
+        p.rollout.pins.insert(pkg(), WebcVersion::V3);
+        let o = p.order(&pkg());
+        assert_eq!(o.formats[0], WebcVersion::V3);
+        assert_eq!(o.rule, "pinned to v3");
+    }
+
+    #[test]
+    fn the_registry_layer_sits_between_local_rollback_and_local_percentage() {
+        let mut p = Policy::default();
+        p.rollout.v3_percent = 100;
+        let mut r = RegistryRollout {
+            version: 7,
+            v3_percent: 0,
+            ..RegistryRollout::default()
+        };
+        p.rollout.registry = Some(r.clone());
+        let o = p.order(&pkg());
+        assert_eq!(
+            o.formats[0],
+            WebcVersion::V2,
+            "the registry's 0% beats local 100%"
+        );
+        assert!(o.rule.contains("registry policy v7"), "{}", o.rule);
+        r.packages.insert(
+            pkg(),
+            PackageRule {
+                v3_percent: Some(100),
+                webc: None,
+            },
+        );
+        p.rollout.registry = Some(r.clone());
+        assert_eq!(p.order(&pkg()).formats[0], WebcVersion::V3);
+        r.packages.insert(
+            pkg(),
+            PackageRule {
+                v3_percent: None,
+                webc: Some(WebcVersion::V2),
+            },
+        );
+        r.v3_percent = 100;
+        p.rollout.registry = Some(r.clone());
+        assert_eq!(p.order(&pkg()).rule, "registry sets v2 (policy v7)");
+        r.packages.clear();
+        r.rolled_back = true;
+        p.rollout.registry = Some(r.clone());
+        assert_eq!(p.order(&pkg()).rule, "registry rollback to v2 (policy v7)");
+        r.rolled_back = false;
+        r.expired = true;
+        p.rollout.registry = Some(r);
+        let o = p.order(&pkg());
+        assert_eq!(o.formats[0], WebcVersion::V2);
+        assert!(o.rule.contains("expired"), "{}", o.rule);
+        p.rollout.rolled_back = true;
+        assert_eq!(p.order(&pkg()).rule, "emergency rollback to v2");
     }
 
     /// A small deterministic generator, so that the property is checked on the same 1,000

@@ -261,6 +261,13 @@ pub enum RolloutCommand {
         #[command(flatten)]
         edit: RolloutEdit,
     },
+    /// Fetch the registry's policy now and re-point installs to match it (for a timer; safe to
+    /// run from many processes at once)
+    Sync {
+        /// Re-point installs using only what the store holds
+        #[arg(long)]
+        offline: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -353,5 +360,98 @@ pub enum RegistryCommand {
             requires = "real_shapes"
         )]
         url_ttl: u64,
+        /// Seconds a signed rollout policy stays valid
+        #[arg(long, value_name = "SECONDS", default_value_t = 86_400,
+              value_parser = clap::value_parser!(u64).range(4..))]
+        policy_ttl: u64,
+    },
+    /// Create the key that signs the rollout policy and print its public half (for clients'
+    /// rollout.policy_key)
+    Keygen {
+        #[arg(long, value_name = "DIR")]
+        root: PathBuf,
+        /// Replace the key; the old key endorses the new one for clients that pinned it
+        #[arg(long)]
+        rotate: bool,
+    },
+    /// The fleet's rollout policy: status, percentages, halt, rollback, resume, automation
+    #[command(subcommand)]
+    Rollout(FleetCommand),
+}
+
+/// Who and why, for every change of the registry's policy.
+#[derive(Debug, Args, Clone)]
+pub struct FleetChange {
+    #[arg(long, value_name = "DIR")]
+    pub root: PathBuf,
+    /// Why (kept in the policy's history)
+    #[arg(long, default_value = "")]
+    pub reason: String,
+    /// Who (kept in the policy's history) [default: the login name]
+    #[arg(long, value_name = "NAME")]
+    pub by: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum FleetCommand {
+    /// The policy in force, its history, the automation and the live v3/v2 failure rates
+    Status {
+        #[arg(long, value_name = "DIR")]
+        root: PathBuf,
+    },
+    /// Set the global v3 percentage, or one package's percentage or format
+    Set {
+        /// 0 to 100
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(0..=100),
+              required_unless_present_any = ["webc", "clear"])]
+        v3_percent: Option<u8>,
+        /// Only this package
+        #[arg(long, value_name = "NS/NAME")]
+        package: Option<PackageName>,
+        /// This package's format, whatever its cohort
+        #[arg(
+            long,
+            value_name = "v2|v3",
+            requires = "package",
+            conflicts_with = "v3_percent"
+        )]
+        webc: Option<WebcVersion>,
+        /// Remove this package's rule
+        #[arg(long, requires = "package", conflicts_with_all = ["v3_percent", "webc"])]
+        clear: bool,
+        #[command(flatten)]
+        change: FleetChange,
+    },
+    /// Freeze the percentage: it may go down, not up, until `resume`
+    Halt {
+        #[command(flatten)]
+        change: FleetChange,
+    },
+    /// Emergency: v2 first for every package on every client
+    Rollback {
+        #[command(flatten)]
+        change: FleetChange,
+    },
+    /// Lift a rollback and a halt
+    Resume {
+        #[command(flatten)]
+        change: FleetChange,
+    },
+    /// What the registry does by itself when v3 fails more often than v2
+    Automate {
+        #[arg(long, value_name = "DIR")]
+        root: PathBuf,
+        /// halt, rollback or off
+        #[arg(long, value_name = "ACTION")]
+        on_regression: Option<String>,
+        /// Reports of each format needed before comparing
+        #[arg(long, value_name = "N")]
+        min_samples: Option<u32>,
+        /// Percentage points by which v3 must fail more often
+        #[arg(long, value_name = "POINTS")]
+        threshold: Option<f64>,
+        /// The sliding window, in seconds
+        #[arg(long, value_name = "SECONDS")]
+        window: Option<u64>,
     },
 }

@@ -12,7 +12,7 @@ use super::reporters::{Bars, CompileLines};
 use crate::fetch::{Fetcher, Progress, Silent};
 use crate::install::{Installer, Network};
 use crate::package::WebcVersion;
-use crate::policy::Forced;
+use crate::policy::{Forced, Policy};
 use crate::registry::RegistryClient;
 use crate::runtime::Runtime;
 use crate::settings::{Settings, SettingsError, Sources, env, keys};
@@ -187,6 +187,18 @@ impl Context {
         .with_retries(settings.download.retries.val))
     }
 
+    /// The format policy: the settings, this machine's installation id, and the registry's
+    /// last good policy when this machine follows one.
+    pub fn policy(&self, store: &Store) -> Result<Policy, Failure> {
+        let mut policy = self.settings.policy();
+        policy.rollout.installation_id = store.installation_id()?;
+        if let Some(source) = self.settings.policy_source() {
+            policy.rollout.registry =
+                crate::fleet::registry_layer(&self.home, &source).map(|(layer, _)| layer);
+        }
+        Ok(policy)
+    }
+
     /// Everything an install needs; `Network::Offline` builds no registry client.
     pub fn installer(&self, network: Network) -> Result<Installer, Failure> {
         let settings = &self.settings;
@@ -209,8 +221,7 @@ impl Context {
             false => None,
         };
         let store = self.store()?;
-        let mut policy = settings.policy();
-        policy.rollout.installation_id = store.installation_id()?;
+        let policy = self.policy(&store)?;
         Ok(Installer {
             store: Arc::new(store),
             runtime,

@@ -119,6 +119,23 @@ impl Failure {
 const WRITABLE: &str = "check that the store's directory (--home) is writable and has space";
 const DISK_FULL: &str = "the disk is full or a file-size limit was reached: free some space (`webcpm cache gc` removes what no install uses) and run it again; nothing partial was kept";
 
+impl From<crate::server::fleet::FleetError> for Failure {
+    fn from(e: crate::server::fleet::FleetError) -> Self {
+        use crate::server::fleet::FleetError;
+        match e {
+            FleetError::Refused(why) => Failure::usage(why),
+            e => Failure::new(FailureKind::Store, e.to_string())
+                .hint("check the registry root (--root) and its permissions"),
+        }
+    }
+}
+
+impl From<crate::server::fleet::KeyError> for Failure {
+    fn from(e: crate::server::fleet::KeyError) -> Self {
+        Failure::usage(e.to_string())
+    }
+}
+
 impl From<SettingsError> for Failure {
     fn from(e: SettingsError) -> Self {
         Failure::usage(e.to_string())

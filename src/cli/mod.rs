@@ -3,7 +3,8 @@
 //! [`commands`], and renders its result or its [`failure::Failure`] once, with an exit code.
 //!
 //! Inside `cli/` the flow is one-way too: `args` → `context` (settings, store, installer,
-//! reporters) → `commands/*` → `failure` (the one mapping of errors to exit codes).
+//! reporters) → `follow` (the registry's policy and outcome reports around commands) →
+//! `commands/*` → `failure` (the one mapping of errors to exit codes).
 //!
 //! Data goes to stdout (JSON with `--json`); logs, progress and errors go to stderr (errors go
 //! to stdout as JSON too with `--json`).
@@ -13,6 +14,7 @@ mod commands;
 mod config_edit;
 mod context;
 mod failure;
+mod follow;
 mod lockfile;
 mod reporters;
 
@@ -20,10 +22,13 @@ use std::io::IsTerminal;
 
 use clap::Parser;
 
+use crate::fleet::reports::Phase;
+use crate::install::Network;
 pub use args::Cli;
-use args::{CacheCommand, Command, GlobalArgs, RolloutCommand};
+use args::{CacheCommand, Command, GlobalArgs, RegistryCommand, RolloutCommand};
 use context::Context;
 use failure::{ExitStatus, Failure, FailureKind};
+use follow::Wait;
 
 fn init_logging(global: &GlobalArgs) {
     let default = match (global.quiet, global.verbose) {
@@ -95,22 +100,55 @@ pub fn main() -> i32 {
     }
 }
 
+fn network(offline: bool) -> Network {
+    if offline {
+        Network::Offline
+    } else {
+        Network::Online
+    }
+}
+
 /// Runs the parsed command.
 async fn dispatch(cli: Cli) -> Result<ExitStatus, Failure> {
     use commands::*;
     let global = &cli.global;
     let plain = || Context::new(global, Vec::new(), None);
     match cli.command {
-        Command::Install(args) => install::install(global, args).await,
-        Command::Lock(args) => lock::lock(&Context::with_format(global, &args.format)?, args).await,
+        Command::Install(args) => {
+            let (ctx, lock) = install::context(global, &args)?;
+            let network = network(args.offline);
+            follow::follow(&ctx, Wait::Normal, network, false).await;
+            let names = install::names(&args, lock.as_ref());
+            let result = install::install(&ctx, lock, args).await;
+            follow::record(&ctx, &names, Phase::Install, &result);
+            result
+        }
+        Command::Lock(args) => {
+            let ctx = Context::with_format(global, &args.format)?;
+            follow::follow(&ctx, Wait::Normal, Network::Online, false).await;
+            lock::lock(&ctx, args).await
+        }
         Command::Outdated => outdated::outdated(&plain()?).await,
         Command::Update { packages, format } => {
-            update::update(&Context::with_format(global, &format)?, &packages).await
+            let ctx = Context::with_format(global, &format)?;
+            follow::follow(&ctx, Wait::Normal, Network::Online, false).await;
+            let result = update::update(&ctx, &packages).await;
+            follow::record(&ctx, &packages, Phase::Install, &result);
+            result
         }
         Command::Resolve(args) => {
-            resolve::resolve(&Context::with_format(global, &args.format)?, args).await
+            let ctx = Context::with_format(global, &args.format)?;
+            follow::follow(&ctx, Wait::Normal, Network::Online, false).await;
+            resolve::resolve(&ctx, args).await
         }
-        Command::Run(args) => run::run(&Context::with_format(global, &args.format)?, args).await,
+        Command::Run(args) => {
+            let ctx = Context::with_format(global, &args.format)?;
+            follow::follow(&ctx, Wait::Tight, network(args.offline), false).await;
+            let names = [args.package.name.clone()];
+            let result = run::run(&ctx, args).await;
+            follow::record(&ctx, &names, Phase::Run, &result);
+            result
+        }
         Command::List => list::list(&plain()?),
         Command::Uninstall { package } => uninstall::uninstall(&plain()?, &package),
         Command::Cache(cmd) => match cmd {
@@ -122,7 +160,14 @@ async fn dispatch(cli: Cli) -> Result<ExitStatus, Failure> {
         },
         Command::Config(cmd) => config::config(global, cmd),
         Command::Rollout(RolloutCommand::Status) => rollout_status::status(&plain()?),
+        Command::Rollout(RolloutCommand::Sync { offline }) => {
+            rollout_sync::sync(&plain()?, offline).await
+        }
         Command::Rollout(cmd) => rollout::change(global, cmd).await,
+        Command::Registry(RegistryCommand::Keygen { root, rotate }) => {
+            registry_rollout::keygen(global, &root, rotate)
+        }
+        Command::Registry(RegistryCommand::Rollout(cmd)) => registry_rollout::rollout(global, cmd),
         Command::Registry(cmd) => registry::registry(global, cmd).await,
         Command::Demo => demo::demo(global.home.clone()).await,
         Command::Completions { shell } => Ok(shell::completions(shell)),

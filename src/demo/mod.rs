@@ -4,11 +4,11 @@
 //! that ship with webcpm (WASI programs written in WAT, assembled here: a greeter that reads a
 //! file from its own volume and a word counter that reads stdin), and then runs the real
 //! `webcpm` commands one by one, showing each command and its real output: resolve, install,
-//! run, a warm run's start time, a staged rollout, an emergency rollback to v2, resume, a
-//! verification of the store, and, with the registry answering as the real Wasmer registry does
-//! (`--real-shapes`), a legacy package under a bare name whose nodes lack sizes and share one
-//! file. Everything lives in a temporary directory (or `--home`), and the user's own config file
-//! is never touched.
+//! run, a warm run's start time, a staged rollout, an emergency rollback to v2, resume, a fleet
+//! rollback published by the registry and followed by the machine, a verification of the store,
+//! and, with the registry answering as the real Wasmer registry does (`--real-shapes`), a legacy
+//! package under a bare name whose nodes lack sizes and share one file. Everything lives in a
+//! temporary directory (or `--home`), and the user's own config file is never touched.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -114,6 +114,7 @@ pub async fn run(home: Option<PathBuf>) -> Result<(), DemoError> {
     let registry_root = base.join("registry");
     let demo = Demo {
         exe: std::env::current_exe()?,
+        registry_root: registry_root.clone(),
         store: base.join("store"),
         config: base.join("config.toml"),
         registry: String::new(),
@@ -129,6 +130,7 @@ pub async fn run(home: Option<PathBuf>) -> Result<(), DemoError> {
         allow_public: false,
         faults: None,
         real_shapes: None,
+        policy_ttl: crate::server::DEFAULT_POLICY_TTL,
     })
     .await
     .map_err(|e| DemoError::Registry(e.to_string()))?;
@@ -143,7 +145,7 @@ pub async fn run(home: Option<PathBuf>) -> Result<(), DemoError> {
     server.shutdown().await;
 
     heading(
-        10,
+        11,
         "As the real registry answers: a bare name, no sizes, one file behind both nodes",
     );
     let server = real_shapes(&registry_root, &sources).await?;
@@ -226,6 +228,7 @@ async fn real_shapes(
         allow_public: false,
         faults: None,
         real_shapes: Some(std::time::Duration::from_secs(300)),
+        policy_ttl: crate::server::DEFAULT_POLICY_TTL,
     })
     .await
     .map_err(|e| registry(&e))
@@ -233,6 +236,7 @@ async fn real_shapes(
 
 struct Demo {
     exe: PathBuf,
+    registry_root: PathBuf,
     store: PathBuf,
     config: PathBuf,
     registry: String,
@@ -258,7 +262,7 @@ impl Demo {
         self.step(&["run", "greeter", "--", "legacy"], None).await
     }
 
-    /// Steps 2 to 9: the commands, one by one, against the running registry.
+    /// Steps 2 to 10: the commands, one by one, against the running registry.
     async fn story(&self) -> Result<(), DemoError> {
         heading(2, "Resolve: one GraphQL query asks for both formats");
         self.step(&["resolve", "demo/greeter", "--explain"], None)
@@ -314,8 +318,44 @@ impl Demo {
         self.step(&["rollout", "resume", "--offline"], None).await?;
         self.step(&["list"], None).await?;
 
-        heading(9, "The store is consistent");
+        self.fleet().await?;
+
+        heading(10, "The store is consistent");
         self.step(&["cache", "verify"], None).await?;
+        Ok(())
+    }
+
+    /// Step 9: the registry holds the rollout policy, signed; the machine pins its key and
+    /// follows an operator's rollback.
+    async fn fleet(&self) -> Result<(), DemoError> {
+        heading(
+            9,
+            "A fleet: the registry signs the policy, machines follow it",
+        );
+        let root = self.registry_root.to_string_lossy().into_owned();
+        let key = match crate::server::fleet::keygen(&self.registry_root, false) {
+            Ok(report) => report.public_key,
+            Err(_) => {
+                let status = crate::server::fleet::status(&self.registry_root, 0)
+                    .map_err(|e| DemoError::Registry(e.to_string()))?;
+                status.public_key.unwrap_or_default()
+            }
+        };
+        println!("  the registry's signing key: {key}");
+        self.step(&["config", "set", "rollout.policy_key", &key], None)
+            .await?;
+        let reason = "demo: v3 crash reports";
+        let rollback = [
+            "registry", "rollout", "rollback", "--root", &root, "--by", "demo", "--reason", reason,
+        ];
+        self.step(&rollback, None).await?;
+        self.step(&["rollout", "sync"], None).await?;
+        self.step(&["rollout", "status"], None).await?;
+        let resume = [
+            "registry", "rollout", "resume", "--root", &root, "--by", "demo", "--reason", "fixed",
+        ];
+        self.step(&resume, None).await?;
+        self.step(&["rollout", "sync"], None).await?;
         Ok(())
     }
 

@@ -16,6 +16,16 @@
 //!   64 lower-case hex digits, sizes are bytes, manifests are the containers' manifests as JSON
 //!   text.
 //!
+//! - `policy_changes(version, v3_percent, packages, rolled_back, halted, action, actor, reason,
+//!   at)`: the rollout policy's history, one row per `policy_version`; the last row is in force
+//!   (`packages` is the JSON of the per-package rules);
+//! - `automation(id = 1, action, min_samples, threshold, window_secs)`: what the registry does on
+//!   its own when v3 fails more than v2;
+//! - `reports(id, received_at, client, package, version, format, phase, ok, error_class,
+//!   bucket)`: the clients' outcome reports (`client` is a salted hash).
+//!
+//! The rollout tables are read and written by the registry's fleet module (`server/fleet/`).
+//!
 //! Invariant: a `versions` row is written only after both of its blobs are in `DIR/blobs/`, in one
 //! transaction, so a reader never sees a version whose files are missing.
 
@@ -30,7 +40,8 @@ use crate::package::{PackageName, Sha256Digest, WebcVersion};
 pub const DB_FILE: &str = "registry.sqlite";
 
 /// The schema, one migration per entry. Append only: never edit or reorder an entry.
-const MIGRATIONS: &[&str] = &["
+const MIGRATIONS: &[&str] = &[
+    "
 CREATE TABLE packages (
     name        TEXT PRIMARY KEY NOT NULL,
     created_at  INTEGER NOT NULL
@@ -53,7 +64,41 @@ CREATE TABLE versions (
     only_format   TEXT CHECK (only_format IN ('v2', 'v3')),
     PRIMARY KEY (package, version)
 ) STRICT;
-"];
+",
+    "
+CREATE TABLE policy_changes (
+    version      INTEGER PRIMARY KEY NOT NULL,
+    v3_percent   INTEGER NOT NULL CHECK (v3_percent BETWEEN 0 AND 100),
+    packages     TEXT NOT NULL,
+    rolled_back  INTEGER NOT NULL,
+    halted       INTEGER NOT NULL,
+    action       TEXT NOT NULL,
+    actor        TEXT NOT NULL,
+    reason       TEXT NOT NULL,
+    at           INTEGER NOT NULL
+) STRICT;
+CREATE TABLE automation (
+    id           INTEGER PRIMARY KEY CHECK (id = 1),
+    action       TEXT NOT NULL CHECK (action IN ('off', 'halt', 'rollback')),
+    min_samples  INTEGER NOT NULL,
+    threshold    REAL NOT NULL,
+    window_secs  INTEGER NOT NULL
+) STRICT;
+CREATE TABLE reports (
+    id           INTEGER PRIMARY KEY,
+    received_at  INTEGER NOT NULL,
+    client       TEXT NOT NULL,
+    package      TEXT NOT NULL,
+    version      TEXT NOT NULL,
+    format       TEXT NOT NULL CHECK (format IN ('v2', 'v3')),
+    phase        TEXT NOT NULL,
+    ok           INTEGER NOT NULL,
+    error_class  TEXT,
+    bucket       INTEGER NOT NULL
+) STRICT;
+CREATE INDEX reports_by_time ON reports(received_at, package);
+",
+];
 
 /// Why the registry database could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -245,7 +290,17 @@ impl Db {
         Ok(db)
     }
 
-    fn sql(&self) -> impl Fn(rusqlite::Error) -> DbError + '_ {
+    /// The connection, for the rollout tables.
+    pub fn conn(&mut self) -> &mut Connection {
+        &mut self.conn
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The error for a failed statement on this database.
+    pub fn sql(&self) -> impl Fn(rusqlite::Error) -> DbError + '_ {
         |source| DbError::Sqlite {
             path: self.path.clone(),
             source,

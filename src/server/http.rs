@@ -1,8 +1,8 @@
 //! The local registry's HTTP side: the routes, blob downloads with `Range` support, and the
 //! access log.
 //!
-//! Routes: `POST`/`GET /graphql` (the schema in [`super::graphql`]) and `GET`/`HEAD
-//! /blobs/{sha256}.webc`. A blob response carries `Content-Length`, `ETag: "<sha256hex>"`,
+//! Routes: `POST`/`GET /graphql` (the schema in [`super::graphql`]), `GET`/`HEAD
+//! /blobs/{sha256}.webc`, and the rollout routes under `/rollout`, which the caller builds. A blob response carries `Content-Length`, `ETag: "<sha256hex>"`,
 //! `Accept-Ranges: bytes` and `Content-Type: application/webc`; one `Range: bytes=a-b | a- | -n`
 //! gives `206` with `Content-Range`, an unsatisfiable one `416`, several ranges or a malformed
 //! header the whole file (`200`), and an `If-Range` that is not the ETag the whole file too.
@@ -75,11 +75,12 @@ impl AccessLog {
     }
 }
 
-/// The registry's routes.
-pub fn router(state: Arc<AppState>) -> Router {
+/// The registry's routes, with the rollout routes nested under `/rollout`.
+pub fn router(state: Arc<AppState>, rollout: Router) -> Router {
     Router::new()
         .route("/graphql", get(graphql).post(graphql))
         .route("/blobs/{file}", get(blob))
+        .nest_service("/rollout", rollout)
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), log_request))
         .with_state(state)

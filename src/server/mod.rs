@@ -9,7 +9,11 @@
 //! DIR/registry.sqlite          packages and versions (see db.rs; WAL, migrations by user_version)
 //! DIR/blobs/<sha256hex>.webc   every stored container, content-addressed, never rewritten
 //! DIR/tmp/                     files being written, renamed into blobs/ when complete
+//! DIR/policy-key               the rollout policy's signing key (see fleet/keys.rs)
 //! ```
+//!
+//! Next to `/graphql`, `/rollout/policy.json` serves the signed rollout policy and
+//! `/rollout/reports` takes the clients' outcome reports ([`fleet`]).
 //!
 //! Download URLs are absolute: `{base}/blobs/{sha256}.webc`. `base` is `http://{bound address}`,
 //! or `--public-url` when given (for a registry behind a proxy): that URL names the server's root
@@ -26,6 +30,7 @@
 
 mod db;
 pub mod faults;
+pub mod fleet;
 mod graphql;
 mod http;
 mod publish;
@@ -64,7 +69,12 @@ pub struct ServeOptions {
     /// Answer in the real registry's shapes ([`shapes`]), with download URLs that live this
     /// long; `None`: complete nodes and permanent URLs.
     pub real_shapes: Option<Duration>,
+    /// How long a signed rollout policy stays valid ([`DEFAULT_POLICY_TTL`]).
+    pub policy_ttl: Duration,
 }
+
+/// How long a signed rollout policy stays valid by default: a day.
+pub const DEFAULT_POLICY_TTL: Duration = Duration::from_secs(86_400);
 
 /// Why the registry server could not start or stopped.
 #[derive(Debug, thiserror::Error)]
@@ -97,6 +107,8 @@ pub enum ServerError {
     Task(String),
     #[error(transparent)]
     Faults(#[from] faults::FaultError),
+    #[error(transparent)]
+    Fleet(#[from] fleet::FleetError),
 }
 
 /// A server started by [`start`]. Dropping it stops the server.
@@ -188,6 +200,15 @@ fn public_base(url: &str) -> Result<String, ServerError> {
     Ok(base.to_string())
 }
 
+/// Runs `f` on a blocking thread.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, ServerError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ServerError::Task(e.to_string()))
+}
+
 /// Binds, then serves the registry in `opts.root` on the current tokio runtime; returns at once.
 pub async fn start(opts: ServeOptions) -> Result<RunningServer, ServerError> {
     if !opts.allow_public && !opts.listen.ip().is_loopback() {
@@ -201,18 +222,14 @@ pub async fn start(opts: ServeOptions) -> Result<RunningServer, ServerError> {
         Some(path) => {
             let rules = faults::Faults::load(path)?;
             let root = opts.root.clone();
-            let db = tokio::task::spawn_blocking(move || db::Db::open(&root))
-                .await
-                .map_err(|e| ServerError::Task(e.to_string()))??;
+            let db = blocking(move || db::Db::open(&root)).await??;
             tracing::warn!("fault rules from {} are active", path.display());
             Some(Arc::new(rules.with_db(db)))
         }
         None => None,
     };
     let root = opts.root.clone();
-    let db = tokio::task::spawn_blocking(move || db::Db::open(&root))
-        .await
-        .map_err(|e| ServerError::Task(e.to_string()))??;
+    let db = blocking(move || db::Db::open(&root)).await??;
     let access_log = match &opts.access_log {
         Some(path) => {
             let file = std::fs::OpenOptions::new()
@@ -247,7 +264,9 @@ pub async fn start(opts: ServeOptions) -> Result<RunningServer, ServerError> {
         faults,
         shapes,
     });
-    let app = http::router(state);
+    let (root, ttl) = (opts.root.clone(), opts.policy_ttl);
+    let rollout = blocking(move || fleet::service(&root, ttl)).await??;
+    let app = http::router(state, fleet::router(Arc::new(rollout)));
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
         axum::serve(listener, app)
@@ -305,6 +324,7 @@ mod tests {
             allow_public: false,
             faults: None,
             real_shapes: None,
+            policy_ttl: DEFAULT_POLICY_TTL,
         };
         assert!(matches!(
             start(opts.clone()).await,
@@ -345,6 +365,7 @@ mod tests {
             allow_public: false,
             faults: None,
             real_shapes: None,
+            policy_ttl: DEFAULT_POLICY_TTL,
         })
         .await
         .unwrap();

@@ -57,6 +57,31 @@ pub const ENV_VARS: &[EnvVar] = &[
     var("WEBCPM_FALLBACK", Some(keys::FALLBACK), "true or false"),
     var("WEBCPM_V3_PERCENT", Some(keys::V3_PERCENT), "0 to 100"),
     var(
+        "WEBCPM_ROLLOUT_SOURCE",
+        Some(keys::ROLLOUT_SOURCE),
+        "whose rollout to follow: registry, local or auto",
+    ),
+    var(
+        "WEBCPM_POLICY_KEY",
+        Some(keys::POLICY_KEY),
+        "the registry's policy key (hex ed25519)",
+    ),
+    var(
+        "WEBCPM_POLICY_URL",
+        Some(keys::POLICY_URL),
+        "the registry's policy URL",
+    ),
+    var(
+        "WEBCPM_ROLLOUT_REFRESH",
+        Some(keys::POLICY_REFRESH),
+        "seconds a fetched policy is trusted",
+    ),
+    var(
+        "WEBCPM_TELEMETRY_REPORT",
+        Some(keys::TELEMETRY_REPORT),
+        "send outcome reports, true or false",
+    ),
+    var(
         "WEBCPM_CONCURRENCY",
         Some(keys::CONCURRENCY),
         "parallel downloads",

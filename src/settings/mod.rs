@@ -25,7 +25,10 @@ pub use layers::{DEFAULTS, Layer, SettingsError, Sources, parse_value};
 
 use layers::Layered;
 
+use ed25519_dalek::VerifyingKey;
+
 use crate::fetch::FetchOptions;
+use crate::fleet::SourceConfig;
 use crate::http::HttpOptions;
 use crate::package::{PackageName, WebcVersion};
 use crate::policy::{Forced, Policy, Rollout};
@@ -61,6 +64,28 @@ pub struct FormatSettings {
     pub pins: BTreeMap<PackageName, Value<WebcVersion>>,
     /// Set by `--webc` or `WEBCPM_WEBC`.
     pub forced: Option<Forced>,
+}
+
+/// Whose rollout this machine follows (`rollout.source`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PolicySource {
+    /// The registry's signed policy.
+    Registry,
+    /// The local config only.
+    Local,
+}
+
+/// `rollout.source`, `policy_key`, `policy_url`, `refresh` and `[telemetry]`: the registry's
+/// policy and the outcome reports.
+#[derive(Debug, Clone)]
+pub struct FleetSettings {
+    /// `auto` already decided: registry when a key is pinned.
+    pub source: Value<PolicySource>,
+    pub policy_key: Value<Option<VerifyingKey>>,
+    pub policy_url: Value<Option<String>>,
+    pub refresh: Value<Duration>,
+    pub report: Value<bool>,
 }
 
 /// `[download]`.
@@ -99,6 +124,7 @@ pub struct Settings {
     pub download: DownloadSettings,
     pub store: StoreSettings,
     pub run: RunSettings,
+    pub fleet: FleetSettings,
     /// The layers as written, for `config show` and `config get`.
     layered: Layered,
 }
@@ -182,6 +208,55 @@ fn priority(value: &toml::Value) -> Result<Vec<WebcVersion>, String> {
     Ok(priority)
 }
 
+fn policy_key(value: &toml::Value) -> Result<Option<VerifyingKey>, String> {
+    match value.as_str() {
+        Some("") => Ok(None),
+        Some(text) => crate::fleet::document::parse_key(text)
+            .map(Some)
+            .map_err(|_| "expected an ed25519 public key in hex (64 digits)".into()),
+        None => Err("expected text".into()),
+    }
+}
+
+/// `rollout.source` and the other keys of the registry's policy.
+fn fleet(r: &Reader) -> Result<FleetSettings, SettingsError> {
+    let policy_key = r.typed(keys::POLICY_KEY, policy_key)?;
+    let pinned = policy_key.val.is_some();
+    let source = r.typed(keys::ROLLOUT_SOURCE, |v| match v.as_str() {
+        Some("registry") => Ok(PolicySource::Registry),
+        Some("local") => Ok(PolicySource::Local),
+        Some("auto") if pinned => Ok(PolicySource::Registry),
+        Some("auto") => Ok(PolicySource::Local),
+        _ => Err("expected \"registry\", \"local\" or \"auto\"".into()),
+    })?;
+    if source.val == PolicySource::Registry && !pinned {
+        let (value, layer) = r.raw(keys::ROLLOUT_SOURCE);
+        return Err(SettingsError::Invalid {
+            key: keys::ROLLOUT_SOURCE.into(),
+            value: value.to_string(),
+            layer: layer.clone(),
+            reason: format!(
+                "following the registry needs its key: set {} (`webcpm registry keygen` prints it)",
+                keys::POLICY_KEY
+            ),
+        });
+    }
+    Ok(FleetSettings {
+        source,
+        policy_key,
+        policy_url: r.typed(keys::POLICY_URL, |v| match v.as_str() {
+            Some("") => Ok(None),
+            Some(url) => Ok(Some(url.to_string())),
+            None => Err("expected a URL".into()),
+        })?,
+        refresh: r.typed(keys::POLICY_REFRESH, |v| match v.as_integer() {
+            Some(n @ 1..=86400) => Ok(Duration::from_secs(n as u64)),
+            _ => Err("expected a whole number of seconds from 1 to 86400".into()),
+        })?,
+        report: r.bool(keys::TELEMETRY_REPORT)?,
+    })
+}
+
 /// A path where the empty text means "none".
 fn path_or_none(value: &toml::Value) -> Result<Option<PathBuf>, String> {
     match value.as_str() {
@@ -262,6 +337,7 @@ impl Settings {
                     layer: timeout.layer,
                 },
             },
+            fleet: fleet(&r)?,
             layered,
         };
         Ok(settings)
@@ -297,6 +373,7 @@ impl Settings {
                 installation_id: String::new(),
                 pins: f.pins.iter().map(|(n, w)| (n.clone(), w.val)).collect(),
                 rolled_back: f.rolled_back.val,
+                registry: None,
             },
         }
     }
@@ -323,6 +400,23 @@ impl Settings {
             max_memory: self.run.max_memory.val,
             timeout: self.run.timeout.val,
         }
+    }
+
+    /// Where the registry's policy comes from, when this machine follows one.
+    pub fn policy_source(&self) -> Option<SourceConfig> {
+        let f = &self.fleet;
+        if f.source.val != PolicySource::Registry {
+            return None;
+        }
+        Some(SourceConfig {
+            url: f
+                .policy_url
+                .val
+                .clone()
+                .unwrap_or_else(|| crate::fleet::policy_url(&self.registry.url.val)),
+            key: f.policy_key.val?,
+            refresh: f.refresh.val,
+        })
     }
 
     pub fn http(&self) -> HttpOptions {
@@ -423,6 +517,11 @@ mod tests {
             keys::FALLBACK,
             keys::V3_PERCENT,
             keys::ROLLED_BACK,
+            keys::ROLLOUT_SOURCE,
+            keys::POLICY_KEY,
+            keys::POLICY_URL,
+            keys::POLICY_REFRESH,
+            keys::TELEMETRY_REPORT,
             keys::CONCURRENCY,
             keys::MAX_SIZE,
             keys::RETRIES,

@@ -4,6 +4,7 @@
 mod common;
 mod demo;
 mod faults;
+mod fleet;
 mod install;
 mod layout;
 mod lockfile;

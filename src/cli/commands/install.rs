@@ -10,23 +10,46 @@ use crate::cli::context::{Context, format_flags};
 use crate::cli::failure::{ExitStatus, Failure};
 use crate::cli::lockfile::read_lockfile;
 use crate::install::{InstallOptions, InstallReport, Network};
-use crate::lockfile::LockedSource;
-use crate::package::PackageSpec;
+use crate::lockfile::{LockedSource, Lockfile};
+use crate::package::{PackageName, PackageSpec};
 use crate::settings::keys;
 use crate::store::Store;
 
-pub async fn install(global: &GlobalArgs, args: InstallArgs) -> Result<ExitStatus, Failure> {
+/// The context of an install and, with `--locked`, its lockfile: the lockfile's registry is the
+/// one asked, unless `--registry` names another.
+pub fn context(
+    global: &GlobalArgs,
+    args: &InstallArgs,
+) -> Result<(Context, Option<Lockfile>), Failure> {
     let lock = args.locked.as_deref().map(read_lockfile).transpose()?;
     let mut flags = format_flags(&args.format);
     if let Some(lock) = &lock {
-        // The lockfile's registry, unless --registry names another.
         flags.push((
             keys::REGISTRY_URL.into(),
             toml::Value::String(lock.registry.clone()),
             "--locked".into(),
         ));
     }
-    let ctx = &Context::new(global, flags, args.format.webc)?;
+    Ok((Context::new(global, flags, args.format.webc)?, lock))
+}
+
+/// The packages an install names: its arguments, or the lockfile's roots.
+pub fn names(args: &InstallArgs, lock: Option<&Lockfile>) -> Vec<PackageName> {
+    match lock {
+        None => args.packages.iter().map(|p| p.name.clone()).collect(),
+        Some(lock) => lock
+            .roots
+            .iter()
+            .filter_map(|r| r.package.parse().ok())
+            .collect(),
+    }
+}
+
+pub async fn install(
+    ctx: &Context,
+    lock: Option<Lockfile>,
+    args: InstallArgs,
+) -> Result<ExitStatus, Failure> {
     let network = if args.offline {
         Network::Offline
     } else {

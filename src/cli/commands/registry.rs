@@ -1,4 +1,5 @@
-//! `webcpm registry add|archive|serve`: filling and serving a local registry.
+//! `webcpm registry add|archive|serve`: filling and serving a local registry (`keygen` and
+//! `rollout` are in `registry_rollout`).
 
 use serde_json::json;
 
@@ -34,6 +35,7 @@ pub async fn registry(global: &GlobalArgs, cmd: RegistryCommand) -> Result<ExitS
             faults,
             real_shapes,
             url_ttl,
+            policy_ttl,
         } => {
             serve(server::ServeOptions {
                 root,
@@ -43,8 +45,12 @@ pub async fn registry(global: &GlobalArgs, cmd: RegistryCommand) -> Result<ExitS
                 allow_public: public,
                 faults,
                 real_shapes: real_shapes.then(|| std::time::Duration::from_secs(url_ttl)),
+                policy_ttl: std::time::Duration::from_secs(policy_ttl),
             })
             .await
+        }
+        RegistryCommand::Keygen { .. } | RegistryCommand::Rollout(_) => {
+            unreachable!("dispatched to registry_rollout")
         }
     }
 }

@@ -16,7 +16,9 @@ use crate::settings::{Edit, keys};
 /// The edits a rollout command makes, its flags, and how the event log names it.
 fn edits(cmd: RolloutCommand) -> (Vec<Edit>, RolloutEdit, String) {
     match cmd {
-        RolloutCommand::Status => unreachable!("`rollout status` edits nothing"),
+        RolloutCommand::Status | RolloutCommand::Sync { .. } => {
+            unreachable!("`rollout status` and `rollout sync` edit nothing")
+        }
         RolloutCommand::Set { v3_percent, edit } => (
             vec![Edit::Set(
                 keys::V3_PERCENT.into(),

@@ -9,23 +9,86 @@ use crate::policy::{Cohort, Policy};
 use crate::store::{Event, Installed, Store};
 
 pub fn status(ctx: &Context) -> Result<ExitStatus, Failure> {
-    let mut policy = ctx.settings.policy();
-    let (installs, events) = match Store::open_existing(&ctx.home)? {
-        Some(store) => {
-            policy.rollout.installation_id = store.installation_id()?;
-            (store.index().installs()?, store.index().recent_events(10)?)
-        }
-        None => (Vec::new(), Vec::new()),
+    let (policy, installs, events) = match Store::open_existing(&ctx.home)? {
+        Some(store) => (
+            ctx.policy(&store)?,
+            store.index().installs()?,
+            store.index().recent_events(10)?,
+        ),
+        None => (ctx.settings.policy(), Vec::new(), Vec::new()),
     };
+    let source = source(ctx);
     if ctx.global.json {
-        print_json(&policy, &installs, &events);
+        print_json(&policy, &installs, &events, &source);
     } else {
+        println!("source: {}", source_line(&source));
         print_text(&policy, &installs, &events);
     }
     Ok(ExitStatus::Success)
 }
 
-fn print_json(policy: &Policy, installs: &[Installed], events: &[Event]) {
+/// Where the rollout comes from: local, or the registry's policy with its version and age.
+fn source(ctx: &Context) -> serde_json::Value {
+    let Some(config) = ctx.settings.policy_source() else {
+        return json!({"source": "local"});
+    };
+    let now = crate::fleet::source::now();
+    match crate::fleet::source::load(&crate::fleet::dir(&ctx.home), &config.key) {
+        Some(c) => json!({
+            "source": "registry",
+            "url": crate::http::redact(&config.url),
+            "policy_version": c.version(),
+            "age_seconds": (now - c.checked_at).max(0),
+            "expires_at": c.envelope.policy.expires_at,
+            "expired": now >= c.envelope.policy.expires_at,
+            "rolled_back": c.envelope.policy.rolled_back,
+            "halted": c.envelope.policy.halted,
+            "v3_percent": c.envelope.policy.v3_percent,
+            "packages": c.envelope.policy.packages,
+        }),
+        None => json!({
+            "source": "registry",
+            "url": crate::http::redact(&config.url),
+            "policy_version": null,
+        }),
+    }
+}
+
+fn source_line(s: &serde_json::Value) -> String {
+    if s["source"] == "local" {
+        return "local config (no registry policy key pinned)".into();
+    }
+    if s["policy_version"].is_null() {
+        return format!(
+            "registry {} (no policy fetched yet: the local rollout applies)",
+            s["url"].as_str().unwrap_or("")
+        );
+    }
+    format!(
+        "registry {}, policy v{}, checked {} s ago{}{}{}",
+        s["url"].as_str().unwrap_or(""),
+        s["policy_version"],
+        s["age_seconds"],
+        if s["expired"] == true {
+            ", EXPIRED: v2 first (safe state)"
+        } else {
+            ""
+        },
+        if s["rolled_back"] == true {
+            ", ROLLED BACK"
+        } else {
+            ""
+        },
+        if s["halted"] == true { ", halted" } else { "" },
+    )
+}
+
+fn print_json(
+    policy: &Policy,
+    installs: &[Installed],
+    events: &[Event],
+    source: &serde_json::Value,
+) {
     let rows: Vec<_> = installs
         .iter()
         .map(|i| {
@@ -59,6 +122,7 @@ fn print_json(policy: &Policy, installs: &[Installed], events: &[Event]) {
             "installation_id": policy.rollout.installation_id,
             "packages": rows,
             "events": events,
+            "registry": source,
         })
     );
 }
