@@ -133,7 +133,11 @@ async fn repoint(
             return None;
         }
     };
-    for m in moved.iter().filter(|m| m.outcome == MoveOutcome::Switched) {
+    // `rollout sync` (forced) prints the moves itself.
+    for m in moved
+        .iter()
+        .filter(|m| m.outcome == MoveOutcome::Switched && !force)
+    {
         ctx.note(format!("{cause}: {} {} -> {}", m.package, m.from, m.to));
     }
     if moved.iter().all(|m| !m.failed) {

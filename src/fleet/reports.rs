@@ -89,16 +89,7 @@ pub fn client_id(registry_url: &str, installation_id: &str) -> String {
 }
 
 fn locked(dir: &Path) -> Result<File, ReportError> {
-    std::fs::create_dir_all(dir).map_err(io(dir))?;
-    let path = dir.join("reports.lock");
-    let file = File::options()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(io(&path))?;
-    file.lock().map_err(io(&path))?;
-    Ok(file)
+    super::source::lock_in(dir, "reports.lock").map_err(io(&dir.join("reports.lock")))
 }
 
 fn queued(dir: &Path) -> Vec<String> {

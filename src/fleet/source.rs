@@ -259,15 +259,7 @@ fn keep_locked(
     answer: Answer,
     now: i64,
 ) -> Result<Refresh, SourceError> {
-    std::fs::create_dir_all(dir).map_err(io(dir))?;
-    let lock_path = dir.join("policy.lock");
-    let lock = File::options()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&lock_path)
-        .map_err(io(&lock_path))?;
-    lock.lock().map_err(io(&lock_path))?;
+    let _lock = lock_in(dir, "policy.lock").map_err(io(&dir.join("policy.lock")))?;
     let held = load(dir, key);
     let (envelope, etag) = match answer {
         Answer::NotModified => match held.clone() {
@@ -296,6 +288,18 @@ fn keep_locked(
     } else {
         Refresh::Updated { from, to }
     })
+}
+
+/// Takes the lock file `dir/name` (both made if missing), waiting for it; released on drop.
+pub fn lock_in(dir: &Path, name: &str) -> std::io::Result<File> {
+    std::fs::create_dir_all(dir)?;
+    let file = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join(name))?;
+    file.lock()?;
+    Ok(file)
 }
 
 /// Replaces `dir/name` whole: a temporary file in `dir`, fsynced, renamed over it.
