@@ -364,14 +364,9 @@ async fn a_fleet_of_200_follows_the_registry_and_a_bad_v3_halts_itself() {
     registry.stop();
     tokio::time::sleep(REFRESH + Duration::from_millis(100)).await;
     for c in clients.iter().take(20) {
-        let refresh = source::refresh(
-            &http,
-            &config,
-            &fleet::dir(&c.home),
-            Duration::from_secs(2),
-            false,
-        )
-        .await;
+        let dir = fleet::dir(&c.home);
+        let again = || source::refresh(&http, &config, &dir, Duration::from_secs(2), false);
+        let refresh = again().await;
         assert!(
             matches!(
                 refresh,
@@ -379,6 +374,8 @@ async fn a_fleet_of_200_follows_the_registry_and_a_bad_v3_halts_itself() {
             ),
             "{refresh:?}"
         );
+        // A registry that is away is not asked again before the interval is over.
+        assert!(matches!(again().await, Refresh::UpToDate));
     }
     let after: Vec<Option<u64>> = clients.iter().map(|c| c.version(&config)).collect();
     assert_eq!(before, after);
