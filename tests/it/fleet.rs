@@ -264,6 +264,22 @@ async fn a_fleet_of_200_follows_the_registry_and_a_bad_v3_halts_itself() {
     let took = wait_all_on_v2(clients.clone(), &config, REFRESH + Duration::from_secs(1)).await;
     eprintln!("rollback to the last of 200 clients on v2: {took:?}");
     assert!(took <= REFRESH + Duration::from_secs(1), "{took:?}");
+    // A timer firing on one machine from several processes at once: each sync succeeds.
+    let syncs: Vec<_> = (0..4)
+        .map(|_| {
+            webcpm(&cli[0])
+                .args(["rollout", "sync", "--json"])
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for sync in syncs {
+        let out = sync.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        assert_eq!(json(&out)["complete"], true);
+    }
     for h in &cli {
         let out = run(webcpm(h).args(["rollout", "sync", "--json"]));
         assert_eq!(out.status.code(), Some(0));
