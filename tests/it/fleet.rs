@@ -200,45 +200,32 @@ async fn a_fleet_of_200_follows_the_registry_and_a_bad_v3_halts_itself() {
     });
 
     // 10% -> 30% -> 10%: the share follows, and only the pairs that should move do.
-    operator(
-        home,
-        &root,
-        &["set", "--v3-percent", "10", "--reason", "start"],
-    );
-    refresh_all(&clients, &config, &http).await;
-    let ten = v3_pairs(&clients, &config);
-    assert!(
-        (share(&ten, 200) - 10.0).abs() <= 3.0,
-        "{}",
-        share(&ten, 200)
-    );
-    operator(
-        home,
-        &root,
-        &["set", "--v3-percent", "30", "--reason", "wider"],
-    );
-    refresh_all(&clients, &config, &http).await;
-    let thirty = v3_pairs(&clients, &config);
-    assert!(
-        (share(&thirty, 200) - 30.0).abs() <= 3.0,
-        "{}",
-        share(&thirty, 200)
-    );
+    let stage = |percent: u8| {
+        let (clients, config, http, root) = (&clients, &config, &http, &root);
+        async move {
+            let text = percent.to_string();
+            operator(
+                home,
+                root,
+                &["set", "--v3-percent", &text, "--reason", "stage"],
+            );
+            refresh_all(clients, config, http).await;
+            let pairs = v3_pairs(clients, config);
+            let share = share(&pairs, clients.len());
+            assert!(
+                (share - f64::from(percent)).abs() <= 3.0,
+                "{share} at {percent}%"
+            );
+            pairs
+        }
+    };
+    let ten = stage(10).await;
+    let thirty = stage(30).await;
     assert!(
         ten.is_subset(&thirty),
         "a pair left v3 while the share grew"
     );
-    operator(
-        home,
-        &root,
-        &["set", "--v3-percent", "10", "--reason", "narrower"],
-    );
-    refresh_all(&clients, &config, &http).await;
-    assert_eq!(
-        v3_pairs(&clients, &config),
-        ten,
-        "10 -> 30 -> 10 is the same cohort"
-    );
+    assert_eq!(stage(10).await, ten, "10 -> 30 -> 10 is the same cohort");
 
     // Real CLI machines: installs follow the registry's per-package format, then its rollback.
     let cli: Vec<PathBuf> = (0..3).map(|i| home.join(format!("cli/{i}"))).collect();
