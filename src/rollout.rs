@@ -135,11 +135,13 @@ async fn align_one(
                 };
                 return match installer.store.index().repoint(&install.package, &repoint) {
                     Ok(true) => moved(webc, MoveOutcome::Switched, reason, false),
-                    Ok(false) => kept(
-                        "another process changed this install meanwhile; run the command again"
-                            .into(),
-                        true,
-                    ),
+                    Ok(false) => moved_meanwhile(installer, &install, webc).unwrap_or_else(|| {
+                        kept(
+                            "another process changed this install meanwhile; run the command again"
+                                .into(),
+                            true,
+                        )
+                    }),
                     Err(e) => kept(e.to_string(), true),
                 };
             }
@@ -150,6 +152,21 @@ async fn align_one(
         }
     }
     kept(misses.text(), misses.failed())
+}
+
+/// When another process re-pointed the install at `webc` first (two `rollout sync` at once),
+/// the job is done: the install is reported unchanged.
+fn moved_meanwhile(installer: &Installer, install: &Installed, webc: WebcVersion) -> Option<Moved> {
+    let now = installer.store.index().installed(&install.package).ok()??;
+    (now.webc == webc).then(|| Moved {
+        package: install.package.clone(),
+        from: install.webc,
+        to: webc,
+        outcome: MoveOutcome::Unchanged,
+        rule: installer.policy.order(&install.package).rule,
+        reason: format!("already {webc}: another process re-pointed it"),
+        failed: false,
+    })
 }
 
 /// Makes every member of an install present and compiled in `webc`; returns the new tree.

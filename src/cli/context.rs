@@ -14,6 +14,7 @@ use crate::install::{Installer, Network};
 use crate::package::WebcVersion;
 use crate::policy::{Forced, Policy};
 use crate::registry::RegistryClient;
+use crate::rollout::{MoveOutcome, Moved};
 use crate::runtime::Runtime;
 use crate::settings::{Settings, SettingsError, Sources, env, keys};
 use crate::store::Store;
@@ -138,6 +139,29 @@ impl Context {
     pub fn note(&self, line: impl AsRef<str>) {
         if !self.global.quiet {
             eprintln!("{}", line.as_ref());
+        }
+    }
+
+    /// Says how many installs a policy change re-pointed, and which moved or stayed and why.
+    pub fn say_moves(&self, moved: &[Moved]) {
+        let switched = moved
+            .iter()
+            .filter(|m| m.outcome == MoveOutcome::Switched)
+            .count();
+        self.say(format!(
+            "{switched} of {} installed packages re-pointed",
+            moved.len()
+        ));
+        for m in moved {
+            match m.outcome {
+                MoveOutcome::Switched => {
+                    self.say(format!("  {} {} -> {}", m.package, m.from, m.to))
+                }
+                MoveOutcome::Kept => {
+                    self.say(format!("  {} stays on {}: {}", m.package, m.from, m.reason))
+                }
+                MoveOutcome::Unchanged => {}
+            }
         }
     }
 

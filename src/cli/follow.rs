@@ -63,9 +63,13 @@ pub async fn follow(ctx: &Context, wait: Wait, network: Network, force: bool) ->
             .min(Duration::from_secs(10)),
     };
     let mut client = None;
+    let mut cached = source::load(&dir, &config.key);
+    let due = force
+        || (cached.as_ref().is_none_or(|c| c.stale(config.refresh))
+            && !source::backing_off(&dir, &config));
     // Only a stale copy costs an HTTP client: a warm run with a fresh copy reads one file.
     if network == Network::Online
-        && (force || source::due(&dir, &config))
+        && due
         && let Some(http) = http(ctx)
     {
         let refresh = source::refresh(&http, &config, &dir, timeout, true).await;
@@ -76,37 +80,28 @@ pub async fn follow(ctx: &Context, wait: Wait, network: Network, force: bool) ->
         }
         client = Some(http);
         out.refresh = Some(refresh);
+        cached = source::load(&dir, &config.key);
     }
-    warn_if_expired(ctx, &config);
-    out.moved = repoint(ctx, &config, network, force).await;
+    let layer = cached.and_then(|c| source::layer(&c, source::now()));
+    if let Some(layer) = layer.as_ref().filter(|l| l.expired) {
+        tracing::warn!(
+            "the registry's policy v{} has expired and no fresh copy could be had: v2 comes first until the registry answers",
+            layer.version
+        );
+    }
+    if let Some(layer) = layer {
+        out.moved = repoint(ctx, layer.version, network, force).await;
+    }
     if let Some(http) = client {
         out.reports_sent = flush(ctx, &http, &config, timeout).await;
     }
     out
 }
 
-fn warn_if_expired(ctx: &Context, config: &SourceConfig) {
-    if let Some((layer, _)) = fleet::registry_layer(&ctx.home, config)
-        && layer.expired
-    {
-        tracing::warn!(
-            "the registry's policy v{} has expired and no fresh copy could be had: v2 comes first until the registry answers",
-            layer.version
-        );
-    }
-}
-
 /// Re-points installs for the policy in force, when it is not the one they were last
 /// re-pointed for (or always, with `force`).
-async fn repoint(
-    ctx: &Context,
-    config: &SourceConfig,
-    network: Network,
-    force: bool,
-) -> Option<Vec<Moved>> {
+async fn repoint(ctx: &Context, version: u64, network: Network, force: bool) -> Option<Vec<Moved>> {
     let dir = fleet::dir(&ctx.home);
-    let (layer, _) = fleet::registry_layer(&ctx.home, config)?;
-    let version = layer.version;
     if !force && source::applied(&dir) == Some(version) {
         return None;
     }
@@ -133,7 +128,11 @@ async fn repoint(
             return None;
         }
     };
-    for m in moved.iter().filter(|m| m.outcome == MoveOutcome::Switched) {
+    // `rollout sync` (forced) prints the moves itself.
+    for m in moved
+        .iter()
+        .filter(|m| m.outcome == MoveOutcome::Switched && !force)
+    {
         ctx.note(format!("{cause}: {} {} -> {}", m.package, m.from, m.to));
     }
     if moved.iter().all(|m| !m.failed) {
@@ -201,7 +200,7 @@ pub fn record(
     let Ok(Some(store)) = Store::open_existing(&ctx.home) else {
         return;
     };
-    let Ok(policy) = ctx.policy(&store) else {
+    let Ok(id) = store.installation_id() else {
         return;
     };
     let queued: Vec<Report> = packages
@@ -210,7 +209,11 @@ pub fn record(
             let installed = store.index().installed(name).ok().flatten();
             let (version, format) = match installed {
                 Some(i) => (i.version.to_string(), i.webc),
-                None if error_class.is_some() => (String::new(), policy.order(name).formats[0]),
+                // Nothing installed: the format the policy wanted (only on failures).
+                None if error_class.is_some() => {
+                    let wanted = ctx.policy(&store).ok()?.order(name).formats[0];
+                    (String::new(), wanted)
+                }
                 None => return None,
             };
             Some(Report {
@@ -220,7 +223,7 @@ pub fn record(
                 phase,
                 ok: error_class.is_none(),
                 error_class: error_class.clone(),
-                bucket: policy.cohort(name).1,
+                bucket: crate::policy::bucket(&id, name),
             })
         })
         .collect();

@@ -7,6 +7,7 @@
 //! ```text
 //! $WEBCPM_HOME/rollout/reports.jsonl   the outbox: one report a line, at most MAX_QUEUED
 //! $WEBCPM_HOME/rollout/reports.lock    held while the outbox is appended to or trimmed
+//! $WEBCPM_HOME/rollout/reports.flush.lock  held by the one process flushing (others skip)
 //! ```
 //!
 //! Recording appends a line (oldest lines dropped past [`MAX_QUEUED`]); a flush posts up to
@@ -89,16 +90,7 @@ pub fn client_id(registry_url: &str, installation_id: &str) -> String {
 }
 
 fn locked(dir: &Path) -> Result<File, ReportError> {
-    std::fs::create_dir_all(dir).map_err(io(dir))?;
-    let path = dir.join("reports.lock");
-    let file = File::options()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(io(&path))?;
-    file.lock().map_err(io(&path))?;
-    Ok(file)
+    super::source::lock_in(dir, "reports.lock").map_err(io(&dir.join("reports.lock")))
 }
 
 fn queued(dir: &Path) -> Vec<String> {
@@ -155,6 +147,23 @@ pub async fn flush(
     client: &str,
     timeout: Duration,
 ) -> Result<usize, ReportError> {
+    if pending(dir) == 0 {
+        return Ok(0);
+    }
+    // One flush at a time per store, from reading the outbox to removing what was sent: a
+    // report is posted once even when many commands flush together.
+    let path = dir.join("reports.flush.lock");
+    let flushing = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(io(&path))?;
+    match flushing.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => return Ok(0),
+        Err(std::fs::TryLockError::Error(e)) => return Err(io(&path)(e)),
+    }
     let lines: Vec<String> = queued(dir).into_iter().take(BATCH).collect();
     let reports: Vec<Report> = lines
         .iter()

@@ -6,6 +6,7 @@
 //!   policy.json    the last-known-good: {"envelope": <signed policy>, "etag", "checked_at"}
 //!   policy.lock    held while policy.json is compared and replaced
 //!   applied        the policy_version installs were last re-pointed for
+//!   attempted      when the registry last failed to answer (commands wait `refresh` after it)
 //! ```
 //!
 //! Invariants: `policy.json` is only ever replaced whole (a temporary file in the same
@@ -49,6 +50,13 @@ pub struct Cached {
 impl Cached {
     pub fn version(&self) -> u64 {
         self.envelope.policy.policy_version
+    }
+
+    /// Whether it was last confirmed more than `refresh` ago (or in the future: a clock that
+    /// went back).
+    pub fn stale(&self, refresh: Duration) -> bool {
+        let age = now() - self.checked_at;
+        !(0..refresh.as_secs() as i64).contains(&age)
     }
 }
 
@@ -172,7 +180,13 @@ pub async fn refresh(
     let now = now();
     let answer = match fetch(http, config, cached.as_ref(), timeout).await {
         Ok(answer) => answer,
-        Err(e) => return Refresh::Failed(e),
+        Err(e) => {
+            // Commands that are not forced wait a whole interval before asking again, so that
+            // a registry that is away costs each warm run nothing, not a timeout every time.
+            let _ = std::fs::create_dir_all(dir)
+                .and_then(|()| std::fs::write(dir.join("attempted"), now.to_string()));
+            return Refresh::Failed(e);
+        }
     };
     let dir = dir.to_path_buf();
     let key = config.key;
@@ -189,11 +203,15 @@ pub async fn refresh(
 /// Whether the copy in `dir` is missing or older than `config.refresh` (a clock that went back
 /// counts as old): whether a command that talks to the registry should ask again.
 pub fn due(dir: &Path, config: &SourceConfig) -> bool {
-    let Some(c) = load(dir, &config.key) else {
-        return true;
-    };
-    let age = now() - c.checked_at;
-    !(0..config.refresh.as_secs() as i64).contains(&age)
+    load(dir, &config.key).is_none_or(|c| c.stale(config.refresh)) && !backing_off(dir, config)
+}
+
+/// Whether a failed attempt was made less than `config.refresh` ago.
+pub fn backing_off(dir: &Path, config: &SourceConfig) -> bool {
+    std::fs::read_to_string(dir.join("attempted"))
+        .ok()
+        .and_then(|t| t.trim().parse::<i64>().ok())
+        .is_some_and(|at| (0..config.refresh.as_secs() as i64).contains(&(now() - at)))
 }
 
 /// What the registry answered.
@@ -259,15 +277,7 @@ fn keep_locked(
     answer: Answer,
     now: i64,
 ) -> Result<Refresh, SourceError> {
-    std::fs::create_dir_all(dir).map_err(io(dir))?;
-    let lock_path = dir.join("policy.lock");
-    let lock = File::options()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&lock_path)
-        .map_err(io(&lock_path))?;
-    lock.lock().map_err(io(&lock_path))?;
+    let _lock = lock_in(dir, "policy.lock").map_err(io(&dir.join("policy.lock")))?;
     let held = load(dir, key);
     let (envelope, etag) = match answer {
         Answer::NotModified => match held.clone() {
@@ -296,6 +306,18 @@ fn keep_locked(
     } else {
         Refresh::Updated { from, to }
     })
+}
+
+/// Takes the lock file `dir/name` (both made if missing), waiting for it; released on drop.
+pub fn lock_in(dir: &Path, name: &str) -> std::io::Result<File> {
+    std::fs::create_dir_all(dir)?;
+    let file = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join(name))?;
+    file.lock()?;
+    Ok(file)
 }
 
 /// Replaces `dir/name` whole: a temporary file in `dir`, fsynced, renamed over it.

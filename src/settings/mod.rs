@@ -507,6 +507,34 @@ mod tests {
     }
 
     #[test]
+    fn a_pinned_key_makes_the_registry_the_source() {
+        let key = "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a";
+        let load = |env: Vec<(&str, &str)>| {
+            Settings::load(&Sources {
+                env: env
+                    .into_iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+                ..Sources::default()
+            })
+        };
+        assert!(load(vec![]).unwrap().policy_source().is_none());
+        let s = load(vec![("WEBCPM_POLICY_KEY", key)]).unwrap();
+        let source = s.policy_source().unwrap();
+        assert_eq!(source.url, "https://registry.wasmer.io/rollout/policy.json");
+        assert_eq!(source.refresh, Duration::from_secs(60));
+        let local = load(vec![
+            ("WEBCPM_POLICY_KEY", key),
+            ("WEBCPM_ROLLOUT_SOURCE", "local"),
+        ]);
+        assert!(local.unwrap().policy_source().is_none());
+        let err = load(vec![("WEBCPM_ROLLOUT_SOURCE", "registry")]).unwrap_err();
+        assert!(err.to_string().contains("rollout.policy_key"), "{err}");
+        let err = load(vec![("WEBCPM_POLICY_KEY", "abc")]).unwrap_err();
+        assert!(err.to_string().contains("64 digits"), "{err}");
+    }
+
+    #[test]
     fn every_default_key_has_a_typed_field() {
         // A key added to the defaults but not read here would be silently ignored.
         let s = Settings::load(&Sources::default()).unwrap();

@@ -9,6 +9,8 @@
 //!   volumes/<blob-sha256>/…       a package's files, unpacked once, read-only
 //!   tmp/                          partial downloads, same filesystem as blobs/
 //!   locks/                        one lock file per download or compile under way
+//!   rollout/                      the registry's policy (last good copy) and the report outbox,
+//!                                 written by the fleet module (src/fleet/source.rs)
 //!   lock                          advisory lock: shared while in use, exclusive for gc/clean
 //! ```
 //!

@@ -200,45 +200,32 @@ async fn a_fleet_of_200_follows_the_registry_and_a_bad_v3_halts_itself() {
     });
 
     // 10% -> 30% -> 10%: the share follows, and only the pairs that should move do.
-    operator(
-        home,
-        &root,
-        &["set", "--v3-percent", "10", "--reason", "start"],
-    );
-    refresh_all(&clients, &config, &http).await;
-    let ten = v3_pairs(&clients, &config);
-    assert!(
-        (share(&ten, 200) - 10.0).abs() <= 3.0,
-        "{}",
-        share(&ten, 200)
-    );
-    operator(
-        home,
-        &root,
-        &["set", "--v3-percent", "30", "--reason", "wider"],
-    );
-    refresh_all(&clients, &config, &http).await;
-    let thirty = v3_pairs(&clients, &config);
-    assert!(
-        (share(&thirty, 200) - 30.0).abs() <= 3.0,
-        "{}",
-        share(&thirty, 200)
-    );
+    let stage = |percent: u8| {
+        let (clients, config, http, root) = (&clients, &config, &http, &root);
+        async move {
+            let text = percent.to_string();
+            operator(
+                home,
+                root,
+                &["set", "--v3-percent", &text, "--reason", "stage"],
+            );
+            refresh_all(clients, config, http).await;
+            let pairs = v3_pairs(clients, config);
+            let share = share(&pairs, clients.len());
+            assert!(
+                (share - f64::from(percent)).abs() <= 3.0,
+                "{share} at {percent}%"
+            );
+            pairs
+        }
+    };
+    let ten = stage(10).await;
+    let thirty = stage(30).await;
     assert!(
         ten.is_subset(&thirty),
         "a pair left v3 while the share grew"
     );
-    operator(
-        home,
-        &root,
-        &["set", "--v3-percent", "10", "--reason", "narrower"],
-    );
-    refresh_all(&clients, &config, &http).await;
-    assert_eq!(
-        v3_pairs(&clients, &config),
-        ten,
-        "10 -> 30 -> 10 is the same cohort"
-    );
+    assert_eq!(stage(10).await, ten, "10 -> 30 -> 10 is the same cohort");
 
     // Real CLI machines: installs follow the registry's per-package format, then its rollback.
     let cli: Vec<PathBuf> = (0..3).map(|i| home.join(format!("cli/{i}"))).collect();
@@ -264,6 +251,22 @@ async fn a_fleet_of_200_follows_the_registry_and_a_bad_v3_halts_itself() {
     let took = wait_all_on_v2(clients.clone(), &config, REFRESH + Duration::from_secs(1)).await;
     eprintln!("rollback to the last of 200 clients on v2: {took:?}");
     assert!(took <= REFRESH + Duration::from_secs(1), "{took:?}");
+    // A timer firing on one machine from several processes at once: each sync succeeds.
+    let syncs: Vec<_> = (0..4)
+        .map(|_| {
+            webcpm(&cli[0])
+                .args(["rollout", "sync", "--json"])
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for sync in syncs {
+        let out = sync.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        assert_eq!(json(&out)["complete"], true);
+    }
     for h in &cli {
         let out = run(webcpm(h).args(["rollout", "sync", "--json"]));
         assert_eq!(out.status.code(), Some(0));
@@ -364,14 +367,9 @@ async fn a_fleet_of_200_follows_the_registry_and_a_bad_v3_halts_itself() {
     registry.stop();
     tokio::time::sleep(REFRESH + Duration::from_millis(100)).await;
     for c in clients.iter().take(20) {
-        let refresh = source::refresh(
-            &http,
-            &config,
-            &fleet::dir(&c.home),
-            Duration::from_secs(2),
-            false,
-        )
-        .await;
+        let dir = fleet::dir(&c.home);
+        let again = || source::refresh(&http, &config, &dir, Duration::from_secs(2), false);
+        let refresh = again().await;
         assert!(
             matches!(
                 refresh,
@@ -379,6 +377,8 @@ async fn a_fleet_of_200_follows_the_registry_and_a_bad_v3_halts_itself() {
             ),
             "{refresh:?}"
         );
+        // A registry that is away is not asked again before the interval is over.
+        assert!(matches!(again().await, Refresh::UpToDate));
     }
     let after: Vec<Option<u64>> = clients.iter().map(|c| c.version(&config)).collect();
     assert_eq!(before, after);

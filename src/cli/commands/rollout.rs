@@ -10,7 +10,6 @@ use crate::cli::config_edit::{Target, apply};
 use crate::cli::context::Context;
 use crate::cli::failure::{ExitStatus, Failure, FailureKind};
 use crate::install::Network;
-use crate::rollout::{MoveOutcome, Moved};
 use crate::settings::{Edit, keys};
 
 /// The edits a rollout command makes, its flags, and how the event log names it.
@@ -90,7 +89,7 @@ pub async fn change(global: &GlobalArgs, cmd: RolloutCommand) -> Result<ExitStat
         return Ok(status);
     }
     ctx.say(format!("{cause}: written to {}", file.display()));
-    say_moves(&ctx, &moved);
+    ctx.say_moves(&moved);
     if failed > 0 {
         eprintln!(
             "error: {failed} installed packages could not be re-pointed; the policy is in force"
@@ -98,24 +97,4 @@ pub async fn change(global: &GlobalArgs, cmd: RolloutCommand) -> Result<ExitStat
         eprintln!("  hint: run `webcpm {cause}` again to finish");
     }
     Ok(status)
-}
-
-fn say_moves(ctx: &Context, moved: &[Moved]) {
-    let switched = moved
-        .iter()
-        .filter(|m| m.outcome == MoveOutcome::Switched)
-        .count();
-    ctx.say(format!(
-        "{switched} of {} installed packages re-pointed",
-        moved.len()
-    ));
-    for m in moved {
-        match m.outcome {
-            MoveOutcome::Switched => ctx.say(format!("  {} {} -> {}", m.package, m.from, m.to)),
-            MoveOutcome::Kept => {
-                ctx.say(format!("  {} stays on {}: {}", m.package, m.from, m.reason))
-            }
-            MoveOutcome::Unchanged => {}
-        }
-    }
 }

@@ -129,11 +129,17 @@ fn print_json(
 
 fn print_text(policy: &Policy, installs: &[Installed], events: &[Event]) {
     let names: Vec<&str> = policy.priority.iter().map(|w| w.as_str()).collect();
+    let percent = match &policy.rollout.registry {
+        Some(r) => format!(
+            "{}% (registry policy v{}; local {}%)",
+            r.v3_percent, r.version, policy.rollout.v3_percent
+        ),
+        None => format!("{}%", policy.rollout.v3_percent),
+    };
     println!(
-        "policy: priority {}, fallback {}, v3 rollout {}%{}",
+        "policy: priority {}, fallback {}, v3 rollout {percent}{}",
         names.join(", "),
         if policy.fallback { "on" } else { "off" },
-        policy.rollout.v3_percent,
         if policy.rollout.rolled_back {
             ", EMERGENCY ROLLBACK to v2 in force"
         } else {

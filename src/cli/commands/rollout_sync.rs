@@ -9,7 +9,6 @@ use crate::cli::failure::{ExitStatus, Failure, FailureKind};
 use crate::cli::follow::{self, Wait};
 use crate::fleet::Refresh;
 use crate::install::Network;
-use crate::rollout::MoveOutcome;
 
 pub async fn sync(ctx: &Context, offline: bool) -> Result<ExitStatus, Failure> {
     let Some(config) = ctx.settings.policy_source() else {
@@ -53,16 +52,6 @@ pub async fn sync(ctx: &Context, offline: bool) -> Result<ExitStatus, Failure> {
         Some(v) => ctx.say(format!("registry policy v{v} in force")),
         None => ctx.say("no registry policy yet: the local rollout applies"),
     }
-    let switched = moved
-        .iter()
-        .filter(|m| m.outcome == MoveOutcome::Switched)
-        .count();
-    ctx.say(format!(
-        "{switched} of {} installed packages re-pointed",
-        moved.len()
-    ));
-    for m in moved.iter().filter(|m| m.outcome == MoveOutcome::Kept) {
-        ctx.say(format!("  {} stays on {}: {}", m.package, m.from, m.reason));
-    }
+    ctx.say_moves(&moved);
     Ok(status)
 }
