@@ -19,7 +19,7 @@
 //! on disk: another version may share it.
 
 use std::io::Write;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
 use serde::Serialize;
@@ -27,6 +27,7 @@ use serde::Serialize;
 use super::db::{BlobRecord, Db, DbError, Published};
 use crate::container::{self, Checked, ContainerError, Format};
 use crate::package::{PackageName, Sha256Digest, WebcVersion};
+use crate::package_dir::{self, DirError, one_line};
 
 /// The largest container the registry stores: the protocol's sizes are GraphQL `Int` (32 bits).
 pub const MAX_BLOB_SIZE: u64 = i32::MAX as u64;
@@ -130,6 +131,19 @@ pub enum PublishError {
     Db(#[from] DbError),
 }
 
+impl From<DirError> for PublishError {
+    fn from(e: DirError) -> Self {
+        match e {
+            DirError::ReadInput { path, reason } => PublishError::ReadInput { path, reason },
+            DirError::NoManifest(dir) => PublishError::NoManifest(dir),
+            DirError::BadManifest { path, reason } => PublishError::BadManifest { path, reason },
+            DirError::Escapes { what, path } => PublishError::Escapes { what, path },
+            DirError::Missing { what, path } => PublishError::Missing { what, path },
+            DirError::Build { dir, reason } => PublishError::Build { dir, reason },
+        }
+    }
+}
+
 impl PublishError {
     /// Whether the input was at fault (exit code 1); otherwise the disk or the database was
     /// (exit code 2).
@@ -223,7 +237,8 @@ fn prepare(input: &Path, opts: &AddOptions) -> Result<Prepared, PublishError> {
     };
     let meta = std::fs::metadata(input).map_err(read_err)?;
     let (bytes, toml_name, toml_version) = if meta.is_dir() {
-        build_directory(input)?
+        let built = package_dir::build(input)?;
+        (built.bytes, built.name, built.version)
     } else {
         let bytes = Bytes::from(std::fs::read(input).map_err(read_err)?);
         (bytes, None, None)
@@ -325,174 +340,6 @@ fn same_atoms(input: &Path, a: &Checked, b: &Checked) -> Result<(), PublishError
             names(&right)
         ),
     })
-}
-
-/// Checks a package directory and builds it as WebC v3. Returns the bytes and the name and
-/// version that `wasmer.toml` gives (the built container does not keep them).
-fn build_directory(dir: &Path) -> Result<(Bytes, Option<String>, Option<String>), PublishError> {
-    let manifest = read_manifest(dir)?;
-    let base = dir.canonicalize().map_err(|e| PublishError::ReadInput {
-        path: dir.into(),
-        reason: e.to_string(),
-    })?;
-    check_paths(&manifest, &base)?;
-    let package = manifest.package.as_ref();
-    let name = package.and_then(|p| p.name.clone());
-    let version = package.and_then(|p| p.version.as_ref().map(|v| v.to_string()));
-
-    let build = || -> Result<Bytes, String> {
-        use wasmer_package::package::{Package, Strictness, wasmer_ignore_walker};
-        let package = Package::from_manifest_with_strictness(
-            base.join("wasmer.toml"),
-            Strictness::Strict,
-            wasmer_ignore_walker(),
-        )
-        .map_err(|e| error_chain(&e))?;
-        package.serialize().map_err(|e| one_line(&format!("{e:#}")))
-    };
-    let bytes = std::panic::catch_unwind(build)
-        .map_err(|_| "the package builder gave up on this directory".to_string())
-        .and_then(|r| r)
-        .map_err(|reason| PublishError::Build {
-            dir: dir.into(),
-            reason,
-        })?;
-    Ok((bytes, name, version))
-}
-
-/// The directory's `wasmer.toml`, parsed and validated.
-fn read_manifest(dir: &Path) -> Result<wasmer_config::package::Manifest, PublishError> {
-    let toml_path = dir.join("wasmer.toml");
-    let text = match std::fs::read_to_string(&toml_path) {
-        Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(PublishError::NoManifest(dir.into()));
-        }
-        Err(e) => {
-            return Err(PublishError::ReadInput {
-                path: toml_path,
-                reason: e.to_string(),
-            });
-        }
-    };
-    let manifest =
-        wasmer_config::package::Manifest::parse(&text).map_err(|e| PublishError::BadManifest {
-            path: toml_path.clone(),
-            reason: toml_error(&text, e.message(), e.span()),
-        })?;
-    manifest.validate().map_err(|e| PublishError::BadManifest {
-        path: toml_path.clone(),
-        reason: one_line(&e),
-    })?;
-    Ok(manifest)
-}
-
-/// Every path the manifest names stays inside the package directory `base`.
-fn check_paths(
-    manifest: &wasmer_config::package::Manifest,
-    base: &Path,
-) -> Result<(), PublishError> {
-    use wasmer_config::package::{Bindings, Command, CommandAnnotations};
-    let inside = |what: String, rel: &Path| check_inside(base, what, rel);
-    for module in &manifest.modules {
-        inside(format!("module `{}` source", module.name), &module.source)?;
-        match &module.bindings {
-            Some(Bindings::Wit(wit)) => inside(
-                format!("module `{}` bindings", module.name),
-                &wit.wit_exports,
-            )?,
-            Some(Bindings::Wai(wai)) => {
-                for file in wai.exports.iter().chain(&wai.imports) {
-                    inside(format!("module `{}` bindings", module.name), file)?;
-                }
-            }
-            None => {}
-        }
-    }
-    for (guest, host) in &manifest.fs {
-        inside(format!("[fs] `{guest}`"), host)?;
-    }
-    for command in &manifest.commands {
-        if let Command::V2(cmd) = command
-            && let Some(CommandAnnotations::File(file)) = &cmd.annotations
-        {
-            inside(format!("command `{}` annotations", cmd.name), &file.file)?;
-        }
-    }
-    if let Some(package) = &manifest.package {
-        if let Some(readme) = &package.readme {
-            inside("readme".into(), readme)?;
-        }
-        if let Some(license) = &package.license_file {
-            inside("license-file".into(), license)?;
-        }
-    }
-    Ok(())
-}
-
-/// Refuses a path from `wasmer.toml` that is absolute, climbs above the package directory, or
-/// resolves (through symbolic links) outside it, and one that does not exist.
-fn check_inside(base: &Path, what: String, rel: &Path) -> Result<(), PublishError> {
-    let escapes = || PublishError::Escapes {
-        what: what.clone(),
-        path: rel.into(),
-    };
-    let mut depth = 0usize;
-    for component in rel.components() {
-        match component {
-            Component::Prefix(_) | Component::RootDir => return Err(escapes()),
-            Component::CurDir => {}
-            Component::ParentDir => depth = depth.checked_sub(1).ok_or_else(escapes)?,
-            Component::Normal(_) => depth += 1,
-        }
-    }
-    match base.join(rel).canonicalize() {
-        Ok(real) if real.starts_with(base) => Ok(()),
-        Ok(_) => Err(escapes()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(PublishError::Missing {
-            what,
-            path: rel.into(),
-        }),
-        Err(e) => Err(PublishError::ReadInput {
-            path: base.join(rel),
-            reason: e.to_string(),
-        }),
-    }
-}
-
-/// A TOML error as one line with its line number.
-fn toml_error(text: &str, message: &str, span: Option<std::ops::Range<usize>>) -> String {
-    match span {
-        Some(span) => {
-            let before = text.get(..span.start).unwrap_or(text);
-            let line = before.matches('\n').count() + 1;
-            format!("line {line}: {}", one_line(&message))
-        }
-        None => one_line(&message),
-    }
-}
-
-/// An error and all of its sources, as one line.
-fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    one_line(&text)
-}
-
-/// A message as one line.
-fn one_line(e: &dyn std::fmt::Display) -> String {
-    e.to_string()
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 /// Writes a blob as `root/blobs/<sha256>.webc`: a temporary file in `root/tmp`, fsynced, then
