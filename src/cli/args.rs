@@ -73,6 +73,8 @@ pub enum Command {
     /// Stage WebC v3 by percentage and per package, or roll every install back to v2
     #[command(subcommand)]
     Rollout(RolloutCommand),
+    /// Publish a package directory to the registry, with a token (WEBCPM_TOKEN)
+    Publish(PublishArgs),
     /// Run and fill a local registry
     #[command(subcommand)]
     Registry(RegistryCommand),
@@ -311,5 +313,34 @@ pub enum RegistryCommand {
         /// rehearse how clients behave before a rollout
         #[arg(long, value_name = "FILE")]
         faults: Option<PathBuf>,
+        /// Let a publish replace a version that is already published
+        #[arg(long)]
+        allow_republish: bool,
     },
+    /// Make and manage publish tokens
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Make a token that may publish into one namespace (the registry keeps only its hash)
+    Create {
+        /// The registry's directory
+        #[arg(long, value_name = "DIR")]
+        root: PathBuf,
+        /// The namespace the token may publish into (the `ns` of `ns/name`)
+        #[arg(long, value_name = "NS")]
+        namespace: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct PublishArgs {
+    /// The package directory (holding a wasmer.toml)
+    #[arg(default_value = ".", value_name = "DIR")]
+    pub dir: PathBuf,
+    /// Allow plain http to hosts other than loopback [env: WEBCPM_ALLOW_INSECURE_HTTP]
+    #[arg(long)]
+    pub allow_insecure_http: bool,
 }

@@ -119,6 +119,10 @@ async fn dispatch(cli: Cli) -> Result<ExitStatus, Failure> {
         Command::Config(cmd) => config::config(global, cmd),
         Command::Rollout(RolloutCommand::Status) => rollout_status::status(&plain()?),
         Command::Rollout(cmd) => rollout::change(global, cmd).await,
+        Command::Publish(args) => {
+            let ctx = Context::new(global, publish::flags(&args), None)?;
+            publish::publish(&ctx, args).await
+        }
         Command::Registry(cmd) => registry::registry(global, cmd).await,
         Command::Demo => demo::demo(global.home.clone()).await,
         Command::Completions { shell } => Ok(shell::completions(shell)),

@@ -125,6 +125,7 @@ pub async fn run(home: Option<PathBuf>) -> Result<(), DemoError> {
         access_log: None,
         allow_public: false,
         faults: None,
+        allow_republish: false,
     })
     .await
     .map_err(|e| DemoError::Registry(e.to_string()))?;

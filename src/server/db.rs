@@ -16,6 +16,9 @@
 //!   64 lower-case hex digits, sizes are bytes, manifests are the containers' manifests as JSON
 //!   text.
 //!
+//! - `tokens(sha256 TEXT PRIMARY KEY, namespace, created_at)`: publish tokens, by the SHA-256 of
+//!   the token's text (the token itself is never stored); see `tokens.rs`.
+//!
 //! Invariant: a `versions` row is written only after both of its blobs are in `DIR/blobs/`, in one
 //! transaction, so a reader never sees a version whose files are missing.
 
@@ -30,7 +33,8 @@ use crate::package::{PackageName, Sha256Digest, WebcVersion};
 pub const DB_FILE: &str = "registry.sqlite";
 
 /// The schema, one migration per entry. Append only: never edit or reorder an entry.
-const MIGRATIONS: &[&str] = &["
+const MIGRATIONS: &[&str] = &[
+    "
 CREATE TABLE packages (
     name        TEXT PRIMARY KEY NOT NULL,
     created_at  INTEGER NOT NULL
@@ -53,7 +57,15 @@ CREATE TABLE versions (
     only_format   TEXT CHECK (only_format IN ('v2', 'v3')),
     PRIMARY KEY (package, version)
 ) STRICT;
-"];
+",
+    "
+CREATE TABLE tokens (
+    sha256      TEXT PRIMARY KEY NOT NULL,
+    namespace   TEXT NOT NULL,
+    created_at  INTEGER NOT NULL
+) STRICT;
+",
+];
 
 /// Why the registry database could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -239,6 +251,16 @@ impl Db {
         let mut db = Db { conn, path };
         db.migrate()?;
         Ok(db)
+    }
+
+    /// The connection, for the table groups kept in their own files (`tokens.rs`, `web.rs`).
+    pub(super) fn conn(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// The database file, for messages.
+    pub(super) fn path(&self) -> &Path {
+        &self.path
     }
 
     fn sql(&self) -> impl Fn(rusqlite::Error) -> DbError + '_ {
@@ -456,7 +478,7 @@ fn clamp_i64(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
-fn unix_now() -> i64 {
+pub(super) fn unix_now() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| clamp_i64(d.as_secs()))

@@ -6,10 +6,16 @@
 //! It shares only the schema and the typed names ([`crate::package`], [`crate::container`]) with
 //! the client side. The registry root `DIR` holds:
 //! ```text
-//! DIR/registry.sqlite          packages and versions (see db.rs; WAL, migrations by user_version)
+//! DIR/registry.sqlite          packages, versions and the hashes of publish tokens (see db.rs;
+//!                              WAL, migrations by user_version)
 //! DIR/blobs/<sha256hex>.webc   every stored container, content-addressed, never rewritten
-//! DIR/tmp/                     files being written, renamed into blobs/ when complete
+//! DIR/tmp/                     files being written, renamed into blobs/ when complete, and
+//!                              uploads in progress
 //! ```
+//!
+//! Routes: `/graphql` (the queries, and the publish mutations of [`publish_api`] for a token made
+//! by `registry token create`, see [`tokens`]), `/blobs/{sha256}.webc`, `/uploads/{id}` (the
+//! signed upload URLs), and the web page: `/` and `/packages/{ns}/{name}` ([`web`]).
 //!
 //! Download URLs are absolute: `{base}/blobs/{sha256}.webc`. `base` is `http://{bound address}`,
 //! or `--public-url` when given (for a registry behind a proxy): that URL names the server's root
@@ -27,6 +33,10 @@ pub mod faults;
 mod graphql;
 mod http;
 mod publish;
+mod publish_api;
+mod schema;
+mod tokens;
+mod web;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -37,8 +47,9 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 pub use db::DbError;
-pub use graphql::sdl;
 pub use publish::{AddOptions, AddReport, BlobReport, PublishError, add, set_archived};
+pub use schema::sdl;
+pub use tokens::{NewToken, TokenError, create as create_token};
 
 /// How long a shutdown waits for downloads in flight before it cuts them.
 const GRACE: Duration = Duration::from_secs(10);
@@ -58,6 +69,8 @@ pub struct ServeOptions {
     pub allow_public: bool,
     /// A fault file ([`faults`]), for tests; `None` serves faithfully.
     pub faults: Option<PathBuf>,
+    /// Let `publishPackage` replace a version that is already published.
+    pub allow_republish: bool,
 }
 
 /// Why the registry server could not start or stopped.
@@ -233,11 +246,18 @@ pub async fn start(opts: ServeOptions) -> Result<RunningServer, ServerError> {
     })?;
     let base_url = public.unwrap_or_else(|| format!("http://{addr}"));
     let catalog = Arc::new(graphql::Catalog::new(db, base_url.clone()));
+    let publishing = Arc::new(publish_api::Publishing::new(
+        opts.root.clone(),
+        base_url.clone(),
+        opts.allow_republish,
+    ));
     let state = Arc::new(http::AppState {
+        root: opts.root.clone(),
         blobs: opts.root.join("blobs"),
-        schema: graphql::build_schema(Some(catalog)),
+        schema: schema::build_schema(Some(catalog), Some(publishing.clone())),
         access_log,
         faults,
+        publishing,
     });
     let app = http::router(state);
     let (stop, stopped) = oneshot::channel::<()>();
@@ -296,6 +316,7 @@ mod tests {
             access_log: None,
             allow_public: false,
             faults: None,
+            allow_republish: false,
         };
         assert!(matches!(
             start(opts.clone()).await,
@@ -335,6 +356,7 @@ mod tests {
             access_log: Some(log.clone()),
             allow_public: false,
             faults: None,
+            allow_republish: false,
         })
         .await
         .unwrap();

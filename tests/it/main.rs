@@ -6,6 +6,7 @@ mod demo;
 mod faults;
 mod install;
 mod layout;
+mod publish;
 mod readme;
 mod registry;
 mod rollout;

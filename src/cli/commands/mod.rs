@@ -9,6 +9,7 @@ pub mod config;
 pub mod demo;
 pub mod install;
 pub mod list;
+pub mod publish;
 pub mod registry;
 pub mod resolve;
 pub mod rollout;

@@ -1,8 +1,9 @@
-//! `webcpm registry add|archive|serve`: filling and serving a local registry.
+//! `webcpm registry add|archive|serve|token create`: filling and serving a local registry, and
+//! making the tokens that may publish to it.
 
 use serde_json::json;
 
-use crate::cli::args::{GlobalArgs, RegistryCommand};
+use crate::cli::args::{GlobalArgs, RegistryCommand, TokenCommand};
 use crate::cli::failure::{ExitStatus, Failure, FailureKind};
 use crate::package::{InputError, PackageSpec, VersionRequest};
 use crate::server;
@@ -32,6 +33,7 @@ pub async fn registry(global: &GlobalArgs, cmd: RegistryCommand) -> Result<ExitS
             access_log,
             public,
             faults,
+            allow_republish,
         } => {
             serve(server::ServeOptions {
                 root,
@@ -40,8 +42,12 @@ pub async fn registry(global: &GlobalArgs, cmd: RegistryCommand) -> Result<ExitS
                 access_log,
                 allow_public: public,
                 faults,
+                allow_republish,
             })
             .await
+        }
+        RegistryCommand::Token(TokenCommand::Create { root, namespace }) => {
+            create_token(global, &root, &namespace)
         }
     }
 }
@@ -129,5 +135,28 @@ async fn serve(options: server::ServeOptions) -> Result<ExitStatus, Failure> {
         .wait()
         .await
         .map_err(|e| Failure::internal(e.to_string()))?;
+    Ok(ExitStatus::Success)
+}
+
+fn create_token(
+    global: &GlobalArgs,
+    root: &std::path::Path,
+    namespace: &str,
+) -> Result<ExitStatus, Failure> {
+    let made = server::create_token(root, namespace)?;
+    if global.json {
+        println!(
+            "{}",
+            serde_json::to_string(&made).expect("plain data serializes")
+        );
+    } else {
+        println!("{}", made.token);
+        if !global.quiet {
+            eprintln!(
+                "This token may publish into `{}`; it is shown only now (the registry keeps its hash). Pass it as WEBCPM_TOKEN.",
+                made.namespace
+            );
+        }
+    }
     Ok(ExitStatus::Success)
 }

@@ -1,0 +1,55 @@
+//! `webcpm publish [DIR]`: builds a package directory and publishes it to the registry
+//! (`--registry`, `WEBCPM_REGISTRY`), with the token of `WEBCPM_TOKEN` or `registry.token`.
+
+use crate::cli::args::PublishArgs;
+use crate::cli::context::Context;
+use crate::cli::failure::{ExitStatus, Failure};
+use crate::registry::publish::Publisher;
+use crate::settings::keys;
+
+/// The settings flags of `publish`.
+pub fn flags(args: &PublishArgs) -> Vec<(String, toml::Value, String)> {
+    let mut flags = Vec::new();
+    if args.allow_insecure_http {
+        flags.push((
+            keys::ALLOW_INSECURE_HTTP.to_string(),
+            toml::Value::Boolean(true),
+            "--allow-insecure-http".to_string(),
+        ));
+    }
+    flags
+}
+
+pub async fn publish(ctx: &Context, args: PublishArgs) -> Result<ExitStatus, Failure> {
+    let settings = &ctx.settings;
+    let http = crate::http::client(&settings.http())
+        .map_err(|e| Failure::internal(format!("cannot set up HTTP: {e}")))?;
+    let publisher = Publisher::new(
+        http,
+        &settings.registry.url.val,
+        settings.registry.token.as_ref().map(|t| t.val.clone()),
+        settings.http(),
+    )?;
+    ctx.note(format!(
+        "Publishing {} to {}",
+        args.dir.display(),
+        crate::http::redact(&settings.registry.url.val)
+    ));
+    let published = publisher.publish(&args.dir).await?;
+    if ctx.global.json {
+        ctx.print_json(&published);
+        return Ok(ExitStatus::Success);
+    }
+    ctx.say(format!(
+        "Published {}@{}",
+        published.package, published.version
+    ));
+    for (webc, format) in [("v2", &published.v2), ("v3", &published.v3)] {
+        if let Some(f) = format {
+            let sha = f.sha256.as_deref().unwrap_or("-");
+            let size = f.size.map_or("-".to_string(), |s| s.to_string());
+            ctx.say(format!("  {webc} sha256:{sha} {size} bytes"));
+        }
+    }
+    Ok(ExitStatus::Success)
+}
