@@ -16,6 +16,8 @@
 //!   64 lower-case hex digits, sizes are bytes, manifests are the containers' manifests as JSON
 //!   text.
 //!
+//! - `versions.description`: the package's description as published (untrusted text, shown by
+//!   the web page), or NULL;
 //! - `tokens(sha256 TEXT PRIMARY KEY, namespace, created_at)`: publish tokens, by the SHA-256 of
 //!   the token's text (the token itself is never stored); see `tokens.rs`.
 //!
@@ -64,6 +66,7 @@ CREATE TABLE tokens (
     namespace   TEXT NOT NULL,
     created_at  INTEGER NOT NULL
 ) STRICT;
+ALTER TABLE versions ADD COLUMN description TEXT;
 ",
 ];
 
@@ -389,6 +392,22 @@ impl Db {
         } else {
             Published::Inserted
         })
+    }
+
+    /// Sets a version's description (written after [`Db::publish`]; none is NULL).
+    pub fn set_description(
+        &self,
+        name: &PackageName,
+        version: &semver::Version,
+        description: Option<&str>,
+    ) -> Result<(), DbError> {
+        self.conn
+            .execute(
+                "UPDATE versions SET description = ?3 WHERE package = ?1 AND version = ?2",
+                params![name.as_str(), version.to_string(), description],
+            )
+            .map(drop)
+            .map_err(self.sql())
     }
 
     /// Sets a version's archived flag; `false` when there is no such version.

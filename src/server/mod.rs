@@ -13,9 +13,9 @@
 //!                              uploads in progress
 //! ```
 //!
-//! Routes: `/graphql` (the queries, and the publish mutations of [`publish_api`] for a token made
-//! by `registry token create`, see [`tokens`]), `/blobs/{sha256}.webc`, `/uploads/{id}` (the
-//! signed upload URLs), and the web page: `/` and `/packages/{ns}/{name}` ([`web`]).
+//! Routes: `/graphql` (the queries, and the publish mutations of `publish_api.rs` for a token
+//! made by `registry token create`, see `tokens.rs`), `/blobs/{sha256}.webc`, `/uploads/{id}`
+//! (the signed upload URLs), and the web page: `/` and `/packages/{ns}/{name}` (`web.rs`).
 //!
 //! Download URLs are absolute: `{base}/blobs/{sha256}.webc`. `base` is `http://{bound address}`,
 //! or `--public-url` when given (for a registry behind a proxy): that URL names the server's root

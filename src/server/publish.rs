@@ -43,6 +43,9 @@ pub struct AddOptions {
     pub force: bool,
     /// Offer only this format; the other is still built and checked, but not offered.
     pub only: Option<WebcVersion>,
+    /// The package's description; by default the one in `wasmer.toml` or in the container's
+    /// manifest.
+    pub description: Option<String>,
 }
 
 /// One stored format.
@@ -192,6 +195,7 @@ pub fn add(root: &Path, input: &Path, opts: &AddOptions) -> Result<AddReport, Pu
         Published::Replaced => tracing::info!("replaced {name}@{version}"),
         Published::Inserted => tracing::info!("added {name}@{version}"),
     }
+    db.set_description(name, version, prepared.description.as_deref())?;
     Ok(AddReport {
         package: name.clone(),
         version: version.to_string(),
@@ -227,6 +231,7 @@ struct Prepared {
     v3: Bytes,
     v2_manifest: String,
     v3_manifest: String,
+    description: Option<String>,
 }
 
 /// Everything `add` checks before touching the registry root.
@@ -236,12 +241,12 @@ fn prepare(input: &Path, opts: &AddOptions) -> Result<Prepared, PublishError> {
         reason: e.to_string(),
     };
     let meta = std::fs::metadata(input).map_err(read_err)?;
-    let (bytes, toml_name, toml_version) = if meta.is_dir() {
+    let (bytes, toml_name, toml_version, toml_description) = if meta.is_dir() {
         let built = package_dir::build(input)?;
-        (built.bytes, built.name, built.version)
+        (built.bytes, built.name, built.version, built.description)
     } else {
         let bytes = Bytes::from(std::fs::read(input).map_err(read_err)?);
-        (bytes, None, None)
+        (bytes, None, None, None)
     };
     let container_err = |path: &Path, source| match source {
         ContainerError::NotWebc => PublishError::NotWebc(path.into()),
@@ -308,9 +313,15 @@ fn prepare(input: &Path, opts: &AddOptions) -> Result<Prepared, PublishError> {
     let json = |c: &Checked| {
         serde_json::to_string(c.manifest()).map_err(|e| PublishError::ManifestJson(one_line(&e)))
     };
+    let description = opts
+        .description
+        .clone()
+        .or(toml_description)
+        .or_else(|| wapm.as_ref().and_then(|w| w.description.clone()));
     Ok(Prepared {
         name,
         version,
+        description,
         v2_manifest: json(&c2)?,
         v3_manifest: json(&c3)?,
         v2,

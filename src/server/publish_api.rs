@@ -241,8 +241,8 @@ pub enum UploadFormat {
 }
 
 /// `input PublishPackageInput`: the fields a Wasmer client sends. The registry reads the package
-/// from the upload; `description`, `license`, `homepage`, `repository`, `readme`, `file` and
-/// `wait` are accepted and not kept (the container's manifest holds what the page shows).
+/// from the upload and keeps its `description` for the web page; `license`, `homepage`,
+/// `repository`, `readme`, `file` and `wait` are accepted and not kept.
 #[derive(InputObject)]
 #[graphql(name = "PublishPackageInput")]
 #[allow(dead_code)]
@@ -376,7 +376,10 @@ impl Mutation {
             )
         })?;
         let file = publishing.take_upload(url, &namespace)?;
-        publishing.store(&file, &name, &version).await?;
+        let description = input.description.as_deref();
+        publishing
+            .store(&file, &name, &version, description)
+            .await?;
         let node = find_version(ctx, name.as_str(), &version.to_string()).await?;
         Ok(Some(PublishPackagePayload {
             client_mutation_id: input.client_mutation_id,
@@ -393,6 +396,7 @@ impl Publishing {
         file: &Path,
         name: &PackageName,
         version: &semver::Version,
+        description: Option<&str>,
     ) -> async_graphql::Result<()> {
         let (root, upload) = (self.root.clone(), file.to_path_buf());
         let options = AddOptions {
@@ -400,6 +404,7 @@ impl Publishing {
             version: Some(version.clone()),
             force: self.allow_republish,
             only: None,
+            description: description.map(str::to_string),
         };
         let result = tokio::task::spawn_blocking(move || {
             let result = add(&root, &upload, &options);

@@ -12,3 +12,4 @@ mod registry;
 mod rollout;
 mod run;
 mod store;
+mod web;

@@ -68,6 +68,7 @@ fn add_options(
             .map_err(input)?,
         force,
         only,
+        description: None,
     })
 }
 
