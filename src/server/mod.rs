@@ -338,7 +338,7 @@ mod tests {
         for version in ["0.9.0", "1.0.0", "1.1.0-rc.1", "1.2.0"] {
             let pkg = tmp.path().join(version);
             std::fs::create_dir(&pkg).unwrap();
-            publish::tests::package_dir(&pkg, "test/hello", version);
+            publish::package_dir(&pkg, "test/hello", version);
             reports.push(add(&root, &pkg, &AddOptions::default()).unwrap());
         }
         set_archived(

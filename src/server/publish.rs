@@ -387,19 +387,19 @@ fn store_blob(root: &Path, bytes: &Bytes) -> Result<BlobReport, PublishError> {
     })
 }
 
+/// The module of [`package_dir`]: a WASI command that exits with 0.
 #[cfg(test)]
-pub(crate) mod tests {
-    use super::*;
+const WAT: &str = r#"(module
+    (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+    (memory (export "memory") 1)
+    (func (export "_start") i32.const 0 call $exit))"#;
 
-    const WAT: &str = r#"(module
-        (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
-        (memory (export "memory") 1)
-        (func (export "_start") i32.const 0 call $exit))"#;
-
-    /// Writes a package directory: one WASI module, one command, one `[fs]` data directory.
-    pub(crate) fn package_dir(dir: &Path, name: &str, version: &str) {
-        let toml = format!(
-            r#"[package]
+/// Writes a package directory, for tests: one WASI module, one command, one `[fs]` data
+/// directory.
+#[cfg(test)]
+pub(crate) fn package_dir(dir: &Path, name: &str, version: &str) {
+    let toml = format!(
+        r#"[package]
 name = "{name}"
 version = "{version}"
 description = "a test package"
@@ -417,13 +417,17 @@ runner = "wasi"
 [fs]
 "/data" = "data"
 "#
-        );
-        std::fs::write(dir.join("wasmer.toml"), toml).unwrap();
-        std::fs::write(dir.join("hello.wasm"), wat::parse_str(WAT).unwrap()).unwrap();
-        std::fs::create_dir_all(dir.join("data/sub")).unwrap();
-        std::fs::write(dir.join("data/greeting.txt"), "hello\n").unwrap();
-        std::fs::write(dir.join("data/sub/more.txt"), "more\n").unwrap();
-    }
+    );
+    std::fs::write(dir.join("wasmer.toml"), toml).unwrap();
+    std::fs::write(dir.join("hello.wasm"), wat::parse_str(WAT).unwrap()).unwrap();
+    std::fs::create_dir_all(dir.join("data/sub")).unwrap();
+    std::fs::write(dir.join("data/greeting.txt"), "hello\n").unwrap();
+    std::fs::write(dir.join("data/sub/more.txt"), "more\n").unwrap();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
 
     fn blob_path(root: &Path, blob: &BlobReport) -> PathBuf {
         root.join("blobs")
