@@ -14,8 +14,7 @@
 //!   `(package, version)`. `version` is the canonical semver text; `major`/`minor`/`patch`/`pre`
 //!   let SQL sort roughly, and readers sort exactly with [`semver::Version`]'s order. Hashes are
 //!   64 lower-case hex digits, sizes are bytes, manifests are the containers' manifests as JSON
-//!   text.
-//!
+//!   text;
 //! - `versions.description`: the package's description as published (untrusted text, shown by
 //!   the web page), or NULL;
 //! - `tokens(sha256 TEXT PRIMARY KEY, namespace, created_at)`: publish tokens, by the SHA-256 of
@@ -261,12 +260,8 @@ impl Db {
         &self.conn
     }
 
-    /// The database file, for messages.
-    pub(super) fn path(&self) -> &Path {
-        &self.path
-    }
-
-    fn sql(&self) -> impl Fn(rusqlite::Error) -> DbError + '_ {
+    /// Turns a SQLite error into this database's error, naming its file.
+    pub(super) fn sql(&self) -> impl Fn(rusqlite::Error) -> DbError + Copy + '_ {
         |source| DbError::Sqlite {
             path: self.path.clone(),
             source,

@@ -73,18 +73,8 @@ pub struct AddReport {
 pub enum PublishError {
     #[error("cannot read {path}: {reason}; check the path")]
     ReadInput { path: PathBuf, reason: String },
-    #[error("no wasmer.toml in {0}; pass a package directory or a .webc file")]
-    NoManifest(PathBuf),
-    #[error("{path} is not a valid wasmer.toml: {reason}; fix the file")]
-    BadManifest { path: PathBuf, reason: String },
-    #[error(
-        "{what} `{path}` leads outside the package directory; keep every path inside the directory"
-    )]
-    Escapes { what: String, path: PathBuf },
-    #[error("{what} `{path}` does not exist; add the file or fix wasmer.toml")]
-    Missing { what: String, path: PathBuf },
-    #[error("cannot build the package in {dir}: {reason}; fix the package")]
-    Build { dir: PathBuf, reason: String },
+    #[error(transparent)]
+    Dir(#[from] DirError),
     #[error("{0} is not a WebC file; pass a package directory or a .webc file")]
     NotWebc(PathBuf),
     #[error("{path}: {reason}; the package cannot be published")]
@@ -132,19 +122,6 @@ pub enum PublishError {
     },
     #[error(transparent)]
     Db(#[from] DbError),
-}
-
-impl From<DirError> for PublishError {
-    fn from(e: DirError) -> Self {
-        match e {
-            DirError::ReadInput { path, reason } => PublishError::ReadInput { path, reason },
-            DirError::NoManifest(dir) => PublishError::NoManifest(dir),
-            DirError::BadManifest { path, reason } => PublishError::BadManifest { path, reason },
-            DirError::Escapes { what, path } => PublishError::Escapes { what, path },
-            DirError::Missing { what, path } => PublishError::Missing { what, path },
-            DirError::Build { dir, reason } => PublishError::Build { dir, reason },
-        }
-    }
 }
 
 impl PublishError {
@@ -546,7 +523,10 @@ mod tests {
         let empty = tmp.path().join("empty");
         std::fs::create_dir(&empty).unwrap();
         let err = refused(&empty, &defaults);
-        assert!(matches!(err, PublishError::NoManifest(_)), "{err}");
+        assert!(
+            matches!(err, PublishError::Dir(DirError::NoManifest(_))),
+            "{err}"
+        );
         assert!(err.to_string().starts_with("no wasmer.toml in"), "{err}");
 
         let escape = fresh("escape");
@@ -555,13 +535,19 @@ mod tests {
         let bad = toml.replace("source = \"hello.wasm\"", "source = \"../escape.wasm\"");
         std::fs::write(escape.join("wasmer.toml"), bad).unwrap();
         let err = refused(&escape, &defaults);
-        assert!(matches!(err, PublishError::Escapes { .. }), "{err}");
+        assert!(
+            matches!(err, PublishError::Dir(DirError::Escapes { .. })),
+            "{err}"
+        );
 
         let absolute = fresh("absolute");
         let bad = toml.replace("\"/data\" = \"data\"", "\"/data\" = \"/etc\"");
         std::fs::write(absolute.join("wasmer.toml"), bad).unwrap();
         let err = refused(&absolute, &defaults);
-        assert!(matches!(err, PublishError::Escapes { .. }), "{err}");
+        assert!(
+            matches!(err, PublishError::Dir(DirError::Escapes { .. })),
+            "{err}"
+        );
 
         #[cfg(unix)]
         {
@@ -569,18 +555,27 @@ mod tests {
             std::fs::remove_dir_all(linked.join("data")).unwrap();
             std::os::unix::fs::symlink(tmp.path(), linked.join("data")).unwrap();
             let err = refused(&linked, &defaults);
-            assert!(matches!(err, PublishError::Escapes { .. }), "{err}");
+            assert!(
+                matches!(err, PublishError::Dir(DirError::Escapes { .. })),
+                "{err}"
+            );
         }
 
         let missing = fresh("missing");
         std::fs::remove_file(missing.join("hello.wasm")).unwrap();
         let err = refused(&missing, &defaults);
-        assert!(matches!(err, PublishError::Missing { .. }), "{err}");
+        assert!(
+            matches!(err, PublishError::Dir(DirError::Missing { .. })),
+            "{err}"
+        );
 
         let broken = fresh("broken");
         std::fs::write(broken.join("wasmer.toml"), "[package\nname = 1").unwrap();
         let err = refused(&broken, &defaults);
-        assert!(matches!(err, PublishError::BadManifest { .. }), "{err}");
+        assert!(
+            matches!(err, PublishError::Dir(DirError::BadManifest { .. })),
+            "{err}"
+        );
 
         let badname = fresh("badname");
         let bad = toml.replace("name = \"test/hello\"", "name = \"no-slash\"");

@@ -70,10 +70,7 @@ pub fn create(root: &Path, namespace: &str) -> Result<NewToken, TokenError> {
             "INSERT INTO tokens (sha256, namespace, created_at) VALUES (?1, ?2, ?3)",
             params![sha256.hex(), namespace, unix_now()],
         )
-        .map_err(|source| DbError::Sqlite {
-            path: db.path().to_path_buf(),
-            source,
-        })?;
+        .map_err(db.sql())?;
     Ok(NewToken {
         token,
         namespace,
@@ -94,10 +91,7 @@ pub fn namespace_of(db: &Db, token: &str) -> Result<Option<String>, DbError> {
             |r| r.get(0),
         )
         .optional()
-        .map_err(|source| DbError::Sqlite {
-            path: db.path().to_path_buf(),
-            source,
-        })
+        .map_err(db.sql())
 }
 
 #[cfg(test)]

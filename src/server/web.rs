@@ -79,10 +79,7 @@ fn listing(db: &Db, name: &PackageName) -> Result<Option<Listing>, DbError> {
     let Some(record) = db.package(name)? else {
         return Ok(None);
     };
-    let sql = |source| DbError::Sqlite {
-        path: db.path().to_path_buf(),
-        source,
-    };
+    let sql = db.sql();
     let mut stmt = db
         .conn()
         .prepare_cached("SELECT version, description FROM versions WHERE package = ?1")
@@ -110,10 +107,7 @@ fn listing(db: &Db, name: &PackageName) -> Result<Option<Listing>, DbError> {
 
 /// Every package, by name.
 fn all(db: &Db) -> Result<Vec<Listing>, DbError> {
-    let sql = |source| DbError::Sqlite {
-        path: db.path().to_path_buf(),
-        source,
-    };
+    let sql = db.sql();
     let mut stmt = db
         .conn()
         .prepare_cached("SELECT name FROM packages ORDER BY name")

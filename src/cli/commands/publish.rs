@@ -1,23 +1,17 @@
 //! `webcpm publish [DIR]`: builds a package directory and publishes it to the registry
 //! (`--registry`, `WEBCPM_REGISTRY`), with the token of `WEBCPM_TOKEN` or `registry.token`.
 
-use crate::cli::args::PublishArgs;
-use crate::cli::context::Context;
+use crate::cli::args::{FormatArgs, PublishArgs};
+use crate::cli::context::{Context, format_flags};
 use crate::cli::failure::{ExitStatus, Failure};
 use crate::registry::publish::Publisher;
-use crate::settings::keys;
 
 /// The settings flags of `publish`.
 pub fn flags(args: &PublishArgs) -> Vec<(String, toml::Value, String)> {
-    let mut flags = Vec::new();
-    if args.allow_insecure_http {
-        flags.push((
-            keys::ALLOW_INSECURE_HTTP.to_string(),
-            toml::Value::Boolean(true),
-            "--allow-insecure-http".to_string(),
-        ));
-    }
-    flags
+    format_flags(&FormatArgs {
+        allow_insecure_http: args.allow_insecure_http,
+        ..FormatArgs::default()
+    })
 }
 
 pub async fn publish(ctx: &Context, args: PublishArgs) -> Result<ExitStatus, Failure> {
