@@ -195,6 +195,19 @@ fn public_base(url: &str) -> Result<String, ServerError> {
     Ok(base.to_string())
 }
 
+/// Opens `--access-log` for appending.
+fn open_access_log(path: &std::path::Path) -> Result<http::AccessLog, ServerError> {
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(|source| ServerError::AccessLog {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    Ok(http::AccessLog::new(file))
+}
+
 /// Binds, then serves the registry in `opts.root` on the current tokio runtime; returns at once.
 pub async fn start(opts: ServeOptions) -> Result<RunningServer, ServerError> {
     if !opts.allow_public && !opts.listen.ip().is_loopback() {
@@ -220,20 +233,11 @@ pub async fn start(opts: ServeOptions) -> Result<RunningServer, ServerError> {
     let db = tokio::task::spawn_blocking(move || db::Db::open(&root))
         .await
         .map_err(|e| ServerError::Task(e.to_string()))??;
-    let access_log = match &opts.access_log {
-        Some(path) => {
-            let file = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(path)
-                .map_err(|source| ServerError::AccessLog {
-                    path: path.clone(),
-                    source,
-                })?;
-            Some(http::AccessLog::new(file))
-        }
-        None => None,
-    };
+    let access_log = opts
+        .access_log
+        .as_deref()
+        .map(open_access_log)
+        .transpose()?;
     let listener = tokio::net::TcpListener::bind(opts.listen)
         .await
         .map_err(|source| ServerError::Bind {

@@ -211,6 +211,40 @@ struct Prepared {
     description: Option<String>,
 }
 
+/// What an input says about itself: its `wasmer.toml`, else its container's `wapm` annotation.
+#[derive(Default)]
+struct Identity {
+    name: Option<String>,
+    version: Option<String>,
+    description: Option<String>,
+}
+
+/// The name, version and description to publish: the options first, then what the input says.
+fn identify(
+    opts: &AddOptions,
+    said: Identity,
+) -> Result<(PackageName, semver::Version, Option<String>), PublishError> {
+    let name = match (&opts.name, said.name) {
+        (Some(name), _) => name.clone(),
+        (None, Some(text)) => text.parse().map_err(|e| PublishError::BadName {
+            reason: one_line(&e),
+            text,
+        })?,
+        (None, None) => return Err(PublishError::NoName),
+    };
+    let version = match (&opts.version, said.version) {
+        (Some(v), _) => v.clone(),
+        (None, Some(text)) => {
+            semver::Version::parse(text.trim()).map_err(|e| PublishError::BadVersion {
+                reason: one_line(&e),
+                text,
+            })?
+        }
+        (None, None) => return Err(PublishError::NoVersion),
+    };
+    Ok((name, version, opts.description.clone().or(said.description)))
+}
+
 /// Everything `add` checks before touching the registry root.
 fn prepare(input: &Path, opts: &AddOptions) -> Result<Prepared, PublishError> {
     let read_err = |e: std::io::Error| PublishError::ReadInput {
@@ -218,12 +252,17 @@ fn prepare(input: &Path, opts: &AddOptions) -> Result<Prepared, PublishError> {
         reason: e.to_string(),
     };
     let meta = std::fs::metadata(input).map_err(read_err)?;
-    let (bytes, toml_name, toml_version, toml_description) = if meta.is_dir() {
+    let (bytes, toml) = if meta.is_dir() {
         let built = package_dir::build(input)?;
-        (built.bytes, built.name, built.version, built.description)
+        let said = Identity {
+            name: built.name,
+            version: built.version,
+            description: built.description,
+        };
+        (built.bytes, said)
     } else {
         let bytes = Bytes::from(std::fs::read(input).map_err(read_err)?);
-        (bytes, None, None, None)
+        (bytes, Identity::default())
     };
     let container_err = |path: &Path, source| match source {
         ContainerError::NotWebc => PublishError::NotWebc(path.into()),
@@ -260,41 +299,22 @@ fn prepare(input: &Path, opts: &AddOptions) -> Result<Prepared, PublishError> {
     same_atoms(input, &c2, &c3)?;
 
     let wapm = original.manifest().wapm().ok().flatten();
-    let name = match (
-        &opts.name,
-        toml_name,
-        wapm.as_ref().and_then(|w| w.name.clone()),
-    ) {
-        (Some(name), _, _) => name.clone(),
-        (None, Some(text), _) | (None, None, Some(text)) => {
-            text.parse().map_err(|e| PublishError::BadName {
-                reason: one_line(&e),
-                text,
-            })?
-        }
-        (None, None, None) => return Err(PublishError::NoName),
+    let from_wapm = |field: fn(&webc::metadata::annotations::Wapm) -> Option<String>| {
+        wapm.as_ref().and_then(field)
     };
-    let version = match (
-        &opts.version,
-        toml_version,
-        wapm.as_ref().and_then(|w| w.version.clone()),
-    ) {
-        (Some(v), _, _) => v.clone(),
-        (None, Some(text), _) | (None, None, Some(text)) => semver::Version::parse(text.trim())
-            .map_err(|e| PublishError::BadVersion {
-                reason: one_line(&e),
-                text,
-            })?,
-        (None, None, None) => return Err(PublishError::NoVersion),
-    };
+    let (name, version, description) = identify(
+        opts,
+        Identity {
+            name: toml.name.or_else(|| from_wapm(|w| w.name.clone())),
+            version: toml.version.or_else(|| from_wapm(|w| w.version.clone())),
+            description: toml
+                .description
+                .or_else(|| from_wapm(|w| w.description.clone())),
+        },
+    )?;
     let json = |c: &Checked| {
         serde_json::to_string(c.manifest()).map_err(|e| PublishError::ManifestJson(one_line(&e)))
     };
-    let description = opts
-        .description
-        .clone()
-        .or(toml_description)
-        .or_else(|| wapm.as_ref().and_then(|w| w.description.clone()));
     Ok(Prepared {
         name,
         version,

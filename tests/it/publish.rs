@@ -42,6 +42,66 @@ fn requests(registry: &Registry, prefix: &str) -> Vec<String> {
         .collect()
 }
 
+/// Publishing without a token, with one the registry does not know, and with one for another
+/// namespace: 401, 401, 403, and nothing uploaded.
+fn assert_refused(home: &Path, registry: &Registry, dir: &Path, other: &str) {
+    let out = publish_dir(home, registry, dir, None);
+    assert_eq!(out.status.code(), Some(2));
+    let err = json(&out);
+    assert!(err["error"].as_str().unwrap().contains("HTTP 401"), "{err}");
+    assert!(
+        stderr(&out).contains("WEBCPM_TOKEN"),
+        "the hint names the variable"
+    );
+
+    let forged = format!("wcpm_{}", "0".repeat(64));
+    let out = publish_dir(home, registry, dir, Some(&forged));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("does not know this token"));
+    assert!(!stdout(&out).contains(&forged) && !stderr(&out).contains(&forged));
+
+    let out = publish_dir(home, registry, dir, Some(other));
+    assert_eq!(out.status.code(), Some(2));
+    let message = json(&out)["error"].as_str().unwrap().to_string();
+    assert!(message.contains("HTTP 403"), "{message}");
+    assert!(
+        message.contains("`other` only, not into `test`"),
+        "{message}"
+    );
+    assert!(
+        requests(registry, "/uploads").is_empty(),
+        "nothing was uploaded"
+    );
+}
+
+/// Publishing with a good token: both formats are offered, as `publish` reported them.
+fn assert_published_in_both_formats(home: &Path, registry: &Registry, dir: &Path, good: &str) {
+    let out = publish_dir(home, registry, dir, Some(good));
+    assert_eq!(out.status.code(), Some(0));
+    let published = json(&out);
+    assert_eq!(published["package"], "test/pub");
+    assert_eq!(published["version"], "1.0.0");
+
+    // Both formats are offered, with the hashes and sizes that publish reported.
+    let out = run(webcpm(home)
+        .args(["resolve", "test/pub", "--json", "--explain", "--registry"])
+        .arg(&registry.url));
+    assert_eq!(out.status.code(), Some(0));
+    let explained = json(&out);
+    let candidates = explained["candidates"].as_array().unwrap();
+    for webc in ["v2", "v3"] {
+        let c = candidates.iter().find(|c| c["webc"] == webc).unwrap();
+        assert_eq!(c["sha256"], published[webc]["sha256"], "{webc}");
+        assert_eq!(c["size"], published[webc]["size"], "{webc}");
+    }
+    for webc in ["v2", "v3"] {
+        let out = run(webcpm(home)
+            .args(["run", "test/pub", "--webc", webc, "--registry"])
+            .arg(&registry.url));
+        assert_eq!(stdout(&out), "test/pub\n", "{webc}");
+    }
+}
+
 #[test]
 fn publish_needs_a_token_for_the_namespace_and_stores_both_formats() {
     let tmp = tempfile::tempdir().unwrap();
@@ -66,59 +126,8 @@ fn publish_needs_a_token_for_the_namespace_and_stores_both_formats() {
         },
     );
 
-    let out = publish_dir(home, &registry, &dir, None);
-    assert_eq!(out.status.code(), Some(2));
-    let err = json(&out);
-    assert!(err["error"].as_str().unwrap().contains("HTTP 401"), "{err}");
-    assert!(
-        stderr(&out).contains("WEBCPM_TOKEN"),
-        "the hint names the variable"
-    );
-
-    let forged = format!("wcpm_{}", "0".repeat(64));
-    let out = publish_dir(home, &registry, &dir, Some(&forged));
-    assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("does not know this token"));
-    assert!(!stdout(&out).contains(&forged) && !stderr(&out).contains(&forged));
-
-    let out = publish_dir(home, &registry, &dir, Some(&other));
-    assert_eq!(out.status.code(), Some(2));
-    let message = json(&out)["error"].as_str().unwrap().to_string();
-    assert!(message.contains("HTTP 403"), "{message}");
-    assert!(
-        message.contains("`other` only, not into `test`"),
-        "{message}"
-    );
-    assert!(
-        requests(&registry, "/uploads").is_empty(),
-        "nothing was uploaded"
-    );
-
-    let out = publish_dir(home, &registry, &dir, Some(&good));
-    assert_eq!(out.status.code(), Some(0));
-    let published = json(&out);
-    assert_eq!(published["package"], "test/pub");
-    assert_eq!(published["version"], "1.0.0");
-
-    // Both formats are offered, with the hashes and sizes that publish reported.
-    let out = run(webcpm(home)
-        .args(["resolve", "test/pub", "--json", "--explain", "--registry"])
-        .arg(&registry.url));
-    assert_eq!(out.status.code(), Some(0));
-    let explained = json(&out);
-    let candidates = explained["candidates"].as_array().unwrap();
-    for webc in ["v2", "v3"] {
-        let c = candidates.iter().find(|c| c["webc"] == webc).unwrap();
-        assert_eq!(c["sha256"], published[webc]["sha256"], "{webc}");
-        assert_eq!(c["size"], published[webc]["size"], "{webc}");
-    }
-    for webc in ["v2", "v3"] {
-        let out = run(webcpm(home)
-            .args(["run", "test/pub", "--webc", webc, "--registry"])
-            .arg(&registry.url));
-        assert_eq!(stdout(&out), "test/pub\n", "{webc}");
-    }
-
+    assert_refused(home, &registry, &dir, &other);
+    assert_published_in_both_formats(home, &registry, &dir, &good);
     // The token went to the GraphQL URL only; the upload was resumable, in order.
     let graphql = requests(&registry, "/graphql");
     assert!(
