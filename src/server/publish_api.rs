@@ -424,7 +424,18 @@ impl Publishing {
                     "{name}@{version} is already in the registry, which does not replace published versions; publish a new version"
                 ),
             )),
-            Err(e) if e.is_input() => Err(error(BAD_USER_INPUT, e.to_string())),
+            Err(PublishError::NotWebc(_)) => Err(error(
+                BAD_USER_INPUT,
+                "the uploaded file is not a WebC file; upload a .webc file (v2 or v3)",
+            )),
+            // The registry's own paths are no business of the client's.
+            Err(e) if e.is_input() => {
+                let shown = file.display().to_string();
+                Err(error(
+                    BAD_USER_INPUT,
+                    e.to_string().replace(&shown, "the uploaded file"),
+                ))
+            }
             Err(e) => Err(internal("cannot store the package", e)),
         }
     }
@@ -568,4 +579,50 @@ fn write_chunk(file: &Path, start: u64, bytes: &[u8]) -> std::io::Result<()> {
         .open(file)?;
     out.write_all(bytes)?;
     out.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_ranges_parse_and_names_take_both_forms() {
+        let headers = |value: &str| {
+            let mut h = HeaderMap::new();
+            h.insert(header::CONTENT_RANGE, value.parse().unwrap());
+            h
+        };
+        assert_eq!(content_range(&HeaderMap::new()), None);
+        assert_eq!(
+            content_range(&headers("bytes 0-9/20")),
+            Some(Ok((0, 10, 20)))
+        );
+        assert_eq!(
+            content_range(&headers("bytes 10-19/20")),
+            Some(Ok((10, 20, 20)))
+        );
+        for bad in [
+            "bytes 5-4/20",
+            "bytes 0-20/20",
+            "bytes */20",
+            "items 0-1/2",
+            "bytes a-b/c",
+        ] {
+            assert_eq!(content_range(&headers(bad)), Some(Err(())), "{bad}");
+        }
+
+        let name = |n: Option<&str>, ns: Option<&str>| package_name(n, ns).map(|p| p.to_string());
+        assert_eq!(name(Some("Acme/Tool"), None).unwrap(), "acme/tool");
+        assert_eq!(name(Some("tool"), Some("acme")).unwrap(), "acme/tool");
+        assert!(name(Some("tool"), None).is_err());
+        assert!(name(None, Some("acme")).is_err());
+        let tool: PackageName = "acme/tool".parse().unwrap();
+        assert!(check_namespace("acme", &tool).is_ok());
+        let refused = check_namespace("other", &tool).unwrap_err();
+        assert!(
+            refused.message.contains("`other` only"),
+            "{}",
+            refused.message
+        );
+    }
 }

@@ -226,3 +226,95 @@ fn tokens_are_for_one_valid_namespace() {
     );
     assert!(stderr(&out).contains("`acme`"));
 }
+
+#[test]
+fn uploads_follow_the_resumable_protocol_and_bad_files_are_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path();
+    let root = home.join("registry");
+    let registry = Registry::start(home, &root);
+    let good = token(home, &root, "test");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let client = reqwest::Client::new();
+    let gql = |query: &str| {
+        let request = client
+            .post(&registry.url)
+            .bearer_auth(&good)
+            .json(&serde_json::json!({ "query": query }));
+        rt.block_on(async move {
+            let answer: serde_json::Value = request.send().await.unwrap().json().await.unwrap();
+            answer
+        })
+    };
+    let send = |request: reqwest::RequestBuilder| {
+        rt.block_on(async move {
+            let r = request.send().await.unwrap();
+            let header = |name: &str| {
+                r.headers()
+                    .get(name)
+                    .map(|v| v.to_str().unwrap().to_string())
+            };
+            (r.status().as_u16(), header("location"), header("range"))
+        })
+    };
+    let answer =
+        gql(r#"mutation { generateUploadUrl(input: {name: "test/raw"}) { signedUrl { url } } }"#);
+    let url = answer["data"]["generateUploadUrl"]["signedUrl"]["url"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        send(client.post(&url)).0,
+        400,
+        "a start needs x-goog-resumable"
+    );
+    let (status, location, _) = send(client.post(&url).header("x-goog-resumable", "start"));
+    assert_eq!((status, location.as_deref()), (201, Some(url.as_str())));
+    let chunk = |range: &str, body: &'static [u8]| {
+        client
+            .put(&url)
+            .header("content-range", range.to_string())
+            .body(body)
+    };
+    assert_eq!(send(chunk("bytes 5-9/10", b"56789")).0, 409, "out of order");
+    assert_eq!(
+        send(chunk("bytes 0-4/10", b"01234")),
+        (308, None, Some("bytes=0-4".to_string()))
+    );
+    assert_eq!(send(chunk("bytes 5-9/10", b"56789")).0, 200);
+    assert_eq!(send(client.put(format!("{url}0")).body("x")).0, 404);
+
+    let publish = |format: &str| {
+        gql(&format!(
+            r#"mutation {{ publishPackage(input: {{name: "test/raw", version: "1.0.0", manifest: "",
+                signedUrl: "{url}", uploadFormat: {format}}}) {{ success }} }}"#
+        ))
+    };
+    let answer = publish("targz");
+    assert!(
+        answer["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("not a tar.gz"),
+        "{answer}"
+    );
+    let answer = publish("webcv3");
+    let error = &answer["errors"][0];
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .contains("is not a WebC file"),
+        "{answer}"
+    );
+    assert_eq!(error["extensions"]["code"], "BAD_USER_INPUT");
+    // The upload was used up.
+    let answer = publish("webcv3");
+    assert!(
+        answer["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("not an upload URL"),
+        "{answer}"
+    );
+}
