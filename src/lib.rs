@@ -21,7 +21,8 @@
 //! | [`server`] | the local registry (`registry add`, `registry serve`), sharing only the schema |
 //! | `cli` | the shell around it all: arguments → context → one file per command → exit code |
 //!
-//! [`package`] and [`container`] hold the domain types and the WebC checks that every part uses.
+//! [`package`] and [`container`] hold the domain types and the WebC checks that every part uses;
+//! [`package_dir`] reads a package directory for the local registry and for `publish` alike.
 //! No file depends on itself through others: `tests/it/layout.rs` checks the graph of every
 //! path a file names.
 
@@ -34,6 +35,7 @@ pub mod http;
 pub mod install;
 pub mod lockfile;
 pub mod package;
+pub mod package_dir;
 pub mod policy;
 pub mod registry;
 pub mod resolver;

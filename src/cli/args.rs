@@ -85,6 +85,8 @@ pub enum Command {
     /// Stage WebC v3 by percentage and per package, or roll every install back to v2
     #[command(subcommand)]
     Rollout(RolloutCommand),
+    /// Publish a package directory to the registry, with a token (WEBCPM_TOKEN)
+    Publish(PublishArgs),
     /// Run and fill a local registry
     #[command(subcommand)]
     Registry(RegistryCommand),
@@ -364,6 +366,9 @@ pub enum RegistryCommand {
         #[arg(long, value_name = "SECONDS", default_value_t = 86_400,
               value_parser = clap::value_parser!(u64).range(4..))]
         policy_ttl: u64,
+        /// Let a publish replace a version that is already published
+        #[arg(long)]
+        allow_republish: bool,
     },
     /// Create the key that signs the rollout policy and print its public half (for clients'
     /// rollout.policy_key)
@@ -377,6 +382,9 @@ pub enum RegistryCommand {
     /// The fleet's rollout policy: status, percentages, halt, rollback, resume, automation
     #[command(subcommand)]
     Rollout(FleetCommand),
+    /// Make and manage publish tokens
+    #[command(subcommand)]
+    Token(TokenCommand),
 }
 
 /// Who and why, for every change of the registry's policy.
@@ -454,4 +462,27 @@ pub enum FleetCommand {
         #[arg(long, value_name = "SECONDS")]
         window: Option<u64>,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Make a token that may publish into one namespace (the registry keeps only its hash)
+    Create {
+        /// The registry's directory
+        #[arg(long, value_name = "DIR")]
+        root: PathBuf,
+        /// The namespace the token may publish into (the `ns` of `ns/name`)
+        #[arg(long, value_name = "NS")]
+        namespace: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct PublishArgs {
+    /// The package directory (holding a wasmer.toml)
+    #[arg(default_value = ".", value_name = "DIR")]
+    pub dir: PathBuf,
+    /// Allow plain http to hosts other than loopback [env: WEBCPM_ALLOW_INSECURE_HTTP]
+    #[arg(long)]
+    pub allow_insecure_http: bool,
 }

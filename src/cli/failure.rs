@@ -9,9 +9,10 @@ use crate::artifacts::PrepareError;
 use crate::fetch::FetchError;
 use crate::install::InstallError;
 use crate::registry::RegistryError;
+use crate::registry::publish::PublishClientError;
 use crate::resolver::ResolveError;
 use crate::run::LaunchError;
-use crate::server::PublishError;
+use crate::server::{PublishError, TokenError};
 use crate::settings::SettingsError;
 use crate::store::{IndexError, StoreError};
 
@@ -258,6 +259,50 @@ impl From<PublishError> for Failure {
             FailureKind::Store
         };
         Failure::new(kind, e.to_string())
+    }
+}
+
+/// A package the registry will not take is a package failure (exit 1); a refused token, the
+/// network or the settings, exit 2.
+impl From<PublishClientError> for Failure {
+    fn from(e: PublishClientError) -> Self {
+        let hint = match &e {
+            PublishClientError::Unauthorized { .. } => Some(
+                "set WEBCPM_TOKEN (or registry.token) to a token of this registry; `webcpm registry token create --root DIR --namespace NS` makes one for a local registry",
+            ),
+            PublishClientError::Forbidden { .. } => {
+                Some("use a token made for the package's namespace")
+            }
+            PublishClientError::Exists { .. } => {
+                Some("raise the version in wasmer.toml and publish again")
+            }
+            PublishClientError::Url(_) => {
+                Some("set the registry with --registry URL or WEBCPM_REGISTRY")
+            }
+            _ => None,
+        };
+        let kind = match &e {
+            _ if e.is_package() => FailureKind::Package,
+            PublishClientError::Url(_)
+            | PublishClientError::Unauthorized { .. }
+            | PublishClientError::Forbidden { .. } => FailureKind::Usage,
+            _ => FailureKind::Network,
+        };
+        let failure = Failure::new(kind, e.to_string());
+        match hint {
+            Some(hint) => failure.hint(hint),
+            None => failure,
+        }
+    }
+}
+
+/// A bad namespace is a usage failure; the registry's disk, a store failure.
+impl From<TokenError> for Failure {
+    fn from(e: TokenError) -> Self {
+        match e {
+            TokenError::BadNamespace(_) => Failure::usage(e.to_string()),
+            _ => Failure::new(FailureKind::Store, e.to_string()),
+        }
     }
 }
 

@@ -168,6 +168,10 @@ async fn dispatch(cli: Cli) -> Result<ExitStatus, Failure> {
             registry_rollout::keygen(global, &root, rotate)
         }
         Command::Registry(RegistryCommand::Rollout(cmd)) => registry_rollout::rollout(global, cmd),
+        Command::Publish(args) => {
+            let ctx = Context::new(global, publish::flags(&args), None)?;
+            publish::publish(&ctx, args).await
+        }
         Command::Registry(cmd) => registry::registry(global, cmd).await,
         Command::Demo => demo::demo(global.home.clone()).await,
         Command::Completions { shell } => Ok(shell::completions(shell)),

@@ -131,6 +131,7 @@ pub async fn run(home: Option<PathBuf>) -> Result<(), DemoError> {
         faults: None,
         real_shapes: None,
         policy_ttl: crate::server::DEFAULT_POLICY_TTL,
+        allow_republish: false,
     })
     .await
     .map_err(|e| DemoError::Registry(e.to_string()))?;
@@ -217,6 +218,7 @@ async fn real_shapes(
         version: Some(semver::Version::new(0, 1, 0)),
         force: true,
         only: Some(crate::package::WebcVersion::V2),
+        description: None,
     };
     tokio::task::block_in_place(|| crate::server::add(registry_root, &dir, &options))
         .map_err(|e| registry(&e))?;
@@ -229,6 +231,7 @@ async fn real_shapes(
         faults: None,
         real_shapes: Some(std::time::Duration::from_secs(300)),
         policy_ttl: crate::server::DEFAULT_POLICY_TTL,
+        allow_republish: false,
     })
     .await
     .map_err(|e| registry(&e))

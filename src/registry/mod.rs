@@ -39,6 +39,8 @@
 //! downloader sends it to blob URLs on the same origin only); it is a [`http::Secret`], and is
 //! scrubbed from any text the registry sends back into an error.
 
+pub mod publish;
+
 use graphql_client::GraphQLQuery;
 
 use crate::http::{self, HttpOptions};

@@ -14,7 +14,11 @@
 //!   `(package, version)`. `version` is the canonical semver text; `major`/`minor`/`patch`/`pre`
 //!   let SQL sort roughly, and readers sort exactly with [`semver::Version`]'s order. Hashes are
 //!   64 lower-case hex digits, sizes are bytes, manifests are the containers' manifests as JSON
-//!   text.
+//!   text;
+//! - `versions.description`: the package's description as published (untrusted text, shown by
+//!   the web page), or NULL;
+//! - `tokens(sha256 TEXT PRIMARY KEY, namespace, created_at)`: publish tokens, by the SHA-256 of
+//!   the token's text (the token itself is never stored); see `tokens.rs`.
 //!
 //! - `policy_changes(version, v3_percent, packages, rolled_back, halted, action, actor, reason,
 //!   at)`: the rollout policy's history, one row per `policy_version`; the last row is in force
@@ -97,6 +101,14 @@ CREATE TABLE reports (
     bucket       INTEGER NOT NULL
 ) STRICT;
 CREATE INDEX reports_by_time ON reports(received_at, package);
+",
+    "
+CREATE TABLE tokens (
+    sha256      TEXT PRIMARY KEY NOT NULL,
+    namespace   TEXT NOT NULL,
+    created_at  INTEGER NOT NULL
+) STRICT;
+ALTER TABLE versions ADD COLUMN description TEXT;
 ",
 ];
 
@@ -290,17 +302,23 @@ impl Db {
         Ok(db)
     }
 
-    /// The connection, for the rollout tables.
+    /// The connection, for the table groups kept in their own files (`tokens.rs`, `web.rs`,
+    /// the rollout tables).
     pub fn conn(&mut self) -> &mut Connection {
         &mut self.conn
+    }
+
+    /// The connection, to read.
+    pub(super) fn conn_ref(&self) -> &Connection {
+        &self.conn
     }
 
     pub fn path(&self) -> &Path {
         &self.path
     }
 
-    /// The error for a failed statement on this database.
-    pub fn sql(&self) -> impl Fn(rusqlite::Error) -> DbError + '_ {
+    /// Turns a SQLite error into this database's error, naming its file.
+    pub fn sql(&self) -> impl Fn(rusqlite::Error) -> DbError + Copy + '_ {
         |source| DbError::Sqlite {
             path: self.path.clone(),
             source,
@@ -428,6 +446,22 @@ impl Db {
         })
     }
 
+    /// Sets a version's description (written after [`Db::publish`]; none is NULL).
+    pub fn set_description(
+        &self,
+        name: &PackageName,
+        version: &semver::Version,
+        description: Option<&str>,
+    ) -> Result<(), DbError> {
+        self.conn
+            .execute(
+                "UPDATE versions SET description = ?3 WHERE package = ?1 AND version = ?2",
+                params![name.as_str(), version.to_string(), description],
+            )
+            .map(drop)
+            .map_err(self.sql())
+    }
+
     /// Sets a version's archived flag; `false` when there is no such version.
     pub fn set_archived(
         &self,
@@ -515,7 +549,7 @@ fn clamp_i64(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
-fn unix_now() -> i64 {
+pub(super) fn unix_now() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| clamp_i64(d.as_secs()))

@@ -1,6 +1,6 @@
-//! The local registry's GraphQL schema: exactly `schema/registry.graphql` (type, field and
-//! argument names, types, nullability, defaults), served by async-graphql from the registry
-//! database. A test compares the two structurally.
+//! The queries of the local registry's GraphQL schema (`schema/registry.graphql`; the whole
+//! schema, mutations included, is put together in `schema.rs`), served by async-graphql from the
+//! registry database.
 //!
 //! Answers follow the real Wasmer registry: an unknown or invalid package name is `null`, not an
 //! error; `JSONString` values are JSON strings holding JSON text; `distribution` without an
@@ -13,17 +13,13 @@
 use std::sync::{Arc, Mutex};
 
 use async_graphql::{
-    Context, EmptyMutation, EmptySubscription, Enum, InputValueError, InputValueResult, Object,
-    Scalar, ScalarType, Schema, Value,
+    Context, Enum, InputValueError, InputValueResult, Object, Scalar, ScalarType, Value,
 };
 
 use super::db::{BlobRecord, Db, DbError, PackageRecord};
 use super::faults::{BAD_MANIFEST, NodeFault};
 use super::shapes::{self, Shapes};
 use crate::package::{PackageName, WebcVersion};
-
-/// The schema type served at `/graphql`.
-pub type RegistrySchema = Schema<Query, EmptyMutation, EmptySubscription>;
 
 /// What resolvers read: the database and the base of download URLs.
 pub struct Catalog {
@@ -82,22 +78,6 @@ impl Catalog {
 fn db_failure(e: DbError) -> String {
     tracing::error!("{e}");
     "internal error: the registry database failed; see the server's log".into()
-}
-
-/// Builds the schema; `catalog` is `None` only to print the SDL.
-pub fn build_schema(catalog: Option<Arc<Catalog>>) -> RegistrySchema {
-    let mut builder = Schema::build(Query, EmptyMutation, EmptySubscription)
-        .limit_depth(32)
-        .limit_complexity(10_000);
-    if let Some(catalog) = catalog {
-        builder = builder.data(catalog);
-    }
-    builder.finish()
-}
-
-/// The schema's SDL.
-pub fn sdl() -> String {
-    build_schema(None).sdl()
 }
 
 /// `scalar JSONString`: a JSON string whose text is a JSON document.
@@ -178,23 +158,33 @@ impl Query {
         name: String,
         #[graphql(default_with = "Some(String::from(\"latest\"))")] version: Option<String>,
     ) -> async_graphql::Result<Option<VersionNode>> {
-        let Some(package) = load(ctx, &name).await? else {
-            return Ok(None);
-        };
-        let wanted = version.as_deref().map(str::trim).unwrap_or("latest");
-        let index = if wanted == "latest" {
-            package.record.latest()
-        } else {
-            semver::Version::parse(wanted).ok().and_then(|v| {
-                package
-                    .record
-                    .versions
-                    .iter()
-                    .position(|record| record.version == v)
-            })
-        };
-        Ok(index.map(|index| VersionNode { package, index }))
+        find_version(ctx, &name, version.as_deref().unwrap_or("latest")).await
     }
+}
+
+/// The version `wanted` (`latest` or exact semver text) of the package `name`, as the node that
+/// `getPackageVersion` answers; `publishPackage` answers with it too.
+pub async fn find_version(
+    ctx: &Context<'_>,
+    name: &str,
+    wanted: &str,
+) -> async_graphql::Result<Option<VersionNode>> {
+    let Some(package) = load(ctx, name).await? else {
+        return Ok(None);
+    };
+    let wanted = wanted.trim();
+    let index = if wanted == "latest" {
+        package.record.latest()
+    } else {
+        semver::Version::parse(wanted).ok().and_then(|v| {
+            package
+                .record
+                .versions
+                .iter()
+                .position(|record| record.version == v)
+        })
+    };
+    Ok(index.map(|index| VersionNode { package, index }))
 }
 
 /// `type Package`
@@ -399,135 +389,5 @@ impl DistributionNode {
 
     async fn webc_manifest(&self) -> Option<&JsonString> {
         self.manifest.as_ref()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use std::collections::BTreeMap;
-
-    use async_graphql::parser::parse_schema;
-    use async_graphql::parser::types::{TypeKind, TypeSystemDefinition};
-
-    /// A type reduced to what the comparison looks at, as text: kind, fields with their types,
-    /// arguments with types and defaults, enum values.
-    fn shape(sdl: &str) -> BTreeMap<String, Vec<String>> {
-        let doc = parse_schema(sdl).unwrap_or_else(|e| panic!("SDL does not parse: {e}\n{sdl}"));
-        let mut types = BTreeMap::new();
-        // Without a `schema` block, the roots are the types named by convention (this schema
-        // has neither `Mutation` nor `Subscription`).
-        types.insert(
-            "<schema>".to_string(),
-            vec![
-                "query: Query".to_string(),
-                "mutation: ".to_string(),
-                "subscription: ".to_string(),
-            ],
-        );
-        for def in doc.definitions {
-            match def {
-                TypeSystemDefinition::Schema(schema) => {
-                    let s = schema.node;
-                    let root = |n: Option<async_graphql::Positioned<async_graphql::Name>>| {
-                        n.map(|n| n.node.to_string()).unwrap_or_default()
-                    };
-                    types.insert(
-                        "<schema>".to_string(),
-                        vec![
-                            format!("query: {}", root(s.query)),
-                            format!("mutation: {}", root(s.mutation)),
-                            format!("subscription: {}", root(s.subscription)),
-                        ],
-                    );
-                }
-                TypeSystemDefinition::Type(ty) => {
-                    let ty = ty.node;
-                    let name = ty.name.node.to_string();
-                    if name.starts_with("__")
-                        || ["String", "Int", "Float", "Boolean", "ID"].contains(&name.as_str())
-                    {
-                        continue;
-                    }
-                    let mut items = Vec::new();
-                    match ty.kind {
-                        TypeKind::Scalar => items.push("scalar".to_string()),
-                        TypeKind::Object(object) => {
-                            items.push(format!(
-                                "object implements {:?}",
-                                object
-                                    .implements
-                                    .iter()
-                                    .map(|n| n.node.to_string())
-                                    .collect::<Vec<_>>()
-                            ));
-                            for field in object.fields {
-                                let f = field.node;
-                                let args = f
-                                    .arguments
-                                    .iter()
-                                    .map(|a| {
-                                        let a = &a.node;
-                                        format!(
-                                            "{}: {}{}",
-                                            a.name.node,
-                                            a.ty.node,
-                                            a.default_value
-                                                .as_ref()
-                                                .map(|d| format!(" = {}", d.node))
-                                                .unwrap_or_default()
-                                        )
-                                    })
-                                    .collect::<Vec<_>>()
-                                    .join(", ");
-                                items.push(format!("{}({args}): {}", f.name.node, f.ty.node));
-                            }
-                        }
-                        TypeKind::Enum(e) => {
-                            items.push("enum".to_string());
-                            items.extend(e.values.iter().map(|v| v.node.value.node.to_string()));
-                        }
-                        TypeKind::Interface(_) => items.push("interface".to_string()),
-                        TypeKind::Union(_) => items.push("union".to_string()),
-                        TypeKind::InputObject(_) => items.push("input".to_string()),
-                    }
-                    items[1..].sort();
-                    types.insert(name, items);
-                }
-                TypeSystemDefinition::Directive(_) => {}
-            }
-        }
-        types
-    }
-
-    #[test]
-    fn sdl_matches_the_schema_file() {
-        let file = include_str!("../../schema/registry.graphql");
-        let ours = super::sdl();
-        let want = shape(file);
-        let have = shape(&ours);
-        for (name, items) in &want {
-            assert_eq!(
-                have.get(name),
-                Some(items),
-                "type `{name}` differs from schema/registry.graphql\nserved SDL:\n{ours}"
-            );
-        }
-        for name in have.keys() {
-            assert!(
-                want.contains_key(name),
-                "the server has type `{name}`, which schema/registry.graphql has not\n{ours}"
-            );
-        }
-        // The comparison notices nullability, defaults and names.
-        for (from, to) in [
-            ("size: Int\n", "size: Int!\n"),
-            ("= \"latest\"", "= \"newest\""),
-            ("versions: [PackageVersion]", "versions: [PackageVersion!]"),
-            ("  V3\n", "  V3\n  V4\n"),
-            ("getPackage(name: String!)", "getPackage(name: String)"),
-        ] {
-            assert!(file.contains(from), "{from}");
-            assert_ne!(shape(&file.replacen(from, to, 1)), have, "{from} -> {to}");
-        }
     }
 }

@@ -34,7 +34,9 @@ use bytes::{BufMut, Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
 use super::faults::{self, Faults, GraphqlFault};
-use super::graphql::RegistrySchema;
+use super::publish_api::{self, Bearer, FORBIDDEN, Publishing, UNAUTHENTICATED};
+use super::schema::RegistrySchema;
+use super::web;
 use crate::package::Sha256Digest;
 
 /// The size of the chunks a blob is streamed in.
@@ -42,6 +44,8 @@ const CHUNK: usize = 64 * 1024;
 
 /// What every request handler can see.
 pub struct AppState {
+    /// The registry root `DIR`.
+    pub root: PathBuf,
     /// `DIR/blobs`.
     pub blobs: PathBuf,
     pub schema: RegistrySchema,
@@ -50,6 +54,8 @@ pub struct AppState {
     pub faults: Option<Arc<Faults>>,
     /// `--real-shapes`: downloads need a signed URL.
     pub shapes: Option<super::shapes::Shapes>,
+    /// Uploads in progress, shared with the publish mutations.
+    pub publishing: Arc<Publishing>,
 }
 
 /// The `--access-log` file, opened for appending.
@@ -81,20 +87,48 @@ pub fn router(state: Arc<AppState>, rollout: Router) -> Router {
         .route("/graphql", get(graphql).post(graphql))
         .route("/blobs/{file}", get(blob))
         .nest_service("/rollout", rollout)
+        .with_state(state.clone())
+        .merge(publish_api::routes(state.publishing.clone()))
+        .merge(web::routes(state.root.clone()))
         .fallback(not_found)
-        .layer(middleware::from_fn_with_state(state.clone(), log_request))
-        .with_state(state)
+        .layer(middleware::from_fn_with_state(state, log_request))
 }
 
 async fn not_found() -> StatusCode {
     StatusCode::NOT_FOUND
 }
 
+/// The bearer token of a request's `Authorization` header.
+fn bearer(headers: &HeaderMap) -> Option<String> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?.trim();
+    let (scheme, token) = value.split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then(|| token.to_string())
+}
+
+/// A refused publish is answered 401 or 403 (by the code of its first refusal), as the real
+/// registry's HTTP layer does; every other answer is 200.
+fn status_of(response: &async_graphql::Response) -> StatusCode {
+    let code = response
+        .errors
+        .iter()
+        .find_map(|e| match e.extensions.as_ref()?.get("code")? {
+            async_graphql::Value::String(code) => Some(code.clone()),
+            _ => None,
+        });
+    match code.as_deref() {
+        Some(UNAUTHENTICATED) => StatusCode::UNAUTHORIZED,
+        Some(FORBIDDEN) => StatusCode::FORBIDDEN,
+        _ => StatusCode::OK,
+    }
+}
+
 async fn graphql(
     State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
     request: async_graphql_axum::GraphQLRequest,
 ) -> Response {
-    let mut request = request.into_inner();
+    let mut request = request.into_inner().data(Bearer(bearer(&headers)));
     if let Some(faults) = &state.faults {
         let package = match request.variables.get("name") {
             Some(async_graphql::Value::String(name)) => Some(name.as_str()),
@@ -106,7 +140,19 @@ async fn graphql(
             None => {}
         }
     }
-    async_graphql_axum::GraphQLResponse::from(state.schema.execute(request).await).into_response()
+    let response = state.schema.execute(request).await;
+    let status = status_of(&response);
+    let mut answer = async_graphql_axum::GraphQLResponse::from(response).into_response();
+    if status != StatusCode::OK {
+        *answer.status_mut() = status;
+    }
+    if status == StatusCode::UNAUTHORIZED {
+        answer.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer realm=\"webcpm registry\""),
+        );
+    }
+    answer
 }
 
 /// Writes the access log line and a tracing event for each request.

@@ -6,14 +6,19 @@
 //! It shares only the schema and the typed names ([`crate::package`], [`crate::container`]) with
 //! the client side. The registry root `DIR` holds:
 //! ```text
-//! DIR/registry.sqlite          packages and versions (see db.rs; WAL, migrations by user_version)
+//! DIR/registry.sqlite          packages, versions and the hashes of publish tokens (see db.rs;
+//!                              WAL, migrations by user_version)
 //! DIR/blobs/<sha256hex>.webc   every stored container, content-addressed, never rewritten
-//! DIR/tmp/                     files being written, renamed into blobs/ when complete
+//! DIR/tmp/                     files being written, renamed into blobs/ when complete, and
+//!                              uploads in progress
 //! DIR/policy-key               the rollout policy's signing key (see fleet/keys.rs)
 //! ```
 //!
-//! Next to `/graphql`, `/rollout/policy.json` serves the signed rollout policy and
-//! `/rollout/reports` takes the clients' outcome reports ([`fleet`]).
+//! Routes: `/graphql` (the queries, and the publish mutations of `publish_api.rs` for a token
+//! made by `registry token create`, see `tokens.rs`), `/blobs/{sha256}.webc`, `/uploads/{id}`
+//! (the signed upload URLs), the web page: `/` and `/packages/{ns}/{name}` (`web.rs`), and next
+//! to them `/rollout/policy.json`, the signed rollout policy, and `/rollout/reports`, which takes
+//! the clients' outcome reports ([`fleet`]).
 //!
 //! Download URLs are absolute: `{base}/blobs/{sha256}.webc`. `base` is `http://{bound address}`,
 //! or `--public-url` when given (for a registry behind a proxy): that URL names the server's root
@@ -35,6 +40,10 @@ mod graphql;
 mod http;
 mod publish;
 pub mod shapes;
+mod publish_api;
+mod schema;
+mod tokens;
+mod web;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -45,8 +54,9 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 pub use db::DbError;
-pub use graphql::sdl;
 pub use publish::{AddOptions, AddReport, BlobReport, PublishError, add, set_archived};
+pub use schema::sdl;
+pub use tokens::{NewToken, TokenError, create as create_token};
 
 /// How long a shutdown waits for downloads in flight before it cuts them.
 const GRACE: Duration = Duration::from_secs(10);
@@ -71,6 +81,8 @@ pub struct ServeOptions {
     pub real_shapes: Option<Duration>,
     /// How long a signed rollout policy stays valid ([`DEFAULT_POLICY_TTL`]).
     pub policy_ttl: Duration,
+    /// Let `publishPackage` replace a version that is already published.
+    pub allow_republish: bool,
 }
 
 /// How long a signed rollout policy stays valid by default: a day.
@@ -209,6 +221,19 @@ async fn blocking<T: Send + 'static>(
         .map_err(|e| ServerError::Task(e.to_string()))
 }
 
+/// Opens `--access-log` for appending.
+fn open_access_log(path: &std::path::Path) -> Result<http::AccessLog, ServerError> {
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(|source| ServerError::AccessLog {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    Ok(http::AccessLog::new(file))
+}
+
 /// Binds, then serves the registry in `opts.root` on the current tokio runtime; returns at once.
 pub async fn start(opts: ServeOptions) -> Result<RunningServer, ServerError> {
     if !opts.allow_public && !opts.listen.ip().is_loopback() {
@@ -230,20 +255,11 @@ pub async fn start(opts: ServeOptions) -> Result<RunningServer, ServerError> {
     };
     let root = opts.root.clone();
     let db = blocking(move || db::Db::open(&root)).await??;
-    let access_log = match &opts.access_log {
-        Some(path) => {
-            let file = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(path)
-                .map_err(|source| ServerError::AccessLog {
-                    path: path.clone(),
-                    source,
-                })?;
-            Some(http::AccessLog::new(file))
-        }
-        None => None,
-    };
+    let access_log = opts
+        .access_log
+        .as_deref()
+        .map(open_access_log)
+        .transpose()?;
     let listener = tokio::net::TcpListener::bind(opts.listen)
         .await
         .map_err(|source| ServerError::Bind {
@@ -257,12 +273,19 @@ pub async fn start(opts: ServeOptions) -> Result<RunningServer, ServerError> {
     let base_url = public.unwrap_or_else(|| format!("http://{addr}"));
     let shapes = opts.real_shapes.map(shapes::Shapes::new);
     let catalog = Arc::new(graphql::Catalog::new(db, base_url.clone(), shapes.clone()));
+    let publishing = Arc::new(publish_api::Publishing::new(
+        opts.root.clone(),
+        base_url.clone(),
+        opts.allow_republish,
+    ));
     let state = Arc::new(http::AppState {
+        root: opts.root.clone(),
         blobs: opts.root.join("blobs"),
-        schema: graphql::build_schema(Some(catalog)),
+        schema: schema::build_schema(Some(catalog), Some(publishing.clone())),
         access_log,
         faults,
         shapes,
+        publishing,
     });
     let (root, ttl) = (opts.root.clone(), opts.policy_ttl);
     let rollout = blocking(move || fleet::service(&root, ttl)).await??;
@@ -325,6 +348,7 @@ mod tests {
             faults: None,
             real_shapes: None,
             policy_ttl: DEFAULT_POLICY_TTL,
+            allow_republish: false,
         };
         assert!(matches!(
             start(opts.clone()).await,
@@ -346,7 +370,7 @@ mod tests {
         for version in ["0.9.0", "1.0.0", "1.1.0-rc.1", "1.2.0"] {
             let pkg = tmp.path().join(version);
             std::fs::create_dir(&pkg).unwrap();
-            publish::tests::package_dir(&pkg, "test/hello", version);
+            publish::package_dir(&pkg, "test/hello", version);
             reports.push(add(&root, &pkg, &AddOptions::default()).unwrap());
         }
         set_archived(
@@ -366,6 +390,7 @@ mod tests {
             faults: None,
             real_shapes: None,
             policy_ttl: DEFAULT_POLICY_TTL,
+            allow_republish: false,
         })
         .await
         .unwrap();

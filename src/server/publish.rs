@@ -19,7 +19,7 @@
 //! on disk: another version may share it.
 
 use std::io::Write;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
 use serde::Serialize;
@@ -27,6 +27,7 @@ use serde::Serialize;
 use super::db::{BlobRecord, Db, DbError, Published};
 use crate::container::{self, Checked, ContainerError, Format};
 use crate::package::{PackageName, Sha256Digest, WebcVersion};
+use crate::package_dir::{self, DirError, one_line};
 
 /// The largest container the registry stores: the protocol's sizes are GraphQL `Int` (32 bits).
 pub const MAX_BLOB_SIZE: u64 = i32::MAX as u64;
@@ -42,6 +43,9 @@ pub struct AddOptions {
     pub force: bool,
     /// Offer only this format; the other is still built and checked, but not offered.
     pub only: Option<WebcVersion>,
+    /// The package's description; by default the one in `wasmer.toml` or in the container's
+    /// manifest.
+    pub description: Option<String>,
 }
 
 /// One stored format.
@@ -69,18 +73,8 @@ pub struct AddReport {
 pub enum PublishError {
     #[error("cannot read {path}: {reason}; check the path")]
     ReadInput { path: PathBuf, reason: String },
-    #[error("no wasmer.toml in {0}; pass a package directory or a .webc file")]
-    NoManifest(PathBuf),
-    #[error("{path} is not a valid wasmer.toml: {reason}; fix the file")]
-    BadManifest { path: PathBuf, reason: String },
-    #[error(
-        "{what} `{path}` leads outside the package directory; keep every path inside the directory"
-    )]
-    Escapes { what: String, path: PathBuf },
-    #[error("{what} `{path}` does not exist; add the file or fix wasmer.toml")]
-    Missing { what: String, path: PathBuf },
-    #[error("cannot build the package in {dir}: {reason}; fix the package")]
-    Build { dir: PathBuf, reason: String },
+    #[error(transparent)]
+    Dir(#[from] DirError),
     #[error("{0} is not a WebC file; pass a package directory or a .webc file")]
     NotWebc(PathBuf),
     #[error("{path}: {reason}; the package cannot be published")]
@@ -178,6 +172,7 @@ pub fn add(root: &Path, input: &Path, opts: &AddOptions) -> Result<AddReport, Pu
         Published::Replaced => tracing::info!("replaced {name}@{version}"),
         Published::Inserted => tracing::info!("added {name}@{version}"),
     }
+    db.set_description(name, version, prepared.description.as_deref())?;
     Ok(AddReport {
         package: name.clone(),
         version: version.to_string(),
@@ -213,6 +208,41 @@ struct Prepared {
     v3: Bytes,
     v2_manifest: String,
     v3_manifest: String,
+    description: Option<String>,
+}
+
+/// What an input says about itself: its `wasmer.toml`, else its container's `wapm` annotation.
+#[derive(Default)]
+struct Identity {
+    name: Option<String>,
+    version: Option<String>,
+    description: Option<String>,
+}
+
+/// The name, version and description to publish: the options first, then what the input says.
+fn identify(
+    opts: &AddOptions,
+    said: Identity,
+) -> Result<(PackageName, semver::Version, Option<String>), PublishError> {
+    let name = match (&opts.name, said.name) {
+        (Some(name), _) => name.clone(),
+        (None, Some(text)) => text.parse().map_err(|e| PublishError::BadName {
+            reason: one_line(&e),
+            text,
+        })?,
+        (None, None) => return Err(PublishError::NoName),
+    };
+    let version = match (&opts.version, said.version) {
+        (Some(v), _) => v.clone(),
+        (None, Some(text)) => {
+            semver::Version::parse(text.trim()).map_err(|e| PublishError::BadVersion {
+                reason: one_line(&e),
+                text,
+            })?
+        }
+        (None, None) => return Err(PublishError::NoVersion),
+    };
+    Ok((name, version, opts.description.clone().or(said.description)))
 }
 
 /// Everything `add` checks before touching the registry root.
@@ -222,11 +252,17 @@ fn prepare(input: &Path, opts: &AddOptions) -> Result<Prepared, PublishError> {
         reason: e.to_string(),
     };
     let meta = std::fs::metadata(input).map_err(read_err)?;
-    let (bytes, toml_name, toml_version) = if meta.is_dir() {
-        build_directory(input)?
+    let (bytes, toml) = if meta.is_dir() {
+        let built = package_dir::build(input)?;
+        let said = Identity {
+            name: built.name,
+            version: built.version,
+            description: built.description,
+        };
+        (built.bytes, said)
     } else {
         let bytes = Bytes::from(std::fs::read(input).map_err(read_err)?);
-        (bytes, None, None)
+        (bytes, Identity::default())
     };
     let container_err = |path: &Path, source| match source {
         ContainerError::NotWebc => PublishError::NotWebc(path.into()),
@@ -262,57 +298,32 @@ fn prepare(input: &Path, opts: &AddOptions) -> Result<Prepared, PublishError> {
     same_atoms(input, &original, &c2)?;
     same_atoms(input, &c2, &c3)?;
 
-    let (name, version) = identity(opts, toml_name, toml_version, &original)?;
+    let wapm = original.manifest().wapm().ok().flatten();
+    let from_wapm = |field: fn(&webc::metadata::annotations::Wapm) -> Option<String>| {
+        wapm.as_ref().and_then(field)
+    };
+    let (name, version, description) = identify(
+        opts,
+        Identity {
+            name: toml.name.or_else(|| from_wapm(|w| w.name.clone())),
+            version: toml.version.or_else(|| from_wapm(|w| w.version.clone())),
+            description: toml
+                .description
+                .or_else(|| from_wapm(|w| w.description.clone())),
+        },
+    )?;
     let json = |c: &Checked| {
         serde_json::to_string(c.manifest()).map_err(|e| PublishError::ManifestJson(one_line(&e)))
     };
     Ok(Prepared {
         name,
         version,
+        description,
         v2_manifest: json(&c2)?,
         v3_manifest: json(&c3)?,
         v2,
         v3,
     })
-}
-
-/// The package's name and version: the options', else the `wasmer.toml`'s, else the
-/// container manifest's.
-fn identity(
-    opts: &AddOptions,
-    toml_name: Option<String>,
-    toml_version: Option<String>,
-    original: &Checked,
-) -> Result<(PackageName, semver::Version), PublishError> {
-    let wapm = original.manifest().wapm().ok().flatten();
-    let name = match (
-        &opts.name,
-        toml_name,
-        wapm.as_ref().and_then(|w| w.name.clone()),
-    ) {
-        (Some(name), _, _) => name.clone(),
-        (None, Some(text), _) | (None, None, Some(text)) => {
-            text.parse().map_err(|e| PublishError::BadName {
-                reason: one_line(&e),
-                text,
-            })?
-        }
-        (None, None, None) => return Err(PublishError::NoName),
-    };
-    let version = match (
-        &opts.version,
-        toml_version,
-        wapm.as_ref().and_then(|w| w.version.clone()),
-    ) {
-        (Some(v), _, _) => v.clone(),
-        (None, Some(text), _) | (None, None, Some(text)) => semver::Version::parse(text.trim())
-            .map_err(|e| PublishError::BadVersion {
-                reason: one_line(&e),
-                text,
-            })?,
-        (None, None, None) => return Err(PublishError::NoVersion),
-    };
-    Ok((name, version))
 }
 
 fn same_atoms(input: &Path, a: &Checked, b: &Checked) -> Result<(), PublishError> {
@@ -337,174 +348,6 @@ fn same_atoms(input: &Path, a: &Checked, b: &Checked) -> Result<(), PublishError
             names(&right)
         ),
     })
-}
-
-/// Checks a package directory and builds it as WebC v3. Returns the bytes and the name and
-/// version that `wasmer.toml` gives (the built container does not keep them).
-fn build_directory(dir: &Path) -> Result<(Bytes, Option<String>, Option<String>), PublishError> {
-    let manifest = read_manifest(dir)?;
-    let base = dir.canonicalize().map_err(|e| PublishError::ReadInput {
-        path: dir.into(),
-        reason: e.to_string(),
-    })?;
-    check_paths(&manifest, &base)?;
-    let package = manifest.package.as_ref();
-    let name = package.and_then(|p| p.name.clone());
-    let version = package.and_then(|p| p.version.as_ref().map(|v| v.to_string()));
-
-    let build = || -> Result<Bytes, String> {
-        use wasmer_package::package::{Package, Strictness, wasmer_ignore_walker};
-        let package = Package::from_manifest_with_strictness(
-            base.join("wasmer.toml"),
-            Strictness::Strict,
-            wasmer_ignore_walker(),
-        )
-        .map_err(|e| error_chain(&e))?;
-        package.serialize().map_err(|e| one_line(&format!("{e:#}")))
-    };
-    let bytes = std::panic::catch_unwind(build)
-        .map_err(|_| "the package builder gave up on this directory".to_string())
-        .and_then(|r| r)
-        .map_err(|reason| PublishError::Build {
-            dir: dir.into(),
-            reason,
-        })?;
-    Ok((bytes, name, version))
-}
-
-/// The directory's `wasmer.toml`, parsed and validated.
-fn read_manifest(dir: &Path) -> Result<wasmer_config::package::Manifest, PublishError> {
-    let toml_path = dir.join("wasmer.toml");
-    let text = match std::fs::read_to_string(&toml_path) {
-        Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(PublishError::NoManifest(dir.into()));
-        }
-        Err(e) => {
-            return Err(PublishError::ReadInput {
-                path: toml_path,
-                reason: e.to_string(),
-            });
-        }
-    };
-    let manifest =
-        wasmer_config::package::Manifest::parse(&text).map_err(|e| PublishError::BadManifest {
-            path: toml_path.clone(),
-            reason: toml_error(&text, e.message(), e.span()),
-        })?;
-    manifest.validate().map_err(|e| PublishError::BadManifest {
-        path: toml_path.clone(),
-        reason: one_line(&e),
-    })?;
-    Ok(manifest)
-}
-
-/// Every path the manifest names stays inside the package directory `base`.
-fn check_paths(
-    manifest: &wasmer_config::package::Manifest,
-    base: &Path,
-) -> Result<(), PublishError> {
-    use wasmer_config::package::{Bindings, Command, CommandAnnotations};
-    let inside = |what: String, rel: &Path| check_inside(base, what, rel);
-    for module in &manifest.modules {
-        inside(format!("module `{}` source", module.name), &module.source)?;
-        match &module.bindings {
-            Some(Bindings::Wit(wit)) => inside(
-                format!("module `{}` bindings", module.name),
-                &wit.wit_exports,
-            )?,
-            Some(Bindings::Wai(wai)) => {
-                for file in wai.exports.iter().chain(&wai.imports) {
-                    inside(format!("module `{}` bindings", module.name), file)?;
-                }
-            }
-            None => {}
-        }
-    }
-    for (guest, host) in &manifest.fs {
-        inside(format!("[fs] `{guest}`"), host)?;
-    }
-    for command in &manifest.commands {
-        if let Command::V2(cmd) = command
-            && let Some(CommandAnnotations::File(file)) = &cmd.annotations
-        {
-            inside(format!("command `{}` annotations", cmd.name), &file.file)?;
-        }
-    }
-    if let Some(package) = &manifest.package {
-        if let Some(readme) = &package.readme {
-            inside("readme".into(), readme)?;
-        }
-        if let Some(license) = &package.license_file {
-            inside("license-file".into(), license)?;
-        }
-    }
-    Ok(())
-}
-
-/// Refuses a path from `wasmer.toml` that is absolute, climbs above the package directory, or
-/// resolves (through symbolic links) outside it, and one that does not exist.
-fn check_inside(base: &Path, what: String, rel: &Path) -> Result<(), PublishError> {
-    let escapes = || PublishError::Escapes {
-        what: what.clone(),
-        path: rel.into(),
-    };
-    let mut depth = 0usize;
-    for component in rel.components() {
-        match component {
-            Component::Prefix(_) | Component::RootDir => return Err(escapes()),
-            Component::CurDir => {}
-            Component::ParentDir => depth = depth.checked_sub(1).ok_or_else(escapes)?,
-            Component::Normal(_) => depth += 1,
-        }
-    }
-    match base.join(rel).canonicalize() {
-        Ok(real) if real.starts_with(base) => Ok(()),
-        Ok(_) => Err(escapes()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(PublishError::Missing {
-            what,
-            path: rel.into(),
-        }),
-        Err(e) => Err(PublishError::ReadInput {
-            path: base.join(rel),
-            reason: e.to_string(),
-        }),
-    }
-}
-
-/// A TOML error as one line with its line number.
-fn toml_error(text: &str, message: &str, span: Option<std::ops::Range<usize>>) -> String {
-    match span {
-        Some(span) => {
-            let before = text.get(..span.start).unwrap_or(text);
-            let line = before.matches('\n').count() + 1;
-            format!("line {line}: {}", one_line(&message))
-        }
-        None => one_line(&message),
-    }
-}
-
-/// An error and all of its sources, as one line.
-fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    one_line(&text)
-}
-
-/// A message as one line.
-fn one_line(e: &dyn std::fmt::Display) -> String {
-    e.to_string()
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 /// Writes a blob as `root/blobs/<sha256>.webc`: a temporary file in `root/tmp`, fsynced, then
@@ -541,19 +384,19 @@ fn store_blob(root: &Path, bytes: &Bytes) -> Result<BlobReport, PublishError> {
     })
 }
 
+/// The module of [`package_dir`]: a WASI command that exits with 0.
 #[cfg(test)]
-pub(crate) mod tests {
-    use super::*;
+const WAT: &str = r#"(module
+    (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+    (memory (export "memory") 1)
+    (func (export "_start") i32.const 0 call $exit))"#;
 
-    const WAT: &str = r#"(module
-        (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
-        (memory (export "memory") 1)
-        (func (export "_start") i32.const 0 call $exit))"#;
-
-    /// Writes a package directory: one WASI module, one command, one `[fs]` data directory.
-    pub(crate) fn package_dir(dir: &Path, name: &str, version: &str) {
-        let toml = format!(
-            r#"[package]
+/// Writes a package directory, for tests: one WASI module, one command, one `[fs]` data
+/// directory.
+#[cfg(test)]
+pub(crate) fn package_dir(dir: &Path, name: &str, version: &str) {
+    let toml = format!(
+        r#"[package]
 name = "{name}"
 version = "{version}"
 description = "a test package"
@@ -571,13 +414,17 @@ runner = "wasi"
 [fs]
 "/data" = "data"
 "#
-        );
-        std::fs::write(dir.join("wasmer.toml"), toml).unwrap();
-        std::fs::write(dir.join("hello.wasm"), wat::parse_str(WAT).unwrap()).unwrap();
-        std::fs::create_dir_all(dir.join("data/sub")).unwrap();
-        std::fs::write(dir.join("data/greeting.txt"), "hello\n").unwrap();
-        std::fs::write(dir.join("data/sub/more.txt"), "more\n").unwrap();
-    }
+    );
+    std::fs::write(dir.join("wasmer.toml"), toml).unwrap();
+    std::fs::write(dir.join("hello.wasm"), wat::parse_str(WAT).unwrap()).unwrap();
+    std::fs::create_dir_all(dir.join("data/sub")).unwrap();
+    std::fs::write(dir.join("data/greeting.txt"), "hello\n").unwrap();
+    std::fs::write(dir.join("data/sub/more.txt"), "more\n").unwrap();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
 
     fn blob_path(root: &Path, blob: &BlobReport) -> PathBuf {
         root.join("blobs")
@@ -696,7 +543,10 @@ runner = "wasi"
         let empty = tmp.path().join("empty");
         std::fs::create_dir(&empty).unwrap();
         let err = refused(&empty, &defaults);
-        assert!(matches!(err, PublishError::NoManifest(_)), "{err}");
+        assert!(
+            matches!(err, PublishError::Dir(DirError::NoManifest(_))),
+            "{err}"
+        );
         assert!(err.to_string().starts_with("no wasmer.toml in"), "{err}");
 
         let escape = fresh("escape");
@@ -705,13 +555,19 @@ runner = "wasi"
         let bad = toml.replace("source = \"hello.wasm\"", "source = \"../escape.wasm\"");
         std::fs::write(escape.join("wasmer.toml"), bad).unwrap();
         let err = refused(&escape, &defaults);
-        assert!(matches!(err, PublishError::Escapes { .. }), "{err}");
+        assert!(
+            matches!(err, PublishError::Dir(DirError::Escapes { .. })),
+            "{err}"
+        );
 
         let absolute = fresh("absolute");
         let bad = toml.replace("\"/data\" = \"data\"", "\"/data\" = \"/etc\"");
         std::fs::write(absolute.join("wasmer.toml"), bad).unwrap();
         let err = refused(&absolute, &defaults);
-        assert!(matches!(err, PublishError::Escapes { .. }), "{err}");
+        assert!(
+            matches!(err, PublishError::Dir(DirError::Escapes { .. })),
+            "{err}"
+        );
 
         #[cfg(unix)]
         {
@@ -719,18 +575,27 @@ runner = "wasi"
             std::fs::remove_dir_all(linked.join("data")).unwrap();
             std::os::unix::fs::symlink(tmp.path(), linked.join("data")).unwrap();
             let err = refused(&linked, &defaults);
-            assert!(matches!(err, PublishError::Escapes { .. }), "{err}");
+            assert!(
+                matches!(err, PublishError::Dir(DirError::Escapes { .. })),
+                "{err}"
+            );
         }
 
         let missing = fresh("missing");
         std::fs::remove_file(missing.join("hello.wasm")).unwrap();
         let err = refused(&missing, &defaults);
-        assert!(matches!(err, PublishError::Missing { .. }), "{err}");
+        assert!(
+            matches!(err, PublishError::Dir(DirError::Missing { .. })),
+            "{err}"
+        );
 
         let broken = fresh("broken");
         std::fs::write(broken.join("wasmer.toml"), "[package\nname = 1").unwrap();
         let err = refused(&broken, &defaults);
-        assert!(matches!(err, PublishError::BadManifest { .. }), "{err}");
+        assert!(
+            matches!(err, PublishError::Dir(DirError::BadManifest { .. })),
+            "{err}"
+        );
 
         let badname = fresh("badname");
         let bad = toml.replace("name = \"test/hello\"", "name = \"a/b/c\"");

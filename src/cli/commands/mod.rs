@@ -11,6 +11,7 @@ pub mod install;
 pub mod list;
 pub mod lock;
 pub mod outdated;
+pub mod publish;
 pub mod registry;
 pub mod registry_rollout;
 pub mod resolve;

@@ -1,9 +1,9 @@
-//! `webcpm registry add|archive|serve`: filling and serving a local registry (`keygen` and
-//! `rollout` are in `registry_rollout`).
+//! `webcpm registry add|archive|serve|token create`: filling and serving a local registry, and
+//! making the tokens that may publish to it (`keygen` and `rollout` are in `registry_rollout`).
 
 use serde_json::json;
 
-use crate::cli::args::{GlobalArgs, RegistryCommand};
+use crate::cli::args::{GlobalArgs, RegistryCommand, TokenCommand};
 use crate::cli::failure::{ExitStatus, Failure, FailureKind};
 use crate::package::{InputError, PackageSpec, VersionRequest};
 use crate::server;
@@ -36,6 +36,7 @@ pub async fn registry(global: &GlobalArgs, cmd: RegistryCommand) -> Result<ExitS
             real_shapes,
             url_ttl,
             policy_ttl,
+            allow_republish,
         } => {
             serve(server::ServeOptions {
                 root,
@@ -46,8 +47,12 @@ pub async fn registry(global: &GlobalArgs, cmd: RegistryCommand) -> Result<ExitS
                 faults,
                 real_shapes: real_shapes.then(|| std::time::Duration::from_secs(url_ttl)),
                 policy_ttl: std::time::Duration::from_secs(policy_ttl),
+                allow_republish,
             })
             .await
+        }
+        RegistryCommand::Token(TokenCommand::Create { root, namespace }) => {
+            create_token(global, &root, &namespace)
         }
         RegistryCommand::Keygen { .. } | RegistryCommand::Rollout(_) => {
             unreachable!("dispatched to registry_rollout")
@@ -71,6 +76,7 @@ fn add_options(
             .map_err(input)?,
         force,
         only,
+        description: None,
     })
 }
 
@@ -138,5 +144,28 @@ async fn serve(options: server::ServeOptions) -> Result<ExitStatus, Failure> {
         .wait()
         .await
         .map_err(|e| Failure::internal(e.to_string()))?;
+    Ok(ExitStatus::Success)
+}
+
+fn create_token(
+    global: &GlobalArgs,
+    root: &std::path::Path,
+    namespace: &str,
+) -> Result<ExitStatus, Failure> {
+    let made = server::create_token(root, namespace)?;
+    if global.json {
+        println!(
+            "{}",
+            serde_json::to_string(&made).expect("plain data serializes")
+        );
+    } else {
+        println!("{}", made.token);
+        if !global.quiet {
+            eprintln!(
+                "This token may publish into `{}`; it is shown only now (the registry keeps its hash). Pass it as WEBCPM_TOKEN.",
+                made.namespace
+            );
+        }
+    }
     Ok(ExitStatus::Success)
 }
