@@ -39,9 +39,9 @@ pub mod fleet;
 mod graphql;
 mod http;
 mod publish;
-pub mod shapes;
 mod publish_api;
 mod schema;
+pub mod shapes;
 mod tokens;
 mod web;
 
