@@ -16,6 +16,7 @@
 //! | [`rollout`] | re-points installs when the format policy changes (rollback, resume) |
 //! | [`artifacts`] | at install: unpacks volumes and compiles every atom into the store |
 //! | [`runtime`] | wasmtime: precompiles, memory-maps artifacts, runs WASI commands |
+//! | [`local`] | `run` of a local `.webc`, `.wasm`, package directory or URL: into the store as a blob |
 //! | [`run`] | `run`: from an installed package to a ready module and its WASI setup |
 //! | [`demo`] | `webcpm demo`: the whole story on a built-in local registry |
 //! | [`server`] | the local registry (`registry add`, `registry serve`), sharing only the schema |
@@ -33,6 +34,7 @@ pub mod fetch;
 pub mod fleet;
 pub mod http;
 pub mod install;
+pub mod local;
 pub mod lockfile;
 pub mod package;
 pub mod package_dir;

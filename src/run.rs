@@ -133,7 +133,17 @@ fn installed(store: &Store, name: &PackageName) -> Result<Package, LaunchError> 
         .index()
         .installed(name)?
         .ok_or_else(|| LaunchError::NotInstalled(name.clone()))?;
-    let blob = install.sha256;
+    let members = store.index().members(name)?;
+    unpacked(store, name, install.sha256, members)
+}
+
+/// A blob of the store, unpacked, with its manifest.
+fn unpacked(
+    store: &Store,
+    name: &PackageName,
+    blob: Sha256Digest,
+    members: Vec<InstallMember>,
+) -> Result<Package, LaunchError> {
     ensure_unpacked(store, &blob)?;
     let bad = || LaunchError::BadManifest(name.clone());
     let json = store.index().manifest(&blob)?.ok_or_else(bad)?;
@@ -141,7 +151,7 @@ fn installed(store: &Store, name: &PackageName) -> Result<Package, LaunchError> 
         name: name.clone(),
         blob,
         manifest: serde_json::from_str(&json).map_err(|_| bad())?,
-        members: store.index().members(name)?,
+        members,
     })
 }
 
@@ -308,7 +318,33 @@ pub fn launch(
     name: &PackageName,
     request: &Request,
 ) -> Result<Launch, LaunchError> {
-    let package = installed(store, name)?;
+    launch_package(store, runtime, installed(store, name)?, request)
+}
+
+/// Prepares the command of a container that is in the store but not installed (a local file
+/// or a URL), shown under `name`; it has no dependencies.
+pub fn launch_blob(
+    store: &Store,
+    runtime: &Runtime,
+    name: &PackageName,
+    blob: Sha256Digest,
+    request: &Request,
+) -> Result<Launch, LaunchError> {
+    launch_package(
+        store,
+        runtime,
+        unpacked(store, name, blob, Vec::new())?,
+        request,
+    )
+}
+
+fn launch_package(
+    store: &Store,
+    runtime: &Runtime,
+    package: Package,
+    request: &Request,
+) -> Result<Launch, LaunchError> {
+    let name = &package.name;
     let target = target(store, &package, request.command.as_deref())?;
     let loaded = if request.keep_artifacts {
         load(store, runtime, &target)?

@@ -154,8 +154,13 @@ pub struct InstallArgs {
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// The package: `ns/name[@version]`
-    pub package: PackageSpec,
+    /// What to run: a package `ns/name[@version]`, a local `./file.webc`, `./module.wasm` or
+    /// `./dir` with a wasmer.toml, or a URL of a `.webc`
+    #[arg(value_name = "PACKAGE|PATH|URL")]
+    pub package: crate::local::Target,
+    /// The SHA-256 a URL's bytes must have
+    #[arg(long, value_name = "HEX")]
+    pub sha256: Option<crate::package::Sha256Digest>,
     /// The command to run (default: the package's entrypoint, or its only command)
     #[arg(long, value_name = "NAME")]
     pub command: Option<String>,

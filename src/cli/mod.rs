@@ -144,7 +144,10 @@ async fn dispatch(cli: Cli) -> Result<ExitStatus, Failure> {
         Command::Run(args) => {
             let ctx = Context::with_format(global, &args.format)?;
             follow::follow(&ctx, Wait::Tight, network(args.offline), false).await;
-            let names = [args.package.name.clone()];
+            let names: Vec<_> = match &args.package {
+                crate::local::Target::Package(spec) => vec![spec.name.clone()],
+                _ => Vec::new(),
+            };
             let result = run::run(&ctx, args).await;
             follow::record(&ctx, &names, Phase::Run, &result);
             result

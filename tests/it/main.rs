@@ -7,6 +7,7 @@ mod faults;
 mod fleet;
 mod install;
 mod layout;
+mod local;
 mod lockfile;
 mod network;
 mod publish;

@@ -1,14 +1,21 @@
 //! `webcpm run`: installs the package first when the store has no install that answers the
 //! request, then runs its command from the precompiled artifact. The warm path touches only the
-//! store: no HTTP client, no registry.
+//! store: no HTTP client, no registry. A local file, directory or URL goes into the store as a
+//! blob, is compiled like an install, and runs the same way ([`crate::local`]).
 
+use std::sync::Arc;
 use std::time::Instant;
 
+use crate::artifacts::{self, CompileReporter};
 use crate::cli::args::RunArgs;
 use crate::cli::context::Context;
 use crate::cli::failure::{ExitStatus, Failure, FailureKind};
+use crate::cli::reporters::CompileLines;
 use crate::install::{InstallOptions, Network};
-use crate::runtime::{Mount, RunError};
+use crate::local::{self, LocalError, Target};
+use crate::package::{PackageName, PackageSpec, Sha256Digest};
+use crate::run::{Launch, Request};
+use crate::runtime::{Mount, RunError, Runtime};
 use crate::store::Store;
 
 /// Parses `HOST[:GUEST]`.
@@ -22,8 +29,12 @@ fn parse_dir(text: &str) -> Mount {
 }
 
 /// Installs the package unless an install already answers the request.
-async fn ensure_installed(ctx: &Context, store: &Store, args: &RunArgs) -> Result<(), Failure> {
-    let spec = &args.package;
+async fn ensure_installed(
+    ctx: &Context,
+    store: &Store,
+    spec: &PackageSpec,
+    args: &RunArgs,
+) -> Result<(), Failure> {
     let installed = store.index().installed(&spec.name)?;
     let forced = ctx.settings.format.forced.as_ref();
     if installed
@@ -50,11 +61,96 @@ async fn ensure_installed(ctx: &Context, store: &Store, args: &RunArgs) -> Resul
     Ok(())
 }
 
+/// The name a local input runs under: `local/<file stem>`.
+fn local_name(text: &str) -> PackageName {
+    let stem = text
+        .trim_end_matches('/')
+        .rsplit('/')
+        .next()
+        .unwrap_or_default()
+        .split(['.', '?'])
+        .next()
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    format!("local/{stem}")
+        .parse()
+        .unwrap_or_else(|_| "local/package".parse().expect("a valid name"))
+}
+
+fn local_failure(e: LocalError) -> Failure {
+    let kind = match &e {
+        LocalError::Download { .. } => FailureKind::Network,
+        LocalError::Store(_) => FailureKind::Store,
+        LocalError::Read { .. } => FailureKind::Usage,
+        _ => FailureKind::Integrity,
+    };
+    Failure::new(kind, e.to_string())
+}
+
+/// Puts a local path's or a URL's container into the store and compiles its atoms.
+async fn import(
+    ctx: &Context,
+    store: &Arc<Store>,
+    runtime: &Runtime,
+    args: &RunArgs,
+) -> Result<(PackageName, Sha256Digest), Failure> {
+    let (text, bytes) = match &args.package {
+        Target::Path(path) => (path.display().to_string(), local::read(path)),
+        Target::Url(url) => {
+            if args.sha256.is_none() {
+                ctx.note(format!(
+                    "warning: no --sha256 for {}: nothing vouches for these bytes but the server",
+                    crate::http::redact(url)
+                ));
+            }
+            let http = crate::http::client(&ctx.settings.http())
+                .map_err(|e| Failure::usage(e.to_string()))?;
+            let max = ctx.settings.download.max_size.val;
+            (
+                url.clone(),
+                local::download(&http, url, args.sha256, max).await,
+            )
+        }
+        Target::Package(_) => unreachable!("packages are installed, not imported"),
+    };
+    let bytes = bytes.map_err(local_failure)?;
+    let digest = local::store_container(store, bytes, &text).map_err(local_failure)?;
+    if ctx.settings.compile_cache().enabled() {
+        let reporter: Arc<dyn CompileReporter> = Arc::new(CompileLines {
+            quiet: ctx.global.quiet || ctx.global.json,
+        });
+        let when = artifacts::Recompile::IfMissing;
+        artifacts::prepare(store, runtime, &[digest], &reporter, when)
+            .await
+            .map_err(crate::install::InstallError::from)?;
+    }
+    Ok((local_name(&text), digest))
+}
+
+/// The module to run and how: an install's, or a local input's.
+async fn launch(
+    ctx: &Context,
+    store: &Arc<Store>,
+    runtime: &Runtime,
+    args: &RunArgs,
+    request: &Request,
+) -> Result<Launch, Failure> {
+    if let Target::Package(spec) = &args.package {
+        ensure_installed(ctx, store, spec, args).await?;
+        // Nothing else runs meanwhile: preparing the module here, on the runtime's thread,
+        // saves a thread hand-off on the warm path.
+        return Ok(crate::run::launch(store, runtime, &spec.name, request)?);
+    }
+    let (name, digest) = import(ctx, store, runtime, args).await?;
+    Ok(crate::run::launch_blob(
+        store, runtime, &name, digest, request,
+    )?)
+}
+
 pub async fn run(ctx: &Context, args: RunArgs) -> Result<ExitStatus, Failure> {
-    let store = ctx.store()?;
-    ensure_installed(ctx, &store, &args).await?;
+    let store = Arc::new(ctx.store()?);
     let runtime = ctx.runtime()?;
-    let request = crate::run::Request {
+    let request = Request {
         command: args.command.clone(),
         args: args.args.clone(),
         env: args.env.clone(),
@@ -62,9 +158,7 @@ pub async fn run(ctx: &Context, args: RunArgs) -> Result<ExitStatus, Failure> {
         keep_artifacts: ctx.settings.compile_cache().enabled(),
     };
     let started = Instant::now();
-    // Nothing else runs meanwhile: preparing the module here, on the runtime's thread, saves a
-    // thread hand-off on the warm path.
-    let launch = crate::run::launch(&store, &runtime, &args.package.name, &request)?;
+    let launch = launch(ctx, &store, &runtime, &args, &request).await?;
     if let Some(why) = &launch.recompiled {
         ctx.note(format!("note: {why}; compiled it again"));
     }

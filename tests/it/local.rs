@@ -1,0 +1,79 @@
+//! `webcpm run` of what is not installed: a `.wasm` module, a package directory, a `.webc` file
+//! and a URL, each checked, compiled once into the store and run in the usual sandbox.
+
+use crate::common::*;
+
+#[test]
+fn each_local_form_runs_and_its_compiled_code_is_kept_by_content() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path();
+
+    // A module: wrapped in a one-command package.
+    std::fs::write(
+        home.join("hello.wasm"),
+        hello_wasm("hello from a module\n", 3),
+    )
+    .unwrap();
+    let out = run(webcpm(home).current_dir(home).args(["run", "./hello.wasm"]));
+    assert_eq!(out.status.code(), Some(3));
+    assert_eq!(stdout(&out), "hello from a module\n");
+    assert!(stderr(&out).contains("Compiled"), "{}", stderr(&out));
+    let again = run(webcpm(home)
+        .current_dir(home)
+        .args(["run", "-v", "./hello.wasm"]));
+    assert_eq!(stdout(&again), "hello from a module\n");
+    assert!(
+        stderr(&again).contains("loaded precompiled artifact"),
+        "{}",
+        stderr(&again)
+    );
+    // Nothing is recorded as an install.
+    let list = json(&run(webcpm(home).args(["list", "--json"])));
+    assert!(list["packages"].as_array().unwrap().is_empty());
+
+    // A package directory, with its volume mounted as for an install.
+    let dir = package_dir(
+        home,
+        &Pkg {
+            name: "me/dirpkg",
+            version: "1.0.0",
+            wasm: Some(cat_wasm("greeting.txt")),
+            ..Pkg::default()
+        },
+    );
+    let out = run(webcpm(home).arg("run").arg(&dir));
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(stdout(&out), "hello from me/dirpkg\n");
+
+    // A .webc file, and the same file by URL, with and without the hash that vouches for it.
+    let root = home.join("registry");
+    let report = publish_new(home, &root, "me/webcpkg", "1.0.0", &[]);
+    let sha = report["v3"]["sha256"].as_str().unwrap().to_string();
+    let file = home.join("pkg.webc");
+    std::fs::copy(root.join(format!("blobs/{sha}.webc")), &file).unwrap();
+    let out = run(webcpm(home).arg("run").arg(&file));
+    assert_eq!(stdout(&out), "me/webcpkg\n");
+
+    let registry = Registry::start(home, &root);
+    let base = registry.url.trim_end_matches("/graphql");
+    let url = format!("{base}/blobs/{sha}.webc");
+    let out = run(webcpm(home).args(["run", &url, "--sha256", &sha]));
+    assert_eq!(stdout(&out), "me/webcpkg\n");
+    assert!(!stderr(&out).contains("warning"), "{}", stderr(&out));
+    let out = run(webcpm(home).args(["run", &url]));
+    assert_eq!(stdout(&out), "me/webcpkg\n");
+    assert!(stderr(&out).contains("no --sha256"), "{}", stderr(&out));
+    let out = run(webcpm(home).args(["run", &url, "--sha256", &"0".repeat(64)]));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("SHA-256 mismatch"),
+        "{}",
+        stderr(&out)
+    );
+
+    // What is not a container is refused, naming the file.
+    std::fs::write(home.join("junk.webc"), b"not a container").unwrap();
+    let out = run(webcpm(home).current_dir(home).args(["run", "./junk.webc"]));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("./junk.webc"), "{}", stderr(&out));
+}
