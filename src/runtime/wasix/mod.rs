@@ -25,7 +25,7 @@ use wasmer_wasix::runners::wasi::{RuntimeOrEngine, WasiRunner};
 use wasmer_wasix::runtime::package_loader::UnsupportedPackageLoader;
 use wasmer_wasix::runtime::resolver::MultiSource;
 use wasmer_wasix::runtime::task_manager::tokio::TokioTaskManager;
-use wasmer_wasix::{PluggableRuntime, WasiRuntimeError};
+use wasmer_wasix::{PluggableRuntime, SpawnError, WasiRuntimeError, WasiThreadError};
 
 use super::backend::{self, Backend, EngineError, Miss, Module};
 use super::options::{Command, Limits, RunError, RunOptions};
@@ -207,19 +207,50 @@ fn run_program(
     tokio.shutdown_background();
     match ran {
         Ok(()) => Ok(0),
-        Err(error) => match error
-            .chain()
-            .find_map(|e| e.downcast_ref::<WasiRuntimeError>())
-            .and_then(WasiRuntimeError::as_exit_code)
-        {
-            Some(code) => Ok(code.raw()),
-            None => Err(RunError::Trap {
-                module: name.clone(),
-                function: "?".into(),
-                message: format!("{error:#}"),
-            }),
-        },
+        Err(error) => ended(error, name),
     }
+}
+
+/// How a program that did not end with 0 ended: its exit code, a failure to link (an import
+/// Wasmer does not provide or with another type), or a trap.
+fn ended(error: anyhow::Error, module: String) -> Result<i32, RunError> {
+    let exit = error
+        .chain()
+        .find_map(|e| e.downcast_ref::<WasiRuntimeError>())
+        .and_then(WasiRuntimeError::as_exit_code);
+    if let Some(code) = exit {
+        return Ok(code.raw());
+    }
+    let linking = error.chain().any(|e| {
+        // Spawning wraps the thread's error in `SpawnError::Other`.
+        let thread = match e.downcast_ref::<SpawnError>() {
+            Some(SpawnError::Other(inner)) => inner.downcast_ref::<WasiThreadError>(),
+            _ => e.downcast_ref::<WasiThreadError>(),
+        };
+        matches!(
+            thread,
+            Some(
+                WasiThreadError::InstanceCreateFailed(_)
+                    | WasiThreadError::LinkError(_)
+                    | WasiThreadError::ImportPreparationFailed(_)
+            )
+        ) || matches!(
+            e.downcast_ref::<WasiRuntimeError>(),
+            Some(WasiRuntimeError::Instantiation(_))
+        )
+    });
+    let message = format!("{error:#}");
+    Err(match linking {
+        true => RunError::Link {
+            module,
+            reason: message,
+        },
+        false => RunError::Trap {
+            module,
+            function: "?".into(),
+            message,
+        },
+    })
 }
 
 /// The runner with the program's arguments, environment, directories and commands.
