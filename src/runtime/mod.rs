@@ -121,10 +121,14 @@ impl Runtime {
 
     /// The engine hash of every backend in this build: the artifacts that are this build's.
     pub fn engine_hashes(&self) -> Vec<String> {
-        let mut hashes = vec![self.wasmtime.engine_hash().to_string()];
-        #[cfg(feature = "wasix")]
-        hashes.push(self.wasix.engine_hash().to_string());
-        hashes
+        [
+            self.wasmtime.engine_hash(),
+            #[cfg(feature = "wasix")]
+            self.wasix.engine_hash(),
+        ]
+        .into_iter()
+        .map(str::to_string)
+        .collect()
     }
 
     /// Runs a loaded module on the backend that loaded it; returns its exit code.
