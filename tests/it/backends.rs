@@ -37,6 +37,17 @@ fn publish_commands(
     publish(home, root, &dir, &[]);
 }
 
+/// Starts a registry on what `root` holds and installs `packages` from it; the install succeeds.
+fn install_from(home: &Path, root: &Path, packages: &[&str]) -> std::process::Output {
+    let registry = Registry::start(home, root);
+    let out = run(webcpm(home)
+        .arg("install")
+        .args(packages)
+        .args(["--registry", &registry.url]));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    out
+}
+
 /// The ABI `list --json` shows for the atom of an installed package.
 fn listed_abi(home: &Path, package: &str) -> String {
     let listed = json(&run(webcpm(home).args(["list", "--json"])));
@@ -69,15 +80,7 @@ fn preview_0_and_preview_1_run_on_wasmtime_with_their_abi_recorded() {
         &[("old", echo_wasm_for("wasi_unstable"))],
     );
     publish_commands(home, &root, "test/new", &[], &[("new", echo_wasm())]);
-    let registry = Registry::start(home, &root);
-    let out = run(webcpm(home).args([
-        "install",
-        "test/old",
-        "test/new",
-        "--registry",
-        &registry.url,
-    ]));
-    assert_eq!(out.status.code(), Some(0));
+    install_from(home, &root, &["test/old", "test/new"]);
 
     for (package, abi) in [("test/old", "preview0"), ("test/new", "preview1")] {
         let out = run(webcpm(home).args(["run", package, "-v", "--", "a", "bb"]));
@@ -148,17 +151,11 @@ fn a_wasix_module_on_shared_memory_runs_on_wasmer_from_its_artifact() {
     )
     .unwrap();
     publish_commands(home, &root, "test/wgrow", &[], &[("wgrow", grow)]);
-    let registry = Registry::start(home, &root);
-    let out = run(webcpm(home).args([
-        "install",
-        "test/wasix",
-        "test/wecho",
-        "test/wspin",
-        "test/wgrow",
-        "--registry",
-        &registry.url,
-    ]));
-    assert_eq!(out.status.code(), Some(0));
+    let out = install_from(
+        home,
+        &root,
+        &["test/wasix", "test/wecho", "test/wspin", "test/wgrow"],
+    );
     assert!(stderr(&out).contains("Compiling wasix"), "{}", stderr(&out));
     assert_eq!(listed_abi(home, "test/wasix"), "wasix32");
 
@@ -234,9 +231,7 @@ fn a_dependency_command_is_found_at_bin() {
         &[("test/tools", "^1")],
         &[("shell", exec_wasm())],
     );
-    let registry = Registry::start(home, &root);
-    let out = run(webcpm(home).args(["install", "test/shell", "--registry", &registry.url]));
-    assert_eq!(out.status.code(), Some(0));
+    install_from(home, &root, &["test/shell"]);
 
     // The shell (WASIX) execs the tools' `hello` (WASI preview 1) from /bin.
     let out = run(webcpm(home).args(["run", "test/shell"]));
@@ -265,9 +260,7 @@ fn a_module_singlepass_cannot_compile_installs_and_run_names_the_proposal() {
     )
     .unwrap();
     publish_commands(home, &root, "test/throws", &[], &[("throws", throws)]);
-    let registry = Registry::start(home, &root);
-    let out = run(webcpm(home).args(["install", "test/throws", "--registry", &registry.url]));
-    assert_eq!(out.status.code(), Some(0), "the package installs");
+    let out = install_from(home, &root, &["test/throws"]);
     assert!(
         stderr(&out).contains("Cannot compile throws"),
         "{}",
@@ -292,9 +285,7 @@ fn without_the_wasix_feature_a_wasix_module_names_the_feature() {
     let root = home.join("registry");
     let wasm = hello_wasm_for("wasix_32v1", "hi\n", 0);
     publish_commands(home, &root, "test/wasix", &[], &[("wasix", wasm)]);
-    let registry = Registry::start(home, &root);
-    let out = run(webcpm(home).args(["install", "test/wasix", "--registry", &registry.url]));
-    assert_eq!(out.status.code(), Some(0), "the package installs");
+    install_from(home, &root, &["test/wasix"]);
     let out = run(webcpm(home).args(["run", "test/wasix"]));
     assert_eq!(out.status.code(), Some(1));
     assert!(
@@ -312,7 +303,7 @@ mod real_programs {
     use std::path::{Path, PathBuf};
     use std::process::{Output, Stdio};
 
-    use super::publish_commands;
+    use super::{install_from, publish_commands};
     use crate::common::*;
 
     /// Runs an installed package's command with `stdin`.
@@ -397,13 +388,9 @@ mod real_programs {
             let wasm = std::fs::read(dir.join(format!("{file}.wasm"))).unwrap();
             publish_commands(home, &root, &format!("real/{file}"), &[], &[(file, wasm)]);
         }
-        let registry = Registry::start(home, &root);
         let names: Vec<String> = cases.iter().map(|c| format!("real/{}", c.0)).collect();
-        let out = run(webcpm(home)
-            .arg("install")
-            .args(&names)
-            .args(["--registry", &registry.url]));
-        assert_eq!(out.status.code(), Some(0));
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        install_from(home, &root, &names);
         for (file, stdin, code, lines) in cases {
             let out = run_with_stdin(home, &format!("real/{file}"), stdin);
             assert_eq!(out.status.code(), Some(*code), "{file}: {}", stderr(&out));
