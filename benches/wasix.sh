@@ -18,10 +18,11 @@ say() { printf '\n== %s\n' "$*" >&2; }
 command -v hyperfine >/dev/null || { apt-get update -qq && apt-get install -y -qq hyperfine >/dev/null; }
 say "building webcpm and the floor (release)"
 cargo build --release --locked
-cargo build --release --manifest-path benches/wasix-floor/Cargo.toml \
-  --target-dir "$ROOT/target/bench-tools/wasix-floor"
+# The floor shares webcpm's lock file and target directory: the crates both use are built once.
+cp Cargo.lock benches/wasix-floor/Cargo.lock
+cargo build --release --manifest-path benches/wasix-floor/Cargo.toml --target-dir "$ROOT/target"
 W=$ROOT/target/release/webcpm
-FLOOR=$ROOT/target/bench-tools/wasix-floor/release/wasix-floor
+FLOOR=$ROOT/target/release/wasix-floor
 
 export WEBCPM_HOME=$WORK/store WEBCPM_CONFIG=$WORK/config.toml WEBCPM_SYSTEM_CONFIG=$WORK/none.toml
 rm -rf "$WORK/store" "$WORK/registry" "$WORK/pkg"

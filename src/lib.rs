@@ -13,7 +13,7 @@
 //! | [`install`] | drives the parts above for `install`, `resolve`, `uninstall` |
 //! | [`rollout`] | re-points installs when the format policy changes (rollback, resume) |
 //! | [`artifacts`] | at install: unpacks volumes and compiles every atom into the store |
-//! | [`runtime`] | wasmtime: precompiles, memory-maps artifacts, runs WASI commands |
+//! | [`runtime`] | the engines behind one `Backend` trait, chosen per atom by its ABI: wasmtime (WASI preview 0 and 1), Wasmer (WASIX, feature `wasix`); precompiles, memory-maps artifacts, runs commands |
 //! | [`run`] | `run`: from an installed package to a ready module and its WASI setup |
 //! | [`demo`] | `webcpm demo`: the whole story on a built-in local registry |
 //! | [`server`] | the local registry (`registry add`, `registry serve`), sharing only the schema |
