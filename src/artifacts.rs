@@ -1,6 +1,7 @@
 //! What an installed blob needs before it can run, made once at install: its manifest and atoms
-//! recorded in the index, its volumes unpacked into `volumes/<blob-sha256>/`, and every atom
-//! compiled for this engine into `compiled/<engine-hash>/<atom-sha256>.cwasm`.
+//! (with the ABI each one's imports say) recorded in the index, its volumes unpacked into
+//! `volumes/<blob-sha256>/`, and every atom compiled by the backend for its ABI into
+//! `compiled/<engine-hash>/<atom-sha256>.cwasm`.
 //!
 //! Compiling is CPU-bound and runs on blocking threads, all atoms of an install in parallel. An
 //! atom is keyed by its SHA-256, so an atom shared by two packages is compiled once. An atom the
@@ -13,8 +14,8 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use crate::container::{self, Checked};
-use crate::package::Sha256Digest;
-use crate::runtime::Runtime;
+use crate::package::{Abi, Sha256Digest};
+use crate::runtime::{Backend, Runtime, abi_of};
 use crate::store::{AtomRow, Store, StoreError};
 
 /// Why a blob could not be prepared.
@@ -88,7 +89,15 @@ pub fn unpack(store: &Store, blob: &Sha256Digest) -> Result<Option<Checked>, Pre
         let atoms: Vec<AtomRow> = checked
             .atoms()
             .into_iter()
-            .map(|(name, sha256, size)| AtomRow { name, sha256, size })
+            .map(|(name, sha256, size)| {
+                let abi = checked.container.get_atom(&name).map(|wasm| abi_of(&wasm));
+                AtomRow {
+                    name,
+                    sha256,
+                    size,
+                    abi,
+                }
+            })
             .collect();
         store.index().record_contents(blob, &manifest, &atoms)?;
     }
@@ -129,17 +138,32 @@ fn needs_compile(
     })
 }
 
-/// Unpacks and compiles every blob of an install. Returns how many atoms were compiled.
-pub async fn prepare(
+/// Each distinct atom to compile: digest -> (name, ABI, bytes).
+type Todo = BTreeMap<Sha256Digest, (String, Abi, Bytes)>;
+
+/// Whether an atom of this ABI needs compiling; never for an ABI this build has no backend for
+/// (`run` says why).
+fn atom_needs_compile(
+    store: &Store,
+    runtime: &Runtime,
+    abi: Abi,
+    atom: &Sha256Digest,
+    when: Recompile,
+) -> Result<bool, PrepareError> {
+    match runtime.backend(abi) {
+        Ok(backend) => needs_compile(store, backend.engine_hash(), atom, when),
+        Err(_) => Ok(false),
+    }
+}
+
+/// Unpacks every blob and lists the atoms that need compiling.
+async fn unpack_all(
     store: &Arc<Store>,
     runtime: &Runtime,
     blobs: &[Sha256Digest],
-    reporter: &Arc<dyn CompileReporter>,
     when: Recompile,
-) -> Result<usize, PrepareError> {
-    let engine = runtime.engine_hash().to_string();
-    // Atom digest -> (name, bytes): each distinct atom once.
-    let mut todo: BTreeMap<Sha256Digest, (String, Bytes)> = BTreeMap::new();
+) -> Result<Todo, PrepareError> {
+    let mut todo = Todo::new();
     for blob in blobs {
         let blob = *blob;
         let shared = store.clone();
@@ -149,10 +173,12 @@ pub async fn prepare(
         let checked = match checked {
             Some(c) => c,
             None => {
-                let atoms = store.index().atoms(&blob)?;
                 let mut missing = false;
-                for atom in &atoms {
-                    missing |= needs_compile(store, &engine, &atom.sha256, when)?;
+                for atom in store.index().atoms(&blob)? {
+                    missing |= match atom.abi {
+                        Some(abi) => atom_needs_compile(store, runtime, abi, &atom.sha256, when)?,
+                        None => true,
+                    };
                 }
                 if !missing {
                     continue;
@@ -164,26 +190,37 @@ pub async fn prepare(
             }
         };
         for (name, digest, _) in checked.atoms() {
-            if !todo.contains_key(&digest) && needs_compile(store, &engine, &digest, when)? {
-                let wasm = checked
-                    .container
-                    .get_atom(&name)
-                    .expect("atoms() lists atoms the container holds");
-                todo.insert(digest, (name, wasm.into_bytes()));
+            let wasm = checked
+                .container
+                .get_atom(&name)
+                .expect("atoms() lists atoms the container holds");
+            let abi = abi_of(&wasm);
+            if !todo.contains_key(&digest)
+                && atom_needs_compile(store, runtime, abi, &digest, when)?
+            {
+                todo.insert(digest, (name, abi, wasm.into_bytes()));
             }
         }
     }
-    let jobs = todo.into_iter().map(|(digest, (name, wasm))| {
-        let (store, runtime, reporter, engine) = (
-            store.clone(),
-            runtime.clone(),
-            reporter.clone(),
-            engine.clone(),
-        );
+    Ok(todo)
+}
+
+/// Unpacks and compiles every blob of an install. Returns how many atoms were compiled.
+pub async fn prepare(
+    store: &Arc<Store>,
+    runtime: &Runtime,
+    blobs: &[Sha256Digest],
+    reporter: &Arc<dyn CompileReporter>,
+    when: Recompile,
+) -> Result<usize, PrepareError> {
+    let todo = unpack_all(store, runtime, blobs, when).await?;
+    let jobs = todo.into_iter().map(|(digest, (name, abi, wasm))| {
+        let (store, runtime, reporter) = (store.clone(), runtime.clone(), reporter.clone());
         tokio::task::spawn_blocking(move || {
-            compile_one(
-                &store, &runtime, &*reporter, &engine, &digest, &name, &wasm, when,
-            )
+            let backend = runtime
+                .backend(abi)
+                .expect("only atoms with a backend are listed");
+            compile_one(&store, backend, &*reporter, &digest, &name, &wasm, when)
         })
     });
     let mut compiled = 0;
@@ -196,17 +233,16 @@ pub async fn prepare(
 /// Compiles one atom and stores the artifact, or records why it cannot be compiled. Returns
 /// whether an artifact is there afterwards. Processes compiling the same atom take turns: the
 /// first compiles, the others find its artifact (unless `when` is [`Recompile::Always`]).
-#[allow(clippy::too_many_arguments)]
 pub fn compile_one(
     store: &Store,
-    runtime: &Runtime,
+    backend: &dyn Backend,
     reporter: &dyn CompileReporter,
-    engine: &str,
     digest: &Sha256Digest,
     name: &str,
     wasm: &[u8],
     when: Recompile,
 ) -> Result<bool, PrepareError> {
+    let engine = backend.engine_hash();
     let _lock = store.lock_artifact(engine, digest)?;
     if !needs_compile(store, engine, digest, when)? {
         return Ok(store
@@ -216,7 +252,7 @@ pub fn compile_one(
     }
     reporter.compiling(name, wasm.len() as u64);
     let started = std::time::Instant::now();
-    match runtime.precompile(name, wasm) {
+    match backend.precompile(name, wasm) {
         Ok(artifact) => {
             store.commit_artifact(engine, digest, &artifact)?;
             reporter.compiled(

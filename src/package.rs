@@ -51,6 +51,8 @@ pub enum InputError {
     Digest(String),
     #[error("unknown WebC format `{0}`: expected `v2` or `v3`")]
     WebcVersion(String),
+    #[error("unknown ABI `{0}`: expected preview0, preview1, wasix32, wasix64 or other")]
+    Abi(String),
 }
 
 /// A package's name, `namespace/name`, as the Wasmer registry spells it. A bare `name` is in the
@@ -337,6 +339,62 @@ impl FromStr for WebcVersion {
 }
 
 impl fmt::Display for WebcVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+/// The system interface an atom is built for, as its imports say (WebC manifests do not say it:
+/// the runner is `https://webc.org/runner/wasi` for all of them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Abi {
+    /// WASI preview 0: imports from `wasi_unstable`.
+    Preview0,
+    /// WASI preview 1: imports from `wasi_snapshot_preview1`.
+    Preview1,
+    /// WASIX on 32-bit memory: imports from `wasix_32v1`.
+    Wasix32,
+    /// WASIX on 64-bit memory: imports from `wasix_64v1` or `wasix_http_client_v1`.
+    Wasix64,
+    /// None of these: a module with no WASI imports, or another interface.
+    Other,
+}
+
+impl Abi {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Abi::Preview0 => "preview0",
+            Abi::Preview1 => "preview1",
+            Abi::Wasix32 => "wasix32",
+            Abi::Wasix64 => "wasix64",
+            Abi::Other => "other",
+        }
+    }
+
+    pub fn is_wasix(self) -> bool {
+        matches!(self, Abi::Wasix32 | Abi::Wasix64)
+    }
+}
+
+impl FromStr for Abi {
+    type Err = InputError;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        [
+            Abi::Preview0,
+            Abi::Preview1,
+            Abi::Wasix32,
+            Abi::Wasix64,
+            Abi::Other,
+        ]
+        .into_iter()
+        .find(|abi| abi.as_str() == text)
+        .ok_or_else(|| InputError::Abi(text.to_string()))
+    }
+}
+
+impl fmt::Display for Abi {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.pad(self.as_str())
     }

@@ -1,17 +1,20 @@
-//! `run`: from an installed package to a running WASI command.
+//! `run`: from an installed package to a running WASI or WASIX command.
 //!
 //! Everything comes from the store: the install's blob, its manifest and atoms (recorded in the
-//! index at install), its unpacked volumes, and the compiled artifact of the command's atom for
-//! this engine. The artifact is memory-mapped after cheap checks; when it is missing or fails
-//! them it is a cache miss: the atom is compiled again, the artifact replaced atomically, and
-//! the run goes on (said once on stderr). A package that is not installed is installed first.
+//! index at install, with their ABI), its unpacked volumes, and the compiled artifact of the
+//! command's atom for the backend its ABI goes to. Which engine that is stays the runtime's
+//! business: this module asks the runtime for the backend of an ABI and uses it. The artifact is
+//! memory-mapped after cheap checks; when it is missing or fails them it is a cache miss: the
+//! atom is compiled again, the artifact replaced atomically, and the run goes on (said once on
+//! stderr). A package that is not installed is installed first. A WASIX command also gets the
+//! commands of its package and of the packages installed with it, to start by name.
 
 use std::path::PathBuf;
 
 use crate::artifacts::{self, PrepareError};
 use crate::container::{self, ContainerError};
-use crate::package::{PackageName, Sha256Digest};
-use crate::runtime::{Miss, Mount, RunOptions, Runtime};
+use crate::package::{Abi, PackageName, Sha256Digest};
+use crate::runtime::{Backend, Command, Miss, Module, Mount, RunOptions, Runtime, abi_of};
 use crate::store::{AtomRow, InstallMember, Store, StoreError};
 
 /// Why a command could not be started.
@@ -73,7 +76,11 @@ pub struct Request {
 
 /// A module ready to run and how to run it.
 pub struct Launch {
-    pub module: wasmtime::Module,
+    pub module: Module,
+    /// The command's ABI, read from its imports.
+    pub abi: Abi,
+    /// The engine that runs it, for `run -v`.
+    pub engine: &'static str,
     pub options: RunOptions,
     /// The artifact was missing or bad and was compiled again.
     pub recompiled: Option<String>,
@@ -114,7 +121,7 @@ struct Target<'a> {
 
 /// A module and how it was had.
 struct Loaded {
-    module: wasmtime::Module,
+    module: Module,
     recompiled: Option<String>,
     from_artifact: bool,
 }
@@ -221,17 +228,35 @@ impl Target<'_> {
     }
 
     /// Compiles the atom in memory, writing nothing.
-    fn compile(&self, runtime: &Runtime, wasm: &[u8]) -> Result<wasmtime::Module, LaunchError> {
-        runtime
+    fn compile(&self, backend: &dyn Backend, wasm: &[u8]) -> Result<Module, LaunchError> {
+        backend
             .compile(&self.command.atom, wasm)
+            .map_err(|e| self.uncompilable(e.to_string()))
+    }
+
+    /// The atom's ABI: as recorded at install, or read now (and recorded) for an atom recorded
+    /// before ABIs were.
+    fn abi(&self, store: &Store) -> Result<Abi, LaunchError> {
+        if let Some(abi) = self.atom.abi {
+            return Ok(abi);
+        }
+        let abi = abi_of(&self.wasm(store)?);
+        store.index().record_abi(&self.atom.sha256, abi)?;
+        Ok(abi)
+    }
+
+    /// The backend that runs the atom.
+    fn backend<'r>(&self, runtime: &'r Runtime, abi: Abi) -> Result<&'r dyn Backend, LaunchError> {
+        runtime
+            .backend(abi)
             .map_err(|e| self.uncompilable(e.to_string()))
     }
 }
 
 /// Step 3: the module, from its artifact when it is good; otherwise compiled again, written
 /// back (a cache miss, said once), and compiled in memory only if that cannot be written.
-fn load(store: &Store, runtime: &Runtime, target: &Target<'_>) -> Result<Loaded, LaunchError> {
-    let engine = runtime.engine_hash();
+fn load(store: &Store, backend: &dyn Backend, target: &Target<'_>) -> Result<Loaded, LaunchError> {
+    let engine = backend.engine_hash();
     let digest = &target.atom.sha256;
     let row = store.index().artifact(engine, digest)?;
     if let Some(reason) = row.as_ref().and_then(|r| r.error.clone()) {
@@ -239,7 +264,7 @@ fn load(store: &Store, runtime: &Runtime, target: &Target<'_>) -> Result<Loaded,
     }
     let path = store.artifact_path(engine, digest);
     let miss = match row.and_then(|r| r.size) {
-        Some(size) => match runtime.load(&path, size) {
+        Some(size) => match backend.load(&path, size) {
             Ok(module) => {
                 return Ok(Loaded {
                     module,
@@ -254,9 +279,8 @@ fn load(store: &Store, runtime: &Runtime, target: &Target<'_>) -> Result<Loaded,
     let wasm = target.wasm(store)?;
     let written = artifacts::compile_one(
         store,
-        runtime,
+        backend,
         &artifacts::Quiet,
-        engine,
         digest,
         &target.command.atom,
         &wasm,
@@ -264,12 +288,12 @@ fn load(store: &Store, runtime: &Runtime, target: &Target<'_>) -> Result<Loaded,
     )?;
     let size = store.index().artifact(engine, digest)?.and_then(|r| r.size);
     let reloaded = match (written, size) {
-        (true, Some(size)) => runtime.load(&path, size).ok(),
+        (true, Some(size)) => backend.load(&path, size).ok(),
         _ => None,
     };
     let module = match reloaded {
         Some(module) => module,
-        None => target.compile(runtime, &wasm)?,
+        None => target.compile(backend, &wasm)?,
     };
     Ok(Loaded {
         module,
@@ -311,6 +335,39 @@ fn mounts(store: &Store, package: &Package, dirs: &[Mount]) -> Result<Vec<Mount>
     Ok(mounts)
 }
 
+/// The commands of the package and of every package installed with it (its dependencies), the
+/// package's own first: the first command of a name wins, as under `wasmer run`.
+fn commands(store: &Store, package: &Package) -> Result<Vec<Command>, LaunchError> {
+    let mut blobs = vec![package.blob];
+    for member in &package.members {
+        if !blobs.contains(&member.sha256) {
+            blobs.push(member.sha256);
+        }
+    }
+    let mut out: Vec<Command> = Vec::new();
+    for blob in blobs {
+        ensure_unpacked(store, &blob)?;
+        let checked = artifacts::open_blob(store, &blob)?;
+        for name in checked.manifest().commands.keys() {
+            // A command whose atom lives in a dependency is that dependency's to expose.
+            let Some(atom) = container::command(checked.manifest(), Some(name))
+                .ok()
+                .filter(|c| c.dependency.is_none())
+                .and_then(|c| checked.container.get_atom(&c.atom))
+            else {
+                continue;
+            };
+            if !out.iter().any(|c| &c.name == name) {
+                out.push(Command {
+                    name: name.clone(),
+                    wasm: atom.into_bytes(),
+                });
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// Prepares the command of an installed package.
 pub fn launch(
     store: &Store,
@@ -346,14 +403,20 @@ fn launch_package(
 ) -> Result<Launch, LaunchError> {
     let name = &package.name;
     let target = target(store, &package, request.command.as_deref())?;
+    let abi = target.abi(store)?;
+    let backend = target.backend(runtime, abi)?;
     let loaded = if request.keep_artifacts {
-        load(store, runtime, &target)?
+        load(store, backend, &target)?
     } else {
         Loaded {
-            module: target.compile(runtime, &target.wasm(store)?)?,
+            module: target.compile(backend, &target.wasm(store)?)?,
             recompiled: None,
             from_artifact: false,
         }
+    };
+    let commands = match abi.is_wasix() {
+        true => commands(store, &package)?,
+        false => Vec::new(),
     };
     let command = &target.command;
     let mut args = command.main_args.clone();
@@ -362,12 +425,15 @@ fn launch_package(
     env.extend(request.env.iter().cloned());
     Ok(Launch {
         module: loaded.module,
+        abi,
+        engine: backend.name(),
         options: RunOptions {
             module_name: format!("{name}:{}", command.atom),
             program: command.name.clone(),
             args,
             env,
             mounts: mounts(store, &package, &request.dirs)?,
+            commands,
         },
         recompiled: loaded.recompiled,
         from_artifact: loaded.from_artifact,

@@ -191,9 +191,9 @@ impl Context {
         Runtime::new(self.settings.limits()).map_err(|e| Failure::internal(e.to_string()))
     }
 
-    /// This engine's compatibility hash, which names its compiled artifacts.
-    pub fn engine_hash(&self) -> Result<String, Failure> {
-        Ok(self.runtime()?.engine_hash().to_string())
+    /// The compatibility hash of each engine in this build, which name their compiled artifacts.
+    pub fn engine_hashes(&self) -> Result<Vec<String>, Failure> {
+        Ok(self.runtime()?.engine_hashes())
     }
 
     fn registry_client(&self, http: &reqwest::Client) -> Result<RegistryClient, Failure> {

@@ -1,25 +1,39 @@
-//! The runtime: wasmtime, compiling each atom once ahead of time and loading the compiled
-//! artifact by memory-mapping it at every run.
+//! The runtime: the engines that run atoms, each compiling an atom once ahead of time and
+//! loading the compiled artifact by memory-mapping it at every run.
+//!
+//! Two backends sit behind one [`Backend`] trait, and each atom goes to one by its ABI, read from
+//! its imports ([`abi_of`]):
+//!
+//! | ABI | backend |
+//! |---|---|
+//! | WASI preview 0 (`wasi_unstable`), preview 1 (`wasi_snapshot_preview1`), other | wasmtime (the embedded default) |
+//! | WASIX (`wasix_32v1`, `wasix_64v1`, `wasix_http_client_v1`) | Wasmer with singlepass and `wasmer-wasix` (cargo feature `wasix`, on by default) |
 //!
 //! Artifacts live in the store as `compiled/<engine-hash>/<atom-sha256>.cwasm`, where the engine
-//! hash is the SHA-256 of [`wasmtime::Engine::precompile_compatibility_hash`] (wasmtime's
-//! version, the target, the compiler settings): an engine never sees an artifact another engine
-//! wrote. Loading checks the artifact's size (recorded when it was written) and its header, then
-//! maps it with [`wasmtime::Module::deserialize_file`]; any failure there is a cache miss that the
-//! caller answers by compiling again. Re-hashing artifacts is `cache verify`'s job, not every
-//! run's.
+//! hash covers the backend, its version, the target and the compiler settings: an engine never
+//! sees an artifact another engine wrote. Loading checks the artifact's size (recorded when it
+//! was written) and its header, then maps it; any failure there is a cache miss that the caller
+//! answers by compiling again. Re-hashing artifacts is `cache verify`'s job, not every run's.
 //!
-//! WASI preview 1 commands run with their arguments, their environment, the inherited stdio and
-//! the package's volumes mounted read-only. The program's `proc_exit` code is returned as is.
+//! Commands run with their arguments, their environment, the inherited stdio and the package's
+//! volumes mounted read-only. The program's exit code is returned as is.
 
+mod abi;
+mod backend;
+mod options;
 mod wasi;
+#[cfg(feature = "wasix")]
+mod wasix;
+mod wasmtime_backend;
 
-use std::hash::Hasher;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use sha2::Digest;
+use crate::package::Abi;
 
-pub use wasi::{Limits, Mount, RunError, RunOptions};
+pub use abi::abi_of;
+pub use backend::{Backend, EngineError, Miss, Module};
+pub use options::{Command, Limits, Mount, RunError, RunOptions};
 
 /// Where and how much compiled code is kept. A library user builds it in code:
 /// `CacheConfig::default().with_directory(dir).with_capacity(bytes)` or
@@ -77,141 +91,58 @@ impl CacheConfig {
     }
 }
 
-/// Why the engine could not do what was asked.
-#[derive(Debug, thiserror::Error)]
-pub enum EngineError {
-    #[error("cannot set up the WebAssembly engine: {0}")]
-    Setup(String),
-    #[error("cannot compile atom `{atom}`: {reason}")]
-    Compile { atom: String, reason: String },
-}
-
-/// Why an artifact was not loaded: each is a cache miss.
-#[derive(Debug, thiserror::Error)]
-pub enum Miss {
-    #[error("no compiled artifact")]
-    Absent,
-    #[error("compiled artifact {path} has {actual} bytes, {expected} were written")]
-    Size {
-        path: PathBuf,
-        expected: u64,
-        actual: u64,
-    },
-    #[error("compiled artifact {path} is not a precompiled module for this engine: {reason}")]
-    Header { path: PathBuf, reason: String },
-}
-
-/// The engine, configured once per process.
+/// The engines, configured once per process.
 #[derive(Clone)]
 pub struct Runtime {
-    engine: wasmtime::Engine,
-    engine_hash: String,
-    limits: Limits,
-}
-
-/// Feeds [`std::hash::Hash`] into SHA-256, which, unlike std's `DefaultHasher`, is stable across
-/// Rust versions and processes.
-struct ShaHasher(sha2::Sha256);
-
-impl Hasher for ShaHasher {
-    fn finish(&self) -> u64 {
-        unreachable!("only the full digest is used")
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        self.0.update(bytes);
-    }
+    wasmtime: Arc<wasmtime_backend::Wasmtime>,
+    #[cfg(feature = "wasix")]
+    wasix: Arc<wasix::Wasix>,
 }
 
 impl Runtime {
     pub fn new(limits: Limits) -> Result<Runtime, EngineError> {
-        let mut config = wasmtime::Config::new();
-        config.parallel_compilation(true);
-        // Ctrl-C and timeouts stop a program through epochs.
-        config.epoch_interruption(true);
-        // Real toolchains emit these; without them real modules fail to load.
-        config.wasm_threads(true);
-        let engine =
-            wasmtime::Engine::new(&config).map_err(|e| EngineError::Setup(format!("{e:#}")))?;
-        let mut hasher = ShaHasher(sha2::Sha256::new());
-        std::hash::Hash::hash(&engine.precompile_compatibility_hash(), &mut hasher);
-        let engine_hash = hex::encode(&hasher.0.finalize()[..16]);
         Ok(Runtime {
-            engine,
-            engine_hash,
-            limits,
+            wasmtime: Arc::new(wasmtime_backend::Wasmtime::new(limits.clone())?),
+            #[cfg(feature = "wasix")]
+            wasix: Arc::new(wasix::Wasix::new(limits)),
         })
     }
 
-    /// The engine's compatibility hash, as the directory name of its artifacts.
-    pub fn engine_hash(&self) -> &str {
-        &self.engine_hash
-    }
-
-    pub fn engine(&self) -> &wasmtime::Engine {
-        &self.engine
-    }
-
-    /// Compiles an atom to an artifact's bytes. CPU-heavy: call it on a blocking thread.
-    pub fn precompile(&self, atom: &str, wasm: &[u8]) -> Result<Vec<u8>, EngineError> {
-        self.engine
-            .precompile_module(wasm)
-            .map_err(|e| EngineError::Compile {
-                atom: atom.to_string(),
-                reason: format!("{e:#}"),
-            })
-    }
-
-    /// Compiles an atom in memory, for a run without a cached artifact.
-    pub fn compile(&self, atom: &str, wasm: &[u8]) -> Result<wasmtime::Module, EngineError> {
-        wasmtime::Module::new(&self.engine, wasm).map_err(|e| EngineError::Compile {
-            atom: atom.to_string(),
-            reason: format!("{e:#}"),
-        })
-    }
-
-    /// Loads an artifact by memory-mapping it, after cheap checks of its size and header.
-    pub fn load(&self, path: &Path, expected_size: u64) -> Result<wasmtime::Module, Miss> {
-        let actual = match std::fs::metadata(path) {
-            Ok(m) => m.len(),
-            Err(_) => return Err(Miss::Absent),
-        };
-        if actual != expected_size {
-            return Err(Miss::Size {
-                path: path.to_path_buf(),
-                expected: expected_size,
-                actual,
-            });
+    /// The backend that runs atoms of this ABI; an error when this build has none.
+    pub fn backend(&self, abi: Abi) -> Result<&dyn Backend, EngineError> {
+        if abi.is_wasix() {
+            #[cfg(feature = "wasix")]
+            return Ok(&*self.wasix);
+            #[cfg(not(feature = "wasix"))]
+            return Err(EngineError::Unsupported { abi });
         }
-        let header = |reason: String| Miss::Header {
-            path: path.to_path_buf(),
-            reason,
-        };
-        match wasmtime::Engine::detect_precompiled_file(path) {
-            Ok(Some(wasmtime::Precompiled::Module)) => {}
-            Ok(_) => return Err(header("not a precompiled core module".into())),
-            Err(e) => return Err(header(format!("{e:#}"))),
+        Ok(&*self.wasmtime)
+    }
+
+    /// The engine hash of every backend in this build: the artifacts that are this build's.
+    pub fn engine_hashes(&self) -> Vec<String> {
+        [
+            self.wasmtime.engine_hash(),
+            #[cfg(feature = "wasix")]
+            self.wasix.engine_hash(),
+        ]
+        .into_iter()
+        .map(str::to_string)
+        .collect()
+    }
+
+    /// Runs a loaded module on the backend that loaded it; returns its exit code.
+    pub fn run(&self, module: &Module, options: RunOptions) -> Result<i32, RunError> {
+        match module {
+            Module::Wasmtime(_) => self.wasmtime.run(module, options),
+            #[cfg(feature = "wasix")]
+            Module::Wasmer(_) => self.wasix.run(module, options),
         }
-        // SAFETY: `deserialize_file` trusts the file to be an artifact that wasmtime produced
-        // and that nobody changes while it is mapped. Both hold for what is loaded here: only
-        // files that webcpm itself wrote into its own store, under `compiled/<engine-hash>/`,
-        // reach this call (the path comes from the store's index, never from a package or a
-        // registry), they are written once to a temporary file and renamed into place, made
-        // read-only, and never modified afterwards; their size was just checked against the
-        // index and their header against this engine. This assumes that only webcpm (and the
-        // user who owns the store) can write the store's directory: whoever can write there
-        // can run native code as that user anyway.
-        unsafe { wasmtime::Module::deserialize_file(&self.engine, path) }
-            .map_err(|e| header(format!("{e:#}")))
     }
 
-    /// Runs a WASI preview 1 command to completion on the calling thread; returns its exit code.
-    pub fn run(&self, module: &wasmtime::Module, options: RunOptions) -> Result<i32, RunError> {
-        wasi::run(&self.engine, module, &self.limits, options)
-    }
-
-    /// Stops every running program at its next epoch check (Ctrl-C).
+    /// Stops every program running on wasmtime at its next epoch check (Ctrl-C). A WASIX
+    /// program ends with the process.
     pub fn interrupt(&self) {
-        self.engine.increment_epoch();
+        self.wasmtime.interrupt();
     }
 }

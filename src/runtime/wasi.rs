@@ -1,8 +1,8 @@
-//! Running a WASI preview 1 command: linking, the WASI context (arguments, environment, inherited
-//! stdio, preopened directories), limits, and turning how the program ended into an exit code or
-//! a [`RunError`] that names the module and the function.
+//! Running a WASI preview 0 or preview 1 command on wasmtime: linking (both preview 0's
+//! `wasi_unstable` and preview 1's `wasi_snapshot_preview1` over one WASI context), the context
+//! (arguments, environment, inherited stdio, preopened directories), limits, and turning how the
+//! program ended into an exit code or a [`RunError`] that names the module and the function.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -10,68 +10,14 @@ use wasmtime::{ExternType, Linker, Store, StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder};
 
-/// Limits on a running program.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Limits {
-    /// The most linear memory one instance may grow to, in bytes.
-    pub max_memory: Option<u64>,
-    /// Stop the program after this long.
-    pub timeout: Option<std::time::Duration>,
-}
-
-/// A host directory made visible to the program.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Mount {
-    pub host: PathBuf,
-    pub guest: String,
-    pub writable: bool,
-}
-
-/// What to run and with what.
-#[derive(Debug, Clone, Default)]
-pub struct RunOptions {
-    /// The module's name, for messages.
-    pub module_name: String,
-    /// `argv[0]`.
-    pub program: String,
-    pub args: Vec<String>,
-    pub env: Vec<(String, String)>,
-    pub mounts: Vec<Mount>,
-}
-
-/// Why a program did not run to an exit code.
-#[derive(Debug, thiserror::Error)]
-pub enum RunError {
-    #[error("cannot set up WASI for `{module}`: {reason}")]
-    Setup { module: String, reason: String },
-    #[error("cannot mount {host} at {guest}: {reason}")]
-    Mount {
-        host: PathBuf,
-        guest: String,
-        reason: String,
-    },
-    #[error("cannot start `{module}`: {reason}")]
-    Link { module: String, reason: String },
-    #[error("module `{module}` has no `_start` function: it is not a WASI command")]
-    NotACommand { module: String },
-    #[error("trap in module `{module}`, function `{function}`: {message}")]
-    Trap {
-        module: String,
-        function: String,
-        message: String,
-    },
-    #[error("`{module}` was interrupted")]
-    Interrupted { module: String },
-    #[error("`{module}` ran longer than the limit of {seconds} s (run.timeout)")]
-    Timeout { module: String, seconds: u64 },
-}
+use super::options::{Limits, RunError, RunOptions};
 
 struct State {
     wasi: WasiP1Ctx,
     limits: StoreLimits,
 }
 
-/// Runs the command; see [`super::Runtime::run`].
+/// Runs the command to completion on the calling thread; returns its exit code.
 pub fn run(
     engine: &wasmtime::Engine,
     module: &wasmtime::Module,
@@ -138,8 +84,8 @@ fn store_limits(limits: &Limits) -> StoreLimits {
     builder.build()
 }
 
-/// WASI preview 1, and the memory a module imports rather than defines (modules built for
-/// threads import a shared one).
+/// WASI preview 0 and 1, and the memory a module imports rather than defines (modules built
+/// for threads import a shared one).
 fn linker(
     engine: &wasmtime::Engine,
     module: &wasmtime::Module,
@@ -147,6 +93,7 @@ fn linker(
 ) -> Result<Linker<State>, wasmtime::Error> {
     let mut linker: Linker<State> = Linker::new(engine);
     wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |s: &mut State| &mut s.wasi)?;
+    wasmtime_wasi::p0::add_to_linker_sync(&mut linker, |s: &mut State| &mut s.wasi)?;
     for import in module.imports() {
         if let ExternType::Memory(ty) = import.ty() {
             if ty.is_shared() {

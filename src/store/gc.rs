@@ -1,8 +1,8 @@
 //! `cache gc` and `cache clean`: freeing space without touching what installs point at.
 //!
 //! Evictable are blobs that no install's tree uses (with their unpacked volumes and their atom
-//! rows) and compiled artifacts that no install needs on this engine, which includes every
-//! artifact of another engine. Without a capacity, gc removes them all; with one
+//! rows) and compiled artifacts that no install needs on this build's engines (one per backend),
+//! which includes every artifact of another engine. Without a capacity, gc removes them all; with one
 //! (`store.max_size`), it removes the least recently used first, until the store fits.
 //! Both run with the store's exclusive lock held (see [`Store::open_exclusive`]). Rows are
 //! deleted before their files, so a crash leaves orphan files (which `cache verify` removes),
@@ -30,18 +30,18 @@ enum Entry {
 impl Store {
     /// Evicts unused blobs and artifacts: all of them, or with `capacity`, the least recently
     /// used until the store holds at most `capacity` bytes.
-    pub fn gc(&self, engine: &str, capacity: Option<u64>) -> Result<GcReport, StoreError> {
-        self.evict(engine, capacity, true)
+    pub fn gc(&self, engines: &[String], capacity: Option<u64>) -> Result<GcReport, StoreError> {
+        self.evict(engines, capacity, true)
     }
 
     /// The same for compiled code alone, against its own capacity (`compile.capacity`).
-    pub fn gc_compiled(&self, engine: &str, capacity: u64) -> Result<GcReport, StoreError> {
-        self.evict(engine, Some(capacity), false)
+    pub fn gc_compiled(&self, engines: &[String], capacity: u64) -> Result<GcReport, StoreError> {
+        self.evict(engines, Some(capacity), false)
     }
 
     fn evict(
         &self,
-        engine: &str,
+        engines: &[String],
         capacity: Option<u64>,
         with_blobs: bool,
     ) -> Result<GcReport, StoreError> {
@@ -61,7 +61,7 @@ impl Store {
             }
         }
         for a in &artifacts {
-            if a.engine != engine || !used_atoms.contains(&a.atom.hex()) {
+            if !engines.contains(&a.engine) || !used_atoms.contains(&a.atom.hex()) {
                 evictable.push((
                     a.last_used_ms,
                     a.size,

@@ -46,7 +46,8 @@ use sql::now_ms;
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
 /// Append-only: never edit a released entry, add a new one.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE meta (
     key TEXT PRIMARY KEY,
     value TEXT NOT NULL
@@ -143,7 +144,12 @@ CREATE TABLE events (
     package TEXT,
     detail TEXT NOT NULL
 );
-"#];
+"#,
+    // 2: the ABI of each atom, read from its imports at install (NULL: recorded before this).
+    r#"
+ALTER TABLE atoms ADD COLUMN abi TEXT;
+"#,
+];
 
 /// The open index. One connection, shared behind a mutex: SQLite work is short.
 #[derive(Debug)]

@@ -63,12 +63,18 @@ pub fn json(out: &Output) -> serde_json::Value {
 
 /// A WASI command that prints `text` and exits with `code`.
 pub fn hello_wasm(text: &str, code: i32) -> Vec<u8> {
+    hello_wasm_for("wasi_snapshot_preview1", text, code)
+}
+
+/// The same, importing `fd_write` and `proc_exit` from `namespace` (`wasi_unstable` for WASI
+/// preview 0, `wasix_32v1` for WASIX).
+pub fn hello_wasm_for(namespace: &str, text: &str, code: i32) -> Vec<u8> {
     let escaped: String = text.bytes().map(|b| format!("\\{b:02x}")).collect();
     let len = text.len();
     wat::parse_str(format!(
         r#"(module
-  (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
-  (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+  (import "{namespace}" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
+  (import "{namespace}" "proc_exit" (func $exit (param i32)))
   (memory (export "memory") 1)
   (data (i32.const 64) "{escaped}")
   (func (export "_start")
@@ -273,6 +279,11 @@ pub fn blob_files(home: &Path) -> Vec<PathBuf> {
 /// A WASI command that prints its arguments separated by spaces, then a newline, and exits with
 /// the number of arguments.
 pub fn echo_wasm() -> Vec<u8> {
+    echo_wasm_for("wasi_snapshot_preview1")
+}
+
+/// The same, importing from `namespace` (`wasi_unstable`: WASI preview 0).
+pub fn echo_wasm_for(namespace: &str) -> Vec<u8> {
     wat::parse_str(
         r#"(module
   (import "wasi_snapshot_preview1" "args_sizes_get" (func $args_sizes_get (param i32 i32) (result i32)))
@@ -303,7 +314,8 @@ pub fn echo_wasm() -> Vec<u8> {
       (local.set $i (i32.add (local.get $i) (i32.const 1)))
       (br $l)))
     (call $write (i32.const 901) (i32.const 1))
-    (call $exit (i32.sub (i32.load (i32.const 0)) (i32.const 1)))))"#,
+    (call $exit (i32.sub (i32.load (i32.const 0)) (i32.const 1)))))"#
+            .replace("wasi_snapshot_preview1", namespace),
     )
     .expect("valid WAT")
 }

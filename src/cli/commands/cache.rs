@@ -50,7 +50,7 @@ pub fn gc(ctx: &Context, max_size: Option<u64>) -> Result<ExitStatus, Failure> {
         return Ok(ExitStatus::Success);
     };
     let capacity = max_size.or(ctx.settings.store.max_size.val);
-    let report = store.gc(&ctx.engine_hash()?, capacity)?;
+    let report = store.gc(&ctx.engine_hashes()?, capacity)?;
     if ctx.global.json {
         ctx.print_json(&report);
     } else {

@@ -175,14 +175,14 @@ fn enforce_capacity(ctx: &Context) -> Result<(), Failure> {
         return Ok(());
     };
     let store = ctx.configured(store);
-    let engine = ctx.engine_hash()?;
+    let engines = ctx.engine_hashes()?;
     if let Some(capacity) = compiled_capacity {
-        store.gc_compiled(&engine, capacity)?;
+        store.gc_compiled(&engines, capacity)?;
     }
     let Some(capacity) = store_capacity else {
         return Ok(());
     };
-    let report = store.gc(&engine, Some(capacity))?;
+    let report = store.gc(&engines, Some(capacity))?;
     if report.freed_bytes > 0 {
         tracing::info!(
             "store over its capacity of {capacity} bytes: removed {} unused packages and {} compiled modules",

@@ -163,14 +163,16 @@ pub async fn run(ctx: &Context, args: RunArgs) -> Result<ExitStatus, Failure> {
         ctx.note(format!("note: {why}; compiled it again"));
     }
     tracing::info!(
-        "{} in {:.1} ms ({})",
+        "{} in {:.1} ms ({}, ABI {}, on {})",
         if launch.from_artifact {
             "loaded precompiled artifact"
         } else {
             "compiled"
         },
         started.elapsed().as_secs_f64() * 1000.0,
-        launch.options.module_name
+        launch.options.module_name,
+        launch.abi,
+        launch.engine
     );
 
     let (tx, rx) = tokio::sync::oneshot::channel();

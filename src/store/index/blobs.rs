@@ -6,8 +6,9 @@
 
 use rusqlite::{Connection, Row, params};
 
+use super::sql::lenient;
 use super::{Index, IndexError, now_ms};
-use crate::package::{Sha256Digest, WebcVersion};
+use crate::package::{Abi, Sha256Digest, WebcVersion};
 
 /// A verified file in `blobs/`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,6 +46,8 @@ pub struct AtomRow {
     pub name: String,
     pub sha256: Sha256Digest,
     pub size: u64,
+    /// Read from its imports; `None` for an atom recorded before ABIs were.
+    pub abi: Option<Abi>,
 }
 
 /// Marks a blob used at `now`, for least-recently-used eviction.
@@ -128,12 +131,21 @@ impl Index {
             )?;
             for atom in atoms {
                 tx.execute(
-                    "INSERT OR IGNORE INTO atoms (blob, name, sha256, size) VALUES (?1, ?2, ?3, ?4)",
-                    params![blob, atom.name, atom.sha256, atom.size as i64],
+                    "INSERT OR IGNORE INTO atoms (blob, name, sha256, size, abi)
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![blob, atom.name, atom.sha256, atom.size as i64, atom.abi],
                 )?;
             }
             Ok(())
         })
+    }
+
+    /// Records the ABI of an atom recorded before ABIs were.
+    pub fn record_abi(&self, atom: &Sha256Digest, abi: Abi) -> Result<(), IndexError> {
+        self.execute(
+            "UPDATE atoms SET abi = ?2 WHERE sha256 = ?1",
+            params![atom, abi],
+        )
     }
 
     /// The manifest of a blob, as JSON, once its contents were recorded.
@@ -149,7 +161,7 @@ impl Index {
     /// The atoms of a blob, by name; empty when they were never recorded.
     pub fn atoms(&self, blob: &Sha256Digest) -> Result<Vec<AtomRow>, IndexError> {
         self.rows(
-            "SELECT name, sha256, size FROM atoms WHERE blob = ?1 ORDER BY name",
+            "SELECT name, sha256, size, abi FROM atoms WHERE blob = ?1 ORDER BY name",
             [blob],
             |r| {
                 let size: i64 = r.get(2)?;
@@ -157,6 +169,7 @@ impl Index {
                     name: r.get(0)?,
                     sha256: r.get(1)?,
                     size: size as u64,
+                    abi: lenient(r, 3)?,
                 })
             },
         )

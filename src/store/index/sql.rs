@@ -18,7 +18,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use rusqlite::Row;
 use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
 
-use crate::package::{CandidateOutcome, PackageName, Sha256Digest, WebcVersion};
+use crate::package::{Abi, CandidateOutcome, PackageName, Sha256Digest, WebcVersion};
 
 /// Why the index could not be read or written.
 #[derive(Debug, thiserror::Error)]
@@ -94,6 +94,7 @@ macro_rules! text_column {
 text_column!(PackageName, "package name", PackageName::as_str);
 text_column!(Sha256Digest, "digest", Sha256Digest::hex);
 text_column!(WebcVersion, "format", |w: &WebcVersion| w.as_str());
+text_column!(Abi, "ABI", |a: &Abi| a.as_str());
 text_column!(
     CandidateOutcome,
     "candidate outcome",
