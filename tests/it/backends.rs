@@ -275,20 +275,8 @@ fn a_module_singlepass_cannot_compile_installs_and_run_names_the_proposal() {
     .unwrap();
     publish_commands(home, &root, "test/throws", &[], &[("throws", throws)]);
     let out = install_from(home, &root, &["test/throws"]);
-    assert!(
-        stderr(&out).contains("Cannot compile throws"),
-        "{}",
-        stderr(&out)
-    );
-
-    let out = run(webcpm(home).args(["run", "test/throws"]));
-    assert_eq!(out.status.code(), Some(1));
-    let err = stderr(&out);
-    assert!(
-        err.contains("command `throws` cannot run on this engine"),
-        "{err}"
-    );
-    assert!(err.contains("exception handling proposal"), "{err}");
+    let reason = "exception handling proposal";
+    assert_installed_but_cannot_run(home, &out, "test/throws", "throws", reason);
 }
 
 #[cfg(not(feature = "wasix"))]

@@ -339,18 +339,5 @@ fn an_atom_the_engine_cannot_compile_still_installs_and_run_says_why() {
     let registry = Registry::start(home, &root);
 
     let out = run(webcpm(home).args(["install", "test/pages", "--registry", &registry.url]));
-    assert_eq!(out.status.code(), Some(0), "the package installs");
-    assert!(
-        stderr(&out).contains("Cannot compile main"),
-        "{}",
-        stderr(&out)
-    );
-    let out = run(webcpm(home).args(["run", "test/pages"]));
-    assert_eq!(out.status.code(), Some(1));
-    let err = stderr(&out);
-    assert!(
-        err.contains("command `main` cannot run on this engine"),
-        "{err}"
-    );
-    assert!(err.contains("custom page sizes"), "{err}");
+    assert_installed_but_cannot_run(home, &out, "test/pages", "main", "custom page sizes");
 }
