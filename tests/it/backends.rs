@@ -200,18 +200,7 @@ fn a_wasix_module_on_shared_memory_runs_on_wasmer_from_its_artifact() {
     );
 
     // Ctrl-C ends a WASIX program with 130, as on wasmtime.
-    let child = webcpm(home)
-        .args(["run", "test/wspin"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(700));
-    // SAFETY: sending SIGINT to a child process this test started.
-    unsafe {
-        libc::kill(child.id() as i32, libc::SIGINT);
-    }
-    assert_eq!(child.wait_with_output().unwrap().status.code(), Some(130));
+    assert_eq!(exit_code_after_ctrl_c(home, "test/wspin"), Some(130));
 }
 
 /// A WASIX command that replaces itself (`proc_exec`) with `/bin/hello`, passing it an argument.

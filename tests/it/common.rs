@@ -506,3 +506,19 @@ pub fn assert_installed_but_cannot_run(
     assert!(err.contains(&cannot), "{err}");
     assert!(err.contains(reason), "{err}");
 }
+
+/// Runs `webcpm run PACKAGE`, sends it SIGINT (Ctrl-C) after 700 ms, and returns its exit code.
+pub fn exit_code_after_ctrl_c(home: &Path, package: &str) -> Option<i32> {
+    let child = webcpm(home)
+        .args(["run", package])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    // SAFETY: sending SIGINT to a child process this test started.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGINT);
+    }
+    child.wait_with_output().unwrap().status.code()
+}
