@@ -505,3 +505,42 @@ pub fn v3_with_data(
         .unwrap();
     writer.finish(SignatureAlgorithm::None).unwrap().to_vec()
 }
+
+/// Checks an install of a package whose command's atom the engine cannot compile: the install
+/// succeeded and said so, and `run` fails naming the command and `reason`.
+pub fn assert_installed_but_cannot_run(
+    home: &Path,
+    install: &Output,
+    package: &str,
+    command: &str,
+    reason: &str,
+) {
+    assert_eq!(install.status.code(), Some(0), "the package installs");
+    let said = stderr(install);
+    assert!(
+        said.contains(&format!("Cannot compile {command}")),
+        "{said}"
+    );
+    let out = run(webcpm(home).args(["run", package]));
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    let cannot = format!("command `{command}` cannot run on this engine");
+    assert!(err.contains(&cannot), "{err}");
+    assert!(err.contains(reason), "{err}");
+}
+
+/// Runs `webcpm run PACKAGE`, sends it SIGINT (Ctrl-C) after 700 ms, and returns its exit code.
+pub fn exit_code_after_ctrl_c(home: &Path, package: &str) -> Option<i32> {
+    let child = webcpm(home)
+        .args(["run", package])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    // SAFETY: sending SIGINT to a child process this test started.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGINT);
+    }
+    child.wait_with_output().unwrap().status.code()
+}

@@ -296,19 +296,7 @@ fn ctrl_c_stops_the_program_with_130_and_a_timeout_traps() {
     let out = run(webcpm(home).args(["install", "test/spin", "--registry", &registry.url]));
     assert_eq!(out.status.code(), Some(0));
 
-    let child = webcpm(home)
-        .args(["run", "test/spin"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(700));
-    // SAFETY: sending SIGINT to a child process this test started.
-    unsafe {
-        libc::kill(child.id() as i32, libc::SIGINT);
-    }
-    let out = child.wait_with_output().unwrap();
-    assert_eq!(out.status.code(), Some(130));
+    assert_eq!(exit_code_after_ctrl_c(home, "test/spin"), Some(130));
 
     let out = run(webcpm(home)
         .env("WEBCPM_TIMEOUT", "1")
@@ -339,18 +327,5 @@ fn an_atom_the_engine_cannot_compile_still_installs_and_run_says_why() {
     let registry = Registry::start(home, &root);
 
     let out = run(webcpm(home).args(["install", "test/pages", "--registry", &registry.url]));
-    assert_eq!(out.status.code(), Some(0), "the package installs");
-    assert!(
-        stderr(&out).contains("Cannot compile main"),
-        "{}",
-        stderr(&out)
-    );
-    let out = run(webcpm(home).args(["run", "test/pages"]));
-    assert_eq!(out.status.code(), Some(1));
-    let err = stderr(&out);
-    assert!(
-        err.contains("command `main` cannot run on this engine"),
-        "{err}"
-    );
-    assert!(err.contains("custom page sizes"), "{err}");
+    assert_installed_but_cannot_run(home, &out, "test/pages", "main", "custom page sizes");
 }
