@@ -53,17 +53,20 @@ fn a_lockfile_installs_the_same_tree_elsewhere_and_refuses_what_changed() {
     ] {
         assert!(text.contains(expected), "{expected} in:\n{text}");
     }
+    let check = || {
+        run(webcpm(home)
+            .args([
+                "lock",
+                "fleet/app",
+                "--locked",
+                "--registry",
+                &registry.url,
+                "-o",
+            ])
+            .arg(&lock))
+    };
     // Nothing changed: the check passes and writes nothing.
-    let out = run(webcpm(home)
-        .args([
-            "lock",
-            "fleet/app",
-            "--locked",
-            "--registry",
-            &registry.url,
-            "-o",
-        ])
-        .arg(&lock));
+    let out = check();
     assert_eq!(out.status.code(), Some(0));
 
     // Another machine installs exactly that, from the lockfile's registry, without resolving.
@@ -91,16 +94,7 @@ fn a_lockfile_installs_the_same_tree_elsewhere_and_refuses_what_changed() {
 
     // A newer version makes the check fail and name what would change.
     publish_new(home, &root, "fleet/lib", "1.1.0", &[]);
-    let out = run(webcpm(home)
-        .args([
-            "lock",
-            "fleet/app",
-            "--locked",
-            "--registry",
-            &registry.url,
-            "-o",
-        ])
-        .arg(&lock));
+    let out = check();
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("would change"), "{}", stderr(&out));
     assert!(stderr(&out).contains("1.1.0"), "{}", stderr(&out));
