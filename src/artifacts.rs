@@ -16,6 +16,7 @@ use bytes::Bytes;
 use crate::container::{self, Checked};
 use crate::package::{Abi, Sha256Digest};
 use crate::runtime::{Backend, Runtime, abi_of};
+use crate::shared_cache::{Lookup, SharedCache};
 use crate::store::{AtomRow, Store, StoreError};
 
 /// Why a blob could not be prepared.
@@ -43,6 +44,8 @@ impl From<crate::store::IndexError> for PrepareError {
 pub trait CompileReporter: Send + Sync {
     fn compiling(&self, atom: &str, size: u64);
     fn compiled(&self, atom: &str, seconds: f64, outcome: Result<u64, &str>);
+    /// An artifact came from the shared cache (`from`) instead of being compiled here.
+    fn pulled(&self, _atom: &str, _seconds: f64, _size: u64, _from: &str) {}
 }
 
 /// Reports nothing.
@@ -205,22 +208,40 @@ async fn unpack_all(
     Ok(todo)
 }
 
+/// How atoms get compiled: who hears about it, when to recompile, and the fleet's shared cache.
+#[derive(Clone)]
+pub struct Compiling {
+    pub reporter: Arc<dyn CompileReporter>,
+    pub when: Recompile,
+    pub shared: Option<Arc<SharedCache>>,
+}
+
+impl Compiling {
+    /// Compiles here only.
+    pub fn local(reporter: Arc<dyn CompileReporter>, when: Recompile) -> Compiling {
+        Compiling {
+            reporter,
+            when,
+            shared: None,
+        }
+    }
+}
+
 /// Unpacks and compiles every blob of an install. Returns how many atoms were compiled.
 pub async fn prepare(
     store: &Arc<Store>,
     runtime: &Runtime,
     blobs: &[Sha256Digest],
-    reporter: &Arc<dyn CompileReporter>,
-    when: Recompile,
+    how: &Compiling,
 ) -> Result<usize, PrepareError> {
-    let todo = unpack_all(store, runtime, blobs, when).await?;
+    let todo = unpack_all(store, runtime, blobs, how.when).await?;
     let jobs = todo.into_iter().map(|(digest, (name, abi, wasm))| {
-        let (store, runtime, reporter) = (store.clone(), runtime.clone(), reporter.clone());
+        let (store, runtime, how) = (store.clone(), runtime.clone(), how.clone());
         tokio::task::spawn_blocking(move || {
             let backend = runtime
                 .backend(abi)
                 .expect("only atoms with a backend are listed");
-            compile_one(&store, backend, &*reporter, &digest, &name, &wasm, when)
+            compile_one(&store, backend, &how, &digest, &name, &wasm)
         })
     });
     let mut compiled = 0;
@@ -232,24 +253,34 @@ pub async fn prepare(
 
 /// Compiles one atom and stores the artifact, or records why it cannot be compiled. Returns
 /// whether an artifact is there afterwards. Processes compiling the same atom take turns: the
-/// first compiles, the others find its artifact (unless `when` is [`Recompile::Always`]).
+/// first compiles, the others find its artifact (unless `when` is [`Recompile::Always`]). With a
+/// shared cache, its artifact is pulled instead when it has one that passes the checks, and one
+/// compiled here is pushed there.
 pub fn compile_one(
     store: &Store,
     backend: &dyn Backend,
-    reporter: &dyn CompileReporter,
+    how: &Compiling,
     digest: &Sha256Digest,
     name: &str,
     wasm: &[u8],
-    when: Recompile,
 ) -> Result<bool, PrepareError> {
     let engine = backend.engine_hash();
     let _lock = store.lock_artifact(engine, digest)?;
-    if !needs_compile(store, engine, digest, when)? {
+    if !needs_compile(store, engine, digest, how.when)? {
         return Ok(store
             .index()
             .artifact(engine, digest)?
             .is_some_and(|r| r.size.is_some()));
     }
+    let mut push = how.shared.as_ref().filter(|s| s.pushes());
+    if let Some(shared) = &how.shared {
+        match pull(store, backend, shared, &*how.reporter, digest, name)? {
+            Pulled::Yes => return Ok(true),
+            Pulled::Missing => {}
+            Pulled::Distrusted => push = None,
+        }
+    }
+    let reporter = &*how.reporter;
     reporter.compiling(name, wasm.len() as u64);
     let started = std::time::Instant::now();
     match backend.precompile(name, wasm) {
@@ -260,6 +291,11 @@ pub fn compile_one(
                 started.elapsed().as_secs_f64(),
                 Ok(artifact.len() as u64),
             );
+            if let Some(shared) = push
+                && let Err(e) = shared.push(engine, digest, &artifact, backend.name())
+            {
+                tracing::warn!("cannot share the compiled {name}: {e}");
+            }
             Ok(true)
         }
         Err(e) => {
@@ -272,4 +308,51 @@ pub fn compile_one(
             Ok(false)
         }
     }
+}
+
+/// What the shared cache gave.
+enum Pulled {
+    Yes,
+    Missing,
+    /// It held something that failed the checks: compile here, and do not push over it.
+    Distrusted,
+}
+
+/// Pulls an atom's artifact from the shared cache, stores it, and loads it once as `run` would
+/// (size, header, engine compatibility); a failure anywhere is a miss.
+fn pull(
+    store: &Store,
+    backend: &dyn Backend,
+    shared: &SharedCache,
+    reporter: &dyn CompileReporter,
+    digest: &Sha256Digest,
+    name: &str,
+) -> Result<Pulled, PrepareError> {
+    let engine = backend.engine_hash();
+    let started = std::time::Instant::now();
+    let bytes = match shared.lookup(engine, digest) {
+        Ok(Lookup::Found(bytes)) => bytes,
+        Ok(Lookup::Missing) => return Ok(Pulled::Missing),
+        Ok(Lookup::Bad(why)) => {
+            tracing::warn!("the shared artifact of {name} is not trusted: {why}; compiling here");
+            return Ok(Pulled::Distrusted);
+        }
+        Err(e) => {
+            tracing::warn!("cannot reach the shared compile cache: {e}; compiling here");
+            return Ok(Pulled::Missing);
+        }
+    };
+    store.commit_artifact(engine, digest, &bytes)?;
+    let path = store.artifact_path(engine, digest);
+    if let Err(why) = backend.load(&path, bytes.len() as u64) {
+        tracing::warn!("the shared artifact of {name} does not load: {why}; compiling here");
+        return Ok(Pulled::Distrusted);
+    }
+    reporter.pulled(
+        name,
+        started.elapsed().as_secs_f64(),
+        bytes.len() as u64,
+        &shared.url(),
+    );
+    Ok(Pulled::Yes)
 }

@@ -224,6 +224,8 @@ pub struct Installer {
     /// Compiles every atom at install; `None` installs without compiling.
     pub runtime: Option<crate::runtime::Runtime>,
     pub compile_reporter: Arc<dyn CompileReporter>,
+    /// The fleet's shared compiled code (`compile.shared`), if configured.
+    pub shared_cache: Option<Arc<crate::shared_cache::SharedCache>>,
     /// `None` when offline.
     pub client: Option<RegistryClient>,
     pub fetcher: Fetcher,
@@ -233,6 +235,15 @@ pub struct Installer {
 }
 
 impl Installer {
+    /// How this installer compiles: its reporter, `when`, and the shared cache.
+    pub fn compiling(&self, when: artifacts::Recompile) -> artifacts::Compiling {
+        artifacts::Compiling {
+            reporter: self.compile_reporter.clone(),
+            when,
+            shared: self.shared_cache.clone(),
+        }
+    }
+
     fn registry_label(&self) -> String {
         self.client
             .as_ref()
@@ -453,7 +464,7 @@ impl Installer {
             } else {
                 artifacts::Recompile::IfMissing
             };
-            artifacts::prepare(&self.store, runtime, &blobs, &self.compile_reporter, when).await?;
+            artifacts::prepare(&self.store, runtime, &blobs, &self.compiling(when)).await?;
         }
         let reason = chosen_reason(resolution, &failures, webc);
         let size = self

@@ -36,6 +36,7 @@ pub mod http;
 pub mod install;
 pub mod local;
 pub mod lockfile;
+pub mod oci;
 pub mod package;
 pub mod package_dir;
 pub mod policy;
@@ -46,6 +47,7 @@ pub mod run;
 pub mod runtime;
 pub mod server;
 pub mod settings;
+pub mod shared_cache;
 pub mod store;
 
 #[doc(hidden)]

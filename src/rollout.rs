@@ -236,8 +236,7 @@ async fn switch(
             &installer.store,
             runtime,
             &blobs,
-            &installer.compile_reporter,
-            artifacts::Recompile::IfMissing,
+            &installer.compiling(artifacts::Recompile::IfMissing),
         )
         .await
         .map_err(|e| failed(e.to_string()))?;

@@ -277,15 +277,12 @@ fn load(store: &Store, backend: &dyn Backend, target: &Target<'_>) -> Result<Loa
         None => Miss::Absent,
     };
     let wasm = target.wasm(store)?;
-    let written = artifacts::compile_one(
-        store,
-        backend,
-        &artifacts::Quiet,
-        digest,
-        &target.command.atom,
-        &wasm,
+    let how = artifacts::Compiling::local(
+        std::sync::Arc::new(artifacts::Quiet),
         artifacts::Recompile::Always,
-    )?;
+    );
+    let written =
+        artifacts::compile_one(store, backend, &how, digest, &target.command.atom, &wasm)?;
     let size = store.index().artifact(engine, digest)?.and_then(|r| r.size);
     let reloaded = match (written, size) {
         (true, Some(size)) => backend.load(&path, size).ok(),

@@ -308,9 +308,8 @@ pub enum CacheCommand {
 pub enum RegistryCommand {
     /// Publish a package directory (with a wasmer.toml) or a .webc file as both WebC v2 and v3
     Add {
-        /// The registry's directory
-        #[arg(long, value_name = "DIR")]
-        root: PathBuf,
+        #[command(flatten)]
+        place: RegistryPlace,
         /// A directory holding a wasmer.toml, or a .webc file of any version
         path: PathBuf,
         /// The package name, when the package does not say or to override it
@@ -328,8 +327,8 @@ pub enum RegistryCommand {
     },
     /// Mark a published version archived (or, with --undo, not archived)
     Archive {
-        #[arg(long, value_name = "DIR")]
-        root: PathBuf,
+        #[command(flatten)]
+        place: RegistryPlace,
         /// `ns/name@version`
         package: String,
         #[arg(long)]
@@ -337,14 +336,19 @@ pub enum RegistryCommand {
     },
     /// Serve a registry directory over HTTP (GraphQL at /graphql, files at /blobs/)
     Serve {
-        #[arg(long, value_name = "DIR")]
-        root: PathBuf,
+        #[command(flatten)]
+        place: RegistryPlace,
         /// The address to listen on; port 0 picks a free port
         #[arg(long, default_value = "127.0.0.1:0", value_name = "ADDR")]
         listen: SocketAddr,
         /// The URL clients reach this server at, when behind a proxy
         #[arg(long, value_name = "URL")]
         public_url: Option<String>,
+        /// The base of the upload URLs this server hands out (default: the public URL). An
+        /// upload is kept by the replica that handed out its URL: behind a round-robin, give
+        /// each replica its own address here
+        #[arg(long, value_name = "URL")]
+        upload_url: Option<String>,
         /// Append one line per request to this file
         #[arg(long, value_name = "FILE")]
         access_log: Option<PathBuf>,
@@ -392,11 +396,33 @@ pub enum RegistryCommand {
     Token(TokenCommand),
 }
 
+/// Where a registry keeps its state: a directory, and optionally its database and package files
+/// elsewhere (shared by replicas).
+#[derive(Debug, Args, Clone)]
+pub struct RegistryPlace {
+    /// The registry's directory
+    #[arg(long, value_name = "DIR")]
+    pub root: PathBuf,
+    /// Keep the registry's metadata in PostgreSQL instead of DIR/registry.sqlite
+    #[arg(long, value_name = "postgres://USER@HOST/DB")]
+    pub database: Option<String>,
+    /// Keep package files in an OCI registry instead of DIR/blobs (push credentials in
+    /// WEBCPM_OCI_AUTH)
+    #[arg(long, value_name = "oci://HOST/REPO")]
+    pub blobs: Option<String>,
+}
+
+impl RegistryPlace {
+    pub fn storage(&self) -> Result<crate::server::Storage, crate::server::StorageError> {
+        crate::server::Storage::new(&self.root, self.database.as_deref(), self.blobs.as_deref())
+    }
+}
+
 /// Who and why, for every change of the registry's policy.
 #[derive(Debug, Args, Clone)]
 pub struct FleetChange {
-    #[arg(long, value_name = "DIR")]
-    pub root: PathBuf,
+    #[command(flatten)]
+    pub place: RegistryPlace,
     /// Why (kept in the policy's history)
     #[arg(long, default_value = "")]
     pub reason: String,
@@ -409,8 +435,8 @@ pub struct FleetChange {
 pub enum FleetCommand {
     /// The policy in force, its history, the automation and the live v3/v2 failure rates
     Status {
-        #[arg(long, value_name = "DIR")]
-        root: PathBuf,
+        #[command(flatten)]
+        place: RegistryPlace,
     },
     /// Set the global v3 percentage, or one package's percentage or format
     Set {
@@ -452,8 +478,8 @@ pub enum FleetCommand {
     },
     /// What the registry does by itself when v3 fails more often than v2
     Automate {
-        #[arg(long, value_name = "DIR")]
-        root: PathBuf,
+        #[command(flatten)]
+        place: RegistryPlace,
         /// halt, rollback or off
         #[arg(long, value_name = "ACTION")]
         on_regression: Option<String>,
@@ -473,9 +499,8 @@ pub enum FleetCommand {
 pub enum TokenCommand {
     /// Make a token that may publish into one namespace (the registry keeps only its hash)
     Create {
-        /// The registry's directory
-        #[arg(long, value_name = "DIR")]
-        root: PathBuf,
+        #[command(flatten)]
+        place: RegistryPlace,
         /// The namespace the token may publish into (the `ns` of `ns/name`)
         #[arg(long, value_name = "NS")]
         namespace: String,

@@ -17,6 +17,7 @@ use crate::registry::RegistryClient;
 use crate::rollout::{MoveOutcome, Moved};
 use crate::runtime::Runtime;
 use crate::settings::{Settings, SettingsError, Sources, env, keys};
+use crate::shared_cache::SharedCache;
 use crate::store::Store;
 
 /// The context of one command.
@@ -223,6 +224,18 @@ impl Context {
         Ok(policy)
     }
 
+    /// The fleet's shared compiled code (`compile.shared`), with the push credentials of
+    /// `WEBCPM_OCI_AUTH`; `None` when not configured.
+    fn shared_cache(&self) -> Result<Option<Arc<SharedCache>>, Failure> {
+        let Some(url) = &self.settings.store.compile_shared.val else {
+            return Ok(None);
+        };
+        let auth = std::env::var(env::OCI_AUTH).ok().filter(|a| !a.is_empty());
+        SharedCache::new(url, auth.as_deref())
+            .map(|cache| Some(Arc::new(cache)))
+            .map_err(|e| Failure::usage(e.to_string()).hint("fix compile.shared in the config"))
+    }
+
     /// Everything an install needs; `Network::Offline` builds no registry client.
     pub fn installer(&self, network: Network) -> Result<Installer, Failure> {
         let settings = &self.settings;
@@ -252,6 +265,7 @@ impl Context {
             compile_reporter: Arc::new(CompileLines {
                 quiet: self.global.quiet || self.global.json,
             }),
+            shared_cache: self.shared_cache()?,
             fetcher: Fetcher::new(http, settings.fetch(), progress).with_registry(client.as_ref()),
             client,
             policy,

@@ -170,7 +170,10 @@ async fn dispatch(cli: Cli) -> Result<ExitStatus, Failure> {
         Command::Registry(RegistryCommand::Keygen { root, rotate }) => {
             registry_rollout::keygen(global, &root, rotate)
         }
-        Command::Registry(RegistryCommand::Rollout(cmd)) => registry_rollout::rollout(global, cmd),
+        // The registry's database may be PostgreSQL, whose client blocks: off the async threads.
+        Command::Registry(RegistryCommand::Rollout(cmd)) => {
+            tokio::task::block_in_place(|| registry_rollout::rollout(global, cmd))
+        }
         Command::Publish(args) => {
             let ctx = Context::new(global, publish::flags(&args), None)?;
             publish::publish(&ctx, args).await

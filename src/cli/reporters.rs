@@ -26,6 +26,14 @@ impl CompileReporter for CompileLines {
             }
         }
     }
+
+    fn pulled(&self, atom: &str, seconds: f64, size: u64, from: &str) {
+        if !self.quiet {
+            eprintln!(
+                "Pulled {atom} from {from} in {seconds:.2}s ({size} bytes native, not compiled here)"
+            );
+        }
+    }
 }
 
 /// Bars under one [`MultiProgress`].

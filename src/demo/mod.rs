@@ -123,9 +123,10 @@ pub async fn run(home: Option<PathBuf>) -> Result<(), DemoError> {
     let sources = base.join("packages");
     publish_examples(&sources, &registry_root)?;
     let server = crate::server::start(crate::server::ServeOptions {
-        root: registry_root.clone(),
+        storage: crate::server::Storage::local(&registry_root),
         listen: "127.0.0.1:0".parse().expect("a valid address"),
         public_url: None,
+        upload_url: None,
         access_log: None,
         allow_public: false,
         faults: None,
@@ -172,7 +173,7 @@ fn publish_examples(sources: &Path, registry_root: &Path) -> Result<(), DemoErro
         let dir = example_dir(sources, name, wat, files)?;
         let report = tokio::task::block_in_place(|| {
             crate::server::add(
-                registry_root,
+                &crate::server::Storage::local(registry_root),
                 &dir,
                 &crate::server::AddOptions {
                     force: true,
@@ -220,12 +221,19 @@ async fn real_shapes(
         only: Some(crate::package::WebcVersion::V2),
         description: None,
     };
-    tokio::task::block_in_place(|| crate::server::add(registry_root, &dir, &options))
-        .map_err(|e| registry(&e))?;
+    tokio::task::block_in_place(|| {
+        crate::server::add(
+            &crate::server::Storage::local(registry_root),
+            &dir,
+            &options,
+        )
+    })
+    .map_err(|e| registry(&e))?;
     crate::server::start(crate::server::ServeOptions {
-        root: registry_root.to_path_buf(),
+        storage: crate::server::Storage::local(registry_root),
         listen: "127.0.0.1:0".parse().expect("a valid address"),
         public_url: None,
+        upload_url: None,
         access_log: None,
         allow_public: false,
         faults: None,
@@ -339,8 +347,11 @@ impl Demo {
         let key = match crate::server::fleet::keygen(&self.registry_root, false) {
             Ok(report) => report.public_key,
             Err(_) => {
-                let status = crate::server::fleet::status(&self.registry_root, 0)
-                    .map_err(|e| DemoError::Registry(e.to_string()))?;
+                let status = crate::server::fleet::status(
+                    &crate::server::Storage::local(&self.registry_root),
+                    0,
+                )
+                .map_err(|e| DemoError::Registry(e.to_string()))?;
                 status.public_key.unwrap_or_default()
             }
         };

@@ -405,7 +405,7 @@ impl Faults {
         let Some(db) = &self.db else {
             return Vec::new();
         };
-        let db = db.lock().unwrap_or_else(|p| p.into_inner());
+        let mut db = db.lock().unwrap_or_else(|p| p.into_inner());
         db.blob_owners(digest).unwrap_or_else(|e| {
             tracing::warn!("faults: {e}");
             Vec::new()

@@ -10,20 +10,20 @@
 //! the request's data and changes the nodes it names. With `--real-shapes`, nodes take the
 //! shapes of the real registry's answers ([`super::shapes`]).
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use async_graphql::{
     Context, Enum, InputValueError, InputValueResult, Object, Scalar, ScalarType, Value,
 };
 
-use super::db::{BlobRecord, Db, DbError, PackageRecord};
+use super::db::{BlobRecord, DbError, PackageRecord, Pool};
 use super::faults::{BAD_MANIFEST, NodeFault};
 use super::shapes::{self, Shapes};
 use crate::package::{PackageName, WebcVersion};
 
 /// What resolvers read: the database and the base of download URLs.
 pub struct Catalog {
-    db: Mutex<Db>,
+    pool: Arc<Pool>,
     /// `http://host:port` or the public URL, without a trailing `/`.
     base_url: String,
     /// `--real-shapes`.
@@ -31,9 +31,9 @@ pub struct Catalog {
 }
 
 impl Catalog {
-    pub fn new(db: Db, base_url: String, shapes: Option<Shapes>) -> Self {
+    pub fn new(pool: Arc<Pool>, base_url: String, shapes: Option<Shapes>) -> Self {
         Catalog {
-            db: Mutex::new(db),
+            pool,
             base_url,
             shapes,
         }
@@ -42,14 +42,8 @@ impl Catalog {
     /// Loads a package with all its versions, off the async threads.
     async fn package(self: &Arc<Self>, name: PackageName) -> Result<Option<PackageRecord>, String> {
         let this = Arc::clone(self);
-        let result = tokio::task::spawn_blocking(move || {
-            let db = this
-                .db
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
-            db.package(&name)
-        })
-        .await;
+        let result =
+            tokio::task::spawn_blocking(move || this.pool.with(|db| db.package(&name))).await;
         match result {
             Ok(Ok(mut record)) => {
                 if let (Some(shapes), Some(record)) = (&self.shapes, record.as_mut()) {

@@ -20,7 +20,6 @@
 //! download needs a valid, unexpired signature in its query ([`super::shapes`]), else `403`.
 
 use std::io::Write;
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use axum::Router;
@@ -33,6 +32,8 @@ use axum::routing::get;
 use bytes::{BufMut, Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
+use super::blobs::{BlobSource, BlobStore};
+use super::db::Pool;
 use super::faults::{self, Faults, GraphqlFault};
 use super::publish_api::{self, Bearer, FORBIDDEN, Publishing, UNAUTHENTICATED};
 use super::schema::RegistrySchema;
@@ -44,10 +45,10 @@ const CHUNK: usize = 64 * 1024;
 
 /// What every request handler can see.
 pub struct AppState {
-    /// The registry root `DIR`.
-    pub root: PathBuf,
-    /// `DIR/blobs`.
-    pub blobs: PathBuf,
+    /// Where the package files are.
+    pub blobs: BlobStore,
+    /// The database's connections.
+    pub pool: Arc<Pool>,
     pub schema: RegistrySchema,
     pub access_log: Option<AccessLog>,
     /// The `--faults` rules; `None` serves every request faithfully.
@@ -89,7 +90,7 @@ pub fn router(state: Arc<AppState>, rollout: Router) -> Router {
         .nest_service("/rollout", rollout)
         .with_state(state.clone())
         .merge(publish_api::routes(state.publishing.clone()))
-        .merge(web::routes(state.root.clone()))
+        .merge(web::routes(Arc::clone(&state.pool)))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state, log_request))
 }
@@ -305,7 +306,16 @@ async fn blob(
     if let Some(response) = fault.as_ref().and_then(faults::early_response) {
         return response;
     }
-    let path = state.blobs.join(format!("{}.webc", digest.hex()));
+    let path = match state.blobs.source(&digest) {
+        BlobSource::File(path) => path,
+        BlobSource::Redirect(url) => {
+            return Response::builder()
+                .status(StatusCode::TEMPORARY_REDIRECT)
+                .header(header::LOCATION, url)
+                .body(Body::empty())
+                .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response());
+        }
+    };
     let file = match tokio::fs::File::open(&path).await {
         Ok(file) => file,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {

@@ -4,7 +4,10 @@
 //! `Range`.
 //!
 //! It shares only the schema and the typed names ([`crate::package`], [`crate::container`]) with
-//! the client side. The registry root `DIR` holds:
+//! the client side. Where it keeps its state is a [`Storage`]: the root directory, the database
+//! (SQLite in the root, or PostgreSQL with `--database`) and the package files (the root's
+//! `blobs/`, or an OCI registry with `--blobs`); replicas on one PostgreSQL and one OCI registry
+//! share nothing else. By default the registry root `DIR` holds:
 //! ```text
 //! DIR/registry.sqlite          packages, versions and the hashes of publish tokens (see db.rs;
 //!                              WAL, migrations by user_version)
@@ -33,6 +36,7 @@
 //! registry ([`shapes`]: null sizes, one file behind both nodes, a broken version, signed URLs
 //! that expire).
 
+mod blobs;
 mod db;
 pub mod faults;
 pub mod fleet;
@@ -42,6 +46,7 @@ mod publish;
 mod publish_api;
 mod schema;
 pub mod shapes;
+mod storage;
 mod tokens;
 mod web;
 
@@ -53,9 +58,11 @@ use std::time::Duration;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-pub use db::DbError;
+pub use blobs::{AUTH_ENV as OCI_AUTH_ENV, BlobError};
+pub use db::{Database, DbError};
 pub use publish::{AddOptions, AddReport, BlobReport, PublishError, add, set_archived};
 pub use schema::sdl;
+pub use storage::{Storage, StorageError};
 pub use tokens::{NewToken, TokenError, create as create_token};
 
 /// How long a shutdown waits for downloads in flight before it cuts them.
@@ -64,12 +71,16 @@ const GRACE: Duration = Duration::from_secs(10);
 /// What `registry serve` was told.
 #[derive(Debug, Clone)]
 pub struct ServeOptions {
-    /// The registry root.
-    pub root: PathBuf,
+    /// The registry root, its database and its package files.
+    pub storage: Storage,
     /// Where to listen; port 0 picks a free port.
     pub listen: SocketAddr,
     /// The URL clients reach the server at, when it is not `http://{listen}`.
     pub public_url: Option<String>,
+    /// The base of the upload URLs this server hands out, when not the public URL: uploads are
+    /// kept by the replica that handed out the URL, so replicas behind one address each give
+    /// their own.
+    pub upload_url: Option<String>,
     /// A file that gets one line per request.
     pub access_log: Option<PathBuf>,
     /// Allow a listen address that is not loopback.
@@ -103,6 +114,8 @@ pub enum ServerError {
     NoRoot(PathBuf),
     #[error(transparent)]
     Db(#[from] DbError),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
     #[error("cannot open the access log {path}: {source}; check the path and its permissions")]
     AccessLog {
         path: PathBuf,
@@ -240,21 +253,24 @@ pub async fn start(opts: ServeOptions) -> Result<RunningServer, ServerError> {
         return Err(ServerError::NotLoopback(opts.listen));
     }
     let public = opts.public_url.as_deref().map(public_base).transpose()?;
-    if !opts.root.is_dir() {
-        return Err(ServerError::NoRoot(opts.root.clone()));
+    let uploads = opts.upload_url.as_deref().map(public_base).transpose()?;
+    let storage = opts.storage.clone();
+    if !storage.root.is_dir() {
+        return Err(ServerError::NoRoot(storage.root.clone()));
     }
+    let database = storage.database.clone();
+    let db = blocking(move || db::Db::open(&database)).await??;
     let faults = match &opts.faults {
         Some(path) => {
             let rules = faults::Faults::load(path)?;
-            let root = opts.root.clone();
-            let db = blocking(move || db::Db::open(&root)).await??;
+            let database = storage.database.clone();
+            let db = blocking(move || db::Db::open(&database)).await??;
             tracing::warn!("fault rules from {} are active", path.display());
             Some(Arc::new(rules.with_db(db)))
         }
         None => None,
     };
-    let root = opts.root.clone();
-    let db = blocking(move || db::Db::open(&root)).await??;
+    let pool = Arc::new(db::Pool::new(storage.database.clone(), db));
     let access_log = opts
         .access_log
         .as_deref()
@@ -272,23 +288,27 @@ pub async fn start(opts: ServeOptions) -> Result<RunningServer, ServerError> {
     })?;
     let base_url = public.unwrap_or_else(|| format!("http://{addr}"));
     let shapes = opts.real_shapes.map(shapes::Shapes::new);
-    let catalog = Arc::new(graphql::Catalog::new(db, base_url.clone(), shapes.clone()));
-    let publishing = Arc::new(publish_api::Publishing::new(
-        opts.root.clone(),
+    let catalog = Arc::new(graphql::Catalog::new(
+        Arc::clone(&pool),
         base_url.clone(),
+        shapes.clone(),
+    ));
+    let publishing = Arc::new(publish_api::Publishing::new(
+        storage.clone(),
+        uploads.unwrap_or_else(|| base_url.clone()),
         opts.allow_republish,
     ));
     let state = Arc::new(http::AppState {
-        root: opts.root.clone(),
-        blobs: opts.root.join("blobs"),
+        blobs: storage.blobs.clone(),
+        pool: Arc::clone(&pool),
         schema: schema::build_schema(Some(catalog), Some(publishing.clone())),
         access_log,
         faults,
         shapes,
         publishing,
     });
-    let (root, ttl) = (opts.root.clone(), opts.policy_ttl);
-    let rollout = blocking(move || fleet::service(&root, ttl)).await??;
+    let (service_storage, ttl) = (storage.clone(), opts.policy_ttl);
+    let rollout = blocking(move || fleet::service(&service_storage, ttl)).await??;
     let app = http::router(state, fleet::router(Arc::new(rollout)));
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
@@ -299,8 +319,10 @@ pub async fn start(opts: ServeOptions) -> Result<RunningServer, ServerError> {
             .await
     });
     tracing::info!(
-        "serving the registry in {} on http://{addr} (URLs based on {base_url})",
-        opts.root.display()
+        "serving the registry in {} (database {}, blobs {:?}) on http://{addr} (URLs based on {base_url})",
+        storage.root.display(),
+        storage.database.place(),
+        storage.blobs,
     );
     Ok(RunningServer {
         addr,
@@ -340,9 +362,10 @@ mod tests {
     async fn refuses_public_addresses_unless_allowed() {
         let tmp = tempfile::tempdir().unwrap();
         let opts = ServeOptions {
-            root: tmp.path().into(),
+            storage: Storage::local(tmp.path()),
             listen: "0.0.0.0:0".parse().unwrap(),
             public_url: None,
+            upload_url: None,
             access_log: None,
             allow_public: false,
             faults: None,
@@ -355,7 +378,7 @@ mod tests {
             Err(ServerError::NotLoopback(_))
         ));
         let missing = ServeOptions {
-            root: tmp.path().join("missing"),
+            storage: Storage::local(&tmp.path().join("missing")),
             listen: "127.0.0.1:0".parse().unwrap(),
             ..opts
         };
@@ -371,10 +394,10 @@ mod tests {
             let pkg = tmp.path().join(version);
             std::fs::create_dir(&pkg).unwrap();
             publish::package_dir(&pkg, "test/hello", version);
-            reports.push(add(&root, &pkg, &AddOptions::default()).unwrap());
+            reports.push(add(&Storage::local(&root), &pkg, &AddOptions::default()).unwrap());
         }
         set_archived(
-            &root,
+            &Storage::local(&root),
             &reports[3].package,
             &semver::Version::new(1, 2, 0),
             true,
@@ -382,9 +405,10 @@ mod tests {
         .unwrap();
         let log = tmp.path().join("access.log");
         let server = start(ServeOptions {
-            root: root.clone(),
+            storage: Storage::local(&root),
             listen: "127.0.0.1:0".parse().unwrap(),
             public_url: None,
+            upload_url: None,
             access_log: Some(log.clone()),
             allow_public: false,
             faults: None,

@@ -18,13 +18,14 @@
 //! written last, in one transaction. A blob left behind by a replaced (`--force`) version stays
 //! on disk: another version may share it.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
 use serde::Serialize;
 
+use super::blobs::BlobError;
 use super::db::{BlobRecord, Db, DbError, Published};
+use super::storage::Storage;
 use crate::container::{self, Checked, ContainerError, Format};
 use crate::package::{PackageName, Sha256Digest, WebcVersion};
 use crate::package_dir::{self, DirError, one_line};
@@ -122,22 +123,28 @@ pub enum PublishError {
     },
     #[error(transparent)]
     Db(#[from] DbError),
+    #[error(transparent)]
+    Blob(#[from] BlobError),
 }
 
 impl PublishError {
     /// Whether the input was at fault (exit code 1); otherwise the disk or the database was
     /// (exit code 2).
     pub fn is_input(&self) -> bool {
-        !matches!(self, PublishError::Io { .. } | PublishError::Db(_))
+        !matches!(
+            self,
+            PublishError::Io { .. } | PublishError::Db(_) | PublishError::Blob(_)
+        )
     }
 }
 
-/// Adds a package directory or a `.webc` file to the registry in `root`, as both WebC v2 and v3.
-pub fn add(root: &Path, input: &Path, opts: &AddOptions) -> Result<AddReport, PublishError> {
+/// Adds a package directory or a `.webc` file to the registry, as both WebC v2 and v3: the
+/// files first, then the version's row, so that no reader sees a version without its files.
+pub fn add(storage: &Storage, input: &Path, opts: &AddOptions) -> Result<AddReport, PublishError> {
     let prepared = prepare(input, opts)?;
     let (name, version) = (&prepared.name, &prepared.version);
     if !opts.force
-        && let Some(db) = Db::open_existing(root)?
+        && let Some(mut db) = Db::open_existing(&storage.database)?
         && db.version_exists(name, version)?
     {
         return Err(PublishError::Exists {
@@ -146,14 +153,23 @@ pub fn add(root: &Path, input: &Path, opts: &AddOptions) -> Result<AddReport, Pu
         });
     }
 
-    let v2 = store_blob(root, &prepared.v2)?;
-    let v3 = store_blob(root, &prepared.v3)?;
+    std::fs::create_dir_all(&storage.root).map_err(|source| PublishError::Io {
+        path: storage.root.clone(),
+        source,
+    })?;
+    let v2 = store_blob(storage, &prepared.v2)?;
+    let v3 = store_blob(storage, &prepared.v3)?;
+    storage.blobs.tag_version(
+        name,
+        version,
+        &[(v2.sha256.clone(), v2.size), (v3.sha256.clone(), v3.size)],
+    )?;
     let record = |bytes: &Bytes, manifest: &str| BlobRecord {
         sha256: Sha256Digest::of(bytes),
         size: bytes.len() as u64,
         manifest: manifest.to_string(),
     };
-    let mut db = Db::open(root)?;
+    let mut db = Db::open(&storage.database)?;
     let outcome = db.publish(
         name,
         version,
@@ -185,12 +201,13 @@ pub fn add(root: &Path, input: &Path, opts: &AddOptions) -> Result<AddReport, Pu
 /// Marks a version archived (or not). Archived versions are still listed and downloadable, but
 /// are never `latest`.
 pub fn set_archived(
-    root: &Path,
+    storage: &Storage,
     name: &PackageName,
     version: &semver::Version,
     archived: bool,
 ) -> Result<(), PublishError> {
-    let db = Db::open_existing(root)?.ok_or_else(|| PublishError::NoRegistry(root.into()))?;
+    let mut db = Db::open_existing(&storage.database)?
+        .ok_or_else(|| PublishError::NoRegistry(storage.root.clone()))?;
     if !db.set_archived(name, version, archived)? {
         return Err(PublishError::NoSuchVersion {
             name: name.clone(),
@@ -350,36 +367,10 @@ fn same_atoms(input: &Path, a: &Checked, b: &Checked) -> Result<(), PublishError
     })
 }
 
-/// Writes a blob as `root/blobs/<sha256>.webc`: a temporary file in `root/tmp`, fsynced, then
-/// renamed into place, then the directory fsynced.
-fn store_blob(root: &Path, bytes: &Bytes) -> Result<BlobReport, PublishError> {
-    let sha256 = Sha256Digest::of(bytes);
-    let blobs = root.join("blobs");
-    let tmp = root.join("tmp");
-    for dir in [&blobs, &tmp] {
-        std::fs::create_dir_all(dir).map_err(|source| PublishError::Io {
-            path: dir.clone(),
-            source,
-        })?;
-    }
-    let dest = blobs.join(format!("{}.webc", sha256.hex()));
-    let io = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| PublishError::Io { path, source }
-    };
-    let mut file = tempfile::NamedTempFile::new_in(&tmp).map_err(io(&tmp))?;
-    file.write_all(bytes).map_err(io(file.path()))?;
-    file.as_file().sync_all().map_err(io(file.path()))?;
-    file.persist(&dest).map_err(|e| PublishError::Io {
-        path: dest.clone(),
-        source: e.error,
-    })?;
-    #[cfg(unix)]
-    std::fs::File::open(&blobs)
-        .and_then(|d| d.sync_all())
-        .map_err(io(&blobs))?;
+/// Stores one file of a version where the registry keeps its blobs.
+fn store_blob(storage: &Storage, bytes: &Bytes) -> Result<BlobReport, PublishError> {
     Ok(BlobReport {
-        sha256,
+        sha256: storage.blobs.put(bytes)?,
         size: bytes.len() as u64,
     })
 }
@@ -447,7 +438,7 @@ mod tests {
         package_dir(&pkg, "Test/Hello", "1.0.0");
         let root = tmp.path().join("registry");
 
-        let report = add(&root, &pkg, &AddOptions::default()).unwrap();
+        let report = add(&Storage::local(&root), &pkg, &AddOptions::default()).unwrap();
         assert_eq!(report.package.as_str(), "test/hello");
         assert_eq!(report.version, "1.0.0");
         let v2 = check_blob(&root, &report.v2, b"\0webc002");
@@ -467,7 +458,9 @@ mod tests {
         }
 
         // The manifests stored as JSON read back as WebC manifests.
-        let db = Db::open_existing(&root).unwrap().unwrap();
+        let mut db = Db::open_existing(&super::super::db::Database::new(&root, None).unwrap())
+            .unwrap()
+            .unwrap();
         let record = db.package(&report.package).unwrap().unwrap();
         for blob in [&record.versions[0].v2, &record.versions[0].v3] {
             let _: webc::metadata::Manifest = serde_json::from_str(&blob.manifest).unwrap();
@@ -475,7 +468,7 @@ mod tests {
         drop(db);
 
         // Adding it again is refused, unless forced.
-        let err = add(&root, &pkg, &AddOptions::default()).unwrap_err();
+        let err = add(&Storage::local(&root), &pkg, &AddOptions::default()).unwrap_err();
         assert!(matches!(err, PublishError::Exists { .. }), "{err}");
         assert!(err.is_input());
         assert!(err.to_string().contains("--force"), "{err}");
@@ -483,14 +476,14 @@ mod tests {
             force: true,
             ..AddOptions::default()
         };
-        assert_eq!(add(&root, &pkg, &forced).unwrap(), report);
+        assert_eq!(add(&Storage::local(&root), &pkg, &forced).unwrap(), report);
 
         // Each produced file is an input too; the containers carry no name, so one is given.
         for (blob, format) in [(&report.v2, "v2"), (&report.v3, "v3")] {
             let file = tmp.path().join(format!("hello-{format}.webc"));
             std::fs::copy(blob_path(&root, blob), &file).unwrap();
             let other = tmp.path().join(format!("other-{format}"));
-            let err = add(&other, &file, &AddOptions::default()).unwrap_err();
+            let err = add(&Storage::local(&other), &file, &AddOptions::default()).unwrap_err();
             assert!(matches!(err, PublishError::NoName), "{err}");
             assert!(!other.exists());
             let opts = AddOptions {
@@ -498,7 +491,7 @@ mod tests {
                 version: Some(semver::Version::new(2, 0, 0)),
                 ..AddOptions::default()
             };
-            let again = add(&other, &file, &opts).unwrap();
+            let again = add(&Storage::local(&other), &file, &opts).unwrap();
             assert_eq!(again.package.as_str(), "test/copy");
             assert_eq!(again.version, "2.0.0");
             // The input's own format is stored as it is.
@@ -510,14 +503,21 @@ mod tests {
 
         // Archiving.
         let version = semver::Version::new(1, 0, 0);
-        set_archived(&root, &report.package, &version, true).unwrap();
-        let db = Db::open_existing(&root).unwrap().unwrap();
+        set_archived(&Storage::local(&root), &report.package, &version, true).unwrap();
+        let mut db = Db::open_existing(&super::super::db::Database::new(&root, None).unwrap())
+            .unwrap()
+            .unwrap();
         assert!(db.package(&report.package).unwrap().unwrap().versions[0].archived);
-        let err =
-            set_archived(&root, &report.package, &semver::Version::new(9, 9, 9), true).unwrap_err();
+        let err = set_archived(
+            &Storage::local(&root),
+            &report.package,
+            &semver::Version::new(9, 9, 9),
+            true,
+        )
+        .unwrap_err();
         assert!(matches!(err, PublishError::NoSuchVersion { .. }) && err.is_input());
         let nowhere = tmp.path().join("nowhere");
-        assert!(set_archived(&nowhere, &report.package, &version, true).is_err());
+        assert!(set_archived(&Storage::local(&nowhere), &report.package, &version, true).is_err());
         assert!(!nowhere.exists());
     }
 
@@ -526,7 +526,7 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let root = tmp.path().join("registry");
         let refused = |input: &Path, opts: &AddOptions| {
-            let err = add(&root, input, opts).unwrap_err();
+            let err = add(&Storage::local(&root), input, opts).unwrap_err();
             assert!(err.is_input(), "not an input error: {err}");
             assert!(!err.to_string().contains('\n'), "{err:?}");
             assert!(!root.exists(), "the root was created by {input:?}: {err}");
@@ -620,7 +620,7 @@ mod tests {
 
         // A duplicate: the registry exists, and nothing in it changes.
         let good = fresh("good");
-        add(&root, &good, &defaults).unwrap();
+        add(&Storage::local(&root), &good, &defaults).unwrap();
         let listing = |dir: &Path| {
             let mut names: Vec<_> = std::fs::read_dir(dir)
                 .unwrap()
@@ -630,7 +630,7 @@ mod tests {
             names
         };
         let blobs = listing(&root.join("blobs"));
-        let err = add(&root, &good, &defaults).unwrap_err();
+        let err = add(&Storage::local(&root), &good, &defaults).unwrap_err();
         assert!(
             matches!(err, PublishError::Exists { .. }) && err.is_input(),
             "{err}"

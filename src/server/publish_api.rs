@@ -38,6 +38,7 @@ use axum::routing::post;
 use super::db::Db;
 use super::graphql::{VersionNode, find_version};
 use super::publish::{AddOptions, MAX_BLOB_SIZE, PublishError, add};
+use super::storage::Storage;
 use super::tokens;
 use crate::package::PackageName;
 
@@ -63,7 +64,7 @@ pub struct Bearer(pub Option<String>);
 
 /// What the mutations and the upload routes share.
 pub struct Publishing {
-    root: PathBuf,
+    storage: Storage,
     /// `http://host:port` or the public URL, without a trailing `/`.
     base_url: String,
     allow_republish: bool,
@@ -98,9 +99,9 @@ fn internal(what: &str, e: impl std::fmt::Display) -> async_graphql::Error {
 }
 
 impl Publishing {
-    pub fn new(root: PathBuf, base_url: String, allow_republish: bool) -> Self {
+    pub fn new(storage: Storage, base_url: String, allow_republish: bool) -> Self {
         Publishing {
-            root,
+            storage,
             base_url,
             allow_republish,
             uploads: Mutex::new(HashMap::new()),
@@ -119,9 +120,9 @@ impl Publishing {
                 "publishing needs a token: make one on the registry's machine with `webcpm registry token create --root DIR --namespace NS` and set WEBCPM_TOKEN",
             ));
         };
-        let root = self.root.clone();
-        let found = tokio::task::spawn_blocking(move || match Db::open_existing(&root)? {
-            Some(db) => tokens::namespace_of(&db, &token),
+        let database = self.storage.database.clone();
+        let found = tokio::task::spawn_blocking(move || match Db::open_existing(&database)? {
+            Some(mut db) => tokens::namespace_of(&mut db, &token),
             None => Ok(None),
         })
         .await
@@ -137,7 +138,7 @@ impl Publishing {
 
     /// Starts an upload for a token of `namespace`; returns its URL.
     fn open_upload(&self, namespace: String, seconds: i32) -> async_graphql::Result<String> {
-        let tmp = self.root.join("tmp");
+        let tmp = self.storage.root.join("tmp");
         std::fs::create_dir_all(&tmp).map_err(|e| internal("cannot create tmp/", e))?;
         let mut bytes = [0u8; 32];
         getrandom::fill(&mut bytes).map_err(|e| internal("no random bytes", e))?;
@@ -398,7 +399,7 @@ impl Publishing {
         version: &semver::Version,
         description: Option<&str>,
     ) -> async_graphql::Result<()> {
-        let (root, upload) = (self.root.clone(), file.to_path_buf());
+        let (storage, upload) = (self.storage.clone(), file.to_path_buf());
         let options = AddOptions {
             name: Some(name.clone()),
             version: Some(version.clone()),
@@ -407,7 +408,7 @@ impl Publishing {
             description: description.map(str::to_string),
         };
         let result = tokio::task::spawn_blocking(move || {
-            let result = add(&root, &upload, &options);
+            let result = add(&storage, &upload, &options);
             let _ = std::fs::remove_file(&upload);
             result
         })

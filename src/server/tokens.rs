@@ -6,12 +6,13 @@
 //! the SHA-256 of its text (table `tokens`, see [`super::db`]), so that a copy of the registry's
 //! directory gives no one the right to publish; the token is shown once, when it is made.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 
+use super::db::sql::args;
 use super::db::{Db, DbError, unix_now};
+use super::storage::Storage;
 use crate::package::{PackageName, Sha256Digest};
 
 /// What every token starts with, so that a leaked one is easy to recognise.
@@ -54,8 +55,9 @@ fn check_namespace(namespace: &str) -> Result<String, TokenError> {
 
 /// Makes a token for `namespace` in the registry at `root` (created when missing) and stores
 /// its hash.
-pub fn create(root: &Path, namespace: &str) -> Result<NewToken, TokenError> {
+pub fn create(storage: &Storage, namespace: &str) -> Result<NewToken, TokenError> {
     let namespace = check_namespace(namespace)?;
+    let root = &storage.root;
     std::fs::create_dir_all(root).map_err(|source| TokenError::Root {
         path: root.to_path_buf(),
         source,
@@ -64,13 +66,14 @@ pub fn create(root: &Path, namespace: &str) -> Result<NewToken, TokenError> {
     getrandom::fill(&mut bytes).map_err(|e| TokenError::Random(e.to_string()))?;
     let token = format!("{PREFIX}{}", hex::encode(bytes));
     let sha256 = Sha256Digest::of(token.as_bytes());
-    let db = Db::open(root)?;
-    db.conn_ref()
+    let mut db = Db::open(&storage.database)?;
+    let sql = db.sql();
+    db.conn()
         .execute(
-            "INSERT INTO tokens (sha256, namespace, created_at) VALUES (?1, ?2, ?3)",
-            params![sha256.hex(), namespace, unix_now()],
+            "INSERT INTO tokens (sha256, namespace, created_at) VALUES ($1, $2, $3)",
+            args![sha256.hex(), namespace.as_str(), unix_now()],
         )
-        .map_err(db.sql())?;
+        .map_err(sql)?;
     Ok(NewToken {
         token,
         namespace,
@@ -79,19 +82,22 @@ pub fn create(root: &Path, namespace: &str) -> Result<NewToken, TokenError> {
 }
 
 /// The namespace a token may publish into; `None` for a token the registry does not know.
-pub fn namespace_of(db: &Db, token: &str) -> Result<Option<String>, DbError> {
+pub fn namespace_of(db: &mut Db, token: &str) -> Result<Option<String>, DbError> {
     if !token.starts_with(PREFIX) {
         return Ok(None);
     }
     let sha256 = Sha256Digest::of(token.as_bytes());
-    db.conn_ref()
-        .query_row(
-            "SELECT namespace FROM tokens WHERE sha256 = ?1",
-            params![sha256.hex()],
-            |r| r.get(0),
+    let sql = db.sql();
+    let row = db
+        .conn()
+        .query_opt(
+            "SELECT namespace FROM tokens WHERE sha256 = $1",
+            args![sha256.hex()],
         )
-        .optional()
-        .map_err(db.sql())
+        .map_err(&sql)?;
+    row.map(|r| r.text(0))
+        .transpose()
+        .map_err(|e| sql(e.into()))
 }
 
 #[cfg(test)]
@@ -102,10 +108,11 @@ mod tests {
     fn only_the_hash_is_kept_and_it_names_the_namespace() {
         let tmp = tempfile::tempdir().unwrap();
         let root = tmp.path().join("registry");
-        let made = create(&root, "Acme").unwrap();
+        let storage = Storage::local(&root);
+        let made = create(&storage, "Acme").unwrap();
         assert_eq!(made.namespace, "acme");
         assert!(made.token.starts_with(PREFIX) && made.token.len() == PREFIX.len() + 64);
-        let other = create(&root, "acme").unwrap();
+        let other = create(&storage, "acme").unwrap();
         assert_ne!(made.token, other.token);
 
         let file = std::fs::read(root.join(super::super::db::DB_FILE)).unwrap();
@@ -115,18 +122,18 @@ mod tests {
             "the token is stored"
         );
 
-        let db = Db::open(&root).unwrap();
+        let mut db = Db::open(&storage.database).unwrap();
         assert_eq!(
-            namespace_of(&db, &made.token).unwrap().as_deref(),
+            namespace_of(&mut db, &made.token).unwrap().as_deref(),
             Some("acme")
         );
         let forged = format!("{PREFIX}{}", "0".repeat(64));
-        assert_eq!(namespace_of(&db, &forged).unwrap(), None);
-        assert_eq!(namespace_of(&db, "").unwrap(), None);
+        assert_eq!(namespace_of(&mut db, &forged).unwrap(), None);
+        assert_eq!(namespace_of(&mut db, "").unwrap(), None);
 
         for bad in ["", "a/b", "with space", "ü"] {
             assert!(
-                matches!(create(&root, bad), Err(TokenError::BadNamespace(_))),
+                matches!(create(&storage, bad), Err(TokenError::BadNamespace(_))),
                 "{bad}"
             );
         }

@@ -8,7 +8,6 @@
 //! `Content-Security-Policy` that allows no script. Links are relative, so that the site works
 //! behind a proxy under any prefix. Each request reads the database afresh.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use axum::Router;
@@ -17,9 +16,9 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use maud::{DOCTYPE, Markup, PreEscaped, html};
-use rusqlite::params;
 
-use super::db::{BlobRecord, Db, DbError, PackageRecord, VersionRecord};
+use super::db::sql::args;
+use super::db::{BlobRecord, Db, DbError, PackageRecord, Pool, VersionRecord};
 use crate::package::{PackageName, WebcVersion};
 
 /// No script may run; styles only from the page itself.
@@ -45,17 +44,17 @@ dd{margin:0;min-width:0}
 @media (max-width:32rem){dl{grid-template-columns:minmax(0,1fr)}dd{margin-bottom:.4rem}}
 ";
 
-/// What the pages read: the registry root.
+/// What the pages read: the registry's database.
 struct Site {
-    root: PathBuf,
+    pool: Arc<Pool>,
 }
 
 /// The page's routes.
-pub fn routes(root: PathBuf) -> Router {
+pub fn routes(pool: Arc<Pool>) -> Router {
     Router::new()
         .route("/", get(index))
         .route("/packages/{namespace}/{name}", get(package))
-        .with_state(Arc::new(Site { root }))
+        .with_state(Arc::new(Site { pool }))
 }
 
 /// A package with its versions and the description of each version.
@@ -75,19 +74,17 @@ impl Listing {
 }
 
 /// Reads one package and the descriptions of its versions, in the record's order.
-fn listing(db: &Db, name: &PackageName) -> Result<Option<Listing>, DbError> {
+fn listing(db: &mut Db, name: &PackageName) -> Result<Option<Listing>, DbError> {
     let Some(record) = db.package(name)? else {
         return Ok(None);
     };
     let sql = db.sql();
-    let mut stmt = db
-        .conn_ref()
-        .prepare_cached("SELECT version, description FROM versions WHERE package = ?1")
-        .map_err(sql)?;
-    let rows: Vec<(String, Option<String>)> = stmt
-        .query_map(params![name.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))
-        .map_err(sql)?
-        .collect::<Result<_, _>>()
+    let rows = db
+        .conn()
+        .query(
+            "SELECT version, description FROM versions WHERE package = $1",
+            args![name.as_str()],
+        )
         .map_err(sql)?;
     let descriptions = record
         .versions
@@ -95,8 +92,8 @@ fn listing(db: &Db, name: &PackageName) -> Result<Option<Listing>, DbError> {
         .map(|v| {
             let text = v.version.to_string();
             rows.iter()
-                .find(|(t, _)| *t == text)
-                .and_then(|(_, d)| d.clone())
+                .find(|row| row.text(0).is_ok_and(|t| t == text))
+                .and_then(|row| row.opt_text(1).ok().flatten())
         })
         .collect();
     Ok(Some(Listing {
@@ -106,31 +103,21 @@ fn listing(db: &Db, name: &PackageName) -> Result<Option<Listing>, DbError> {
 }
 
 /// Every package, by name.
-fn all(db: &Db) -> Result<Vec<Listing>, DbError> {
-    let sql = db.sql();
-    let mut stmt = db
-        .conn_ref()
-        .prepare_cached("SELECT name FROM packages ORDER BY name")
-        .map_err(sql)?;
-    let names: Vec<String> = stmt
-        .query_map([], |r| r.get(0))
-        .map_err(sql)?
-        .collect::<Result<_, _>>()
-        .map_err(sql)?;
+fn all(db: &mut Db) -> Result<Vec<Listing>, DbError> {
     let mut out = Vec::new();
-    for name in names.iter().filter_map(|n| n.parse::<PackageName>().ok()) {
+    for name in db.package_names()? {
         out.extend(listing(db, &name)?);
     }
     Ok(out)
 }
 
-/// Runs `read` on the database off the async threads; a registry without one is empty.
+/// Runs `read` on the database off the async threads.
 async fn read<T: Send + 'static>(
     site: &Site,
-    read: impl FnOnce(Option<&Db>) -> Result<T, DbError> + Send + 'static,
+    read: impl FnOnce(&mut Db) -> Result<T, DbError> + Send + 'static,
 ) -> Result<T, Response> {
-    let root = site.root.clone();
-    let result = tokio::task::spawn_blocking(move || read(Db::open_existing(&root)?.as_ref()))
+    let pool = Arc::clone(&site.pool);
+    let result = tokio::task::spawn_blocking(move || pool.with(read))
         .await
         .map_err(|e| e.to_string())
         .and_then(|r| r.map_err(|e| e.to_string()));
@@ -148,7 +135,7 @@ async fn read<T: Send + 'static>(
 }
 
 async fn index(State(site): State<Arc<Site>>) -> Response {
-    match read(&site, |db| db.map_or(Ok(Vec::new()), all)).await {
+    match read(&site, all).await {
         Ok(listings) => page_response(StatusCode::OK, index_page(&listings)),
         Err(response) => response,
     }
@@ -162,11 +149,7 @@ async fn package(
     let Ok(name) = format!("{namespace}/{name}").parse::<PackageName>() else {
         return not_found(home);
     };
-    match read(&site, move |db| {
-        db.map_or(Ok(None), |db| listing(db, &name))
-    })
-    .await
-    {
+    match read(&site, move |db| listing(db, &name)).await {
         Ok(Some(listing)) => page_response(StatusCode::OK, package_page(&listing, home)),
         Ok(None) => not_found(home),
         Err(response) => response,

@@ -24,8 +24,16 @@ const fn var(name: &'static str, key: Option<&'static str>, about: &'static str)
 
 use super::keys;
 
+/// Credentials for the OCI registries webcpm pushes to.
+pub const OCI_AUTH: &str = "WEBCPM_OCI_AUTH";
+
 /// Every environment variable webcpm reads.
 pub const ENV_VARS: &[EnvVar] = &[
+    var(
+        OCI_AUTH,
+        None,
+        "`user:password` or a token for pushing to OCI registries (`compile.shared`, `registry serve --blobs`)",
+    ),
     var(HOME, None, "the store's directory (--home)"),
     var(CONFIG, None, "the user config file (--config)"),
     var(
@@ -120,6 +128,11 @@ pub const ENV_VARS: &[EnvVar] = &[
         "WEBCPM_COMPILE_DIR",
         Some(keys::COMPILE_DIRECTORY),
         "where compiled code is kept",
+    ),
+    var(
+        "WEBCPM_COMPILE_SHARED",
+        Some(keys::COMPILE_SHARED),
+        "the fleet's shared compiled code, oci://HOST/REPO",
     ),
     var(
         "WEBCPM_MAX_MEMORY",

@@ -107,6 +107,8 @@ pub struct StoreSettings {
     /// Where compiled code is kept; `None`: the store's `compiled/`.
     pub compile_directory: Value<Option<PathBuf>>,
     pub compile_capacity: Value<Option<u64>>,
+    /// The fleet's shared compiled code, `oci://HOST/REPO`; `None`: compile here only.
+    pub compile_shared: Value<Option<String>>,
 }
 
 /// `[run]`: limits on running programs.
@@ -329,6 +331,11 @@ impl Settings {
                 compile_cache: r.bool(keys::COMPILE_CACHE)?,
                 compile_directory: r.typed(keys::COMPILE_DIRECTORY, path_or_none)?,
                 compile_capacity: r.limit(keys::COMPILE_CAPACITY)?,
+                compile_shared: r.typed(keys::COMPILE_SHARED, |v| match v.as_str() {
+                    Some("") => Ok(None),
+                    Some(url) if url.starts_with("oci://") => Ok(Some(url.to_string())),
+                    _ => Err("expected \"oci://HOST[:PORT]/REPOSITORY\" or \"\"".into()),
+                })?,
             },
             run: RunSettings {
                 max_memory: r.limit(keys::MAX_MEMORY)?,
@@ -559,6 +566,7 @@ mod tests {
             keys::COMPILE_CACHE,
             keys::COMPILE_DIRECTORY,
             keys::COMPILE_CAPACITY,
+            keys::COMPILE_SHARED,
             keys::MAX_MEMORY,
             keys::RUN_TIMEOUT,
         ];

@@ -727,7 +727,12 @@ mod properties {
                 },
             );
             let root = tmp.path().join("registry");
-            let report = webcpm::server::add(&root, &dir, &Default::default()).unwrap();
+            let report = webcpm::server::add(
+                &webcpm::server::Storage::local(&root),
+                &dir,
+                &Default::default(),
+            )
+            .unwrap();
             let read = |sha: &Sha256Digest| {
                 std::fs::read(root.join("blobs").join(format!("{}.webc", sha.hex()))).unwrap()
             };

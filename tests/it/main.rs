@@ -18,5 +18,7 @@ mod registry;
 mod replay;
 mod rollout;
 mod run;
+mod scale;
+mod services;
 mod store;
 mod web;

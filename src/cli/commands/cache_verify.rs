@@ -81,8 +81,7 @@ async fn refetch(installer: &Installer, digest: Sha256Digest) -> Result<Option<S
         &installer.store,
         runtime,
         &[digest],
-        &installer.compile_reporter,
-        artifacts::Recompile::IfMissing,
+        &installer.compiling(artifacts::Recompile::IfMissing),
     )
     .await;
     Ok(prepared

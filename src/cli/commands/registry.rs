@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use crate::cli::args::{GlobalArgs, RegistryCommand, TokenCommand};
+use crate::cli::args::{GlobalArgs, RegistryCommand, RegistryPlace, TokenCommand};
 use crate::cli::failure::{ExitStatus, Failure, FailureKind};
 use crate::package::{InputError, PackageSpec, VersionRequest};
 use crate::server;
@@ -11,7 +11,7 @@ use crate::server;
 pub async fn registry(global: &GlobalArgs, cmd: RegistryCommand) -> Result<ExitStatus, Failure> {
     match cmd {
         RegistryCommand::Add {
-            root,
+            place,
             path,
             name,
             version,
@@ -19,17 +19,21 @@ pub async fn registry(global: &GlobalArgs, cmd: RegistryCommand) -> Result<ExitS
             webc,
         } => {
             let options = add_options(name, version, force, webc)?;
-            add(global, root, path, options).await
+            add(global, storage(&place)?, path, options).await
         }
         RegistryCommand::Archive {
-            root,
+            place,
             package,
             undo,
-        } => archive(global, &root, &package, undo),
+        } => {
+            let storage = storage(&place)?;
+            tokio::task::block_in_place(|| archive(global, &storage, &package, undo))
+        }
         RegistryCommand::Serve {
-            root,
+            place,
             listen,
             public_url,
+            upload_url,
             access_log,
             public,
             faults,
@@ -39,9 +43,10 @@ pub async fn registry(global: &GlobalArgs, cmd: RegistryCommand) -> Result<ExitS
             allow_republish,
         } => {
             serve(server::ServeOptions {
-                root,
+                storage: storage(&place)?,
                 listen,
                 public_url,
+                upload_url,
                 access_log,
                 allow_public: public,
                 faults,
@@ -51,13 +56,19 @@ pub async fn registry(global: &GlobalArgs, cmd: RegistryCommand) -> Result<ExitS
             })
             .await
         }
-        RegistryCommand::Token(TokenCommand::Create { root, namespace }) => {
-            create_token(global, &root, &namespace)
+        RegistryCommand::Token(TokenCommand::Create { place, namespace }) => {
+            let storage = storage(&place)?;
+            tokio::task::block_in_place(|| create_token(global, &storage, &namespace))
         }
         RegistryCommand::Keygen { .. } | RegistryCommand::Rollout(_) => {
             unreachable!("dispatched to registry_rollout")
         }
     }
+}
+
+/// The registry's storage named by `--root`, `--database` and `--blobs`.
+fn storage(place: &RegistryPlace) -> Result<server::Storage, Failure> {
+    place.storage().map_err(|e| Failure::usage(e.to_string()))
 }
 
 fn add_options(
@@ -82,11 +93,11 @@ fn add_options(
 
 async fn add(
     global: &GlobalArgs,
-    root: std::path::PathBuf,
+    storage: server::Storage,
     path: std::path::PathBuf,
     options: server::AddOptions,
 ) -> Result<ExitStatus, Failure> {
-    let report = tokio::task::spawn_blocking(move || server::add(&root, &path, &options))
+    let report = tokio::task::spawn_blocking(move || server::add(&storage, &path, &options))
         .await
         .map_err(|e| Failure::internal(e.to_string()))??;
     if global.json {
@@ -110,7 +121,7 @@ async fn add(
 
 fn archive(
     global: &GlobalArgs,
-    root: &std::path::Path,
+    storage: &server::Storage,
     package: &str,
     undo: bool,
 ) -> Result<ExitStatus, Failure> {
@@ -123,7 +134,7 @@ fn archive(
                 .hint("write it as ns/name@1.2.3"),
         );
     };
-    server::set_archived(root, &spec.name, &version, !undo)?;
+    server::set_archived(storage, &spec.name, &version, !undo)?;
     if global.json {
         println!(
             "{}",
@@ -149,10 +160,10 @@ async fn serve(options: server::ServeOptions) -> Result<ExitStatus, Failure> {
 
 fn create_token(
     global: &GlobalArgs,
-    root: &std::path::Path,
+    storage: &server::Storage,
     namespace: &str,
 ) -> Result<ExitStatus, Failure> {
-    let made = server::create_token(root, namespace)?;
+    let made = server::create_token(storage, namespace)?;
     if global.json {
         println!(
             "{}",

@@ -5,7 +5,7 @@
 
 use serde_json::json;
 
-use crate::cli::args::{FleetChange, FleetCommand, GlobalArgs};
+use crate::cli::args::{FleetChange, FleetCommand, GlobalArgs, RegistryPlace};
 use crate::cli::failure::{ExitStatus, Failure};
 use crate::server::fleet::{self, Automation, Change, OnRegression, RolloutStatus};
 
@@ -47,14 +47,25 @@ fn who(change: &FleetChange) -> String {
 /// `registry rollout ...`.
 pub fn rollout(global: &GlobalArgs, cmd: FleetCommand) -> Result<ExitStatus, Failure> {
     let (change, how) = match cmd {
-        FleetCommand::Status { root } => return status(global, &fleet::status(&root, now())?),
+        FleetCommand::Status { place } => {
+            return status(global, &fleet::status(&storage(&place)?, now())?);
+        }
         FleetCommand::Automate {
-            root,
+            place,
             on_regression,
             min_samples,
             threshold,
             window,
-        } => return automate(global, &root, on_regression, min_samples, threshold, window),
+        } => {
+            return automate(
+                global,
+                &place,
+                on_regression,
+                min_samples,
+                threshold,
+                window,
+            );
+        }
         FleetCommand::Set {
             v3_percent,
             package,
@@ -77,7 +88,13 @@ pub fn rollout(global: &GlobalArgs, cmd: FleetCommand) -> Result<ExitStatus, Fai
         FleetCommand::Rollback { change } => (Change::Rollback, change),
         FleetCommand::Resume { change } => (Change::Resume, change),
     };
-    let made = fleet::change(&how.root, &change, &who(&how), &how.reason, now())?;
+    let made = fleet::change(
+        &storage(&how.place)?,
+        &change,
+        &who(&how),
+        &how.reason,
+        now(),
+    )?;
     if global.json {
         let (policy, record) = match &made {
             Some((p, r)) => (Some(p), Some(r)),
@@ -106,15 +123,21 @@ pub fn rollout(global: &GlobalArgs, cmd: FleetCommand) -> Result<ExitStatus, Fai
     Ok(ExitStatus::Success)
 }
 
+/// The registry's storage named by `--root`, `--database` and `--blobs`.
+fn storage(place: &RegistryPlace) -> Result<crate::server::Storage, Failure> {
+    place.storage().map_err(|e| Failure::usage(e.to_string()))
+}
+
 fn automate(
     global: &GlobalArgs,
-    root: &std::path::Path,
+    place: &RegistryPlace,
     on_regression: Option<String>,
     min_samples: Option<u32>,
     threshold: Option<f64>,
     window: Option<u64>,
 ) -> Result<ExitStatus, Failure> {
-    let mut a: Automation = fleet::status(root, now())?.automation;
+    let storage = storage(place)?;
+    let mut a: Automation = fleet::status(&storage, now())?.automation;
     if let Some(action) = on_regression {
         a.on_regression = match action.as_str() {
             "halt" => OnRegression::Halt,
@@ -129,7 +152,7 @@ fn automate(
     a.min_samples = min_samples.unwrap_or(a.min_samples).max(1);
     a.threshold = threshold.unwrap_or(a.threshold).max(0.0);
     a.window = window.map_or(a.window, |s| std::time::Duration::from_secs(s.max(1)));
-    fleet::automate(root, &a)?;
+    fleet::automate(&storage, &a)?;
     if global.json {
         println!("{}", json!(a));
     } else if !global.quiet {

@@ -120,7 +120,8 @@ async fn import(
             quiet: ctx.global.quiet || ctx.global.json,
         });
         let when = artifacts::Recompile::IfMissing;
-        artifacts::prepare(store, runtime, &[digest], &reporter, when)
+        let how = artifacts::Compiling::local(reporter, when);
+        artifacts::prepare(store, runtime, &[digest], &how)
             .await
             .map_err(crate::install::InstallError::from)?;
     }

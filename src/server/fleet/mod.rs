@@ -13,14 +13,13 @@ mod reports;
 mod serve;
 mod state;
 
-use std::path::Path;
-
 pub use keys::{KeyError, KeyReport, keygen};
 pub use reports::{Rate, Rates, Window};
 pub use serve::{Service, router};
 pub use state::{Automation, Change, ChangeRecord, FleetError, OnRegression, PolicyState};
 
 use crate::server::db::Db;
+use crate::server::storage::Storage;
 
 /// What `registry rollout status` shows.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -35,7 +34,8 @@ pub struct RolloutStatus {
     pub history: Vec<ChangeRecord>,
 }
 
-fn open(root: &Path) -> Result<Db, FleetError> {
+fn open(storage: &Storage) -> Result<Db, FleetError> {
+    let root = &storage.root;
     if !root.is_dir() {
         std::fs::create_dir_all(root).map_err(|source| {
             FleetError::Refused(format!(
@@ -44,14 +44,14 @@ fn open(root: &Path) -> Result<Db, FleetError> {
             ))
         })?;
     }
-    Ok(Db::open(root)?)
+    Ok(Db::open(&storage.database)?)
 }
 
 /// The policy in force, its history, the automation and the live rates.
-pub fn status(root: &Path, now: i64) -> Result<RolloutStatus, FleetError> {
-    let mut db = open(root)?;
+pub fn status(storage: &Storage, now: i64) -> Result<RolloutStatus, FleetError> {
+    let mut db = open(storage)?;
     let automation = state::automation(&mut db)?;
-    let public_key = keys::signer(root)
+    let public_key = keys::signer(&storage.root)
         .map_err(|e| FleetError::Refused(e.to_string()))?
         .map(|s| crate::fleet::document::key_hex(&s.key.verifying_key()));
     Ok(RolloutStatus {
@@ -66,25 +66,25 @@ pub fn status(root: &Path, now: i64) -> Result<RolloutStatus, FleetError> {
 /// Makes a change as `actor`, for `reason`: the new policy and its history row, or `None` when
 /// the change changes nothing.
 pub fn change(
-    root: &Path,
+    storage: &Storage,
     change: &Change,
     actor: &str,
     reason: &str,
     now: i64,
 ) -> Result<Option<(PolicyState, ChangeRecord)>, FleetError> {
-    state::change(&mut open(root)?, change, actor, reason, now)
+    state::change(&mut open(storage)?, change, actor, reason, now)
 }
 
 /// Sets what the registry does on a regression.
-pub fn automate(root: &Path, automation: &Automation) -> Result<(), FleetError> {
-    state::set_automation(&mut open(root)?, automation)
+pub fn automate(storage: &Storage, automation: &Automation) -> Result<(), FleetError> {
+    state::set_automation(&mut open(storage)?, automation)
 }
 
-/// The service behind the rollout routes for the registry in `root`.
-pub fn service(root: &Path, ttl: std::time::Duration) -> Result<Service, FleetError> {
+/// The service behind the rollout routes for the registry in `storage`.
+pub fn service(storage: &Storage, ttl: std::time::Duration) -> Result<Service, FleetError> {
     Ok(Service {
-        root: root.to_path_buf(),
-        db: std::sync::Mutex::new(open(root)?),
+        root: storage.root.clone(),
+        db: std::sync::Mutex::new(open(storage)?),
         ttl,
     })
 }

@@ -6,12 +6,11 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use rusqlite::params;
-
 use super::state::{FleetError, db_error};
 use crate::fleet::reports::Batch;
 use crate::package::WebcVersion;
 use crate::server::db::Db;
+use crate::server::db::sql::{Row, SqlError, args};
 
 /// The most reports one batch may hold.
 pub const MAX_BATCH: usize = 1000;
@@ -74,64 +73,53 @@ pub fn insert(db: &mut Db, batch: &Batch, now: i64, keep: Duration) -> Result<us
         return Err(FleetError::Refused("a report is malformed".into()));
     }
     let e = db_error(db);
-    let tx = db.conn().transaction().map_err(&e)?;
-    {
-        let mut stmt = tx
-            .prepare_cached(
-                "INSERT INTO reports
-                   (received_at, client, package, version, format, phase, ok, error_class, bucket)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-            )
-            .map_err(&e)?;
+    db.conn().transaction(|tx| {
         for r in &batch.reports {
             let phase = serde_json::to_value(r.phase).expect("plain data serializes");
-            stmt.execute(params![
-                now,
-                batch.client,
-                r.package.to_ascii_lowercase(),
-                r.version,
-                r.format.as_str(),
-                phase.as_str().unwrap_or("run"),
-                r.ok,
-                r.error_class.as_deref().map(|c| &c[..c.len().min(32)]),
-                r.bucket
-            ])
+            tx.execute(
+                "INSERT INTO reports
+                   (received_at, client, package, version, format, phase, ok, error_class, bucket)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                args![
+                    now,
+                    batch.client.as_str(),
+                    r.package.to_ascii_lowercase(),
+                    r.version.as_str(),
+                    r.format.as_str(),
+                    phase.as_str().unwrap_or("run"),
+                    r.ok,
+                    r.error_class.as_deref().map(|c| &c[..c.len().min(32)]),
+                    r.bucket
+                ],
+            )
             .map_err(&e)?;
         }
         let horizon = now - keep.as_secs() as i64 - 86_400;
-        tx.execute(
-            "DELETE FROM reports WHERE received_at < ?1",
-            params![horizon],
-        )
-        .map_err(&e)?;
-    }
-    tx.commit().map_err(&e)?;
-    Ok(batch.reports.len())
+        tx.execute("DELETE FROM reports WHERE received_at < $1", args![horizon])
+            .map_err(&e)?;
+        Ok(batch.reports.len())
+    })
 }
 
 /// The failure rates of the last `window`.
 pub fn window(db: &mut Db, window: Duration, now: i64) -> Result<Window, FleetError> {
     let since = now - window.as_secs() as i64;
     let err = db_error(db);
-    let conn = db.conn();
-    let rows = {
-        let mut stmt = conn
-            .prepare_cached(
-                "SELECT package, format, COUNT(*), SUM(ok = 0) FROM reports
-                 WHERE received_at > ?1 GROUP BY package, format",
-            )
-            .map_err(&err)?;
-        stmt.query_map(params![since], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, i64>(2)?,
-                r.get::<_, i64>(3)?,
-            ))
-        })
-        .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
-    };
-    let rows = rows.map_err(&err)?;
+    let rows = db
+        .conn()
+        .query(
+            "SELECT package, format, COUNT(*), SUM(CASE WHEN ok = 0 THEN 1 ELSE 0 END)
+             FROM reports WHERE received_at > $1 GROUP BY package, format",
+            args![since],
+        )
+        .map_err(&err)?;
+    let read =
+        |r: &Row| -> Result<_, SqlError> { Ok((r.text(0)?, r.text(1)?, r.int(2)?, r.int(3)?)) };
+    let rows = rows
+        .iter()
+        .map(read)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(&err)?;
     let mut out = Window {
         seconds: window.as_secs(),
         ..Window::default()

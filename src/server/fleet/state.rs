@@ -7,12 +7,11 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use rusqlite::{OptionalExtension, params};
-
 use crate::package::{PackageName, WebcVersion};
 use crate::policy::PackageRule;
 use crate::server::DbError;
 use crate::server::db::Db;
+use crate::server::db::sql::{Conn, Row, SqlError, args};
 
 /// Why a rollout change or report was refused or could not be stored.
 #[derive(Debug, thiserror::Error)]
@@ -218,16 +217,21 @@ impl Default for Automation {
     }
 }
 
-/// The error of a failed statement on `db` (owning its path, so that `db` may be borrowed
-/// mutably meanwhile).
-pub fn db_error(db: &Db) -> impl Fn(rusqlite::Error) -> FleetError + use<> {
-    let path = db.path().to_path_buf();
-    move |source| {
-        FleetError::Db(DbError::Sqlite {
-            path: path.clone(),
+impl From<SqlError> for FleetError {
+    /// A transaction that could not begin or commit.
+    fn from(source: SqlError) -> Self {
+        FleetError::Db(DbError::Sql {
+            place: "the registry database".into(),
             source,
         })
     }
+}
+
+/// The error of a failed statement on `db` (owning its name, so that `db` may be borrowed
+/// mutably meanwhile).
+pub fn db_error(db: &Db) -> impl Fn(SqlError) -> FleetError + use<> {
+    let sql = db.sql();
+    move |source| FleetError::Db(sql(source))
 }
 
 /// The policy in force.
@@ -237,29 +241,29 @@ pub fn current(db: &mut Db) -> Result<PolicyState, FleetError> {
 }
 
 fn read_current(
-    conn: &rusqlite::Connection,
-    err: &impl Fn(rusqlite::Error) -> FleetError,
+    conn: &mut Conn,
+    err: &impl Fn(SqlError) -> FleetError,
 ) -> Result<PolicyState, FleetError> {
     let row = conn
-        .query_row(
+        .query_opt(
             "SELECT version, v3_percent, packages, rolled_back, halted FROM policy_changes
              ORDER BY version DESC LIMIT 1",
-            [],
-            |r| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    r.get::<_, i64>(1)?,
-                    r.get::<_, String>(2)?,
-                    r.get::<_, bool>(3)?,
-                    r.get::<_, bool>(4)?,
-                ))
-            },
+            &[],
         )
-        .optional()
-        .map_err(&err)?;
-    let Some((version, percent, packages, rolled_back, halted)) = row else {
+        .map_err(err)?;
+    let Some(row) = row else {
         return Ok(PolicyState::default());
     };
+    let read = |row: &Row| -> Result<_, SqlError> {
+        Ok((
+            row.int(0)?,
+            row.int(1)?,
+            row.text(2)?,
+            row.flag(3)?,
+            row.flag(4)?,
+        ))
+    };
+    let (version, percent, packages, rolled_back, halted) = read(&row).map_err(err)?;
     Ok(PolicyState {
         policy_version: version as u64,
         v3_percent: percent.clamp(0, 100) as u8,
@@ -270,7 +274,9 @@ fn read_current(
     })
 }
 
-/// Applies a change and records it with a new version; `None` when it changes nothing.
+/// Applies a change and records it with a new version; `None` when it changes nothing. Two
+/// operators who change the policy at once cannot both write the same version: the second is
+/// refused and asked to try again.
 pub fn change(
     db: &mut Db,
     change: &Change,
@@ -279,66 +285,74 @@ pub fn change(
     now: i64,
 ) -> Result<Option<(PolicyState, ChangeRecord)>, FleetError> {
     let err = db_error(db);
-    let tx = db
-        .conn()
-        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-        .map_err(&err)?;
-    let state = read_current(&tx, &err)?;
-    let mut next = change.apply(&state)?;
-    if next == state {
-        return Ok(None);
-    }
-    next.policy_version = state.policy_version + 1;
-    let record = ChangeRecord {
-        policy_version: next.policy_version,
-        action: change.action(),
-        actor: actor.to_string(),
-        reason: reason.to_string(),
-        at: now,
-    };
-    tx.execute(
-        "INSERT INTO policy_changes
-           (version, v3_percent, packages, rolled_back, halted, action, actor, reason, at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-        params![
-            next.policy_version as i64,
-            next.v3_percent,
-            serde_json::to_string(&next.packages).expect("plain data serializes"),
-            next.rolled_back,
-            next.halted,
-            record.action,
-            record.actor,
-            record.reason,
-            record.at
-        ],
-    )
-    .map_err(&err)?;
-    tx.commit().map_err(&err)?;
-    Ok(Some((next, record)))
+    db.conn().transaction(|tx| {
+        let state = read_current(tx, &err)?;
+        let mut next = change.apply(&state)?;
+        if next == state {
+            return Ok(None);
+        }
+        next.policy_version = state.policy_version + 1;
+        let record = ChangeRecord {
+            policy_version: next.policy_version,
+            action: change.action(),
+            actor: actor.to_string(),
+            reason: reason.to_string(),
+            at: now,
+        };
+        tx.execute(
+            "INSERT INTO policy_changes
+               (version, v3_percent, packages, rolled_back, halted, action, actor, reason, at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            args![
+                next.policy_version as i64,
+                next.v3_percent,
+                serde_json::to_string(&next.packages).expect("plain data serializes"),
+                next.rolled_back,
+                next.halted,
+                record.action.as_str(),
+                record.actor.as_str(),
+                record.reason.as_str(),
+                record.at
+            ],
+        )
+        .map_err(|e| {
+            if e.is_unique_violation() {
+                FleetError::Refused(format!(
+                    "policy version {} was written by someone else at the same moment; look at `registry rollout status` and try again",
+                    next.policy_version
+                ))
+            } else {
+                err(e)
+            }
+        })?;
+        Ok(Some((next, record)))
+    })
 }
 
 /// The last `limit` changes, newest first.
 pub fn history(db: &mut Db, limit: usize) -> Result<Vec<ChangeRecord>, FleetError> {
     let err = db_error(db);
-    let mut stmt = db
+    let rows = db
         .conn()
-        .prepare_cached(
+        .query(
             "SELECT version, action, actor, reason, at FROM policy_changes
-             ORDER BY version DESC LIMIT ?1",
+             ORDER BY version DESC LIMIT $1",
+            args![limit as i64],
         )
         .map_err(&err)?;
-    stmt.query_map(params![limit as i64], |r| {
+    let read = |r: &Row| -> Result<ChangeRecord, SqlError> {
         Ok(ChangeRecord {
-            policy_version: r.get::<_, i64>(0)? as u64,
-            action: r.get(1)?,
-            actor: r.get(2)?,
-            reason: r.get(3)?,
-            at: r.get(4)?,
+            policy_version: r.int(0)? as u64,
+            action: r.text(1)?,
+            actor: r.text(2)?,
+            reason: r.text(3)?,
+            at: r.int(4)?,
         })
-    })
-    .map_err(&err)?
-    .collect::<Result<Vec<_>, _>>()
-    .map_err(&err)
+    };
+    rows.iter()
+        .map(read)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(&err)
 }
 
 /// The automation's settings (the defaults until an operator sets them).
@@ -346,23 +360,17 @@ pub fn automation(db: &mut Db) -> Result<Automation, FleetError> {
     let err = db_error(db);
     let row = db
         .conn()
-        .query_row(
+        .query_opt(
             "SELECT action, min_samples, threshold, window_secs FROM automation WHERE id = 1",
-            [],
-            |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, i64>(1)?,
-                    r.get::<_, f64>(2)?,
-                    r.get::<_, i64>(3)?,
-                ))
-            },
+            &[],
         )
-        .optional()
         .map_err(&err)?;
-    let Some((action, min_samples, threshold, window)) = row else {
+    let Some(row) = row else {
         return Ok(Automation::default());
     };
+    let read =
+        |r: &Row| -> Result<_, SqlError> { Ok((r.text(0)?, r.int(1)?, r.real(2)?, r.int(3)?)) };
+    let (action, min_samples, threshold, window) = read(&row).map_err(&err)?;
     let on_regression = match action.as_str() {
         "off" => OnRegression::Off,
         "rollback" => OnRegression::Rollback,
@@ -381,10 +389,10 @@ pub fn set_automation(db: &mut Db, automation: &Automation) -> Result<(), FleetE
     db.conn()
         .execute(
             "INSERT INTO automation (id, action, min_samples, threshold, window_secs)
-         VALUES (1, ?1, ?2, ?3, ?4)
-         ON CONFLICT (id) DO UPDATE SET action = ?1, min_samples = ?2, threshold = ?3,
-           window_secs = ?4",
-            params![
+             VALUES (1, $1, $2, $3, $4)
+             ON CONFLICT (id) DO UPDATE SET action = $1, min_samples = $2, threshold = $3,
+               window_secs = $4",
+            args![
                 automation.on_regression.as_str(),
                 automation.min_samples,
                 automation.threshold,
@@ -402,7 +410,7 @@ mod tests {
     #[test]
     fn changes_get_growing_versions_and_a_halt_freezes_the_percentage() {
         let dir = tempfile::tempdir().unwrap();
-        let mut db = Db::open(dir.path()).unwrap();
+        let mut db = Db::open(&crate::server::Database::new(dir.path(), None).unwrap()).unwrap();
         assert_eq!(current(&mut db).unwrap(), PolicyState::default());
         let set = |p| Change::Percent {
             package: None,

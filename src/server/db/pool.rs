@@ -1,0 +1,52 @@
+//! A few open connections to one database, shared by a server's request handlers: each request
+//! takes one (opening a new one when all are busy) and puts it back when it is done, so that
+//! requests do not wait for one another and a replica keeps its connections to PostgreSQL open.
+
+use std::sync::Mutex;
+
+use super::{Database, Db, DbError};
+
+/// How many idle connections a pool keeps.
+const KEEP: usize = 8;
+
+#[derive(Debug)]
+pub struct Pool {
+    database: Database,
+    idle: Mutex<Vec<Db>>,
+}
+
+impl Pool {
+    /// A pool that starts with `first`, an open connection to `database`.
+    pub fn new(database: Database, first: Db) -> Pool {
+        Pool {
+            database,
+            idle: Mutex::new(vec![first]),
+        }
+    }
+
+    /// Runs `f` on a connection of the pool. Blocking: call it off the async threads.
+    pub fn with<T, E: From<DbError>>(
+        &self,
+        f: impl FnOnce(&mut Db) -> Result<T, E>,
+    ) -> Result<T, E> {
+        let taken = self.lock().pop();
+        let mut db = match taken {
+            Some(db) => db,
+            None => Db::open(&self.database)?,
+        };
+        let result = f(&mut db);
+        // A connection whose statement failed may be broken (a PostgreSQL server that went
+        // away): it is dropped rather than handed to the next request.
+        if result.is_ok() {
+            let mut idle = self.lock();
+            if idle.len() < KEEP {
+                idle.push(db);
+            }
+        }
+        result
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Db>> {
+        self.idle.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}

@@ -1,0 +1,46 @@
+//! Where one registry keeps its state: the root directory (uploads in progress, the policy
+//! signing key), the database ([`Database`]: SQLite in the root, or PostgreSQL) and the package
+//! files ([`BlobStore`]: the root's `blobs/`, or an OCI registry). `registry serve`, `add`,
+//! `archive`, `token` and `rollout` all take `--root`, `--database` and `--blobs` and build one.
+
+use std::path::{Path, PathBuf};
+
+use super::blobs::BlobStore;
+use super::db::{Database, DbError};
+use crate::oci::OciError;
+
+#[derive(Debug, Clone)]
+pub struct Storage {
+    pub root: PathBuf,
+    pub database: Database,
+    pub blobs: BlobStore,
+}
+
+/// Why `--database` or `--blobs` cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error(transparent)]
+    Oci(#[from] OciError),
+}
+
+impl Storage {
+    /// The registry in `root`, with its database and blobs elsewhere when the URLs say so.
+    pub fn new(
+        root: &Path,
+        database: Option<&str>,
+        blobs: Option<&str>,
+    ) -> Result<Storage, StorageError> {
+        Ok(Storage {
+            root: root.to_path_buf(),
+            database: Database::new(root, database)?,
+            blobs: BlobStore::new(root, blobs)?,
+        })
+    }
+
+    /// Everything in `root`, the embedded default.
+    pub fn local(root: &Path) -> Storage {
+        Storage::new(root, None, None).expect("the local storage needs no URL")
+    }
+}
