@@ -186,9 +186,11 @@ mod tests {
         let name: PackageName = "ns/pkg".parse().unwrap();
         let v = semver::Version::parse("1.2.3-rc.1+build.5").unwrap();
         assert_eq!(version_tag(&name, &v), "ns.pkg-1.2.3-rc.1_build.5");
-        let long: PackageName = format!("ns/{}", "a".repeat(200)).parse().unwrap();
-        let tag = version_tag(&long, &v);
+        let long: PackageName = format!("ns/{}", "a".repeat(90)).parse().unwrap();
+        let pre =
+            |p: &str| semver::Version::parse(&format!("1.2.3-{p}.{}", "b".repeat(40))).unwrap();
+        let tag = version_tag(&long, &pre("x"));
         assert_eq!(tag.len(), 128);
-        assert_ne!(tag, version_tag(&long, &semver::Version::new(1, 2, 4)));
+        assert_ne!(tag, version_tag(&long, &pre("y")));
     }
 }

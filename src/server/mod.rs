@@ -247,6 +247,30 @@ fn open_access_log(path: &std::path::Path) -> Result<http::AccessLog, ServerErro
     Ok(http::AccessLog::new(file))
 }
 
+/// Opens the database (migrating it), for the request handlers and for the fault rules when
+/// `--faults` names a file.
+async fn open_database(
+    storage: &Storage,
+    faults: Option<&std::path::Path>,
+) -> Result<(Arc<db::Pool>, Option<Arc<faults::Faults>>), ServerError> {
+    let database = storage.database.clone();
+    let db = blocking(move || db::Db::open(&database)).await??;
+    let faults = match faults {
+        Some(path) => {
+            let rules = faults::Faults::load(path)?;
+            let database = storage.database.clone();
+            let db = blocking(move || db::Db::open(&database)).await??;
+            tracing::warn!("fault rules from {} are active", path.display());
+            Some(Arc::new(rules.with_db(db)))
+        }
+        None => None,
+    };
+    Ok((
+        Arc::new(db::Pool::new(storage.database.clone(), db)),
+        faults,
+    ))
+}
+
 /// Binds, then serves the registry in `opts.root` on the current tokio runtime; returns at once.
 pub async fn start(opts: ServeOptions) -> Result<RunningServer, ServerError> {
     if !opts.allow_public && !opts.listen.ip().is_loopback() {
@@ -258,19 +282,7 @@ pub async fn start(opts: ServeOptions) -> Result<RunningServer, ServerError> {
     if !storage.root.is_dir() {
         return Err(ServerError::NoRoot(storage.root.clone()));
     }
-    let database = storage.database.clone();
-    let db = blocking(move || db::Db::open(&database)).await??;
-    let faults = match &opts.faults {
-        Some(path) => {
-            let rules = faults::Faults::load(path)?;
-            let database = storage.database.clone();
-            let db = blocking(move || db::Db::open(&database)).await??;
-            tracing::warn!("fault rules from {} are active", path.display());
-            Some(Arc::new(rules.with_db(db)))
-        }
-        None => None,
-    };
-    let pool = Arc::new(db::Pool::new(storage.database.clone(), db));
+    let (pool, faults) = open_database(&storage, opts.faults.as_deref()).await?;
     let access_log = opts
         .access_log
         .as_deref()
