@@ -203,7 +203,7 @@ impl OciRepo {
         if got != layer.digest {
             return Err(OciError::Mismatch {
                 repo: self.url(),
-                digest: layer.digest.clone(),
+                digest: layer.digest,
                 got,
             });
         }

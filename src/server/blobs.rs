@@ -101,7 +101,7 @@ impl BlobStore {
         let layers: Vec<Layer> = files
             .iter()
             .map(|(digest, size)| Layer {
-                digest: digest.clone(),
+                digest: *digest,
                 size: *size,
                 media_type: WEBC_MEDIA_TYPE.into(),
             })

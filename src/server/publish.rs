@@ -162,7 +162,7 @@ pub fn add(storage: &Storage, input: &Path, opts: &AddOptions) -> Result<AddRepo
     storage.blobs.tag_version(
         name,
         version,
-        &[(v2.sha256.clone(), v2.size), (v3.sha256.clone(), v3.size)],
+        &[(v2.sha256, v2.size), (v3.sha256, v3.size)],
     )?;
     let record = |bytes: &Bytes, manifest: &str| BlobRecord {
         sha256: Sha256Digest::of(bytes),
