@@ -39,6 +39,7 @@ port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); 
 PIDS=()
 cleanup() {
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  pkill -f "$W registry serve" 2>/dev/null || true
   [ -d "$WORK/pg" ] && su postgres -s /bin/sh -c "$PGBIN/pg_ctl -D $WORK/pg -m immediate stop" >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
@@ -113,8 +114,11 @@ serve() { # NAME ARGS...: starts a replica, prints its port
   local name=$1; shift
   local p; p=$(port)
   "$W" registry serve --listen "127.0.0.1:$p" "$@" > "$WORK/$name.out" 2>"$WORK/$name.err" &
-  PIDS+=($!)
-  until grep -q listening "$WORK/$name.out" 2>/dev/null; do sleep 0.1; done
+  local pid=$!
+  until grep -q listening "$WORK/$name.out" 2>/dev/null; do
+    kill -0 "$pid" 2>/dev/null || { cat "$WORK/$name.err" >&2; exit 1; }
+    sleep 0.1
+  done
   echo "$p"
 }
 S1=$(serve sqlite --root "$WORK/r-sqlite")

@@ -292,7 +292,12 @@ pub fn compile_one(
                 Ok(artifact.len() as u64),
             );
             if let Some(shared) = push
-                && let Err(e) = shared.push(engine, digest, &artifact, backend.name())
+                && let Err(e) = shared.push(
+                    engine,
+                    digest,
+                    &artifact,
+                    &format!("{} {}", backend.name(), backend.version()),
+                )
             {
                 tracing::warn!("cannot share the compiled {name}: {e}");
             }

@@ -85,13 +85,13 @@ impl SharedCache {
         }
     }
 
-    /// Pushes an artifact compiled here. Blocking.
+    /// Pushes an artifact compiled here by `engine_name` (`wasmtime 48.0.8`). Blocking.
     pub fn push(
         &self,
         engine: &str,
         atom: &Sha256Digest,
         artifact: &[u8],
-        backend: &str,
+        engine_name: &str,
     ) -> Result<(), OciError> {
         let bytes = bytes::Bytes::copy_from_slice(artifact);
         let digest = oci::block_on(self.repo.push_blob(bytes))?;
@@ -107,7 +107,7 @@ impl SharedCache {
                 VERSION_KEY.to_string(),
                 env!("CARGO_PKG_VERSION").to_string(),
             ),
-            (BACKEND_KEY.to_string(), backend.to_string()),
+            (BACKEND_KEY.to_string(), engine_name.to_string()),
         ]);
         oci::block_on(self.repo.push_manifest(
             &tag(engine, atom),

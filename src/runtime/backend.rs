@@ -50,6 +50,9 @@ pub trait Backend: Send + Sync {
     /// The engine's name, for `run -v`.
     fn name(&self) -> &'static str;
 
+    /// The engine crate's version, for the annotations of shared artifacts.
+    fn version(&self) -> &'static str;
+
     /// The engine's compatibility hash, as the directory name of its artifacts.
     fn engine_hash(&self) -> &str;
 

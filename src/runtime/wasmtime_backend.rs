@@ -49,6 +49,10 @@ impl Backend for Wasmtime {
         "wasmtime"
     }
 
+    fn version(&self) -> &'static str {
+        wasmtime_environ::VERSION
+    }
+
     fn engine_hash(&self) -> &str {
         &self.engine_hash
     }

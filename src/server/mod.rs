@@ -112,6 +112,11 @@ pub enum ServerError {
         "registry root {0} does not exist; create it or add a package there with `webcpm registry add`"
     )]
     NoRoot(PathBuf),
+    #[error("cannot create the registry root {path}: {source}; check the path and its permissions")]
+    Root {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error(transparent)]
     Db(#[from] DbError),
     #[error(transparent)]
@@ -280,7 +285,15 @@ pub async fn start(opts: ServeOptions) -> Result<RunningServer, ServerError> {
     let uploads = opts.upload_url.as_deref().map(public_base).transpose()?;
     let storage = opts.storage.clone();
     if !storage.root.is_dir() {
-        return Err(ServerError::NoRoot(storage.root.clone()));
+        // A replica whose database and files live elsewhere keeps only uploads in progress and
+        // the policy key in its root: a new one starts empty. A local registry must exist.
+        if storage.is_local() {
+            return Err(ServerError::NoRoot(storage.root.clone()));
+        }
+        std::fs::create_dir_all(&storage.root).map_err(|source| ServerError::Root {
+            path: storage.root.clone(),
+            source,
+        })?;
     }
     let (pool, faults) = open_database(&storage, opts.faults.as_deref()).await?;
     let access_log = opts

@@ -159,11 +159,9 @@ pub fn add(storage: &Storage, input: &Path, opts: &AddOptions) -> Result<AddRepo
     })?;
     let v2 = store_blob(storage, &prepared.v2)?;
     let v3 = store_blob(storage, &prepared.v3)?;
-    storage.blobs.tag_version(
-        name,
-        version,
-        &[(v2.sha256, v2.size), (v3.sha256, v3.size)],
-    )?;
+    storage
+        .blobs
+        .tag_version(name, version, &[(v2.sha256, v2.size), (v3.sha256, v3.size)])?;
     let record = |bytes: &Bytes, manifest: &str| BlobRecord {
         sha256: Sha256Digest::of(bytes),
         size: bytes.len() as u64,

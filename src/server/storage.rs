@@ -39,6 +39,11 @@ impl Storage {
         })
     }
 
+    /// Whether the database and the files are both in the root.
+    pub fn is_local(&self) -> bool {
+        matches!(self.database, Database::Sqlite(_)) && matches!(self.blobs, BlobStore::Dir { .. })
+    }
+
     /// Everything in `root`, the embedded default.
     pub fn local(root: &Path) -> Storage {
         Storage::new(root, None, None).expect("the local storage needs no URL")

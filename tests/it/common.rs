@@ -461,6 +461,11 @@ impl Registry {
 /// Publishes `name@1.0.0`, a WASI command that prints its name, padded with a custom section of
 /// `pad` bytes (large, yet compiled in an instant).
 pub fn publish_padded(home: &Path, root: &Path, name: &str, pad: usize) {
+    publish_padded_with(home, root, name, pad, &[]);
+}
+
+/// The same, with more arguments for `registry add`.
+pub fn publish_padded_with(home: &Path, root: &Path, name: &str, pad: usize, extra: &[&str]) {
     let dir = package_dir(
         home,
         &Pkg {
@@ -470,7 +475,7 @@ pub fn publish_padded(home: &Path, root: &Path, name: &str, pad: usize) {
             ..Pkg::default()
         },
     );
-    publish(home, root, &dir, &[]);
+    publish(home, root, &dir, extra);
 }
 
 /// A v3 container with the atoms of `good` (a valid WebC file), `manifest`, and a `/data`

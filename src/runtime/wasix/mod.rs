@@ -100,6 +100,10 @@ impl Backend for Wasix {
         "wasmer (WASIX)"
     }
 
+    fn version(&self) -> &'static str {
+        wasmer_types::VERSION
+    }
+
     fn engine_hash(&self) -> &str {
         &self.engine_hash
     }
