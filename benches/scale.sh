@@ -4,7 +4,8 @@
 # hyperfine, PostgreSQL and docker-registry from Debian's packages when missing, and starts its
 # own PostgreSQL and docker-registry on 127.0.0.1 under target/bench-work/scale.
 #
-#   benches/scale.sh             DURATION=15 (seconds of load per rps run)
+#   benches/scale.sh             DURATION=15 (seconds of load per rps run); PARTS="rps yosys
+#                                installs" (the default) picks the parts to run
 #
 # 1. resolve requests per second with 64 concurrent clients (wrk, 2 threads): one replica on
 #    SQLite, against three replicas on PostgreSQL (the 64 connections split over the three, as a
@@ -19,6 +20,8 @@ ROOT=$PWD
 WORK=$ROOT/target/bench-work/scale
 RESULTS=$ROOT/target/bench-work/results
 DURATION=${DURATION:-15}
+PARTS=${PARTS:-rps yosys installs}
+part() { case " $PARTS " in *" $1 "*) return 0;; *) return 1;; esac; }
 mkdir -p "$WORK" "$RESULTS"
 say() { printf '\n== %s\n' "$*" >&2; }
 
@@ -131,6 +134,7 @@ wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 wrk.body = '{"query":"query($n: String!) { getPackage(name: $n) { packageName versions { version distribution { piritaSha256Hash piritaDownloadUrl piritaSize } v3: distribution(version: V3) { piritaSha256Hash piritaDownloadUrl piritaSize } } } }","variables":{"n":"demo/greeter"}}'
 LUA
+if part rps; then
 rps() { wrk -t"$1" -c"$2" -d"${DURATION}s" -s "$WORK/resolve.lua" "http://127.0.0.1:$3/graphql" | tee -a "$RESULTS/scale-wrk.txt" | awk '/Requests\/sec/ {print $2}'; }
 : > "$RESULTS/scale-wrk.txt"
 say "resolve, 64 concurrent clients, one SQLite replica (${DURATION}s)"
@@ -142,8 +146,10 @@ rps 1 21 "$P3" > "$WORK/c" & w3=$!
 wait "$w1" "$w2" "$w3"
 THREE=$(python3 -c "print(round(sum(float(open('$WORK/'+f).read()) for f in 'abc'), 1))")
 printf 'resolve rps: 1 SQLite replica %s, 3 PostgreSQL replicas %s\n' "$ONE" "$THREE" | tee "$RESULTS/scale-rps.txt" >&2
+fi
 
 # --- yosys: compile vs the shared artifact -------------------------------------------------------
+if part yosys; then
 SHARED=oci://127.0.0.1:$OCIPORT/webcpm/compiled
 printf '[compile]\nshared = "%s"\n' "$SHARED" > "$WORK/shared.toml"
 say "seeding the shared cache: one store compiles yosys and pushes it"
@@ -154,7 +160,10 @@ hyperfine -N --style basic --runs 3 --prepare "rm -rf $WORK/stores/x" --export-j
   -n "install, compiling here" "env WEBCPM_CONFIG=$WORK/none.toml $W --home $WORK/stores/x install -q bench/yosys --registry http://127.0.0.1:$P1/graphql" \
   -n "install, shared artifact" "env WEBCPM_CONFIG=$WORK/shared.toml $W --home $WORK/stores/x install -q bench/yosys --registry http://127.0.0.1:$P1/graphql" >&2
 
+fi
+
 # --- 200 concurrent installs -------------------------------------------------------------------
+if part installs; then
 say "200 installs at once, each into an empty store, over the three PostgreSQL replicas"
 mkdir -p "$WORK/homes"
 start=$(date +%s%N)
@@ -169,3 +178,4 @@ wait "${INSTALLS[@]}"
 end=$(date +%s%N)
 FAILED=$(grep -L '^0$' "$WORK"/homes/*.rc | wc -l)
 printf '200 concurrent installs: %s failed, %s s in all\n' "$FAILED" "$(python3 -c "print(round(($end - $start) / 1e9, 1))")" | tee "$RESULTS/scale-200.txt" >&2
+fi

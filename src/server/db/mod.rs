@@ -250,18 +250,7 @@ impl Db {
     /// Opens the database, creating it when missing (a SQLite file's directory must exist),
     /// and brings its schema up to date.
     pub fn open(database: &Database) -> Result<Db, DbError> {
-        let place = database.place();
-        let open = |source| DbError::Open {
-            place: place.clone(),
-            source,
-        };
-        let conn = match database {
-            Database::Sqlite(path) => Conn::Sqlite(open_sqlite(path).map_err(|e| open(e.into()))?),
-            Database::Postgres(url) => Conn::Postgres(Box::new(
-                postgres::Client::connect(url, postgres::NoTls).map_err(|e| open(e.into()))?,
-            )),
-        };
-        let mut db = Db { conn, place };
+        let mut db = Self::connect(database)?;
         match migrations::migrate(&mut db.conn).map_err(db.sql())? {
             migrations::Migrated::UpToDate => Ok(db),
             migrations::Migrated::TooNew { found, known } => Err(DbError::TooNew {
@@ -270,6 +259,23 @@ impl Db {
                 known,
             }),
         }
+    }
+
+    /// Connects to a database whose schema is known to be up to date (a pool's second
+    /// connection): no migration.
+    pub fn connect(database: &Database) -> Result<Db, DbError> {
+        let place = database.place();
+        let open = |source| DbError::Open {
+            place: place.clone(),
+            source,
+        };
+        let conn = match database {
+            Database::Sqlite(path) => Conn::Sqlite(open_sqlite(path).map_err(|e| open(e.into()))?),
+            Database::Postgres(url) => Conn::postgres(
+                postgres::Client::connect(url, postgres::NoTls).map_err(|e| open(e.into()))?,
+            ),
+        };
+        Ok(Db { conn, place })
     }
 
     /// Opens the database if it exists; `None` for a registry root without one.

@@ -6,8 +6,9 @@ use std::sync::Mutex;
 
 use super::{Database, Db, DbError};
 
-/// How many idle connections a pool keeps.
-const KEEP: usize = 8;
+/// How many idle connections a pool keeps: as many as requests a replica serves at once, so
+/// that a busy replica does not connect anew for each request.
+const KEEP: usize = 64;
 
 #[derive(Debug)]
 pub struct Pool {
@@ -32,7 +33,8 @@ impl Pool {
         let taken = self.lock().pop();
         let mut db = match taken {
             Some(db) => db,
-            None => Db::open(&self.database)?,
+            // The first connection migrated the schema: the others only connect.
+            None => Db::connect(&self.database)?,
         };
         let result = f(&mut db);
         // A connection whose statement failed may be broken (a PostgreSQL server that went

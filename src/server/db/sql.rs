@@ -183,7 +183,25 @@ pub enum Dialect {
 /// An open connection.
 pub enum Conn {
     Sqlite(rusqlite::Connection),
-    Postgres(Box<postgres::Client>),
+    Postgres(Box<Pg>),
+}
+
+/// A PostgreSQL connection with its prepared statements, by text (rusqlite caches its own), so
+/// that a statement costs one round trip after its first use.
+pub struct Pg {
+    client: postgres::Client,
+    statements: std::collections::HashMap<String, postgres::Statement>,
+}
+
+impl Pg {
+    fn statement(&mut self, sql: &str) -> Result<postgres::Statement, postgres::Error> {
+        if let Some(statement) = self.statements.get(sql) {
+            return Ok(statement.clone());
+        }
+        let statement = self.client.prepare(sql)?;
+        self.statements.insert(sql.to_string(), statement.clone());
+        Ok(statement)
+    }
 }
 
 impl fmt::Debug for Conn {
@@ -193,6 +211,13 @@ impl fmt::Debug for Conn {
 }
 
 impl Conn {
+    pub fn postgres(client: postgres::Client) -> Conn {
+        Conn::Postgres(Box::new(Pg {
+            client,
+            statements: std::collections::HashMap::new(),
+        }))
+    }
+
     pub fn dialect(&self) -> Dialect {
         match self {
             Conn::Sqlite(_) => Dialect::Sqlite,
@@ -207,7 +232,10 @@ impl Conn {
                 let mut stmt = c.prepare_cached(&sqlite_text(sql))?;
                 Ok(stmt.execute(rusqlite::params_from_iter(args))? as u64)
             }
-            Conn::Postgres(c) => Ok(c.execute(sql, &pg_args(args))?),
+            Conn::Postgres(c) => {
+                let statement = c.statement(sql)?;
+                Ok(c.client.execute(&statement, &pg_args(args))?)
+            }
         }
     }
 
@@ -225,12 +253,15 @@ impl Conn {
                 })?;
                 Ok(rows.collect::<Result<Vec<_>, _>>()?)
             }
-            Conn::Postgres(c) => c
-                .query(sql, &pg_args(args))?
-                .iter()
-                .map(pg_row)
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(SqlError::from),
+            Conn::Postgres(c) => {
+                let statement = c.statement(sql)?;
+                c.client
+                    .query(&statement, &pg_args(args))?
+                    .iter()
+                    .map(pg_row)
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(SqlError::from)
+            }
         }
     }
 
@@ -243,7 +274,7 @@ impl Conn {
     pub fn batch(&mut self, sql: &str) -> Result<(), SqlError> {
         match self {
             Conn::Sqlite(c) => Ok(c.execute_batch(sql)?),
-            Conn::Postgres(c) => Ok(c.batch_execute(sql)?),
+            Conn::Postgres(c) => Ok(c.client.batch_execute(sql)?),
         }
     }
 
