@@ -30,6 +30,7 @@
 pub mod artifacts;
 pub mod container;
 pub mod demo;
+pub mod error_text;
 pub mod fetch;
 pub mod fleet;
 pub mod http;

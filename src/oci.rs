@@ -146,10 +146,14 @@ impl OciRepo {
         Reference::with_tag(self.registry.clone(), self.repository.clone(), tag.into())
     }
 
-    fn failed(&self, e: impl std::fmt::Display) -> OciError {
+    fn failed(&self, e: impl std::error::Error + 'static) -> OciError {
+        self.refused(crate::error_text::error_chain(&e))
+    }
+
+    fn refused(&self, message: String) -> OciError {
         OciError::Registry {
             repo: self.url(),
-            message: e.to_string(),
+            message,
         }
     }
 
@@ -250,7 +254,7 @@ impl OciRepo {
         {
             Ok((OciManifest::Image(m), _)) => m,
             Ok((OciManifest::ImageIndex(_), _)) => {
-                return Err(self.failed(format!("tag {tag} is an index, not a manifest")));
+                return Err(self.refused(format!("tag {tag} is an index, not a manifest")));
             }
             Err(e) if is_unknown(&e) => return Ok(None),
             Err(e) => return Err(self.failed(e)),
@@ -262,7 +266,7 @@ impl OciRepo {
                 let hex = d.digest.strip_prefix("sha256:").unwrap_or("");
                 Ok(Layer {
                     digest: hex.parse().map_err(|_| {
-                        self.failed(format!("tag {tag} lists a blob that is not SHA-256"))
+                        self.refused(format!("tag {tag} lists a blob that is not SHA-256"))
                     })?,
                     size: u64::try_from(d.size).unwrap_or(0),
                     media_type: d.media_type.clone(),

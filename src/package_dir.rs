@@ -10,6 +10,9 @@ use std::path::{Component, Path, PathBuf};
 
 use bytes::Bytes;
 
+use crate::error_text::error_chain;
+pub use crate::error_text::one_line;
+
 /// Why a package directory cannot be built.
 #[derive(Debug, thiserror::Error)]
 pub enum DirError {
@@ -188,27 +191,4 @@ fn toml_error(text: &str, message: &str, span: Option<std::ops::Range<usize>>) -
         }
         None => one_line(&message),
     }
-}
-
-/// An error and all of its sources, as one line.
-fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    one_line(&text)
-}
-
-/// A message as one line.
-pub fn one_line(e: &dyn std::fmt::Display) -> String {
-    e.to_string()
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
 }

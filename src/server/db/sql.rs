@@ -155,7 +155,8 @@ fn postgres_text(e: &postgres::Error) -> String {
             Some(detail) => format!("{} ({detail})", db.message()),
             None => db.message().to_string(),
         },
-        None => e.to_string(),
+        // A connection error's own text says only "error connecting to server".
+        None => crate::error_text::error_chain(e),
     }
 }
 
