@@ -415,9 +415,13 @@ fn artifacts(home: &Path) -> Vec<(String, String)> {
     out
 }
 
-/// A registry with a large package; returns it and a store that compiled it and pushed the
-/// artifact to `repo`.
-fn compiled_once(home: &Path, repo: &str) -> Registry {
+/// An OCI registry, and a local registry with a large package that a first store (`first`
+/// under the returned directory) compiled and pushed to the shared repository (the returned
+/// URL); `None` where `docker-registry` is not installed.
+fn compiled_once() -> Option<(OciRegistry, tempfile::TempDir, String, Registry)> {
+    let oci = OciRegistry::start()?;
+    let tmp = tempfile::tempdir().unwrap();
+    let (home, repo) = (tmp.path(), oci.repo("webcpm/compiled"));
     let root = home.join("registry");
     let dir = package_dir(
         home,
@@ -431,7 +435,7 @@ fn compiled_once(home: &Path, repo: &str) -> Registry {
     publish(home, &root, &dir, &[]);
     let registry = Registry::start(home, &root);
     let first = home.join("first");
-    let out = run(sharing(&first, repo)
+    let out = run(sharing(&first, &repo)
         .args(["install", "-v", "acme/large", "--registry", &registry.url])
         .env("WEBCPM_OCI_AUTH", "builder:secret"));
     assert_eq!(out.status.code(), Some(0));
@@ -439,18 +443,15 @@ fn compiled_once(home: &Path, repo: &str) -> Registry {
         stderr(&out).contains("Compiled main"),
         "the first store compiles"
     );
-    registry
+    Some((oci, tmp, repo, registry))
 }
 
 #[test]
 fn a_second_store_installs_compiled_code_from_the_shared_cache_without_compiling() {
-    let Some(oci) = OciRegistry::start() else {
+    let Some((_oci, tmp, repo, registry)) = compiled_once() else {
         return;
     };
-    let tmp = tempfile::tempdir().unwrap();
     let home = tmp.path();
-    let repo = oci.repo("webcpm/compiled");
-    let registry = compiled_once(home, &repo);
 
     let second = home.join("second");
     let out = run(sharing(&second, &repo).args([
@@ -471,13 +472,10 @@ fn a_second_store_installs_compiled_code_from_the_shared_cache_without_compiling
 
 #[test]
 fn a_corrupt_shared_artifact_is_recompiled_and_not_trusted() {
-    let Some(oci) = OciRegistry::start() else {
+    let Some((_oci, tmp, repo, registry)) = compiled_once() else {
         return;
     };
-    let tmp = tempfile::tempdir().unwrap();
     let home = tmp.path();
-    let repo = oci.repo("webcpm/compiled");
-    let registry = compiled_once(home, &repo);
     let [(engine, atom)] = artifacts(&home.join("first")).try_into().unwrap();
 
     // Someone with push rights replaces the artifact with bytes that are not compiled code
