@@ -6,7 +6,9 @@
 //! `Accept-Ranges: bytes` and `Content-Type: application/webc`; one `Range: bytes=a-b | a- | -n`
 //! gives `206` with `Content-Range`, an unsatisfiable one `416`, several ranges or a malformed
 //! header the whole file (`200`), and an `If-Range` that is not the ETag the whole file too.
-//! Files are streamed in chunks, never read whole into memory.
+//! Files are streamed in chunks, never read whole into memory. When the blobs are in an OCI
+//! registry (`--blobs`), a blob request is answered `307` to the blob there, which serves the
+//! same headers and `Range` itself.
 //!
 //! Access log format (one line per request, appended and written at once when the response
 //! starts): `METHOD PATH RANGE_OR_- STATUS BYTES auth=yes|no fault=NAME|- t=MILLIS`, where

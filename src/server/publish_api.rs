@@ -8,7 +8,8 @@
 //! [`UNAUTHENTICATED`] (no token, or one the registry does not know) or [`FORBIDDEN`] (a token
 //! for another namespace); the HTTP layer answers those with 401 and 403.
 //!
-//! The signed URL is `{base}/uploads/{id}`, where `id` is 64 random hex digits: knowing it is
+//! The signed URL is `{base}/uploads/{id}` (`base` is `--upload-url`, else the public URL: the
+//! upload lives on the replica that handed out its URL), where `id` is 64 random hex digits: knowing it is
 //! the right to upload there, so the upload itself carries no token (a token is never sent to
 //! an upload URL, which on a real registry is another origin). Uploads follow the resumable
 //! protocol of the storage behind the real registry: `POST` with `x-goog-resumable: start`

@@ -33,8 +33,9 @@
 //!
 //! The rollout tables are read and written by the registry's fleet module (`server/fleet/`).
 //!
-//! Invariant: a `versions` row is written only after both of its blobs are in `DIR/blobs/`, in one
-//! transaction, so a reader never sees a version whose files are missing.
+//! Invariant: a `versions` row is written only after both of its blobs are in the blob store
+//! (`DIR/blobs/` or the OCI registry), in one transaction, so a reader never sees a version whose
+//! files are missing.
 
 mod migrations;
 mod pool;
@@ -81,7 +82,7 @@ pub enum DbError {
 }
 
 /// Where a registry's database lives.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum Database {
     /// `DIR/registry.sqlite`, the embedded default.
     Sqlite(PathBuf),
@@ -122,6 +123,13 @@ impl Database {
             Database::Sqlite(path) => path.is_file(),
             Database::Postgres(_) => true,
         }
+    }
+}
+
+/// Shows the place, never a password.
+impl std::fmt::Debug for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Database({})", self.place())
     }
 }
 
