@@ -17,6 +17,10 @@ use oci_client::{Client, Reference, RegistryOperation};
 
 use crate::package::Sha256Digest;
 
+/// The largest blob read whole into memory (compiled code of the largest modules is a few
+/// hundred MB).
+const MAX_BLOB: u64 = 4 << 30;
+
 /// The media type of an empty config (the OCI image spec's "empty descriptor").
 const EMPTY_CONFIG: &str = "application/vnd.oci.empty.v1+json";
 
@@ -196,13 +200,25 @@ impl OciRepo {
     pub async fn pull_blob(&self, layer: &Layer) -> Result<Option<bytes::Bytes>, OciError> {
         self.authenticate(RegistryOperation::Pull).await?;
         let image = self.reference("latest");
+        if layer.size > MAX_BLOB {
+            return Err(self.refused(format!(
+                "blob {} is {} bytes, more than the {MAX_BLOB} this client reads",
+                layer.digest, layer.size
+            )));
+        }
         let descriptor = descriptor(layer);
-        let mut out = Vec::with_capacity(usize::try_from(layer.size).unwrap_or(0));
+        // The size is the manifest's word: reserve no more than a little of it up front, and
+        // take no more than it says.
+        let mut out = Bounded {
+            bytes: Vec::with_capacity(usize::try_from(layer.size.min(64 << 20)).unwrap_or(0)),
+            limit: layer.size,
+        };
         match self.client.pull_blob(&image, &descriptor, &mut out).await {
             Ok(()) => {}
             Err(e) if is_unknown(&e) => return Ok(None),
             Err(e) => return Err(self.failed(e)),
         }
+        let out = out.bytes;
         let got = Sha256Digest::of(&out);
         if got != layer.digest {
             return Err(OciError::Mismatch {
@@ -277,6 +293,43 @@ impl OciRepo {
             layers,
             annotations: manifest.annotations.unwrap_or_default(),
         }))
+    }
+}
+
+/// A buffer that refuses bytes past `limit`: a registry cannot make a client hold more than the
+/// manifest announced.
+struct Bounded {
+    bytes: Vec<u8>,
+    limit: u64,
+}
+
+impl tokio::io::AsyncWrite for Bounded {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        if self.bytes.len() as u64 + buf.len() as u64 > self.limit {
+            return std::task::Poll::Ready(Err(std::io::Error::other(
+                "the blob is longer than its manifest says",
+            )));
+        }
+        self.bytes.extend_from_slice(buf);
+        std::task::Poll::Ready(Ok(buf.len()))
+    }
+
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
     }
 }
 

@@ -332,8 +332,7 @@ pub async fn start(opts: ServeOptions) -> Result<RunningServer, ServerError> {
         shapes,
         publishing,
     });
-    let (service_storage, ttl) = (storage.clone(), opts.policy_ttl);
-    let rollout = blocking(move || fleet::service(&service_storage, ttl)).await??;
+    let rollout = fleet::service(&storage.root, Arc::clone(&pool), opts.policy_ttl);
     let app = http::router(state, fleet::router(Arc::new(rollout)));
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {

@@ -522,3 +522,68 @@ fn a_corrupt_shared_artifact_is_recompiled_and_not_trusted() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn an_archive_racing_a_publish_sees_all_of_the_version_or_none_of_it() {
+    let Some(pg) = Postgres::start() else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path();
+    let database = pg.database("archive_race");
+    let root = home.join("registry");
+    let mut outcomes = Vec::new();
+    // Each round publishes a new version while an archive of it starts a little later each
+    // time: early archives find nothing, late ones find the whole version.
+    for round in 0..8u64 {
+        let version = format!("1.0.{round}");
+        let dir = package_dir(
+            &home.join(format!("src-{round}")),
+            &Pkg {
+                name: "acme/race",
+                version: &version,
+                ..Pkg::default()
+            },
+        );
+        let registry = |cmd: &[&str]| {
+            let mut c = webcpm(home);
+            c.args(["registry"])
+                .args(cmd)
+                .arg("--root")
+                .arg(&root)
+                .args(["--database", &database]);
+            c
+        };
+        let spec = format!("acme/race@{version}");
+        let (published, archived) = std::thread::scope(|s| {
+            let publish = s.spawn(|| registry(&["add"]).arg(&dir).output().unwrap());
+            let archive = s.spawn(|| {
+                std::thread::sleep(std::time::Duration::from_millis(40 * round));
+                registry(&["archive", &spec]).output().unwrap()
+            });
+            (publish.join().unwrap(), archive.join().unwrap())
+        });
+        assert_eq!(published.status.code(), Some(0), "{}", stderr(&published));
+        let mut client = postgres::Client::connect(&database, postgres::NoTls).unwrap();
+        let row = client
+            .query_one(
+                "SELECT archived FROM versions WHERE package = 'acme/race' AND version = $1",
+                &[&version],
+            )
+            .unwrap();
+        let is_archived: i64 = row.get(0);
+        match archived.status.code() {
+            Some(0) => assert_eq!(is_archived, 1, "an archive that succeeded came after"),
+            Some(1) => {
+                assert!(stderr(&archived).contains("not in the registry"));
+                assert_eq!(
+                    is_archived, 0,
+                    "an archive that found nothing changed nothing"
+                );
+            }
+            other => panic!("archive exited with {other:?}: {}", stderr(&archived)),
+        }
+        outcomes.push(archived.status.code());
+    }
+    eprintln!("archive outcomes by round: {outcomes:?}");
+}

@@ -18,7 +18,9 @@ pub use reports::{Rate, Rates, Window};
 pub use serve::{Service, router};
 pub use state::{Automation, Change, ChangeRecord, FleetError, OnRegression, PolicyState};
 
-use crate::server::db::Db;
+use std::sync::Arc;
+
+use crate::server::db::{Db, Pool};
 use crate::server::storage::Storage;
 
 /// What `registry rollout status` shows.
@@ -80,11 +82,11 @@ pub fn automate(storage: &Storage, automation: &Automation) -> Result<(), FleetE
     state::set_automation(&mut open(storage)?, automation)
 }
 
-/// The service behind the rollout routes for the registry in `storage`.
-pub fn service(storage: &Storage, ttl: std::time::Duration) -> Result<Service, FleetError> {
-    Ok(Service {
-        root: storage.root.clone(),
-        db: std::sync::Mutex::new(open(storage)?),
+/// The service behind the rollout routes for the registry in `root`, on its database's pool.
+pub fn service(root: &std::path::Path, pool: Arc<Pool>, ttl: std::time::Duration) -> Service {
+    Service {
+        root: root.to_path_buf(),
+        pool,
         ttl,
-    })
+    }
 }

@@ -9,7 +9,7 @@
 //!   the window and may halt or roll back (a new policy version).
 
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
@@ -23,12 +23,12 @@ use super::{automation, keys, reports};
 use crate::fleet::document::{self, PolicyDocument};
 use crate::fleet::reports::Batch;
 use crate::package::Sha256Digest;
-use crate::server::db::Db;
+use crate::server::db::Pool;
 
-/// What the rollout routes share.
+/// What the rollout routes share: the root (for the signing key) and the registry's database.
 pub struct Service {
     pub root: PathBuf,
-    pub db: Mutex<Db>,
+    pub pool: Arc<Pool>,
     /// How long a signed policy stays valid.
     pub ttl: Duration,
 }
@@ -55,10 +55,10 @@ pub fn signed(service: &Service, now: i64) -> Result<Option<Vec<u8>>, String> {
     let Some(signer) = keys::signer(&service.root).map_err(|e| e.to_string())? else {
         return Ok(None);
     };
-    let state = {
-        let mut db = service.db.lock().unwrap_or_else(|p| p.into_inner());
-        state::current(&mut db).map_err(|e| e.to_string())?
-    };
+    let state = service
+        .pool
+        .with(state::current)
+        .map_err(|e| e.to_string())?;
     let quarter = (service.ttl.as_secs() as i64 / 4).max(1);
     let issued_at = now - now.rem_euclid(quarter);
     let policy = PolicyDocument {
@@ -113,22 +113,23 @@ async fn policy(State(service): State<Arc<Service>>, headers: HeaderMap) -> Resp
 
 /// Stores a batch, then lets the automation look at the window.
 pub fn take(service: &Service, batch: &Batch, now: i64) -> Result<usize, FleetError> {
-    let mut db = service.db.lock().unwrap_or_else(|p| p.into_inner());
-    let automation = state::automation(&mut db)?;
-    let stored = reports::insert(&mut db, batch, now, automation.window)?;
-    let window = reports::window(&mut db, automation.window, now)?;
-    let current = state::current(&mut db)?;
-    if let Some((change, why)) = automation::decide(&window, &automation, &current) {
-        debug_assert!(change.toward_v2());
-        if let Some((next, _)) = state::change(&mut db, &change, "automation", &why, now)? {
-            tracing::warn!(
-                "{} (policy v{}): {why}",
-                change.action(),
-                next.policy_version
-            );
+    service.pool.with(|db| {
+        let automation = state::automation(db)?;
+        let stored = reports::insert(db, batch, now, automation.window)?;
+        let window = reports::window(db, automation.window, now)?;
+        let current = state::current(db)?;
+        if let Some((change, why)) = automation::decide(&window, &automation, &current) {
+            debug_assert!(change.toward_v2());
+            if let Some((next, _)) = state::change(db, &change, "automation", &why, now)? {
+                tracing::warn!(
+                    "{} (policy v{}): {why}",
+                    change.action(),
+                    next.policy_version
+                );
+            }
         }
-    }
-    Ok(stored)
+        Ok(stored)
+    })
 }
 
 async fn take_reports(State(service): State<Arc<Service>>, batch: axum::Json<Batch>) -> Response {
