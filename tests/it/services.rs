@@ -5,6 +5,7 @@
 //! and sets `WEBCPM_REQUIRE_SERVICES=1`, which turns a service that cannot start into a failure.
 //! Without it, a machine that lacks them skips those tests with one line each.
 
+use std::io::Write;
 use std::net::TcpStream;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -18,7 +19,10 @@ fn unavailable(what: &str, why: &str) {
     if std::env::var_os("WEBCPM_REQUIRE_SERVICES").is_some_and(|v| v != "0") {
         panic!("{what} cannot start ({why}) and WEBCPM_REQUIRE_SERVICES is set");
     }
-    eprintln!(
+    // Straight to the process's stderr, past the test harness's capture: the line shows in a
+    // plain `cargo test`.
+    let _ = writeln!(
+        std::io::stderr(),
         "skipped: {what} is not available here ({why}); install Debian's package to run this test"
     );
 }
