@@ -54,6 +54,10 @@ pub enum LaunchError {
     Store(#[from] StoreError),
     #[error("the store's manifest of {0} does not parse; run `webcpm install --refresh {0}`")]
     BadManifest(PackageName),
+    /// The store was opened read-only and this launch must write to it (unpack, record an ABI,
+    /// compile again): the caller opens it for writing and launches again.
+    #[error("the store must be written to before this command can run")]
+    NeedsWrite,
 }
 
 impl From<crate::store::IndexError> for LaunchError {
@@ -129,6 +133,9 @@ struct Loaded {
 /// Unpacks a blob's manifest, atoms and volumes into the store unless that was done.
 fn ensure_unpacked(store: &Store, blob: &Sha256Digest) -> Result<(), LaunchError> {
     if store.index().manifest(blob)?.is_none() || !store.volume_dir(blob).is_dir() {
+        if store.is_read_only() {
+            return Err(LaunchError::NeedsWrite);
+        }
         artifacts::unpack(store, blob)?;
     }
     Ok(())
@@ -240,6 +247,9 @@ impl Target<'_> {
         if let Some(abi) = self.atom.abi {
             return Ok(abi);
         }
+        if store.is_read_only() {
+            return Err(LaunchError::NeedsWrite);
+        }
         let abi = abi_of(&self.wasm(store)?);
         store.index().record_abi(&self.atom.sha256, abi)?;
         Ok(abi)
@@ -276,6 +286,9 @@ fn load(store: &Store, backend: &dyn Backend, target: &Target<'_>) -> Result<Loa
         },
         None => Miss::Absent,
     };
+    if store.is_read_only() {
+        return Err(LaunchError::NeedsWrite);
+    }
     let wasm = target.wasm(store)?;
     let how = artifacts::Compiling::local(
         std::sync::Arc::new(artifacts::Quiet),

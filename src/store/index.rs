@@ -173,6 +173,35 @@ impl Index {
         Index::open_with(path, false)
     }
 
+    /// Opens the index read-only (the warm path of `run`, which only reads), if it exists at
+    /// this binary's schema version; `None` otherwise.
+    pub fn open_read_only(path: &Path) -> Result<Option<Index>, IndexError> {
+        if !path.exists() {
+            return Ok(None);
+        }
+        let sql = |source| sql::index_error(path, source);
+        let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY
+            | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX
+            | rusqlite::OpenFlags::SQLITE_OPEN_URI;
+        let conn = Connection::open_with_flags(path, flags).map_err(sql)?;
+        conn.busy_timeout(Duration::from_secs(60)).map_err(sql)?;
+        let found: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .map_err(sql)?;
+        if found != SCHEMA_VERSION {
+            return Ok(None);
+        }
+        Ok(Some(Index {
+            path: path.to_path_buf(),
+            conn: Mutex::new(conn),
+        }))
+    }
+
+    /// Whether this connection may not write (see [`Index::open_read_only`]).
+    pub fn is_read_only(&self) -> bool {
+        self.conn().is_readonly(rusqlite::MAIN_DB).unwrap_or(false)
+    }
+
     fn open_with(path: &Path, migrate: bool) -> Result<Option<Index>, IndexError> {
         let sql = |source| sql::index_error(path, source);
         let mut conn = Connection::open(path).map_err(sql)?;

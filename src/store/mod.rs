@@ -91,6 +91,35 @@ impl Store {
         Store::open_with(root, LockMode::Shared, lock::DEFAULT_TIMEOUT)
     }
 
+    /// Opens an existing store to read only (its index connection is read-only), for the warm
+    /// path of `run`; `None` when there is no store yet or its index needs migrating.
+    pub fn open_read_only(root: &Path) -> Result<Option<Store>, StoreError> {
+        let lock_path = root.join("lock");
+        if !lock_path.exists() {
+            return Ok(None);
+        }
+        let held = lock::acquire(
+            &lock_path,
+            LockMode::Shared,
+            "the store",
+            lock::DEFAULT_TIMEOUT,
+        )?;
+        let Some(index) = Index::open_read_only(&root.join("index.sqlite"))? else {
+            return Ok(None);
+        };
+        Ok(Some(Store {
+            root: root.to_path_buf(),
+            compiled_dir: root.join("compiled"),
+            index,
+            _lock: held,
+        }))
+    }
+
+    /// Whether this store was opened with [`Store::open_read_only`].
+    pub fn is_read_only(&self) -> bool {
+        self.index.is_read_only()
+    }
+
     /// Opens the store for `cache gc` and `cache clean`: no other process uses it meanwhile.
     pub fn open_exclusive(root: &Path) -> Result<Store, StoreError> {
         Store::open_with(root, LockMode::Exclusive, lock::DEFAULT_TIMEOUT)

@@ -329,3 +329,106 @@ fn an_atom_the_engine_cannot_compile_still_installs_and_run_says_why() {
     let out = run(webcpm(home).args(["install", "test/pages", "--registry", &registry.url]));
     assert_installed_but_cannot_run(home, &out, "test/pages", "main", "custom page sizes");
 }
+
+/// A WASI command that prints `ready` and then waits for a line on stdin.
+fn waiting_wasm() -> Vec<u8> {
+    wat::parse_str(
+        r#"(module
+  (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_read" (func $fd_read (param i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 64) "ready\n")
+  (func (export "_start")
+    (i32.store (i32.const 0) (i32.const 64))
+    (i32.store (i32.const 4) (i32.const 6))
+    (drop (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 32)))
+    (i32.store (i32.const 8) (i32.const 128))
+    (i32.store (i32.const 12) (i32.const 16))
+    (drop (call $fd_read (i32.const 0) (i32.const 8) (i32.const 1) (i32.const 40)))
+    (call $exit (i32.const 0))))"#,
+    )
+    .expect("valid WAT")
+}
+
+/// The open files of process `pid` that end with `suffix`, with the access mode of each
+/// (`flags & O_ACCMODE` from /proc/PID/fdinfo).
+fn open_files(pid: u32, suffix: &str) -> Vec<(PathBuf, i32)> {
+    let mut out = Vec::new();
+    for fd in std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .flatten()
+    {
+        let Ok(target) = std::fs::read_link(fd.path()) else {
+            continue;
+        };
+        if !target.to_string_lossy().ends_with(suffix) {
+            continue;
+        }
+        let info = std::fs::read_to_string(format!(
+            "/proc/{pid}/fdinfo/{}",
+            fd.file_name().to_string_lossy()
+        ))
+        .unwrap();
+        let flags = info
+            .lines()
+            .find_map(|l| l.strip_prefix("flags:"))
+            .map(|f| i32::from_str_radix(f.trim(), 8).unwrap())
+            .unwrap();
+        out.push((target, flags & libc::O_ACCMODE));
+    }
+    out
+}
+
+#[test]
+fn a_warm_run_reads_the_index_read_only_and_starts_no_runtime_threads() {
+    use std::io::{BufRead, BufReader, Write};
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path();
+    let root = home.join("registry");
+    publish_pkg(home, &root, "test/wait", waiting_wasm());
+    let registry = Registry::start(home, &root);
+    let out = run(webcpm(home).args(["install", "test/wait", "--registry", &registry.url]));
+    assert_eq!(out.status.code(), Some(0));
+
+    let mut child = webcpm(home)
+        .args(["run", "test/wait"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(line, "ready\n", "the program runs");
+    let pid = child.id();
+
+    let index = open_files(pid, "/store/index.sqlite");
+    assert!(
+        !index.is_empty(),
+        "the store's index is open while the program runs"
+    );
+    for (path, mode) in &index {
+        assert_eq!(
+            *mode,
+            libc::O_RDONLY,
+            "{} is open for writing",
+            path.display()
+        );
+    }
+    // A multi-thread tokio runtime (or its blocking pool) names its threads
+    // `tokio-runtime-worker`; the warm path starts none.
+    let names: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .flatten()
+        .map(|t| std::fs::read_to_string(t.path().join("comm")).unwrap_or_default())
+        .collect();
+    assert!(
+        !names.iter().any(|n| n.starts_with("tokio-runtime")),
+        "threads: {names:?}"
+    );
+
+    child.stdin.take().unwrap().write_all(b"go\n").unwrap();
+    assert!(child.wait().unwrap().success());
+}

@@ -128,6 +128,34 @@ async fn import(
     Ok((local_name(&text), digest))
 }
 
+/// The warm path: an install that answers the request, launched from the store opened
+/// read-only, so that a run that only reads never opens a writable SQLite connection. `None`
+/// when that cannot be (no store yet, not installed, something to unpack or compile, any
+/// error): the caller takes the ordinary path, which writes and says why it failed.
+fn warm_launch(
+    ctx: &Context,
+    runtime: &Runtime,
+    spec: &PackageSpec,
+    request: &Request,
+) -> Option<(Store, Launch)> {
+    let store = ctx.configured(Store::open_read_only(&ctx.home).ok()??);
+    let installed = store.index().installed(&spec.name).ok()?;
+    let forced = ctx.settings.format.forced.as_ref();
+    if !installed
+        .as_ref()
+        .is_some_and(|i| crate::install::satisfies(i, spec, forced))
+    {
+        return None;
+    }
+    match crate::run::launch(&store, runtime, &spec.name, request) {
+        Ok(launch) => Some((store, launch)),
+        Err(e) => {
+            tracing::debug!("the read-only warm path gave way: {e}");
+            None
+        }
+    }
+}
+
 /// The module to run and how: an install's, or a local input's.
 async fn launch(
     ctx: &Context,
@@ -149,7 +177,6 @@ async fn launch(
 }
 
 pub async fn run(ctx: &Context, args: RunArgs) -> Result<ExitStatus, Failure> {
-    let store = Arc::new(ctx.store()?);
     let runtime = ctx.runtime()?;
     let request = Request {
         command: args.command.clone(),
@@ -159,7 +186,19 @@ pub async fn run(ctx: &Context, args: RunArgs) -> Result<ExitStatus, Failure> {
         keep_artifacts: ctx.settings.compile_cache().enabled(),
     };
     let started = Instant::now();
-    let launch = launch(ctx, &store, &runtime, &args, &request).await?;
+    let warm = match &args.package {
+        Target::Package(spec) => warm_launch(ctx, &runtime, spec, &request),
+        _ => None,
+    };
+    // The store stays open (its shared lock held) while the program runs.
+    let (_store, launch) = match warm {
+        Some((store, launch)) => (Arc::new(store), launch),
+        None => {
+            let store = Arc::new(ctx.store()?);
+            let launch = launch(ctx, &store, &runtime, &args, &request).await?;
+            (store, launch)
+        }
+    };
     if let Some(why) = &launch.recompiled {
         ctx.note(format!("note: {why}; compiled it again"));
     }
