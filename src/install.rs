@@ -166,7 +166,7 @@ fn chosen_reason(
 
 impl InstallReport {
     /// The report of an install that already answers the request.
-    fn up_to_date(installed: Installed) -> InstallReport {
+    pub fn up_to_date(installed: Installed) -> InstallReport {
         InstallReport {
             package: installed.package,
             version: installed.version.to_string(),
@@ -336,16 +336,7 @@ impl Installer {
 
     /// The install of `spec.name` if it already satisfies the request under the policy.
     fn satisfied(&self, spec: &PackageSpec) -> Result<Option<Installed>, InstallError> {
-        let Some(installed) = self.store.index().installed(&spec.name)? else {
-            return Ok(None);
-        };
-        if satisfies(&installed, spec, self.policy.forced.as_ref())
-            && self.store.blob(&installed.sha256)?.is_some()
-        {
-            Ok(Some(installed))
-        } else {
-            Ok(None)
-        }
+        satisfied_in(&self.store, spec, self.policy.forced.as_ref())
     }
 
     /// Installs one package and its tree.
@@ -719,6 +710,23 @@ fn notes(resolution: &Resolution) -> Vec<String> {
 
 /// Whether an install answers a request: its version matches (any version answers `latest`, as
 /// with `cargo install`), and its format is the forced one, if a format is forced.
+/// The install in `store` that already answers `spec`, when its file is there: an install of
+/// it would do nothing.
+pub fn satisfied_in(
+    store: &Store,
+    spec: &PackageSpec,
+    forced: Option<&crate::policy::Forced>,
+) -> Result<Option<Installed>, InstallError> {
+    let Some(installed) = store.index().installed(&spec.name)? else {
+        return Ok(None);
+    };
+    if satisfies(&installed, spec, forced) && store.blob(&installed.sha256)?.is_some() {
+        Ok(Some(installed))
+    } else {
+        Ok(None)
+    }
+}
+
 pub fn satisfies(
     installed: &Installed,
     spec: &PackageSpec,

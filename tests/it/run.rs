@@ -431,4 +431,18 @@ fn a_warm_run_reads_the_index_read_only_and_starts_no_runtime_threads() {
 
     child.stdin.take().unwrap().write_all(b"go\n").unwrap();
     assert!(child.wait().unwrap().success());
+
+    // The no-op install reads the same way, and asks no registry (nothing listens there).
+    let out = run(webcpm(home).args([
+        "install",
+        "test/wait",
+        "--registry",
+        "http://127.0.0.1:9/graphql",
+    ]));
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        stdout(&out).contains("test/wait@1.0.0 is already installed"),
+        "{}",
+        stdout(&out)
+    );
 }
