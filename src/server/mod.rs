@@ -320,6 +320,7 @@ pub async fn start(opts: ServeOptions) -> Result<RunningServer, ServerError> {
     ));
     let publishing = Arc::new(publish_api::Publishing::new(
         storage.clone(),
+        Arc::clone(&pool),
         uploads.unwrap_or_else(|| base_url.clone()),
         opts.allow_republish,
     ));

@@ -143,20 +143,17 @@ impl PublishError {
 pub fn add(storage: &Storage, input: &Path, opts: &AddOptions) -> Result<AddReport, PublishError> {
     let prepared = prepare(input, opts)?;
     let (name, version) = (&prepared.name, &prepared.version);
-    if !opts.force
-        && let Some(mut db) = Db::open_existing(&storage.database)?
-        && db.version_exists(name, version)?
-    {
+    std::fs::create_dir_all(&storage.root).map_err(|source| PublishError::Io {
+        path: storage.root.clone(),
+        source,
+    })?;
+    let mut db = Db::open(&storage.database)?;
+    if !opts.force && db.version_exists(name, version)? {
         return Err(PublishError::Exists {
             name: name.clone(),
             version: version.clone(),
         });
     }
-
-    std::fs::create_dir_all(&storage.root).map_err(|source| PublishError::Io {
-        path: storage.root.clone(),
-        source,
-    })?;
     let v2 = store_blob(storage, &prepared.v2)?;
     let v3 = store_blob(storage, &prepared.v3)?;
     storage
@@ -167,7 +164,6 @@ pub fn add(storage: &Storage, input: &Path, opts: &AddOptions) -> Result<AddRepo
         size: bytes.len() as u64,
         manifest: manifest.to_string(),
     };
-    let mut db = Db::open(&storage.database)?;
     let outcome = db.publish(
         name,
         version,

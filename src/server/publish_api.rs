@@ -36,7 +36,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 
-use super::db::Db;
+use super::db::Pool;
 use super::graphql::{VersionNode, find_version};
 use super::publish::{AddOptions, MAX_BLOB_SIZE, PublishError, add};
 use super::storage::Storage;
@@ -66,6 +66,8 @@ pub struct Bearer(pub Option<String>);
 /// What the mutations and the upload routes share.
 pub struct Publishing {
     storage: Storage,
+    /// The database's connections, for the token checks.
+    pool: Arc<Pool>,
     /// `http://host:port` or the public URL, without a trailing `/`.
     base_url: String,
     allow_republish: bool,
@@ -100,9 +102,10 @@ fn internal(what: &str, e: impl std::fmt::Display) -> async_graphql::Error {
 }
 
 impl Publishing {
-    pub fn new(storage: Storage, base_url: String, allow_republish: bool) -> Self {
+    pub fn new(storage: Storage, pool: Arc<Pool>, base_url: String, allow_republish: bool) -> Self {
         Publishing {
             storage,
+            pool,
             base_url,
             allow_republish,
             uploads: Mutex::new(HashMap::new()),
@@ -121,14 +124,12 @@ impl Publishing {
                 "publishing needs a token: make one on the registry's machine with `webcpm registry token create --root DIR --namespace NS` and set WEBCPM_TOKEN",
             ));
         };
-        let database = self.storage.database.clone();
-        let found = tokio::task::spawn_blocking(move || match Db::open_existing(&database)? {
-            Some(mut db) => tokens::namespace_of(&mut db, &token),
-            None => Ok(None),
-        })
-        .await
-        .map_err(|e| internal("the token check failed", e))?
-        .map_err(|e| internal("the token check failed", e))?;
+        let pool = Arc::clone(&self.pool);
+        let found =
+            tokio::task::spawn_blocking(move || pool.with(|db| tokens::namespace_of(db, &token)))
+                .await
+                .map_err(|e| internal("the token check failed", e))?
+                .map_err(|e| internal("the token check failed", e))?;
         found.ok_or_else(|| {
             error(
                 UNAUTHENTICATED,

@@ -9,7 +9,7 @@ use crate::cli::args::{GlobalArgs, InstallArgs};
 use crate::cli::context::{Context, format_flags};
 use crate::cli::failure::{ExitStatus, Failure};
 use crate::cli::lockfile::read_lockfile;
-use crate::install::{InstallOptions, InstallReport, Network};
+use crate::install::{InstallError, InstallOptions, InstallReport, Network};
 use crate::lockfile::{LockedSource, Lockfile};
 use crate::package::{PackageName, PackageSpec};
 use crate::settings::keys;
@@ -63,22 +63,13 @@ fn already_installed(ctx: &Context, args: &InstallArgs) -> Option<Vec<InstallRep
         .collect()
 }
 
-pub async fn install(
+/// Every request through an installer (made here, and dropped before returning so that the
+/// store's capacity can be enforced): the requests and the outcome of each.
+async fn install_all(
     ctx: &Context,
-    lock: Option<Lockfile>,
-    args: InstallArgs,
-) -> Result<ExitStatus, Failure> {
-    if let Some(reports) = already_installed(ctx, &args) {
-        let started = Instant::now();
-        for report in &reports {
-            say_installed(ctx, report, started);
-        }
-        if ctx.global.json {
-            println!("{}", json!({ "installed": reports }));
-        }
-        enforce_capacity(ctx)?;
-        return Ok(ExitStatus::Success);
-    }
+    lock: Option<&Lockfile>,
+    args: &InstallArgs,
+) -> Result<(Vec<PackageSpec>, Vec<Result<InstallReport, InstallError>>), Failure> {
     let network = if args.offline {
         Network::Offline
     } else {
@@ -90,8 +81,7 @@ pub async fn install(
         network,
         refresh: args.refresh,
     };
-    let started = Instant::now();
-    let (specs, results) = match &lock {
+    Ok(match lock {
         None => {
             let jobs = args.packages.iter().map(|s| installer.install(s, options));
             (
@@ -108,6 +98,18 @@ pub async fn install(
             let results = futures_util::future::join_all(jobs).await;
             (specs, results)
         }
+    })
+}
+
+pub async fn install(
+    ctx: &Context,
+    lock: Option<Lockfile>,
+    args: InstallArgs,
+) -> Result<ExitStatus, Failure> {
+    let started = Instant::now();
+    let (specs, results) = match already_installed(ctx, &args) {
+        Some(reports) => (args.packages.clone(), reports.into_iter().map(Ok).collect()),
+        None => install_all(ctx, lock.as_ref(), &args).await?,
     };
     let mut installed = Vec::new();
     let mut failures = Vec::new();
@@ -123,7 +125,6 @@ pub async fn install(
     if ctx.global.json && failures.is_empty() {
         println!("{}", json!({ "installed": installed }));
     }
-    drop(installer);
     enforce_capacity(ctx)?;
     match failures.len() {
         0 => Ok(ExitStatus::Success),

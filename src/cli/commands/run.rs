@@ -28,6 +28,19 @@ fn parse_dir(text: &str) -> Mount {
     }
 }
 
+/// Whether the store has an install that answers the request.
+fn answered(
+    ctx: &Context,
+    store: &Store,
+    spec: &PackageSpec,
+) -> Result<bool, crate::store::IndexError> {
+    let installed = store.index().installed(&spec.name)?;
+    let forced = ctx.settings.format.forced.as_ref();
+    Ok(installed
+        .as_ref()
+        .is_some_and(|i| crate::install::satisfies(i, spec, forced)))
+}
+
 /// Installs the package unless an install already answers the request.
 async fn ensure_installed(
     ctx: &Context,
@@ -35,12 +48,7 @@ async fn ensure_installed(
     spec: &PackageSpec,
     args: &RunArgs,
 ) -> Result<(), Failure> {
-    let installed = store.index().installed(&spec.name)?;
-    let forced = ctx.settings.format.forced.as_ref();
-    if installed
-        .as_ref()
-        .is_some_and(|i| crate::install::satisfies(i, spec, forced))
-    {
+    if answered(ctx, store, spec)? {
         return Ok(());
     }
     let network = if args.offline {
@@ -139,12 +147,7 @@ fn warm_launch(
     request: &Request,
 ) -> Option<(Store, Launch)> {
     let store = ctx.configured(Store::open_read_only(&ctx.home).ok()??);
-    let installed = store.index().installed(&spec.name).ok()?;
-    let forced = ctx.settings.format.forced.as_ref();
-    if !installed
-        .as_ref()
-        .is_some_and(|i| crate::install::satisfies(i, spec, forced))
-    {
+    if !answered(ctx, &store, spec).ok()? {
         return None;
     }
     match crate::run::launch(&store, runtime, &spec.name, request) {
