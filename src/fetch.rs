@@ -43,12 +43,12 @@ use futures_util::StreamExt;
 use reqwest::StatusCode;
 use reqwest::header::{self, HeaderMap};
 use sha2::Digest as _;
-use tokio::io::{AsyncSeekExt, AsyncWriteExt};
 
 use crate::container::{self, Format};
 use crate::http;
 use crate::package::{Distribution, Sha256Digest, WebcVersion};
-use crate::store::{BlobRow, Store, StoreError};
+use crate::store::{BlobRow, Store, StoreError, TempFile};
+use crate::write_behind::WriteBehind;
 
 /// How downloads behave.
 #[derive(Debug, Clone)]
@@ -259,7 +259,8 @@ pub struct Fetcher {
 
 /// What one download has written so far: the running hash covers exactly the file's bytes.
 struct Partial {
-    file: tokio::fs::File,
+    /// Written by its own thread, with write-back started as it goes.
+    file: WriteBehind,
     hasher: sha2::Sha256,
     received: u64,
     /// The strong `ETag` of a server that accepts byte ranges: a resume may ask for the rest.
@@ -279,12 +280,7 @@ impl Partial {
             path: path.to_path_buf(),
             source,
         };
-        self.file.flush().await.map_err(io)?;
-        self.file.set_len(0).await.map_err(io)?;
-        self.file
-            .seek(std::io::SeekFrom::Start(0))
-            .await
-            .map_err(io)?;
+        self.file.restart().await.map_err(io)?;
         self.hasher = sha2::Sha256::new();
         self.received = 0;
         self.etag = None;
@@ -388,7 +384,10 @@ impl Fetcher {
         let temp = store.temp_file()?;
         let mut bar = self.progress.start(request.label, dist.size.unwrap_or(0));
         let mut partial = Partial {
-            file: tokio::fs::File::from_std(temp.handle()?),
+            file: WriteBehind::new(temp.handle()?).map_err(|source| StoreError::Io {
+                path: temp.path().to_path_buf(),
+                source,
+            })?,
             hasher: sha2::Sha256::new(),
             received: 0,
             etag: None,
@@ -406,7 +405,11 @@ impl Fetcher {
         bar.finish();
         let digest = Sha256Digest(partial.hasher.finalize().into());
         let size = partial.received;
-        drop(partial.file);
+        let io = |source| StoreError::Io {
+            path: temp.path().to_path_buf(),
+            source,
+        };
+        partial.file.finish().await.map_err(io)?;
         if digest != dist.sha256 {
             return Err(FetchError::HashMismatch {
                 url: shown,
@@ -414,7 +417,7 @@ impl Fetcher {
                 actual: digest,
             });
         }
-        let webc = check_container(temp.path(), &shown, dist.webc, request.other).await?;
+        let webc = check_while_syncing(&temp, &shown, dist.webc, request.other).await?;
         store.commit_blob(temp, &digest, size, webc)?;
         if webc != dist.webc {
             return Err(FetchError::ServesOther {
@@ -647,10 +650,11 @@ impl Fetcher {
             if partial.received + chunk.len() as u64 > limit {
                 return Err(too_much());
             }
-            partial.file.write_all(&chunk).await.map_err(io)?;
+            let len = chunk.len() as u64;
             partial.hasher.update(&chunk);
-            partial.received += chunk.len() as u64;
-            bar.advance(chunk.len() as u64);
+            partial.file.write(chunk).await.map_err(io)?;
+            partial.received += len;
+            bar.advance(len);
         }
         match partial.total {
             Some(expected) if partial.received != expected => Err(FetchError::SizeMismatch {
@@ -696,6 +700,31 @@ fn already_stored(
         expected: dist.webc,
         actual: blob.webc.to_string(),
     })
+}
+
+/// Checks the container's structure ([`check_container`]) while the disk finishes writing the
+/// file (`fdatasync` on another thread): the commit's own fsync then has nothing left to wait
+/// for.
+async fn check_while_syncing(
+    temp: &TempFile,
+    shown: &str,
+    expected: WebcVersion,
+    other: Option<WebcVersion>,
+) -> Result<WebcVersion, FetchError> {
+    let durable = {
+        let file = temp.handle()?;
+        tokio::task::spawn_blocking(move || file.sync_data())
+    };
+    let webc = check_container(temp.path(), shown, expected, other).await;
+    let synced = durable
+        .await
+        .unwrap_or_else(|e| Err(std::io::Error::other(e)));
+    let webc = webc?;
+    synced.map_err(|source| StoreError::Io {
+        path: temp.path().to_path_buf(),
+        source,
+    })?;
+    Ok(webc)
 }
 
 /// Parses and checks the whole downloaded container, off the async runtime (it may be large):

@@ -50,6 +50,7 @@ pub mod server;
 pub mod settings;
 pub mod shared_cache;
 pub mod store;
+pub mod write_behind;
 
 #[doc(hidden)]
 pub mod cli;

@@ -1,0 +1,213 @@
+//! A download's file, written by a thread of its own ahead of durability: the async task hands
+//! it chunks and goes back to the network at once, and every [`WINDOW`] bytes the thread asks
+//! the kernel to start writing them to the disk (`sync_file_range` with
+//! `SYNC_FILE_RANGE_WRITE`, which does not wait). The network, the hash and the disk's write-back
+//! then overlap, and the `fsync` that makes the finished file durable only waits for what the
+//! last window left.
+//!
+//! The channel to the thread is bounded ([`QUEUE`] chunks), so a disk slower than the network
+//! slows the download instead of filling memory. Operations land in the order they were sent; a
+//! write error ends the thread, and the next operation reports it.
+
+use std::fs::File;
+use std::io::{Seek, Write};
+use std::os::fd::AsRawFd;
+
+use bytes::Bytes;
+use tokio::sync::{mpsc, oneshot};
+
+/// Bytes written between two requests to start write-back.
+pub const WINDOW: u64 = 8 << 20;
+
+/// Chunks queued for the thread at most (reqwest's chunks are at most a few tens of KiB).
+const QUEUE: usize = 256;
+
+enum Op {
+    Write(Bytes),
+    /// Empties the file, for a download that starts over.
+    Restart,
+    /// Answers once everything sent before has landed.
+    Barrier(oneshot::Sender<()>),
+}
+
+/// The writer thread's side of a file.
+pub struct WriteBehind {
+    ops: Option<mpsc::Sender<Op>>,
+    thread: Option<std::thread::JoinHandle<std::io::Result<()>>>,
+    /// The error the thread ended with, told again to every later operation.
+    failed: Option<(std::io::ErrorKind, String)>,
+}
+
+impl WriteBehind {
+    /// Takes over writing `file` (at its current position) on a new thread.
+    pub fn new(file: File) -> std::io::Result<WriteBehind> {
+        let (tx, rx) = mpsc::channel(QUEUE);
+        let thread = std::thread::Builder::new()
+            .name("webcpm-write".into())
+            .spawn(move || write_loop(file, rx))?;
+        Ok(WriteBehind {
+            ops: Some(tx),
+            thread: Some(thread),
+            failed: None,
+        })
+    }
+
+    async fn send(&mut self, op: Op) -> std::io::Result<()> {
+        let sent = match &self.ops {
+            Some(ops) => ops.send(op).await.is_ok(),
+            None => false,
+        };
+        match sent {
+            true => Ok(()),
+            // The thread has ended: a write failed.
+            false => Err(self.ended().await),
+        }
+    }
+
+    /// Queues a chunk; waits only while the queue is full.
+    pub async fn write(&mut self, chunk: Bytes) -> std::io::Result<()> {
+        self.send(Op::Write(chunk)).await
+    }
+
+    /// Empties the file (queued after what was sent before).
+    pub async fn restart(&mut self) -> std::io::Result<()> {
+        self.send(Op::Restart).await
+    }
+
+    /// Waits until everything sent so far is in the file (not yet durable); a write error
+    /// shows here.
+    pub async fn flush(&mut self) -> std::io::Result<()> {
+        let (tx, rx) = oneshot::channel();
+        self.send(Op::Barrier(tx)).await?;
+        match rx.await {
+            Ok(()) => Ok(()),
+            Err(_) => Err(self.ended().await),
+        }
+    }
+
+    /// Ends the thread once everything sent has landed; the first write error, if any.
+    pub async fn finish(mut self) -> std::io::Result<()> {
+        self.join().await
+    }
+
+    /// Why the thread ended, for an operation it can no longer take.
+    async fn ended(&mut self) -> std::io::Error {
+        match self.join().await {
+            Err(e) => e,
+            Ok(()) => std::io::Error::other("the download's writer thread has stopped"),
+        }
+    }
+
+    async fn join(&mut self) -> std::io::Result<()> {
+        self.ops = None;
+        if let Some(thread) = self.thread.take() {
+            let joined = tokio::task::spawn_blocking(move || thread.join()).await;
+            let result = match joined {
+                Ok(Ok(result)) => result,
+                _ => Err(std::io::Error::other(
+                    "the download's writer thread panicked",
+                )),
+            };
+            if let Err(e) = result {
+                self.failed = Some((e.kind(), e.to_string()));
+            }
+        }
+        match &self.failed {
+            Some((kind, text)) => Err(std::io::Error::new(*kind, text.clone())),
+            None => Ok(()),
+        }
+    }
+}
+
+fn write_loop(mut file: File, mut ops: mpsc::Receiver<Op>) -> std::io::Result<()> {
+    let (mut written, mut started) = (0u64, 0u64);
+    while let Some(op) = ops.blocking_recv() {
+        match op {
+            Op::Write(chunk) => {
+                file.write_all(&chunk)?;
+                written += chunk.len() as u64;
+                if written - started >= WINDOW {
+                    start_write_back(&file, started, written - started);
+                    started = written;
+                }
+            }
+            Op::Restart => {
+                file.set_len(0)?;
+                file.seek(std::io::SeekFrom::Start(0))?;
+                (written, started) = (0, 0);
+            }
+            Op::Barrier(done) => {
+                let _ = done.send(());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Asks the kernel to start writing a range of the file to the disk, without waiting. Only a
+/// hint: where it is not supported, the final `fsync` does all the work.
+fn start_write_back(file: &File, offset: u64, len: u64) {
+    // SAFETY: a plain system call on a descriptor this thread owns; it reads no memory of ours.
+    unsafe {
+        libc::sync_file_range(
+            file.as_raw_fd(),
+            offset as libc::off64_t,
+            len as libc::off64_t,
+            libc::SYNC_FILE_RANGE_WRITE,
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn chunks_land_in_order_a_restart_empties_the_file_and_write_back_windows_pass() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("download.part");
+        let file = File::create(&path).unwrap();
+        let mut writer = WriteBehind::new(file).unwrap();
+        writer
+            .write(Bytes::from_static(b"thrown away"))
+            .await
+            .unwrap();
+        writer.restart().await.unwrap();
+        // More than two write-back windows, in chunks of reqwest's size.
+        let chunk = Bytes::from(vec![7u8; 16 << 10]);
+        let chunks = (2 * WINDOW as usize + 12345) / chunk.len() + 1;
+        for _ in 0..chunks {
+            writer.write(chunk.clone()).await.unwrap();
+        }
+        writer.flush().await.unwrap();
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().len(),
+            (chunks * chunk.len()) as u64
+        );
+        writer.write(Bytes::from_static(b"end")).await.unwrap();
+        writer.finish().await.unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        assert_eq!(bytes.len(), chunks * chunk.len() + 3);
+        assert!(bytes[..chunks * chunk.len()].iter().all(|&b| b == 7));
+        assert!(bytes.ends_with(b"end"));
+    }
+
+    #[tokio::test]
+    async fn a_write_error_is_reported_by_the_next_operation() {
+        let dir = tempfile::tempdir().unwrap();
+        // A file opened read-only: every write fails.
+        let path = dir.path().join("read-only");
+        std::fs::write(&path, b"").unwrap();
+        let file = File::open(&path).unwrap();
+        let mut writer = WriteBehind::new(file).unwrap();
+        let _ = writer.write(Bytes::from_static(b"x")).await;
+        let error = writer.flush().await.unwrap_err();
+        assert!(error.to_string().contains("Bad file descriptor"), "{error}");
+        let again = writer.write(Bytes::from_static(b"y")).await.unwrap_err();
+        assert_eq!(
+            again.to_string(),
+            error.to_string(),
+            "the first error, told again"
+        );
+    }
+}
