@@ -7,6 +7,13 @@
 //! atom is keyed by its SHA-256, so an atom shared by two packages is compiled once. An atom the
 //! engine cannot compile (a feature it lacks, an unknown import kind) does not fail the install:
 //! the reason is recorded and `run` reports it for the commands that need that atom.
+//!
+//! Tiers ([`Tiering`]): a large atom of a wasmtime ABI is compiled first by the baseline
+//! compiler (Winch), so that the install finishes and the first run starts in a fraction of
+//! Cranelift's time; [`optimize`] later compiles it with Cranelift (the CLI starts it as a
+//! detached process) and removes the baseline artifact. An atom Winch cannot compile (exception
+//! handling, tail calls, GC) goes straight to Cranelift; Winch's reason is recorded under its
+//! engine hash, for `run -v`.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -15,7 +22,7 @@ use bytes::Bytes;
 
 use crate::container::{self, Checked};
 use crate::package::{Abi, Sha256Digest};
-use crate::runtime::{Backend, Runtime, abi_of};
+use crate::runtime::{Backend, Runtime, abi_of, code_size};
 use crate::shared_cache::{Lookup, SharedCache};
 use crate::store::{AtomRow, Store, StoreError};
 
@@ -46,6 +53,8 @@ pub trait CompileReporter: Send + Sync {
     fn compiled(&self, atom: &str, seconds: f64, outcome: Result<u64, &str>);
     /// An artifact came from the shared cache (`from`) instead of being compiled here.
     fn pulled(&self, _atom: &str, _seconds: f64, _size: u64, _from: &str) {}
+    /// The atom was compiled by the baseline compiler; its optimized code comes later.
+    fn tiered(&self, _atom: &str) {}
 }
 
 /// Reports nothing.
@@ -208,20 +217,50 @@ async fn unpack_all(
     Ok(todo)
 }
 
-/// How atoms get compiled: who hears about it, when to recompile, and the fleet's shared cache.
+/// Which atoms get baseline code first (`compile.tiering`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Tiering {
+    /// Cranelift only: one compile per atom, for fleets that prefer that.
+    Off,
+    /// Baseline first for atoms with [`Tiering::AUTO_MIN_SIZE`] bytes of code or more, where
+    /// Cranelift takes seconds; smaller ones compile with Cranelift in well under a second.
+    /// Custom sections (debug information) do not count: compilers skip them.
+    #[default]
+    Auto,
+    /// Baseline first for every atom.
+    Always,
+}
+
+impl Tiering {
+    /// The smallest code section that `auto` compiles with the baseline compiler first.
+    pub const AUTO_MIN_SIZE: usize = 1 << 20;
+
+    fn applies(self, wasm: &[u8]) -> bool {
+        match self {
+            Tiering::Off => false,
+            Tiering::Auto => code_size(wasm) >= Self::AUTO_MIN_SIZE,
+            Tiering::Always => true,
+        }
+    }
+}
+
+/// How atoms get compiled: who hears about it, when to recompile, the tiers, and the fleet's
+/// shared cache.
 #[derive(Clone)]
 pub struct Compiling {
     pub reporter: Arc<dyn CompileReporter>,
     pub when: Recompile,
+    pub tiering: Tiering,
     pub shared: Option<Arc<SharedCache>>,
 }
 
 impl Compiling {
-    /// Compiles here only.
+    /// Compiles here only, with Cranelift only.
     pub fn local(reporter: Arc<dyn CompileReporter>, when: Recompile) -> Compiling {
         Compiling {
             reporter,
             when,
+            tiering: Tiering::Off,
             shared: None,
         }
     }
@@ -238,10 +277,7 @@ pub async fn prepare(
     let jobs = todo.into_iter().map(|(digest, (name, abi, wasm))| {
         let (store, runtime, how) = (store.clone(), runtime.clone(), how.clone());
         tokio::task::spawn_blocking(move || {
-            let backend = runtime
-                .backend(abi)
-                .expect("only atoms with a backend are listed");
-            compile_one(&store, backend, &how, &digest, &name, &wasm)
+            compile_tiered(&store, &runtime, abi, &how, &digest, &name, &wasm)
         })
     });
     let mut compiled = 0;
@@ -313,6 +349,95 @@ pub fn compile_one(
             Ok(false)
         }
     }
+}
+
+/// Compiles one atom at install: with the baseline compiler first when tiering applies to it
+/// and the optimized artifact is not there (nor in the shared cache), else with the backend of
+/// its ABI. Returns whether an artifact is there afterwards.
+fn compile_tiered(
+    store: &Store,
+    runtime: &Runtime,
+    abi: Abi,
+    how: &Compiling,
+    digest: &Sha256Digest,
+    name: &str,
+    wasm: &[u8],
+) -> Result<bool, PrepareError> {
+    let optimized = runtime
+        .backend(abi)
+        .expect("only atoms with a backend are listed");
+    let baseline = match how.tiering.applies(wasm) {
+        true => runtime.baseline(abi),
+        false => None,
+    };
+    let Some(baseline) = baseline else {
+        return compile_one(store, optimized, how, digest, name, wasm);
+    };
+    if !needs_compile(store, optimized.engine_hash(), digest, how.when)? {
+        return compile_one(store, optimized, how, digest, name, wasm);
+    }
+    if let Some(shared) = &how.shared {
+        let _lock = store.lock_artifact(optimized.engine_hash(), digest)?;
+        if let Pulled::Yes = pull(store, optimized, shared, &*how.reporter, digest, name)? {
+            return Ok(true);
+        }
+    }
+    let here = Compiling {
+        shared: None,
+        ..how.clone()
+    };
+    if compile_one(store, baseline, &here, digest, name, wasm)? {
+        how.reporter.tiered(name);
+        return Ok(true);
+    }
+    compile_one(store, optimized, how, digest, name, wasm)
+}
+
+/// Compiles with Cranelift every atom that has only baseline code, and removes the baseline
+/// artifact once the optimized one is stored (a run prefers it from then on). One optimizer at
+/// a time per store: with `wait: false`, returns `None` at once when another is at work.
+/// Returns how many atoms it optimized.
+pub fn optimize(
+    store: &Store,
+    runtime: &Runtime,
+    how: &Compiling,
+    wait: bool,
+) -> Result<Option<usize>, PrepareError> {
+    let Some(_lock) = store.lock_optimizer(wait)? else {
+        return Ok(None);
+    };
+    let mut done = 0;
+    for todo in baseline_only(store, runtime)? {
+        let checked = open_blob(store, &todo.blob)?;
+        let Some(wasm) = checked.container.get_atom(&todo.name) else {
+            continue;
+        };
+        let abi = abi_of(&wasm);
+        let (Ok(optimized), Some(baseline)) = (runtime.backend(abi), runtime.baseline(abi)) else {
+            continue;
+        };
+        if compile_one(store, optimized, how, &todo.atom, &todo.name, &wasm)? {
+            store.remove_artifact(baseline.engine_hash(), &todo.atom)?;
+            done += 1;
+        }
+    }
+    Ok(Some(done))
+}
+
+/// The atoms that run on baseline code only, waiting for [`optimize`].
+pub fn baseline_only(
+    store: &Store,
+    runtime: &Runtime,
+) -> Result<Vec<crate::store::BaselineOnly>, PrepareError> {
+    let (Ok(optimized), Some(baseline)) = (
+        runtime.backend(Abi::Preview1),
+        runtime.baseline(Abi::Preview1),
+    ) else {
+        return Ok(Vec::new());
+    };
+    Ok(store
+        .index()
+        .baseline_only(baseline.engine_hash(), optimized.engine_hash())?)
 }
 
 /// What the shared cache gave.

@@ -226,6 +226,8 @@ pub struct Installer {
     pub compile_reporter: Arc<dyn CompileReporter>,
     /// The fleet's shared compiled code (`compile.shared`), if configured.
     pub shared_cache: Option<Arc<crate::shared_cache::SharedCache>>,
+    /// Which atoms get baseline code first (`compile.tiering`).
+    pub tiering: artifacts::Tiering,
     /// `None` when offline.
     pub client: Option<RegistryClient>,
     pub fetcher: Fetcher,
@@ -240,6 +242,7 @@ impl Installer {
         artifacts::Compiling {
             reporter: self.compile_reporter.clone(),
             when,
+            tiering: self.tiering,
             shared: self.shared_cache.clone(),
         }
     }

@@ -90,6 +90,12 @@ pub struct Launch {
     pub recompiled: Option<String>,
     /// The artifact was loaded from the store (no compile).
     pub from_artifact: bool,
+    /// The compiler of the code that runs: `cranelift`, `winch`, `singlepass`.
+    pub compiler: &'static str,
+    /// It is baseline code, until the optimizer has compiled the atom with Cranelift.
+    pub baseline: bool,
+    /// The atom that runs.
+    pub atom: Sha256Digest,
 }
 
 /// Finds the member of an install that a `use` alias names.
@@ -128,6 +134,8 @@ struct Loaded {
     module: Module,
     recompiled: Option<String>,
     from_artifact: bool,
+    compiler: &'static str,
+    baseline: bool,
 }
 
 /// Unpacks a blob's manifest, atoms and volumes into the store unless that was done.
@@ -263,29 +271,67 @@ impl Target<'_> {
     }
 }
 
-/// Step 3: the module, from its artifact when it is good; otherwise compiled again, written
-/// back (a cache miss, said once), and compiled in memory only if that cannot be written.
-fn load(store: &Store, backend: &dyn Backend, target: &Target<'_>) -> Result<Loaded, LaunchError> {
+/// The atom's baseline artifact (see [`crate::artifacts`]), when that is the code it has.
+fn load_baseline(
+    store: &Store,
+    runtime: &Runtime,
+    abi: Abi,
+    target: &Target<'_>,
+) -> Option<Loaded> {
+    let baseline = runtime.baseline(abi)?;
+    let engine = baseline.engine_hash();
+    let size = store
+        .index()
+        .artifact(engine, &target.atom.sha256)
+        .ok()??
+        .size?;
+    let module = baseline
+        .load(&store.artifact_path(engine, &target.atom.sha256), size)
+        .ok()?;
+    Some(Loaded {
+        module,
+        recompiled: None,
+        from_artifact: true,
+        compiler: baseline.compiler(),
+        baseline: true,
+    })
+}
+
+/// Step 3: the module, from its artifact when it is good (the optimized one, else the baseline
+/// one while that is all there is); otherwise compiled again, written back (a cache miss, said
+/// once), and compiled in memory only if that cannot be written.
+fn load(
+    store: &Store,
+    runtime: &Runtime,
+    abi: Abi,
+    backend: &dyn Backend,
+    target: &Target<'_>,
+) -> Result<Loaded, LaunchError> {
     let engine = backend.engine_hash();
     let digest = &target.atom.sha256;
     let row = store.index().artifact(engine, digest)?;
-    if let Some(reason) = row.as_ref().and_then(|r| r.error.clone()) {
-        return Err(target.uncompilable(reason));
-    }
     let path = store.artifact_path(engine, digest);
-    let miss = match row.and_then(|r| r.size) {
+    let miss = match row.as_ref().and_then(|r| r.size) {
         Some(size) => match backend.load(&path, size) {
             Ok(module) => {
                 return Ok(Loaded {
                     module,
                     recompiled: None,
                     from_artifact: true,
+                    compiler: backend.compiler(),
+                    baseline: false,
                 });
             }
             Err(miss) => miss,
         },
         None => Miss::Absent,
     };
+    if let Some(loaded) = load_baseline(store, runtime, abi, target) {
+        return Ok(loaded);
+    }
+    if let Some(reason) = row.and_then(|r| r.error) {
+        return Err(target.uncompilable(reason));
+    }
     if store.is_read_only() {
         return Err(LaunchError::NeedsWrite);
     }
@@ -309,6 +355,8 @@ fn load(store: &Store, backend: &dyn Backend, target: &Target<'_>) -> Result<Loa
         module,
         recompiled: Some(miss.to_string()),
         from_artifact: false,
+        compiler: backend.compiler(),
+        baseline: false,
     })
 }
 
@@ -416,12 +464,14 @@ fn launch_package(
     let abi = target.abi(store)?;
     let backend = target.backend(runtime, abi)?;
     let loaded = if request.keep_artifacts {
-        load(store, backend, &target)?
+        load(store, runtime, abi, backend, &target)?
     } else {
         Loaded {
             module: target.compile(backend, &target.wasm(store)?)?,
             recompiled: None,
             from_artifact: false,
+            compiler: backend.compiler(),
+            baseline: false,
         }
     };
     let commands = match abi.is_wasix() {
@@ -447,5 +497,8 @@ fn launch_package(
         },
         recompiled: loaded.recompiled,
         from_artifact: loaded.from_artifact,
+        compiler: loaded.compiler,
+        baseline: loaded.baseline,
+        atom: target.atom.sha256,
     })
 }

@@ -289,6 +289,13 @@ pub enum CacheCommand {
         #[arg(long)]
         repair: bool,
     },
+    /// Compile with Cranelift every module that runs on baseline code only (what an install
+    /// with compile.tiering leaves to a background process); waits for one already at work
+    Optimize {
+        /// Exit at once when another optimizer is at work (how installs start it)
+        #[arg(long, hide = true)]
+        background: bool,
+    },
     /// Remove blobs and compiled code that no install uses (least recently used first, down to
     /// store.max_size when set)
     Gc {

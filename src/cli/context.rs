@@ -226,7 +226,7 @@ impl Context {
 
     /// The fleet's shared compiled code (`compile.shared`), with the push credentials of
     /// `WEBCPM_OCI_AUTH`; `None` when not configured.
-    fn shared_cache(&self) -> Result<Option<Arc<SharedCache>>, Failure> {
+    pub fn shared_cache(&self) -> Result<Option<Arc<SharedCache>>, Failure> {
         let Some(url) = &self.settings.store.compile_shared.val else {
             return Ok(None);
         };
@@ -266,6 +266,7 @@ impl Context {
                 quiet: self.global.quiet || self.global.json,
             }),
             shared_cache: self.shared_cache()?,
+            tiering: settings.store.compile_tiering.val,
             fetcher: Fetcher::new(http, settings.fetch(), progress).with_registry(client.as_ref()),
             client,
             policy,

@@ -16,6 +16,7 @@ mod context;
 mod failure;
 mod follow;
 mod lockfile;
+mod optimizer;
 mod reporters;
 
 use std::io::IsTerminal;
@@ -160,6 +161,9 @@ async fn dispatch(cli: Cli) -> Result<ExitStatus, Failure> {
             CacheCommand::Verify { repair } => cache_verify::verify(&plain()?, repair).await,
             CacheCommand::Gc { max_size } => cache::gc(&plain()?, max_size),
             CacheCommand::Clean { yes } => cache::clean(&plain()?, yes),
+            CacheCommand::Optimize { background } => {
+                tokio::task::block_in_place(|| cache::optimize(&plain()?, background))
+            }
         },
         Command::Config(cmd) => config::config(global, cmd),
         Command::Rollout(RolloutCommand::Status) => rollout_status::status(&plain()?),

@@ -27,6 +27,14 @@ impl CompileReporter for CompileLines {
         }
     }
 
+    fn tiered(&self, atom: &str) {
+        if !self.quiet {
+            eprintln!(
+                "{atom} runs on baseline code (Winch) until Cranelift's is compiled in the background"
+            );
+        }
+    }
+
     fn pulled(&self, atom: &str, seconds: f64, size: u64, from: &str) {
         if !self.quiet {
             eprintln!(

@@ -50,6 +50,10 @@ pub trait Backend: Send + Sync {
     /// The engine's name, for `run -v`.
     fn name(&self) -> &'static str;
 
+    /// The compiler it uses, for `run -v` and `list --json`: `cranelift`, `winch` (wasmtime's
+    /// baseline), `singlepass` (Wasmer's).
+    fn compiler(&self) -> &'static str;
+
     /// The engine crate's version, for the annotations of shared artifacts.
     fn version(&self) -> &'static str;
 

@@ -15,11 +15,17 @@
 //! was written) and its header, then maps it; any failure there is a cache miss that the caller
 //! answers by compiling again. Re-hashing artifacts is `cache verify`'s job, not every run's.
 //!
+//! Tiers: an atom of a wasmtime ABI can be compiled first by Winch, wasmtime's baseline
+//! compiler ([`Runtime::baseline`]), whose artifacts have their own engine hash, and later by
+//! Cranelift; a run prefers the Cranelift artifact and takes the baseline one while that is all
+//! there is. WASIX atoms have one tier (Wasmer's singlepass).
+//!
 //! Commands run with their arguments, their environment, the inherited stdio and the package's
 //! volumes mounted read-only. The program's exit code is returned as is.
 
 mod abi;
 mod backend;
+mod code_size;
 mod options;
 mod wasi;
 #[cfg(feature = "wasix")]
@@ -27,12 +33,13 @@ mod wasix;
 mod wasmtime_backend;
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use crate::package::Abi;
 
 pub use abi::abi_of;
 pub use backend::{Backend, EngineError, Miss, Module};
+pub use code_size::code_size;
 pub use options::{Command, Limits, Mount, RunError, RunOptions};
 
 /// Where and how much compiled code is kept. A library user builds it in code:
@@ -91,28 +98,64 @@ impl CacheConfig {
     }
 }
 
+/// The baseline engine, made on first use (most runs never need it); `Err` when this machine
+/// cannot have one (Winch needs AVX on x86-64).
+type Baseline = Arc<OnceLock<Result<wasmtime_backend::Wasmtime, String>>>;
+
 /// The engines, configured once per process.
 #[derive(Clone)]
 pub struct Runtime {
     wasmtime: Arc<wasmtime_backend::Wasmtime>,
+    baseline: Baseline,
+    limits: Limits,
+    /// Made on first use: a run of a WASI module never needs it.
     #[cfg(feature = "wasix")]
-    wasix: Arc<wasix::Wasix>,
+    wasix: Arc<OnceLock<wasix::Wasix>>,
 }
 
 impl Runtime {
     pub fn new(limits: Limits) -> Result<Runtime, EngineError> {
+        let compiler = wasmtime_backend::Compiler::Cranelift;
         Ok(Runtime {
-            wasmtime: Arc::new(wasmtime_backend::Wasmtime::new(limits.clone())?),
+            wasmtime: Arc::new(wasmtime_backend::Wasmtime::new(limits.clone(), compiler)?),
+            baseline: Baseline::default(),
+            limits,
             #[cfg(feature = "wasix")]
-            wasix: Arc::new(wasix::Wasix::new(limits)),
+            wasix: Arc::default(),
         })
+    }
+
+    #[cfg(feature = "wasix")]
+    fn wasix(&self) -> &wasix::Wasix {
+        self.wasix
+            .get_or_init(|| wasix::Wasix::new(self.limits.clone()))
+    }
+
+    /// The baseline backend for atoms of this ABI: Winch for the ABIs that run on wasmtime;
+    /// `None` for WASIX (one tier) and on a machine where Winch cannot run.
+    pub fn baseline(&self, abi: Abi) -> Option<&dyn Backend> {
+        if abi.is_wasix() {
+            return None;
+        }
+        let engine = self.baseline.get_or_init(|| {
+            let compiler = wasmtime_backend::Compiler::Winch;
+            wasmtime_backend::Wasmtime::new(self.limits.clone(), compiler)
+                .map_err(|e| e.to_string())
+        });
+        match engine {
+            Ok(engine) => Some(engine),
+            Err(e) => {
+                tracing::debug!("no baseline compiler: {e}");
+                None
+            }
+        }
     }
 
     /// The backend that runs atoms of this ABI; an error when this build has none.
     pub fn backend(&self, abi: Abi) -> Result<&dyn Backend, EngineError> {
         if abi.is_wasix() {
             #[cfg(feature = "wasix")]
-            return Ok(&*self.wasix);
+            return Ok(self.wasix());
             #[cfg(not(feature = "wasix"))]
             return Err(EngineError::Unsupported { abi });
         }
@@ -122,11 +165,13 @@ impl Runtime {
     /// The engine hash of every backend in this build: the artifacts that are this build's.
     pub fn engine_hashes(&self) -> Vec<String> {
         [
-            self.wasmtime.engine_hash(),
+            Some(self.wasmtime.engine_hash()),
+            self.baseline(Abi::Preview1).map(|b| b.engine_hash()),
             #[cfg(feature = "wasix")]
-            self.wasix.engine_hash(),
+            Some(self.wasix().engine_hash()),
         ]
         .into_iter()
+        .flatten()
         .map(str::to_string)
         .collect()
     }
@@ -134,9 +179,10 @@ impl Runtime {
     /// Runs a loaded module on the backend that loaded it; returns its exit code.
     pub fn run(&self, module: &Module, options: RunOptions) -> Result<i32, RunError> {
         match module {
+            // Either wasmtime engine runs it: a module holds its own engine.
             Module::Wasmtime(_) => self.wasmtime.run(module, options),
             #[cfg(feature = "wasix")]
-            Module::Wasmer(_) => self.wasix.run(module, options),
+            Module::Wasmer(_) => self.wasix().run(module, options),
         }
     }
 
@@ -144,5 +190,8 @@ impl Runtime {
     /// program ends with the process.
     pub fn interrupt(&self) {
         self.wasmtime.interrupt();
+        if let Some(Ok(baseline)) = self.baseline.get() {
+            baseline.interrupt();
+        }
     }
 }

@@ -28,7 +28,7 @@ pub fn run(
     let mut store = Store::new(
         engine,
         State {
-            wasi: wasi_context(&options)?,
+            wasi: wasi_context(&options, limits.timeout.is_none())?,
             limits: store_limits(limits),
         },
     );
@@ -49,9 +49,13 @@ pub fn run(
 }
 
 /// The program's WASI view: its arguments, environment, inherited stdio and mounts.
-fn wasi_context(options: &RunOptions) -> Result<WasiP1Ctx, RunError> {
+fn wasi_context(options: &RunOptions, blocking: bool) -> Result<WasiP1Ctx, RunError> {
     let mut builder = WasiCtxBuilder::new();
     builder.inherit_stdio();
+    // Blocking host calls (opening and reading files) run on the program's thread instead of
+    // a hop to a blocking pool and back, as `wasmtime run` does when it has no timeout to
+    // enforce.
+    builder.allow_blocking_current_thread(blocking);
     builder.arg(&options.program);
     for arg in &options.args {
         builder.arg(arg);

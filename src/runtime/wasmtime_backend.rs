@@ -1,8 +1,10 @@
-//! The embedded default backend: wasmtime with Cranelift, for WASI preview 0 and preview 1 (and
-//! modules with no WASI imports).
+//! The embedded default backend: wasmtime, for WASI preview 0 and preview 1 (and modules with no
+//! WASI imports), with one of two compilers: Cranelift (optimizing, the final tier) or Winch
+//! (baseline: several times faster to compile, slower code), for a large module's first runs.
 //!
 //! Its engine hash is the SHA-256 of [`wasmtime::Engine::precompile_compatibility_hash`]
-//! (wasmtime's version, the target, the compiler settings). Loading checks the artifact's size
+//! (wasmtime's version, the target, the compiler settings), with the compiler's name for Winch:
+//! the two compilers' artifacts never mix. Loading checks the artifact's size
 //! (recorded when it was written) and its header, then maps it with
 //! [`wasmtime::Module::deserialize_file`].
 
@@ -12,17 +14,32 @@ use super::backend::{self, Backend, EngineError, Miss, Module};
 use super::options::{Limits, RunError, RunOptions};
 use super::wasi;
 
+/// Which of wasmtime's compilers an engine uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compiler {
+    /// Optimizing: the code every atom ends up with.
+    Cranelift,
+    /// Baseline: compiles in a fraction of Cranelift's time; what a large new module runs on
+    /// until its Cranelift code is there.
+    Winch,
+}
+
 /// The wasmtime engine, configured once per process.
 #[derive(Clone)]
 pub struct Wasmtime {
     engine: wasmtime::Engine,
     engine_hash: String,
+    compiler: Compiler,
     limits: Limits,
 }
 
 impl Wasmtime {
-    pub fn new(limits: Limits) -> Result<Wasmtime, EngineError> {
+    pub fn new(limits: Limits, compiler: Compiler) -> Result<Wasmtime, EngineError> {
         let mut config = wasmtime::Config::new();
+        config.strategy(match compiler {
+            Compiler::Cranelift => wasmtime::Strategy::Cranelift,
+            Compiler::Winch => wasmtime::Strategy::Winch,
+        });
         config.parallel_compilation(true);
         // Ctrl-C and timeouts stop a program through epochs.
         config.epoch_interruption(true);
@@ -30,10 +47,16 @@ impl Wasmtime {
         config.wasm_threads(true);
         let engine =
             wasmtime::Engine::new(&config).map_err(|e| EngineError::Setup(format!("{e:#}")))?;
-        let engine_hash = backend::engine_hash(engine.precompile_compatibility_hash());
+        let engine_hash = match compiler {
+            Compiler::Cranelift => backend::engine_hash(engine.precompile_compatibility_hash()),
+            Compiler::Winch => {
+                backend::engine_hash(("winch", engine.precompile_compatibility_hash()))
+            }
+        };
         Ok(Wasmtime {
             engine,
             engine_hash,
+            compiler,
             limits,
         })
     }
@@ -47,6 +70,13 @@ impl Wasmtime {
 impl Backend for Wasmtime {
     fn name(&self) -> &'static str {
         "wasmtime"
+    }
+
+    fn compiler(&self) -> &'static str {
+        match self.compiler {
+            Compiler::Cranelift => "cranelift",
+            Compiler::Winch => "winch",
+        }
     }
 
     fn version(&self) -> &'static str {
@@ -102,7 +132,8 @@ impl Backend for Wasmtime {
 
     fn run(&self, module: &Module, options: RunOptions) -> Result<i32, RunError> {
         match module {
-            Module::Wasmtime(module) => wasi::run(&self.engine, module, &self.limits, options),
+            // The module's own engine: Cranelift's or Winch's.
+            Module::Wasmtime(module) => wasi::run(module.engine(), module, &self.limits, options),
             #[cfg(feature = "wasix")]
             Module::Wasmer(_) => Err(RunError::Setup {
                 module: options.module_name,

@@ -135,6 +135,11 @@ pub const ENV_VARS: &[EnvVar] = &[
         "the fleet's shared compiled code, oci://HOST/REPO",
     ),
     var(
+        "WEBCPM_COMPILE_TIERING",
+        Some(keys::COMPILE_TIERING),
+        "baseline code first: auto, always or off",
+    ),
+    var(
         "WEBCPM_MAX_MEMORY",
         Some(keys::MAX_MEMORY),
         "a program's memory limit in bytes",

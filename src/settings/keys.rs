@@ -23,5 +23,6 @@ pub const COMPILE_CACHE: &str = "compile.cache";
 pub const COMPILE_DIRECTORY: &str = "compile.directory";
 pub const COMPILE_CAPACITY: &str = "compile.capacity";
 pub const COMPILE_SHARED: &str = "compile.shared";
+pub const COMPILE_TIERING: &str = "compile.tiering";
 pub const MAX_MEMORY: &str = "run.max_memory";
 pub const RUN_TIMEOUT: &str = "run.timeout";

@@ -109,6 +109,8 @@ pub struct StoreSettings {
     pub compile_capacity: Value<Option<u64>>,
     /// The fleet's shared compiled code, `oci://HOST/REPO`; `None`: compile here only.
     pub compile_shared: Value<Option<String>>,
+    /// Which atoms get baseline code first.
+    pub compile_tiering: Value<crate::artifacts::Tiering>,
 }
 
 /// `[run]`: limits on running programs.
@@ -268,6 +270,26 @@ fn path_or_none(value: &toml::Value) -> Result<Option<PathBuf>, String> {
     }
 }
 
+/// `compile.shared`: an OCI repository, or `""` for none.
+fn oci_or_none(v: &toml::Value) -> Result<Option<String>, String> {
+    match v.as_str() {
+        Some("") => Ok(None),
+        Some(url) if url.starts_with("oci://") => Ok(Some(url.to_string())),
+        _ => Err("expected \"oci://HOST[:PORT]/REPOSITORY\" or \"\"".into()),
+    }
+}
+
+/// `compile.tiering`.
+fn tiering(v: &toml::Value) -> Result<crate::artifacts::Tiering, String> {
+    use crate::artifacts::Tiering;
+    match v.as_str().map(str::to_ascii_lowercase).as_deref() {
+        Some("auto") => Ok(Tiering::Auto),
+        Some("always") => Ok(Tiering::Always),
+        Some("off") => Ok(Tiering::Off),
+        _ => Err("expected \"auto\", \"always\" or \"off\"".into()),
+    }
+}
+
 impl Settings {
     /// Layers the sources over the built-in defaults and checks and types every value.
     pub fn load(sources: &Sources) -> Result<Settings, SettingsError> {
@@ -331,11 +353,8 @@ impl Settings {
                 compile_cache: r.bool(keys::COMPILE_CACHE)?,
                 compile_directory: r.typed(keys::COMPILE_DIRECTORY, path_or_none)?,
                 compile_capacity: r.limit(keys::COMPILE_CAPACITY)?,
-                compile_shared: r.typed(keys::COMPILE_SHARED, |v| match v.as_str() {
-                    Some("") => Ok(None),
-                    Some(url) if url.starts_with("oci://") => Ok(Some(url.to_string())),
-                    _ => Err("expected \"oci://HOST[:PORT]/REPOSITORY\" or \"\"".into()),
-                })?,
+                compile_shared: r.typed(keys::COMPILE_SHARED, oci_or_none)?,
+                compile_tiering: r.typed(keys::COMPILE_TIERING, tiering)?,
             },
             run: RunSettings {
                 max_memory: r.limit(keys::MAX_MEMORY)?,
@@ -567,6 +586,7 @@ mod tests {
             keys::COMPILE_DIRECTORY,
             keys::COMPILE_CAPACITY,
             keys::COMPILE_SHARED,
+            keys::COMPILE_TIERING,
             keys::MAX_MEMORY,
             keys::RUN_TIMEOUT,
         ];

@@ -35,7 +35,7 @@ use rusqlite::{
     params,
 };
 
-pub use artifacts::{ArtifactEntry, ArtifactRow};
+pub use artifacts::{ArtifactEntry, ArtifactRow, BaselineOnly};
 pub use blobs::{AtomRow, BlobEntry, BlobRow};
 pub use events::Event;
 pub use installs::{Decision, InstallMember, InstallRecord, Installed, Repoint};

@@ -32,8 +32,8 @@ use std::path::{Path, PathBuf};
 
 pub use gc::GcReport;
 pub use index::{
-    ArtifactEntry, ArtifactRow, AtomRow, BlobEntry, BlobRow, Decision, Event, Index, IndexError,
-    InstallMember, InstallRecord, Installed, Repoint, SCHEMA_VERSION,
+    ArtifactEntry, ArtifactRow, AtomRow, BaselineOnly, BlobEntry, BlobRow, Decision, Event, Index,
+    IndexError, InstallMember, InstallRecord, Installed, Repoint, SCHEMA_VERSION,
 };
 pub use lock::{FileLock, LockError, Mode as LockMode};
 pub use verify::{Orphans, VerifyMode, VerifyReport, hash_file};
@@ -290,6 +290,32 @@ impl Store {
         self.compiled_dir
             .join(engine)
             .join(format!("{}.cwasm", atom.hex()))
+    }
+
+    /// Takes the lock that the one optimizer of the store holds (see
+    /// [`crate::artifacts::optimize`]). With `wait: false`, `None` at once when another holds it.
+    pub fn lock_optimizer(&self, wait: bool) -> Result<Option<FileLock>, StoreError> {
+        let path = self.root.join("locks").join("optimizer");
+        let timeout = match wait {
+            true => lock::DEFAULT_TIMEOUT,
+            false => std::time::Duration::ZERO,
+        };
+        match lock::acquire(&path, LockMode::Exclusive, "the optimizer", timeout) {
+            Ok(lock) => Ok(Some(lock)),
+            Err(LockError::Timeout { .. }) if !wait => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Removes an artifact that another replaces: its row first, then its file (a process that
+    /// has it mapped keeps running; one that finds it gone takes the miss path).
+    pub fn remove_artifact(&self, engine: &str, atom: &Sha256Digest) -> Result<(), StoreError> {
+        self.index.forget_artifact(engine, atom)?;
+        let path = self.artifact_path(engine, atom);
+        match fs::remove_file(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io(&path)(e)),
+            _ => Ok(()),
+        }
     }
 
     /// Keeps compiled artifacts in `dir` instead of the store's `compiled/`.

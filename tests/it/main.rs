@@ -21,4 +21,5 @@ mod run;
 mod scale;
 mod services;
 mod store;
+mod tiers;
 mod web;

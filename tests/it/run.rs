@@ -330,16 +330,24 @@ fn an_atom_the_engine_cannot_compile_still_installs_and_run_says_why() {
     assert_installed_but_cannot_run(home, &out, "test/pages", "main", "custom page sizes");
 }
 
-/// A WASI command that prints `ready` and then waits for a line on stdin.
+/// A WASI command that sleeps for a millisecond (`poll_oneoff` on the monotonic clock: WASI
+/// waits on a timer future), prints `ready` and then waits for a line on stdin.
 fn waiting_wasm() -> Vec<u8> {
     wat::parse_str(
         r#"(module
   (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
   (import "wasi_snapshot_preview1" "fd_read" (func $fd_read (param i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "poll_oneoff" (func $poll (param i32 i32 i32 i32) (result i32)))
   (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
   (memory (export "memory") 1)
   (data (i32.const 64) "ready\n")
   (func (export "_start")
+    ;; One clock subscription at 256: tag 0 (clock) at 264, clock 1 (monotonic) at 272,
+    ;; a timeout of 1 ms at 280; one event written at 512, their count at 600.
+    (i32.store (i32.const 272) (i32.const 1))
+    (i64.store (i32.const 280) (i64.const 1000000))
+    (if (call $poll (i32.const 256) (i32.const 512) (i32.const 1) (i32.const 600))
+      (then (call $exit (i32.const 3))))
     (i32.store (i32.const 0) (i32.const 64))
     (i32.store (i32.const 4) (i32.const 6))
     (drop (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 32)))
@@ -418,7 +426,8 @@ fn a_warm_run_reads_the_index_read_only_and_starts_no_runtime_threads() {
         );
     }
     // A multi-thread tokio runtime (or its blocking pool) names its threads
-    // `tokio-runtime-worker`; the warm path starts none.
+    // `tokio-runtime-worker`; the warm path starts none, nor does WASI's sleep (it waits on the
+    // command's own single-thread runtime, not on one WASI would start).
     let names: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/task"))
         .unwrap()
         .flatten()

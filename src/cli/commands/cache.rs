@@ -1,9 +1,13 @@
-//! `webcpm cache dir|list|gc|clean`: where the store is, what it holds, and making room.
+//! `webcpm cache dir|list|gc|clean|optimize`: where the store is, what it holds, making room,
+//! and replacing baseline code with optimized code.
+
+use std::sync::Arc;
 
 use serde_json::json;
 
 use crate::cli::context::Context;
 use crate::cli::failure::{ExitStatus, Failure};
+use crate::cli::reporters::CompileLines;
 use crate::store::{GcReport, Store};
 
 pub fn dir(ctx: &Context) -> ExitStatus {
@@ -80,6 +84,32 @@ pub fn clean(ctx: &Context, yes: bool) -> Result<ExitStatus, Failure> {
             "removed everything in {} ({freed} bytes)",
             ctx.home.display()
         ));
+    }
+    Ok(ExitStatus::Success)
+}
+
+/// Compiles with Cranelift what runs on baseline code only.
+pub fn optimize(ctx: &Context, background: bool) -> Result<ExitStatus, Failure> {
+    if Store::open_existing(&ctx.home)?.is_none() {
+        return Ok(ExitStatus::Success);
+    }
+    let store = ctx.store()?;
+    let runtime = ctx.runtime()?;
+    let how = crate::artifacts::Compiling {
+        shared: ctx.shared_cache()?,
+        ..crate::artifacts::Compiling::local(
+            Arc::new(CompileLines {
+                quiet: ctx.global.quiet || ctx.global.json,
+            }),
+            crate::artifacts::Recompile::IfMissing,
+        )
+    };
+    let done = crate::artifacts::optimize(&store, &runtime, &how, !background)
+        .map_err(crate::install::InstallError::from)?;
+    match done {
+        None => ctx.note("another optimizer is at work on this store"),
+        Some(n) if ctx.global.json => ctx.print_json(&json!({ "optimized": n })),
+        Some(n) => ctx.say(format!("{n} modules optimized")),
     }
     Ok(ExitStatus::Success)
 }

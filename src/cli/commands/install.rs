@@ -81,7 +81,7 @@ async fn install_all(
         network,
         refresh: args.refresh,
     };
-    Ok(match lock {
+    let outcome = match lock {
         None => {
             let jobs = args.packages.iter().map(|s| installer.install(s, options));
             (
@@ -98,7 +98,11 @@ async fn install_all(
             let results = futures_util::future::join_all(jobs).await;
             (specs, results)
         }
-    })
+    };
+    if let Some(runtime) = &installer.runtime {
+        crate::cli::optimizer::start_if_needed(ctx, &installer.store, runtime);
+    }
+    Ok(outcome)
 }
 
 pub async fn install(

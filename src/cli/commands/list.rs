@@ -1,11 +1,38 @@
 //! `webcpm list`: the installed packages, their versions and formats; with `--json`, also each
-//! atom and the ABI its imports say (which decides the engine that runs it).
+//! atom, the ABI its imports say (which decides the engine that runs it), and the tier of its
+//! compiled code.
 
 use serde_json::json;
 
 use crate::cli::context::Context;
 use crate::cli::failure::{ExitStatus, Failure};
-use crate::store::Store;
+use crate::runtime::Runtime;
+use crate::store::{AtomRow, Store};
+
+/// The tier and compiler of an atom's compiled code: `optimized` (its final code), `baseline`
+/// (until the optimizer is done), or none when it has no compiled code.
+fn tier(
+    store: &Store,
+    runtime: &Runtime,
+    atom: &AtomRow,
+) -> (Option<&'static str>, Option<&'static str>) {
+    let Some(abi) = atom.abi else {
+        return (None, None);
+    };
+    let compiled = |backend: &dyn crate::runtime::Backend| {
+        let row = store.index().artifact(backend.engine_hash(), &atom.sha256);
+        row.ok().flatten().is_some_and(|r| r.size.is_some())
+    };
+    if let Ok(backend) = runtime.backend(abi)
+        && compiled(backend)
+    {
+        return (Some("optimized"), Some(backend.compiler()));
+    }
+    match runtime.baseline(abi) {
+        Some(baseline) if compiled(baseline) => (Some("baseline"), Some(baseline.compiler())),
+        _ => (None, None),
+    }
+}
 
 pub fn list(ctx: &Context) -> Result<ExitStatus, Failure> {
     let store = Store::open_existing(&ctx.home)?;
@@ -14,6 +41,7 @@ pub fn list(ctx: &Context) -> Result<ExitStatus, Failure> {
         None => Vec::new(),
     };
     if ctx.global.json {
+        let runtime = ctx.runtime().ok();
         let mut packages = Vec::new();
         for i in &installs {
             let atoms = match &store {
@@ -22,7 +50,16 @@ pub fn list(ctx: &Context) -> Result<ExitStatus, Failure> {
             };
             let atoms: Vec<_> = atoms
                 .iter()
-                .map(|a| json!({ "name": a.name, "sha256": a.sha256, "abi": a.abi }))
+                .map(|a| {
+                    let (tier, compiler) = match (&store, &runtime) {
+                        (Some(store), Some(runtime)) => tier(store, runtime, a),
+                        _ => (None, None),
+                    };
+                    json!({
+                        "name": a.name, "sha256": a.sha256, "abi": a.abi,
+                        "tier": tier, "compiler": compiler,
+                    })
+                })
                 .collect();
             packages.push(json!({
                     "package": i.package,

@@ -128,7 +128,10 @@ async fn import(
             quiet: ctx.global.quiet || ctx.global.json,
         });
         let when = artifacts::Recompile::IfMissing;
-        let how = artifacts::Compiling::local(reporter, when);
+        let how = artifacts::Compiling {
+            tiering: ctx.settings.store.compile_tiering.val,
+            ..artifacts::Compiling::local(reporter, when)
+        };
         artifacts::prepare(store, runtime, &[digest], &how)
             .await
             .map_err(crate::install::InstallError::from)?;
@@ -179,6 +182,31 @@ async fn launch(
     )?)
 }
 
+/// Which tier of code runs, for `run -v`: baseline code until the optimizer is done, or the
+/// final code, and why it had no baseline tier when the baseline compiler refused it.
+fn tier(store: &Store, runtime: &Runtime, launch: &Launch) -> String {
+    if launch.baseline {
+        return format!(
+            "tier baseline ({}; Cranelift's code is being compiled in the background)",
+            launch.compiler
+        );
+    }
+    let refused = runtime.baseline(launch.abi).and_then(|b| {
+        let row = store
+            .index()
+            .artifact(b.engine_hash(), &launch.atom)
+            .ok()??;
+        row.error
+    });
+    match refused {
+        Some(why) => format!(
+            "tier optimized ({}; no baseline tier: {why})",
+            launch.compiler
+        ),
+        None => format!("tier optimized ({})", launch.compiler),
+    }
+}
+
 pub async fn run(ctx: &Context, args: RunArgs) -> Result<ExitStatus, Failure> {
     let runtime = ctx.runtime()?;
     let request = Request {
@@ -194,7 +222,7 @@ pub async fn run(ctx: &Context, args: RunArgs) -> Result<ExitStatus, Failure> {
         _ => None,
     };
     // The store stays open (its shared lock held) while the program runs.
-    let (_store, launch) = match warm {
+    let (store, launch) = match warm {
         Some((store, launch)) => (Arc::new(store), launch),
         None => {
             let store = Arc::new(ctx.store()?);
@@ -205,22 +233,34 @@ pub async fn run(ctx: &Context, args: RunArgs) -> Result<ExitStatus, Failure> {
     if let Some(why) = &launch.recompiled {
         ctx.note(format!("note: {why}; compiled it again"));
     }
-    tracing::info!(
-        "{} in {:.1} ms ({}, ABI {}, on {})",
-        if launch.from_artifact {
-            "loaded precompiled artifact"
-        } else {
-            "compiled"
-        },
-        started.elapsed().as_secs_f64() * 1000.0,
-        launch.options.module_name,
-        launch.abi,
-        launch.engine
-    );
+    if launch.baseline {
+        crate::cli::optimizer::start(ctx);
+    }
+    if ctx.global.verbose > 0 {
+        tracing::info!(
+            "{} in {:.1} ms ({}, ABI {}, on {}, {})",
+            if launch.from_artifact {
+                "loaded precompiled artifact"
+            } else {
+                "compiled"
+            },
+            started.elapsed().as_secs_f64() * 1000.0,
+            launch.options.module_name,
+            launch.abi,
+            launch.engine,
+            tier(&store, &runtime, &launch)
+        );
+    }
 
     let (tx, rx) = tokio::sync::oneshot::channel();
     let worker = runtime.clone();
+    // WASI on wasmtime waits on futures (a clock, a poll) with whatever tokio runtime the thread
+    // has entered, else with a multi-thread runtime of its own (worker threads and all). The
+    // program's thread enters this command's single-thread runtime instead, whose driver this
+    // thread keeps running while it waits below. Wasmer's WASIX brings its own.
+    let handle = (!launch.abi.is_wasix()).then(tokio::runtime::Handle::current);
     std::thread::spawn(move || {
+        let _entered = handle.as_ref().map(|h| h.enter());
         let _ = tx.send(worker.run(&launch.module, launch.options));
     });
     let result = tokio::select! {

@@ -100,6 +100,10 @@ impl Backend for Wasix {
         "wasmer (WASIX)"
     }
 
+    fn compiler(&self) -> &'static str {
+        "singlepass"
+    }
+
     fn version(&self) -> &'static str {
         wasmer_types::VERSION
     }

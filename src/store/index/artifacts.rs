@@ -113,4 +113,38 @@ impl Index {
             params![engine, atom, now_ms()],
         )
     }
+
+    /// The atoms compiled by the `baseline` engine and not tried by `optimized` (an optimized
+    /// compile that failed is not tried again but by `install --refresh`): what the optimizer
+    /// has to do. Each with one blob that holds it and its name there.
+    pub fn baseline_only(
+        &self,
+        baseline: &str,
+        optimized: &str,
+    ) -> Result<Vec<BaselineOnly>, IndexError> {
+        self.rows(
+            "SELECT b.atom, MIN(a.blob), MIN(a.name) FROM artifacts b
+             JOIN atoms a ON a.sha256 = b.atom
+             WHERE b.engine = ?1 AND b.size IS NOT NULL AND NOT EXISTS (
+                 SELECT 1 FROM artifacts o
+                 WHERE o.engine = ?2 AND o.atom = b.atom)
+             GROUP BY b.atom ORDER BY b.atom",
+            params![baseline, optimized],
+            |r| {
+                Ok(BaselineOnly {
+                    atom: r.get(0)?,
+                    blob: r.get(1)?,
+                    name: r.get(2)?,
+                })
+            },
+        )
+    }
+}
+
+/// An atom that runs on baseline code only, and where to find its WebAssembly.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BaselineOnly {
+    pub atom: Sha256Digest,
+    pub blob: Sha256Digest,
+    pub name: String,
 }
