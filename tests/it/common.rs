@@ -4,6 +4,7 @@
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
 
 /// A command for the webcpm binary, isolated from the user's environment and config.
 pub fn webcpm(home: &Path) -> Command {
@@ -390,13 +391,19 @@ pub fn pad_wasm(mut wasm: Vec<u8>, extra: usize) -> Vec<u8> {
     wasm
 }
 
-/// A free TCP port on 127.0.0.1 (free when asked; a test binds it right after).
+/// A free TCP port on 127.0.0.1 (free when asked; a test binds it right after). It is taken
+/// from below the kernel's ephemeral range (32768 and up on Linux), where no `bind` to port 0
+/// and no outgoing connection of a test running beside this one can take it in between.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let start = std::process::id().wrapping_mul(97);
+    loop {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = 20_000 + (start.wrapping_add(n) % 12_000) as u16;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
 }
 
 /// Writes a `--faults` file under `home`; returns its path.

@@ -18,11 +18,7 @@ fn the_tour_in_the_readme_runs_as_written() {
         .and_then(|rest| rest.split("```sh\n").nth(1))
         .and_then(|rest| rest.split("\n```").next())
         .expect("the README has a checked block");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let script = format!(
         "set -euo pipefail\ntrap 'kill $(jobs -p) 2>/dev/null || true' EXIT\n{}\n",
         block.replace("127.0.0.1:8080", &format!("127.0.0.1:{port}"))

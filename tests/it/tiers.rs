@@ -93,11 +93,17 @@ fn a_large_module_runs_on_baseline_code_until_the_optimizer_swaps_in_cranelift_c
     );
     assert_eq!(artifact_count(home), 1);
 
-    // The optimizer compiles it with Cranelift and removes the baseline code.
+    // The optimizer compiles it with Cranelift and removes the baseline code. (The one that
+    // `run` started may take the lock first once it is free: then `cache optimize` waits for it
+    // and finds nothing left.)
     drop(held);
     let out = run(tiered(home).args(["cache", "optimize"]));
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert_eq!(stdout(&out), "1 modules optimized\n");
+    let said = stdout(&out);
+    assert!(
+        said == "1 module optimized\n" || said == "0 modules optimized\n",
+        "{said}"
+    );
     assert_eq!(
         tier(home, "test/held"),
         ("optimized".into(), "cranelift".into())

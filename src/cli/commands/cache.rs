@@ -109,6 +109,7 @@ pub fn optimize(ctx: &Context, background: bool) -> Result<ExitStatus, Failure> 
     match done {
         None => ctx.note("another optimizer is at work on this store"),
         Some(n) if ctx.global.json => ctx.print_json(&json!({ "optimized": n })),
+        Some(1) => ctx.say("1 module optimized"),
         Some(n) => ctx.say(format!("{n} modules optimized")),
     }
     Ok(ExitStatus::Success)
