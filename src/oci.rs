@@ -21,6 +21,10 @@ use crate::package::Sha256Digest;
 /// hundred MB).
 const MAX_BLOB: u64 = 4 << 30;
 
+/// How many times a manifest is pushed while the registry says that a blob it lists is unknown
+/// (waiting 20 ms, then twice as long each time: 0.6 s in all).
+const MANIFEST_ATTEMPTS: u32 = 6;
+
 /// The media type of an empty config (the OCI image spec's "empty descriptor").
 const EMPTY_CONFIG: &str = "application/vnd.oci.empty.v1+json";
 
@@ -253,11 +257,24 @@ impl OciRepo {
             artifact_type: Some(artifact_type.into()),
             annotations: Some(annotations),
         };
-        self.client
-            .push_manifest(&self.reference(tag), &OciManifest::Image(manifest))
-            .await
-            .map(drop)
-            .map_err(|e| self.failed(e))
+        let (reference, manifest) = (self.reference(tag), OciManifest::Image(manifest));
+        let mut pause = std::time::Duration::from_millis(20);
+        for attempt in 1.. {
+            match self.client.push_manifest(&reference, &manifest).await {
+                Ok(_) => break,
+                // A blob pushed a moment ago can look unknown while another client pushes it
+                // again: `docker-registry`'s filesystem storage rewrites the blob's link file in
+                // place. Wait, make sure of the config, and push the manifest again.
+                Err(e) if attempt < MANIFEST_ATTEMPTS && lists_unknown_blob(&e) => {
+                    tracing::debug!("OCI registry {}: {e}; pushing {tag} again", self.url());
+                    tokio::time::sleep(pause).await;
+                    pause *= 2;
+                    self.push_blob(config.clone()).await?;
+                }
+                Err(e) => return Err(self.failed(e)),
+            }
+        }
+        Ok(())
     }
 
     /// The manifest tagged `tag`; `None` when there is none.
@@ -330,6 +347,22 @@ impl tokio::io::AsyncWrite for Bounded {
         _: &mut std::task::Context<'_>,
     ) -> std::task::Poll<std::io::Result<()>> {
         std::task::Poll::Ready(Ok(()))
+    }
+}
+
+/// Whether the registry refused a manifest because a blob it lists is unknown (`docker-registry`
+/// sends its error envelope with status 400, which the client reports as a server error).
+fn lists_unknown_blob(e: &oci_client::errors::OciDistributionError) -> bool {
+    use oci_client::errors::{OciDistributionError as E, OciErrorCode as C};
+    match e {
+        E::ServerError { code, message, .. } => {
+            *code == 400 && message.contains("MANIFEST_BLOB_UNKNOWN")
+        }
+        E::RegistryError { envelope, .. } => envelope
+            .errors
+            .iter()
+            .any(|e| matches!(e.code, C::ManifestBlobUnknown)),
+        _ => false,
     }
 }
 

@@ -174,6 +174,9 @@ pub fn add(storage: &Storage, input: &Path, opts: &AddOptions) -> Result<AddRepo
     )?;
     match outcome {
         Published::AlreadyExists => {
+            // Another publisher won the race, and this one's tag may have replaced its tag:
+            // point it back at the files that the registry serves.
+            retag_stored(storage, &mut db, name, version)?;
             return Err(PublishError::Exists {
                 name: name.clone(),
                 version: version.clone(),
@@ -190,6 +193,23 @@ pub fn add(storage: &Storage, input: &Path, opts: &AddOptions) -> Result<AddRepo
         v3,
         only: opts.only,
     })
+}
+
+/// Tags `name@version` with the files that its row records.
+fn retag_stored(
+    storage: &Storage,
+    db: &mut Db,
+    name: &PackageName,
+    version: &semver::Version,
+) -> Result<(), PublishError> {
+    let stored = db
+        .package(name)?
+        .and_then(|p| p.versions.into_iter().find(|v| &v.version == version));
+    if let Some(v) = stored {
+        let files = [(v.v2.sha256, v.v2.size), (v.v3.sha256, v.v3.size)];
+        storage.blobs.tag_version(name, version, &files)?;
+    }
+    Ok(())
 }
 
 /// Marks a version archived (or not). Archived versions are still listed and downloadable, but

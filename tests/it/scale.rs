@@ -311,6 +311,25 @@ fn of_concurrent_publishes_of_one_version_exactly_one_wins() {
             );
         }
     }
+    // The version's tag in the OCI registry lists the winner's files, whichever publisher
+    // tagged last.
+    let served = answer(ports[1], "acme/race");
+    let version = &served["data"]["getPackage"]["versions"][0];
+    let files: Vec<String> = ["distribution", "v3"]
+        .iter()
+        .map(|f| {
+            format!(
+                "sha256:{}",
+                version[f]["piritaSha256Hash"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(
+        fleet
+            .oci
+            .tagged_layers("webcpm/packages", "acme.race-1.0.0"),
+        files
+    );
     // Every replica serves the winner's package.
     let client = home.join("client");
     let out = run(webcpm(&client)

@@ -241,6 +241,29 @@ impl OciRegistry {
     }
 
     /// The file that holds a blob's bytes in the registry's storage.
+    /// The digests of the blobs that the manifest tagged `tag` in `repo` lists, read from the
+    /// registry's storage.
+    pub fn tagged_layers(&self, repo: &str, tag: &str) -> Vec<String> {
+        let link = self
+            .dir
+            .path()
+            .join("storage/docker/registry/v2/repositories")
+            .join(repo)
+            .join("_manifests/tags")
+            .join(tag)
+            .join("current/link");
+        let link = std::fs::read_to_string(&link).unwrap();
+        let hex = link.trim().strip_prefix("sha256:").unwrap();
+        let manifest: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(self.blob_file(hex)).unwrap()).unwrap();
+        manifest["layers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["digest"].as_str().unwrap().to_string())
+            .collect()
+    }
+
     pub fn blob_file(&self, hex: &str) -> PathBuf {
         self.dir
             .path()
