@@ -175,8 +175,13 @@ pub fn add(storage: &Storage, input: &Path, opts: &AddOptions) -> Result<AddRepo
     match outcome {
         Published::AlreadyExists => {
             // Another publisher won the race, and this one's tag may have replaced its tag:
-            // point it back at the files that the registry serves.
-            retag_stored(storage, &mut db, name, version)?;
+            // point it back at the files that the registry serves. The answer stays "exists".
+            if let Err(e) = retag_stored(storage, &mut db, name, version) {
+                tracing::error!(
+                    "{name}@{version} may be tagged with another publisher's files: {e}; \
+                     add it again with `webcpm registry add --force` to tag it anew"
+                );
+            }
             return Err(PublishError::Exists {
                 name: name.clone(),
                 version: version.clone(),
