@@ -240,7 +240,6 @@ impl OciRegistry {
         format!("oci://127.0.0.1:{}/{repo}", self.port)
     }
 
-    /// The file that holds a blob's bytes in the registry's storage.
     /// The digests of the blobs that the manifest tagged `tag` in `repo` lists, read from the
     /// registry's storage.
     pub fn tagged_layers(&self, repo: &str, tag: &str) -> Vec<String> {
@@ -264,6 +263,7 @@ impl OciRegistry {
             .collect()
     }
 
+    /// The file that holds a blob's bytes in the registry's storage.
     pub fn blob_file(&self, hex: &str) -> PathBuf {
         self.dir
             .path()
