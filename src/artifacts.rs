@@ -84,16 +84,20 @@ pub fn unpack(store: &Store, blob: &Sha256Digest) -> Result<Option<Checked>, Pre
     let checked = open_blob(store, blob)?;
     if !store.volume_dir(blob).is_dir() {
         let temp = store.temp_dir()?;
-        container::unpack_volumes(&checked, temp.path()).map_err(|source| match source {
-            // Writing the files failed: the disk, not the package.
-            container::ContainerError::Unpack { path, source } => {
-                PrepareError::Store(StoreError::Io { path, source })
-            }
-            source => PrepareError::Container {
-                blob: *blob,
-                source,
+        let size = std::fs::metadata(store.blob_path(blob)).map_or(0, |m| m.len());
+        let limits = store.unpack_limits(size);
+        container::unpack_volumes(&checked, temp.path(), limits).map_err(
+            |source| match source {
+                // Writing the files failed: the disk, not the package.
+                container::ContainerError::Unpack { path, source } => {
+                    PrepareError::Store(StoreError::Io { path, source })
+                }
+                source => PrepareError::Container {
+                    blob: *blob,
+                    source,
+                },
             },
-        })?;
+        )?;
         store.commit_volume_dir(temp, blob)?;
     }
     if !recorded {

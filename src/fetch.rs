@@ -60,6 +60,8 @@ pub struct FetchOptions {
     /// The first backoff; it doubles each time.
     pub backoff: Duration,
     pub allow_insecure_http: bool,
+    /// How many times its size a package may unpack to (`store.unpack_ratio`).
+    pub unpack_ratio: u64,
 }
 
 impl Default for FetchOptions {
@@ -69,6 +71,7 @@ impl Default for FetchOptions {
             retries: 3,
             backoff: Duration::from_millis(200),
             allow_insecure_http: false,
+            unpack_ratio: container::UnpackLimits::DEFAULT_RATIO,
         }
     }
 }
@@ -417,7 +420,13 @@ impl Fetcher {
                 actual: digest,
             });
         }
-        let webc = check_while_syncing(&temp, &shown, dist.webc, request.other).await?;
+        let webc = check_while_syncing(
+            &temp,
+            &shown,
+            (dist.webc, request.other),
+            self.options.unpack_ratio,
+        )
+        .await?;
         store.commit_blob(temp, &digest, size, webc)?;
         if webc != dist.webc {
             return Err(FetchError::ServesOther {
@@ -708,14 +717,14 @@ fn already_stored(
 async fn check_while_syncing(
     temp: &TempFile,
     shown: &str,
-    expected: WebcVersion,
-    other: Option<WebcVersion>,
+    (expected, other): (WebcVersion, Option<WebcVersion>),
+    unpack_ratio: u64,
 ) -> Result<WebcVersion, FetchError> {
     let durable = {
         let file = temp.handle()?;
         tokio::task::spawn_blocking(move || file.sync_data())
     };
-    let webc = check_container(temp.path(), shown, expected, other).await;
+    let webc = check_container(temp.path(), shown, (expected, other), unpack_ratio).await;
     let synced = durable
         .await
         .unwrap_or_else(|e| Err(std::io::Error::other(e)));
@@ -732,8 +741,8 @@ async fn check_while_syncing(
 async fn check_container(
     path: &std::path::Path,
     shown: &str,
-    expected: WebcVersion,
-    other: Option<WebcVersion>,
+    (expected, other): (WebcVersion, Option<WebcVersion>),
+    unpack_ratio: u64,
 ) -> Result<WebcVersion, FetchError> {
     let owned = path.to_path_buf();
     let checked = tokio::task::spawn_blocking(move || -> Result<WebcVersion, CheckFailure> {
@@ -743,7 +752,8 @@ async fn check_container(
             Format::Current(webc) if webc == expected || Some(webc) == other => webc,
             _ => return Err(CheckFailure::Format(format)),
         };
-        container::open(bytes).map_err(CheckFailure::Container)?;
+        let limits = container::UnpackLimits::for_size(bytes.len() as u64, unpack_ratio);
+        container::open_with(bytes, limits).map_err(CheckFailure::Container)?;
         Ok(webc)
     })
     .await

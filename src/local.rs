@@ -135,13 +135,14 @@ pub fn store_container(
         what: what.to_string(),
         source,
     };
-    let checked = container::open(bytes.clone()).map_err(container_error)?;
+    let limits = |bytes: &Bytes| store.unpack_limits(bytes.len() as u64);
+    let checked = container::open_with(bytes.clone(), limits(&bytes)).map_err(container_error)?;
     let (bytes, webc) = match checked.format {
         Format::Current(webc) => (bytes, webc),
         Format::V1 => {
             let v3 =
                 container::convert(&bytes, &checked, WebcVersion::V3).map_err(container_error)?;
-            container::open(v3.clone()).map_err(container_error)?;
+            container::open_with(v3.clone(), limits(&v3)).map_err(container_error)?;
             (v3, WebcVersion::V3)
         }
     };

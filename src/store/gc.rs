@@ -8,7 +8,8 @@
 //! deleted before their files, so a crash leaves orphan files (which `cache verify` removes),
 //! never rows without files.
 
-use super::verify::{read_dir, remove};
+use super::verify::naming::{is_artifact, is_digest, is_engine_dir, is_shard, is_temporary, own};
+use super::verify::remove;
 use super::{Store, StoreError};
 use crate::package::Sha256Digest;
 
@@ -118,15 +119,29 @@ impl Store {
             .chain(self.index.artifacts()?.iter().map(|a| a.size))
             .sum();
         self.index.clear()?;
-        for dir in [
-            self.root.join("blobs/sha256"),
-            self.compiled_dir.clone(),
-            self.root.join("volumes"),
-            self.root.join("tmp"),
-        ] {
-            for entry in read_dir(&dir)? {
-                remove(&entry)?;
+        // Only what the store named itself: `compile.directory` may be shared with other files.
+        let nested = [
+            (
+                self.root.join("blobs/sha256"),
+                is_shard as fn(&str) -> bool,
+                is_digest as fn(&str) -> bool,
+            ),
+            (self.compiled_dir.clone(), is_engine_dir, is_artifact),
+        ];
+        for (dir, own_dir, own_file) in nested {
+            for sub in own(&dir, own_dir)? {
+                for file in own(&sub, own_file)? {
+                    remove(&file)?;
+                }
+                // Left when something else is in it.
+                let _ = std::fs::remove_dir(&sub);
             }
+        }
+        for dir in own(&self.root.join("volumes"), is_digest)? {
+            remove(&dir)?;
+        }
+        for file in own(&self.root.join("tmp"), is_temporary)? {
+            remove(&file)?;
         }
         Ok(freed)
     }

@@ -32,8 +32,8 @@ use std::path::{Path, PathBuf};
 
 pub use gc::GcReport;
 pub use index::{
-    ArtifactEntry, ArtifactRow, AtomRow, BaselineOnly, BlobEntry, BlobRow, Decision, Event, Index,
-    IndexError, InstallMember, InstallRecord, Installed, Repoint, SCHEMA_VERSION,
+    ArtifactEntry, ArtifactRow, AtomRow, BaselineOnly, BlobEntry, BlobRow, Capability, Decision,
+    Event, Index, IndexError, InstallMember, InstallRecord, Installed, Repoint, SCHEMA_VERSION,
 };
 pub use lock::{FileLock, LockError, Mode as LockMode};
 pub use verify::{Orphans, VerifyMode, VerifyReport, hash_file};
@@ -69,6 +69,8 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
 pub struct Store {
     root: PathBuf,
     compiled_dir: PathBuf,
+    /// How many times its file's size a package may unpack to (`store.unpack_ratio`).
+    unpack_ratio: u64,
     index: Index,
     /// The store lock, held as long as the store is open.
     _lock: FileLock,
@@ -110,6 +112,7 @@ impl Store {
         Ok(Some(Store {
             root: root.to_path_buf(),
             compiled_dir: root.join("compiled"),
+            unpack_ratio: crate::container::UnpackLimits::DEFAULT_RATIO,
             index,
             _lock: held,
         }))
@@ -164,6 +167,7 @@ impl Store {
         Ok(Store {
             root: root.to_path_buf(),
             compiled_dir: root.join("compiled"),
+            unpack_ratio: crate::container::UnpackLimits::DEFAULT_RATIO,
             index,
             _lock: held,
         })
@@ -323,6 +327,17 @@ impl Store {
         self.compiled_dir = dir;
     }
 
+    /// Lets packages unpack to `ratio` times their file's size (see
+    /// [`crate::container::UnpackLimits`]).
+    pub fn set_unpack_ratio(&mut self, ratio: u64) {
+        self.unpack_ratio = ratio;
+    }
+
+    /// What a package of `size` bytes may unpack to.
+    pub fn unpack_limits(&self, size: u64) -> crate::container::UnpackLimits {
+        crate::container::UnpackLimits::for_size(size, self.unpack_ratio)
+    }
+
     /// Writes an artifact atomically (temporary file, fsync, rename) and records it.
     pub fn commit_artifact(
         &self,
@@ -367,32 +382,42 @@ impl Store {
             .map_err(io(&dir))
     }
 
-    /// Moves an unpacked volume directory into place. When another process got there first,
-    /// its copy (identical: both come from the same verified blob) is kept.
+    /// Moves an unpacked volume directory into place and makes it read-only. When another
+    /// process got there first, its copy (identical: both come from the same verified blob) is
+    /// kept.
     pub fn commit_volume_dir(
         &self,
         temp: tempfile::TempDir,
         blob: &Sha256Digest,
     ) -> Result<PathBuf, StoreError> {
+        use std::os::unix::fs::PermissionsExt;
         let target = self.volume_dir(blob);
         let staged = temp.keep();
         match fs::rename(&staged, &target) {
             Ok(()) => {
+                fs::set_permissions(&target, fs::Permissions::from_mode(0o555))
+                    .map_err(io(&target))?;
                 sync_dir(target.parent().expect("volume dirs have a parent"));
                 Ok(target)
             }
             Err(_) if target.is_dir() => {
-                let _ = fs::remove_dir_all(&staged);
+                verify::remove(&staged)?;
                 Ok(target)
             }
             Err(source) => {
-                let _ = fs::remove_dir_all(&staged);
+                verify::remove(&staged)?;
                 Err(StoreError::Io {
                     path: target,
                     source,
                 })
             }
         }
+    }
+
+    /// Removes a blob's unpacked volumes (read-only as they are), so that they are unpacked
+    /// again from the blob.
+    pub fn remove_volume_dir(&self, blob: &Sha256Digest) -> Result<(), StoreError> {
+        verify::remove(&self.volume_dir(blob))
     }
 }
 

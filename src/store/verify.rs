@@ -1,16 +1,21 @@
-//! `cache verify`: re-hashes every blob and compiled artifact against the index and looks for
-//! what does not belong.
+//! `cache verify`: re-hashes every blob and compiled artifact against the index, compares every
+//! unpacked volume with its package, and looks for what does not belong.
 //!
-//! - corrupt: a file whose size or SHA-256 is not what its row says;
+//! - corrupt: a file whose size or SHA-256 is not what its row says; unpacked volumes that
+//!   differ from their package (a file changed, added or removed, a link re-pointed, a mode made
+//!   writable);
 //! - missing: a row whose file is gone;
 //! - orphans: files in `blobs/` or `compiled/` that no row names, unpacked volumes of blobs the
 //!   index does not know, and temporary files in `tmp/` left by processes that no longer run.
-//!   Orphans are removed: they are debris, not damage.
+//!   Orphans are removed: they are debris, not damage. Only names that the store itself gives
+//!   are ever removed ([`naming`]): whatever else sits in its directories, or in a
+//!   `compile.directory` shared with other files, is left alone.
 //!
 //! With repair, what is wrong is removed: a bad artifact and its row (it is compiled again when
-//! needed), a bad blob that no install uses and its row. A bad blob that an install uses keeps
-//! its row and is listed in [`VerifyReport::refetch`], for the caller to download again: the
-//! store never talks to the network.
+//! needed), a bad blob that no install uses and its row, tampered volumes (listed in
+//! [`VerifyReport::unpack`], for the caller to unpack again). A bad blob that an install uses
+//! keeps its row and is listed in [`VerifyReport::refetch`], for the caller to download again:
+//! the store never talks to the network.
 
 use std::collections::BTreeSet;
 use std::fs;
@@ -35,6 +40,9 @@ pub struct VerifyReport {
     /// Blobs that installs need and that must be downloaded again.
     #[serde(skip)]
     pub refetch: Vec<Sha256Digest>,
+    /// Blobs whose tampered volumes were removed and must be unpacked again.
+    #[serde(skip)]
+    pub unpack: Vec<Sha256Digest>,
 }
 
 impl VerifyReport {
@@ -125,6 +133,7 @@ impl Store {
         let mut report = VerifyReport::default();
         let mut known: BTreeSet<PathBuf> = BTreeSet::new();
         self.verify_blobs(mode, &mut report, &mut known)?;
+        self.verify_volumes(mode, &mut report)?;
         self.verify_artifacts(mode, &mut report, &mut known)?;
         self.remove_dead_temporaries(&mut report)?;
         if orphans == Orphans::Sweep {
@@ -171,6 +180,46 @@ impl Store {
         Ok(())
     }
 
+    /// Compares the unpacked volumes of every sound blob with the blob's own files.
+    fn verify_volumes(
+        &self,
+        mode: VerifyMode,
+        report: &mut VerifyReport,
+    ) -> Result<(), StoreError> {
+        for blob in self.index.blob_entries()? {
+            let dir = self.volume_dir(&blob.sha256);
+            if report.refetch.contains(&blob.sha256) || !dir.is_dir() {
+                continue;
+            }
+            let path = self.blob_path(&blob.sha256);
+            let Ok(bytes) = crate::container::map_file(&path) else {
+                continue;
+            };
+            let differences = crate::container::open_stored(bytes)
+                .and_then(|checked| crate::container::differences(&checked, &dir));
+            let differences = match differences {
+                Ok(d) if d.is_empty() => continue,
+                Ok(d) => d,
+                Err(e) => vec![format!("cannot compare them: {e}")],
+            };
+            report.checked += 1;
+            report.corrupt += 1;
+            let more = match differences.len() {
+                1 => String::new(),
+                n => format!(" (and {} more)", n - 1),
+            };
+            report.problems.push(format!(
+                "tampered: the unpacked files of blob {}: {}{more}",
+                blob.sha256, differences[0]
+            ));
+            if mode == VerifyMode::Repair {
+                remove(&dir)?;
+                report.unpack.push(blob.sha256);
+            }
+        }
+        Ok(())
+    }
+
     fn verify_artifacts(
         &self,
         mode: VerifyMode,
@@ -210,7 +259,7 @@ impl Store {
                 .file_name()
                 .and_then(|n| n.to_str())
                 .unwrap_or_default();
-            if !writer_alive(name) {
+            if naming::is_temporary(name) && !writer_alive(name) {
                 report.orphans += 1;
                 remove(&file)?;
             }
@@ -225,17 +274,32 @@ impl Store {
         known: &BTreeSet<PathBuf>,
         report: &mut VerifyReport,
     ) -> Result<(), StoreError> {
-        let shards = read_dir(&self.root.join("blobs/sha256"))?;
-        let engines = read_dir(&self.compiled_dir)?;
-        for dir in shards.iter().chain(&engines) {
-            for file in read_dir(dir)? {
-                if !known.contains(&file) {
-                    report.orphans += 1;
-                    remove(&file)?;
-                }
+        let shards = naming::own(&self.root.join("blobs/sha256"), naming::is_shard)?;
+        let engines = naming::own(&self.compiled_dir, naming::is_engine_dir)?;
+        let blob_files = shards
+            .iter()
+            .map(|dir| naming::own(dir, naming::is_digest))
+            .collect::<Result<Vec<_>, _>>()?;
+        let artifact_files = engines
+            .iter()
+            .map(|dir| naming::own(dir, naming::is_artifact))
+            .collect::<Result<Vec<_>, _>>()?;
+        for file in blob_files.iter().chain(&artifact_files).flatten() {
+            let name = file
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or_default();
+            let debris = match name.starts_with('.') {
+                // A temporary file beside its artifact, while its writer may still be at work.
+                true => !writer_alive(name.trim_start_matches('.')),
+                false => !known.contains(file),
+            };
+            if debris {
+                report.orphans += 1;
+                remove(file)?;
             }
         }
-        for dir in read_dir(&self.root.join("volumes"))? {
+        for dir in naming::own(&self.root.join("volumes"), naming::is_digest)? {
             let known_blob = dir
                 .file_name()
                 .and_then(|n| n.to_str())
@@ -250,6 +314,59 @@ impl Store {
             }
         }
         Ok(())
+    }
+}
+
+/// The names the store gives what it writes, so that it removes nothing else.
+pub(super) mod naming {
+    use std::path::{Path, PathBuf};
+
+    use super::{StoreError, read_dir};
+
+    fn hex(name: &str, len: usize) -> bool {
+        name.len() == len && name.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    }
+
+    /// `blobs/sha256/<2 hex>`.
+    pub fn is_shard(name: &str) -> bool {
+        hex(name, 2)
+    }
+
+    /// A blob's file or a volume directory: a SHA-256 in hex.
+    pub fn is_digest(name: &str) -> bool {
+        hex(name, 64)
+    }
+
+    /// `compiled/<engine hash>`: 32 hex digits.
+    pub fn is_engine_dir(name: &str) -> bool {
+        hex(name, 32)
+    }
+
+    /// `<atom sha256>.cwasm`, or the temporary file it is written to (`.cw-<pid>-…`).
+    pub fn is_artifact(name: &str) -> bool {
+        match name.strip_prefix('.') {
+            Some(temporary) => temporary.starts_with("cw-") && is_temporary(temporary),
+            None => name.strip_suffix(".cwasm").is_some_and(is_digest),
+        }
+    }
+
+    /// `<kind>-<pid>-…` in `tmp/` (downloads, unpacking, artifacts).
+    pub fn is_temporary(name: &str) -> bool {
+        let mut parts = name.splitn(3, '-');
+        let kind = parts.next().unwrap_or_default();
+        let pid = parts.next().unwrap_or_default();
+        matches!(kind, "dl" | "vol" | "cw")
+            && !pid.is_empty()
+            && pid.bytes().all(|b| b.is_ascii_digit())
+            && parts.next().is_some()
+    }
+
+    /// The entries of `dir` whose names pass `own`.
+    pub fn own(dir: &Path, own: fn(&str) -> bool) -> Result<Vec<PathBuf>, StoreError> {
+        Ok(read_dir(dir)?
+            .into_iter()
+            .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(own))
+            .collect())
     }
 }
 
@@ -283,14 +400,14 @@ pub(super) fn remove(path: &Path) -> Result<(), StoreError> {
     }
 }
 
-/// Unpacked volumes may hold read-only directories; they must be writable to be emptied.
+/// Unpacked volumes are read-only directories; they must be writable to be emptied.
 fn make_writable(dir: &Path) -> std::io::Result<()> {
     use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(dir, fs::Permissions::from_mode(0o755))?;
     for entry in fs::read_dir(dir)? {
         let entry = entry?;
         let meta = entry.file_type()?;
         if meta.is_dir() {
-            fs::set_permissions(entry.path(), fs::Permissions::from_mode(0o755))?;
             make_writable(&entry.path())?;
         }
     }

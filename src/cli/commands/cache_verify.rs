@@ -1,5 +1,6 @@
-//! `webcpm cache verify [--repair]`: re-hashes the store against its index and, with
-//! `--repair`, downloads again the blobs that installs need and compiles their atoms.
+//! `webcpm cache verify [--repair]`: re-hashes the store against its index and its unpacked
+//! files against their packages and, with `--repair`, unpacks tampered files again, downloads
+//! again the blobs that installs need and compiles their atoms.
 
 use crate::artifacts;
 use crate::cli::context::Context;
@@ -44,7 +45,17 @@ async fn check(ctx: &Context, mode: VerifyMode) -> Result<VerifyReport, Failure>
         Some(store) => (store, Orphans::Sweep),
         None => (Store::open(&ctx.home)?, Orphans::Leave),
     };
-    let mut report = ctx.configured(store).verify(mode, orphans)?;
+    let store = ctx.configured(store);
+    let mut report = store.verify(mode, orphans)?;
+    for digest in std::mem::take(&mut report.unpack) {
+        match artifacts::unpack(&store, &digest) {
+            Ok(_) => report.repaired += 1,
+            Err(e) => report
+                .problems
+                .push(format!("cannot unpack blob {digest} again: {e}")),
+        }
+    }
+    drop(store);
     if report.refetch.is_empty() {
         return Ok(report);
     }

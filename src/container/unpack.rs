@@ -1,0 +1,372 @@
+//! A package's volumes on disk: written once when it enters the store, from the same checked
+//! tree that the entry checks read (names, links resolved as the kernel would, the unpack
+//! limits), then made read-only (files 0444, directories 0555) so that no program and no
+//! mistake changes them; and compared against the package by `cache verify`.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use super::tree::{Budget, Node, Tree, UnpackLimits, walk};
+use super::{Checked, ContainerError, volume_dir_name, volume_path};
+
+const FILE_MODE: u32 = 0o444;
+const DIR_MODE: u32 = 0o555;
+
+/// Every volume with its checked tree.
+fn checked_volumes(
+    checked: &Checked,
+    limits: UnpackLimits,
+) -> Result<Vec<(String, webc::Volume, Tree)>, ContainerError> {
+    let mut budget = Budget::new(limits);
+    let volumes = super::catch(|| checked.container.volumes()).map_err(|reason| {
+        ContainerError::Malformed {
+            format: "volume".into(),
+            reason,
+        }
+    })?;
+    let mut out = Vec::new();
+    for (name, volume) in volumes {
+        let tree = walk(&name, &volume, &mut budget)?;
+        tree.check_links(&name)?;
+        out.push((name, volume, tree));
+    }
+    Ok(out)
+}
+
+/// Writes every volume of a checked container under `dest`, one directory per volume
+/// ([`volume_dir_name`]), and makes each read-only. The tree is checked again here, within
+/// `limits`, since this is where a bad name or link would do harm.
+pub fn unpack_volumes(
+    checked: &Checked,
+    dest: &Path,
+    limits: UnpackLimits,
+) -> Result<(), ContainerError> {
+    let failed = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| ContainerError::Unpack { path, source }
+    };
+    for (name, volume, tree) in checked_volumes(checked, limits)? {
+        let root = dest.join(volume_dir_name(&name));
+        fs::create_dir_all(&root).map_err(failed(&root))?;
+        // Parents come before their children in the tree's order.
+        for (path, node) in &tree.nodes {
+            let target = on_disk(&root, path);
+            match node {
+                Node::Dir => fs::create_dir(&target).map_err(failed(&target))?,
+                Node::File => {
+                    let inner = volume_path(path);
+                    let (data, _) = volume.read_file(inner.as_str()).ok_or_else(|| {
+                        ContainerError::Malformed {
+                            format: "volume".into(),
+                            reason: format!("cannot read `{inner}` in volume `{name}`"),
+                        }
+                    })?;
+                    let mut file = fs::File::create_new(&target).map_err(failed(&target))?;
+                    std::io::Write::write_all(&mut file, &data).map_err(failed(&target))?;
+                    fs::set_permissions(&target, fs::Permissions::from_mode(FILE_MODE))
+                        .map_err(failed(&target))?;
+                }
+                Node::Link(link) => {
+                    std::os::unix::fs::symlink(link, &target).map_err(failed(&target))?
+                }
+            }
+        }
+        // Children before their parents: a read-only directory cannot be written into.
+        for (path, node) in tree.nodes.iter().rev() {
+            if *node == Node::Dir {
+                let dir = on_disk(&root, path);
+                fs::set_permissions(&dir, fs::Permissions::from_mode(DIR_MODE))
+                    .map_err(failed(&dir))?;
+            }
+        }
+        fs::set_permissions(&root, fs::Permissions::from_mode(DIR_MODE)).map_err(failed(&root))?;
+    }
+    // `dest` itself stays writable until it is in place: a directory is moved to another parent
+    // only when it can be written (its `..` changes).
+    Ok(())
+}
+
+fn on_disk(root: &Path, path: &[String]) -> PathBuf {
+    path.iter().fold(root.to_path_buf(), |p, c| p.join(c))
+}
+
+/// How the unpacked volumes under `dest` differ from the package: a changed, missing or extra
+/// file, directory or link, or one that became writable. Empty when they are as unpacked.
+pub fn differences(checked: &Checked, dest: &Path) -> Result<Vec<String>, ContainerError> {
+    let unbounded = UnpackLimits {
+        max_entries: u64::MAX,
+        max_bytes: u64::MAX,
+    };
+    let mut found = Vec::new();
+    let mut expected_roots = Vec::new();
+    for (name, volume, tree) in checked_volumes(checked, unbounded)? {
+        let root = dest.join(volume_dir_name(&name));
+        expected_roots.push(root.clone());
+        let mut expected: BTreeMap<PathBuf, &Node> = BTreeMap::new();
+        expected.insert(root.clone(), &Node::Dir);
+        for (path, node) in &tree.nodes {
+            let target = on_disk(&root, path);
+            if let Some(difference) = compare(&target, node, &volume, path) {
+                found.push(difference);
+            }
+            expected.insert(target, node);
+        }
+        for extra in list(&root) {
+            if !expected.contains_key(&extra) {
+                found.push(format!("{} is not in the package", extra.display()));
+            }
+        }
+    }
+    for extra in fs::read_dir(dest).into_iter().flatten().flatten() {
+        if !expected_roots.contains(&extra.path()) {
+            found.push(format!("{} is not in the package", extra.path().display()));
+        }
+    }
+    Ok(found)
+}
+
+/// How one entry on disk differs from the package, if it does.
+fn compare(target: &Path, node: &Node, volume: &webc::Volume, path: &[String]) -> Option<String> {
+    let shown = target.display();
+    let Ok(meta) = fs::symlink_metadata(target) else {
+        return Some(format!("{shown} is missing"));
+    };
+    let writable = meta.permissions().mode() & 0o222 != 0;
+    match node {
+        Node::Dir if !meta.is_dir() => Some(format!("{shown} is no longer a directory")),
+        Node::File if !meta.is_file() => Some(format!("{shown} is no longer a file")),
+        Node::Link(_) if !meta.is_symlink() => Some(format!("{shown} is no longer a link")),
+        Node::Dir | Node::File if writable => Some(format!("{shown} was made writable")),
+        Node::Link(link) => match fs::read_link(target) {
+            Ok(on_disk) if on_disk == Path::new(link) => None,
+            _ => Some(format!("{shown} points elsewhere than `{link}`")),
+        },
+        Node::File => {
+            let (data, _) = volume.read_file(volume_path(path).as_str())?;
+            match fs::read(target) {
+                Ok(bytes) if bytes == *data => None,
+                _ => Some(format!("{shown} was changed")),
+            }
+        }
+        Node::Dir => None,
+    }
+}
+
+/// Every path below `dir`, not following links.
+fn list(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        for entry in fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                pending.push(path.clone());
+            }
+            out.push(path);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::path::Path;
+
+    use proptest::prelude::*;
+    use webc::PathSegment;
+    use webc::v3::write::{DirEntry, Directory, FileEntry, SymlinkEntry, Writer};
+    use webc::v3::{ChecksumAlgorithm, SignatureAlgorithm, Timestamps};
+
+    use super::super::{open, volume_dir_name};
+    use super::*;
+
+    /// An entry a random tree may hold.
+    #[derive(Debug, Clone)]
+    enum Made {
+        Dir,
+        File,
+        Link(String),
+    }
+
+    /// Paths of one to three components over a small alphabet, so that links find entries.
+    fn path() -> impl Strategy<Value = Vec<String>> {
+        prop::collection::vec(prop::sample::select(vec!["a", "b", "c"]), 1..=3)
+            .prop_map(|parts| parts.into_iter().map(str::to_string).collect())
+    }
+
+    fn target() -> impl Strategy<Value = String> {
+        prop::collection::vec(prop::sample::select(vec!["a", "b", "c", "..", "."]), 1..=5)
+            .prop_map(|parts| parts.join("/"))
+    }
+
+    fn made() -> impl Strategy<Value = Made> {
+        prop_oneof![
+            Just(Made::Dir),
+            Just(Made::File),
+            target().prop_map(Made::Link),
+            target().prop_map(Made::Link),
+        ]
+    }
+
+    /// A consistent tree: every parent of an entry is a directory; later conflicts are dropped.
+    fn tree(entries: Vec<(Vec<String>, Made)>) -> BTreeMap<Vec<String>, Made> {
+        let mut tree: BTreeMap<Vec<String>, Made> = BTreeMap::new();
+        'next: for (path, made) in entries {
+            for depth in 1..path.len() {
+                match tree.get(&path[..depth]) {
+                    None => {
+                        tree.insert(path[..depth].to_vec(), Made::Dir);
+                    }
+                    Some(Made::Dir) => {}
+                    Some(_) => continue 'next,
+                }
+            }
+            tree.entry(path).or_insert(made);
+        }
+        tree
+    }
+
+    fn directory(tree: &BTreeMap<Vec<String>, Made>, at: &[String]) -> Directory<'static> {
+        let mut children = BTreeMap::new();
+        for (path, made) in tree {
+            if path.len() != at.len() + 1 || path[..at.len()] != *at {
+                continue;
+            }
+            let entry = match made {
+                Made::Dir => DirEntry::Dir(directory(tree, path)),
+                Made::File => DirEntry::File(FileEntry::owned(
+                    path.join("/").into_bytes(),
+                    Timestamps::default(),
+                )),
+                Made::Link(t) => {
+                    DirEntry::Symlink(SymlinkEntry::owned(t.clone(), Timestamps::default()))
+                }
+            };
+            children.insert(PathSegment::parse(path.last().unwrap()).unwrap(), entry);
+        }
+        Directory::new(children, Timestamps::default())
+    }
+
+    /// A v3 container holding the tree in one volume, or `None` where the writer refuses it.
+    fn container(tree: &BTreeMap<Vec<String>, Made>) -> Option<bytes::Bytes> {
+        let manifest: webc::metadata::Manifest = serde_json::from_value(serde_json::json!({
+            "package": {"fs": [{"volume_name": "/data", "mount_path": "/data"}]}
+        }))
+        .unwrap();
+        let root = directory(tree, &[]);
+        let built = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+            let mut writer = Writer::new(ChecksumAlgorithm::Sha256)
+                .write_manifest(&manifest)
+                .ok()?
+                .write_atoms(BTreeMap::new())
+                .ok()?;
+            writer.write_volume("/data", root).ok()?;
+            writer.finish(SignatureAlgorithm::None).ok()
+        }));
+        built.ok().flatten()
+    }
+
+    /// Every path below `root` that resolves (through links) outside it, or into a loop.
+    fn escapes(root: &Path) -> Vec<PathBuf> {
+        let base = root.canonicalize().unwrap();
+        let mut out = Vec::new();
+        for path in list(root) {
+            match path.canonicalize() {
+                Ok(real) if !real.starts_with(&base) => out.push(path),
+                Err(e) if e.raw_os_error() == Some(libc::ELOOP) => out.push(path),
+                _ => {}
+            }
+        }
+        out
+    }
+
+    /// The tree written to disk as it is, with no checks: what the kernel makes of it.
+    fn materialize(tree: &BTreeMap<Vec<String>, Made>, root: &Path) {
+        for (path, made) in tree {
+            let at = path.iter().fold(root.to_path_buf(), |p, c| p.join(c));
+            match made {
+                Made::Dir => fs::create_dir(&at).unwrap(),
+                Made::File => fs::write(&at, b"x").unwrap(),
+                Made::Link(t) => std::os::unix::fs::symlink(t, &at).unwrap(),
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(400))]
+
+        /// Nothing that enters the store resolves outside its volume, and every tree whose links
+        /// would lead out of it on disk is refused.
+        #[test]
+        fn nothing_unpacked_resolves_outside_its_volume(
+            entries in prop::collection::vec((path(), made()), 1..12)
+        ) {
+            let tree = tree(entries);
+            let Some(bytes) = container(&tree) else {
+                return Ok(());
+            };
+            let raw = tempfile::tempdir().unwrap();
+            let raw_root = raw.path().join("volume");
+            fs::create_dir(&raw_root).unwrap();
+            materialize(&tree, &raw_root);
+            let dangerous = !escapes(&raw_root).is_empty();
+            match open(bytes) {
+                Ok(checked) => {
+                    prop_assert!(!dangerous, "accepted a tree that escapes: {tree:?}");
+                    let store = tempfile::tempdir().unwrap();
+                    let dest = store.path().join("unpacked");
+                    fs::create_dir(&dest).unwrap();
+                    unpack_volumes(&checked, &dest, UnpackLimits::for_size(1 << 20, 8)).unwrap();
+                    let volume = dest.join(volume_dir_name("/data"));
+                    prop_assert!(escapes(&volume).is_empty(), "{tree:?}");
+                    prop_assert!(differences(&checked, &dest).unwrap().is_empty());
+                    // Read-only, all of it.
+                    for path in list(&volume) {
+                        let meta = fs::symlink_metadata(&path).unwrap();
+                        prop_assert!(meta.is_symlink() || meta.permissions().mode() & 0o222 == 0);
+                    }
+                    make_removable(&dest);
+                }
+                Err(e) => {
+                    let text = e.to_string();
+                    prop_assert!(text.contains("link") || text.contains("name"), "{text}");
+                }
+            }
+        }
+    }
+
+    fn make_removable(dir: &Path) {
+        for path in list(dir).into_iter().chain([dir.to_path_buf()]) {
+            if fs::symlink_metadata(&path).is_ok_and(|m| m.is_dir()) {
+                fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
+            }
+        }
+    }
+
+    #[test]
+    fn a_tampered_volume_is_told_apart() {
+        let mut made = BTreeMap::new();
+        made.insert(vec!["a".to_string()], Made::Dir);
+        made.insert(vec!["a".to_string(), "f".to_string()], Made::File);
+        made.insert(vec!["l".to_string()], Made::Link("a/f".into()));
+        let checked = open(container(&made).unwrap()).unwrap();
+        let store = tempfile::tempdir().unwrap();
+        let dest = store.path().join("unpacked");
+        fs::create_dir(&dest).unwrap();
+        unpack_volumes(&checked, &dest, UnpackLimits::for_size(1 << 20, 8)).unwrap();
+        assert!(differences(&checked, &dest).unwrap().is_empty());
+        let file = dest.join(volume_dir_name("/data")).join("a/f");
+        fs::set_permissions(&file, fs::Permissions::from_mode(0o644)).unwrap();
+        fs::write(&file, "changed").unwrap();
+        let found = differences(&checked, &dest).unwrap();
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(found[0].contains("was made writable"), "{found:?}");
+        fs::set_permissions(&file, fs::Permissions::from_mode(0o444)).unwrap();
+        let found = differences(&checked, &dest).unwrap();
+        assert!(found[0].contains("was changed"), "{found:?}");
+        make_removable(&dest);
+    }
+}
