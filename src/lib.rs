@@ -15,6 +15,7 @@
 //! | [`lockfile`] | `webcpm.lock`: resolved trees with both formats, read and written as TOML |
 //! | [`rollout`] | re-points installs when the format policy changes (rollback, resume) |
 //! | [`artifacts`] | at install: unpacks volumes and compiles every atom into the store |
+//! | [`capabilities`] | what a package's commands ask of the host (network, commands, mounts) and what of it the user has not granted |
 //! | [`runtime`] | the engines behind one `Backend` trait, chosen per atom by its ABI: wasmtime (WASI preview 0 and 1), Wasmer (WASIX, feature `wasix`); precompiles, memory-maps artifacts, runs commands |
 //! | [`local`] | `run` of a local `.webc`, `.wasm`, package directory or URL: into the store as a blob |
 //! | [`run`] | `run`: from an installed package to a ready module and its WASI setup |
@@ -28,6 +29,7 @@
 //! path a file names.
 
 pub mod artifacts;
+pub mod capabilities;
 pub mod container;
 pub mod demo;
 pub mod error_text;

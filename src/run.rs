@@ -8,6 +8,11 @@
 //! atom is compiled again, the artifact replaced atomically, and the run goes on (said once on
 //! stderr). A package that is not installed is installed first. A WASIX command also gets the
 //! commands of its package and of the packages installed with it, to start by name.
+//!
+//! A program gets its package's volumes read-only, stdio, its arguments and the environment it
+//! is given; of the host, only what the request or the package's grants (`webcpm grant`) name:
+//! the network, directories, the host's environment. Every mount is checked once more here to
+//! lie inside its unpacked volume, whatever the store holds.
 
 use std::path::PathBuf;
 
@@ -15,7 +20,7 @@ use crate::artifacts::{self, PrepareError};
 use crate::container::{self, ContainerError};
 use crate::package::{Abi, PackageName, Sha256Digest};
 use crate::runtime::{Backend, Command, Miss, Module, Mount, RunOptions, Runtime, abi_of};
-use crate::store::{AtomRow, InstallMember, Store, StoreError};
+use crate::store::{AtomRow, Capability, InstallMember, Store, StoreError};
 
 /// Why a command could not be started.
 #[derive(Debug, thiserror::Error)]
@@ -52,6 +57,14 @@ pub enum LaunchError {
     Prepare(#[from] PrepareError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(
+        "{package}: the mount at {guest} leads outside the package's files ({host}); the store may have been tampered with: run `webcpm cache verify --repair`"
+    )]
+    UnsafeMount {
+        package: PackageName,
+        guest: String,
+        host: PathBuf,
+    },
     #[error("the store's manifest of {0} does not parse; run `webcpm install --refresh {0}`")]
     BadManifest(PackageName),
     /// The store was opened read-only and this launch must write to it (unpack, record an ABI,
@@ -73,6 +86,13 @@ pub struct Request {
     pub args: Vec<String>,
     pub env: Vec<(String, String)>,
     pub dirs: Vec<Mount>,
+    /// Give the program the host's network (`--net`, `run.network`).
+    pub network: bool,
+    /// Give the program the host's environment (`--forward-host-env`), as does a grant of it.
+    pub forward_host_env: bool,
+    /// The host's environment, read by the caller: what a program is given when the request or
+    /// a grant forwards it, before the package's variables and the request's own.
+    pub host_env: Vec<(String, String)>,
     /// Keep compiled code in the store (`compile.cache`); when false, the atom is compiled in
     /// memory for this run and nothing is written.
     pub keep_artifacts: bool,
@@ -363,6 +383,20 @@ fn load(
 /// Step 4: the package's volumes, read-only (its own and its dependencies'), then the user's
 /// directories.
 fn mounts(store: &Store, package: &Package, dirs: &[Mount]) -> Result<Vec<Mount>, LaunchError> {
+    let mut mounts = package_mounts(store, package)?;
+    mounts.extend(dirs.iter().cloned());
+    Ok(mounts)
+}
+
+/// Whether `host` lies inside `volume` once every link on the way is followed.
+fn inside(host: &std::path::Path, volume: &std::path::Path) -> bool {
+    match (host.canonicalize(), volume.canonicalize()) {
+        (Ok(host), Ok(volume)) => host.starts_with(volume),
+        _ => false,
+    }
+}
+
+fn package_mounts(store: &Store, package: &Package) -> Result<Vec<Mount>, LaunchError> {
     let mut mounts = Vec::new();
     for spec in container::mounts(&package.manifest) {
         let blob = match &spec.from {
@@ -375,22 +409,62 @@ fn mounts(store: &Store, package: &Package, dirs: &[Mount]) -> Result<Vec<Mount>
                 None => continue,
             },
         };
-        let mut host: PathBuf = store
+        let volume: PathBuf = store
             .volume_dir(&blob)
             .join(container::volume_dir_name(&spec.volume));
-        if !spec.subpath.is_empty() {
-            host = host.join(&spec.subpath);
+        let host = match spec.subpath.is_empty() {
+            true => volume.clone(),
+            false => volume.join(&spec.subpath),
+        };
+        if !host.is_dir() {
+            continue;
         }
-        if host.is_dir() {
-            mounts.push(Mount {
-                host,
+        if !inside(&host, &volume) {
+            return Err(LaunchError::UnsafeMount {
+                package: package.name.clone(),
                 guest: spec.guest,
-                writable: false,
+                host,
             });
         }
+        mounts.push(Mount {
+            host,
+            guest: spec.guest,
+            writable: false,
+        });
     }
-    mounts.extend(dirs.iter().cloned());
     Ok(mounts)
+}
+
+/// What the request and the package's grants give the program of the host: directories, the
+/// network, the environment.
+fn granted(
+    store: &Store,
+    package: &PackageName,
+    request: &Request,
+) -> Result<(Vec<Mount>, bool, Vec<(String, String)>), LaunchError> {
+    let mut dirs = request.dirs.clone();
+    let mut network = request.network;
+    let mut forward = request.forward_host_env;
+    for capability in store.index().grants(package)? {
+        match capability {
+            Capability::Network => network = true,
+            Capability::Dir { host, guest } => {
+                if !dirs.iter().any(|d| d.guest == guest) {
+                    dirs.push(Mount {
+                        host,
+                        guest,
+                        writable: true,
+                    });
+                }
+            }
+            Capability::HostEnv => forward = true,
+        }
+    }
+    let host_env = match forward {
+        true => request.host_env.clone(),
+        false => Vec::new(),
+    };
+    Ok((dirs, network, host_env))
 }
 
 /// The commands of the package and of every package installed with it (its dependencies), the
@@ -481,7 +555,9 @@ fn launch_package(
     let command = &target.command;
     let mut args = command.main_args.clone();
     args.extend(request.args.iter().cloned());
-    let mut env = command.env.clone();
+    let (dirs, network, host_env) = granted(store, name, request)?;
+    let mut env = host_env;
+    env.extend(command.env.iter().cloned());
     env.extend(request.env.iter().cloned());
     Ok(Launch {
         module: loaded.module,
@@ -492,8 +568,9 @@ fn launch_package(
             program: command.name.clone(),
             args,
             env,
-            mounts: mounts(store, &package, &request.dirs)?,
+            mounts: mounts(store, &package, &dirs)?,
             commands,
+            network,
         },
         recompiled: loaded.recompiled,
         from_artifact: loaded.from_artifact,

@@ -69,6 +69,9 @@ pub enum Command {
     },
     /// Run a package's command (installing the package first if needed)
     Run(RunArgs),
+    /// Give a package something of the host for every run (the network, a directory, the
+    /// environment), take it back, or list what packages were given
+    Grant(GrantArgs),
     /// List installed packages
     List,
     /// Remove an install (its files stay in the store until `cache gc`)
@@ -167,9 +170,8 @@ pub struct RunArgs {
     /// Set an environment variable for the program (repeatable)
     #[arg(long = "env", value_name = "KEY=VALUE", value_parser = parse_env)]
     pub env: Vec<(String, String)>,
-    /// Give the program a host directory, read-write, at GUEST (default: the same path)
-    #[arg(long = "dir", value_name = "HOST[:GUEST]")]
-    pub dirs: Vec<String>,
+    #[command(flatten)]
+    pub host: HostArgs,
     #[command(flatten)]
     pub format: FormatArgs,
     /// Never ask the registry; the package must be installed
@@ -178,6 +180,86 @@ pub struct RunArgs {
     /// Arguments for the program, after `--`
     #[arg(last = true, value_name = "ARGS")]
     pub args: Vec<String>,
+}
+
+/// What of the host a program gets, spelt as `wasmer run` spells it. Nothing by default.
+#[derive(Debug, Args, Clone, Default)]
+pub struct HostArgs {
+    /// Give the program the host's network: WASIX sockets may listen, connect and resolve names
+    /// (a WASI preview 1 program has no sockets either way) [config: run.network]
+    #[arg(long)]
+    pub net: bool,
+    /// Give the program a host directory, read-write, at GUEST (default: the same path)
+    #[arg(long = "dir", value_name = "HOST[:GUEST]", value_parser = parse_dir)]
+    pub dirs: Vec<(PathBuf, String)>,
+    /// Give the program a host directory, read-write, at GUEST
+    #[arg(long = "volume", value_name = "HOST:GUEST", value_parser = parse_volume)]
+    pub volumes: Vec<(PathBuf, String)>,
+    /// Give the program a host directory, read-write, at GUEST
+    #[arg(long = "mapdir", value_name = "GUEST:HOST", value_parser = parse_mapdir)]
+    pub mapdirs: Vec<(PathBuf, String)>,
+    /// Give the program the host's environment (before the package's and --env's variables)
+    #[arg(long)]
+    pub forward_host_env: bool,
+}
+
+impl HostArgs {
+    /// Every directory, however spelt: (host, guest).
+    pub fn all_dirs(&self) -> impl Iterator<Item = &(PathBuf, String)> {
+        self.dirs.iter().chain(&self.volumes).chain(&self.mapdirs)
+    }
+
+    /// Whether no flag was given.
+    pub fn is_empty(&self) -> bool {
+        !self.net && !self.forward_host_env && self.all_dirs().next().is_none()
+    }
+}
+
+fn parse_dir(text: &str) -> Result<(PathBuf, String), String> {
+    let (host, guest) = text.split_once(':').unwrap_or((text, text));
+    dir_pair(host, guest, text)
+}
+
+fn parse_volume(text: &str) -> Result<(PathBuf, String), String> {
+    match text.split_once(':') {
+        Some((host, guest)) => dir_pair(host, guest, text),
+        None => Err(format!("`{text}` is not HOST:GUEST")),
+    }
+}
+
+fn parse_mapdir(text: &str) -> Result<(PathBuf, String), String> {
+    match text.split_once(':') {
+        Some((guest, host)) => dir_pair(host, guest, text),
+        None => Err(format!("`{text}` is not GUEST:HOST")),
+    }
+}
+
+fn dir_pair(host: &str, guest: &str, text: &str) -> Result<(PathBuf, String), String> {
+    if host.is_empty() || guest.is_empty() {
+        return Err(format!("`{text}` names an empty path"));
+    }
+    if guest.split('/').any(|part| part == "..") {
+        return Err(format!(
+            "`{guest}`: a path in the program may not hold `..`"
+        ));
+    }
+    Ok((PathBuf::from(host), guest.to_string()))
+}
+
+#[derive(Debug, Args)]
+#[command(group = clap::ArgGroup::new("mode").args(["revoke", "list"]))]
+pub struct GrantArgs {
+    /// The package, `namespace/name` (a local file runs as `local/<file stem>`)
+    #[arg(required_unless_present = "list", value_name = "PACKAGE")]
+    pub package: Option<PackageName>,
+    #[command(flatten)]
+    pub host: HostArgs,
+    /// Take back what the flags name; with no flag, everything the package was given
+    #[arg(long)]
+    pub revoke: bool,
+    /// List what was granted (to one package, or to every package)
+    #[arg(long)]
+    pub list: bool,
 }
 
 fn parse_env(text: &str) -> Result<(String, String), String> {

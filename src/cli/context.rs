@@ -184,6 +184,7 @@ impl Context {
         if let Some(dir) = self.settings.compile_cache().directory() {
             store.set_compiled_dir(dir.to_path_buf());
         }
+        store.set_unpack_ratio(self.settings.store.unpack_ratio.val);
         store
     }
 

@@ -15,9 +15,11 @@ mod config_edit;
 mod context;
 mod failure;
 mod follow;
+mod host;
 mod lockfile;
 mod optimizer;
 mod reporters;
+mod requests;
 
 use std::io::IsTerminal;
 
@@ -154,6 +156,7 @@ async fn dispatch(cli: Cli) -> Result<ExitStatus, Failure> {
             follow::record(&ctx, &names, Phase::Run, &result);
             result
         }
+        Command::Grant(args) => grant::grant(&plain()?, args),
         Command::List => list::list(&plain()?),
         Command::Uninstall { package } => uninstall::uninstall(&plain()?, &package),
         Command::Cache(cmd) => match cmd {

@@ -38,9 +38,47 @@ pub fn abi_of(wasm: &[u8]) -> Abi {
     }
 }
 
+/// The imports through which a module can reach the network: WASIX sockets, name resolution
+/// and the HTTP client. Empty for a module that cannot (WASI preview 0 and 1 have no sockets).
+pub fn network_imports(wasm: &[u8]) -> Vec<String> {
+    let mut found = Vec::new();
+    for payload in Parser::new(0).parse_all(wasm) {
+        match payload {
+            Ok(Payload::ImportSection(reader)) => {
+                for import in reader.into_imports().flatten() {
+                    let wasix = matches!(import.module, "wasix_32v1" | "wasix_64v1");
+                    let networked = import.module == "wasix_http_client_v1"
+                        || wasix
+                            && (import.name.starts_with("sock_")
+                                || import.name.starts_with("port_")
+                                || import.name == "resolve");
+                    if networked && !found.iter().any(|f| f == import.name) {
+                        found.push(import.name.to_string());
+                    }
+                }
+            }
+            Ok(Payload::CodeSectionStart { .. }) | Err(_) => break,
+            Ok(_) => {}
+        }
+    }
+    found
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn socket_imports_are_network_imports() {
+        let wasm = wat::parse_str(
+            r#"(module (import "wasix_32v1" "sock_listen" (func))
+                       (import "wasix_32v1" "fd_write" (func))
+                       (import "wasi_snapshot_preview1" "sock_accept" (func)))"#,
+        )
+        .unwrap();
+        assert_eq!(network_imports(&wasm), vec!["sock_listen".to_string()]);
+        assert!(network_imports(&wat::parse_str("(module)").unwrap()).is_empty());
+    }
 
     fn abi(wat: &str) -> Abi {
         abi_of(&wat::parse_str(wat).unwrap())

@@ -37,7 +37,7 @@ use std::sync::{Arc, OnceLock};
 
 use crate::package::Abi;
 
-pub use abi::abi_of;
+pub use abi::{abi_of, network_imports};
 pub use backend::{Backend, EngineError, Miss, Module};
 pub use code_size::code_size;
 pub use options::{Command, Limits, Mount, RunError, RunOptions};

@@ -35,6 +35,9 @@ pub struct RunOptions {
     /// `/bin/<name>` (as under `wasmer run`: bash finds coreutils' `ls`); the first of a name
     /// wins. Empty for WASI programs, which cannot start other programs.
     pub commands: Vec<Command>,
+    /// The host's network (WASIX sockets), granted by the user; WASI preview 0 and 1 programs
+    /// have no sockets to use it with.
+    pub network: bool,
 }
 
 /// A command another program may start.

@@ -149,6 +149,16 @@ pub const ENV_VARS: &[EnvVar] = &[
         Some(keys::RUN_TIMEOUT),
         "seconds before a program is stopped",
     ),
+    var(
+        "WEBCPM_NETWORK",
+        Some(keys::RUN_NETWORK),
+        "give every program the host's network, true or false",
+    ),
+    var(
+        "WEBCPM_UNPACK_RATIO",
+        Some(keys::UNPACK_RATIO),
+        "how many times its size a package may unpack to",
+    ),
 ];
 
 /// The variables that set config keys or force a format, as `(name, value)` pairs from

@@ -26,3 +26,5 @@ pub const COMPILE_SHARED: &str = "compile.shared";
 pub const COMPILE_TIERING: &str = "compile.tiering";
 pub const MAX_MEMORY: &str = "run.max_memory";
 pub const RUN_TIMEOUT: &str = "run.timeout";
+pub const RUN_NETWORK: &str = "run.network";
+pub const UNPACK_RATIO: &str = "store.unpack_ratio";

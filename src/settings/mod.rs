@@ -111,6 +111,8 @@ pub struct StoreSettings {
     pub compile_shared: Value<Option<String>>,
     /// Which atoms get baseline code first.
     pub compile_tiering: Value<crate::artifacts::Tiering>,
+    /// How many times its file's size a package may unpack to.
+    pub unpack_ratio: Value<u64>,
 }
 
 /// `[run]`: limits on running programs.
@@ -118,6 +120,8 @@ pub struct StoreSettings {
 pub struct RunSettings {
     pub max_memory: Value<Option<u64>>,
     pub timeout: Value<Option<Duration>>,
+    /// Every program gets the host's network (WASIX sockets), as with `run --net`.
+    pub network: Value<bool>,
 }
 
 /// The effective configuration: typed values with their layers.
@@ -355,6 +359,10 @@ impl Settings {
                 compile_capacity: r.limit(keys::COMPILE_CAPACITY)?,
                 compile_shared: r.typed(keys::COMPILE_SHARED, oci_or_none)?,
                 compile_tiering: r.typed(keys::COMPILE_TIERING, tiering)?,
+                unpack_ratio: r.int(keys::UNPACK_RATIO, 1, 1000).map(|v| Value {
+                    val: v.val as u64,
+                    layer: v.layer,
+                })?,
             },
             run: RunSettings {
                 max_memory: r.limit(keys::MAX_MEMORY)?,
@@ -362,6 +370,7 @@ impl Settings {
                     val: timeout.val.map(Duration::from_secs),
                     layer: timeout.layer,
                 },
+                network: r.bool(keys::RUN_NETWORK)?,
             },
             fleet: fleet(&r)?,
             layered,
@@ -461,6 +470,7 @@ impl Settings {
             max_size: d.max_size.val,
             retries: d.retries.val,
             allow_insecure_http: d.allow_insecure_http.val,
+            unpack_ratio: self.store.unpack_ratio.val,
             ..FetchOptions::default()
         }
     }
@@ -589,6 +599,8 @@ mod tests {
             keys::COMPILE_TIERING,
             keys::MAX_MEMORY,
             keys::RUN_TIMEOUT,
+            keys::RUN_NETWORK,
+            keys::UNPACK_RATIO,
         ];
         for (key, _, _) in s.entries() {
             assert!(read.contains(&key), "{key} has no typed field");

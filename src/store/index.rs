@@ -6,7 +6,7 @@
 //! format, the blob, and why that format), `install_members` (the whole resolved tree of each
 //! install), `decisions` (each candidate format's outcome for an install), `atoms` (the modules
 //! inside each blob, by SHA-256), `artifacts` (compiled atoms per engine, or why compiling
-//! failed) and `events` (a log).
+//! failed) and `events` (a log). Migration 3 adds `grants`: what the user granted each package.
 //!
 //! Migrations are an append-only list applied under `PRAGMA user_version`; an index whose version
 //! is newer than this binary knows is refused, never altered. WAL mode, foreign keys on, a busy
@@ -23,6 +23,7 @@ mod artifacts;
 mod blobs;
 mod distributions;
 mod events;
+mod grants;
 mod installs;
 mod sql;
 
@@ -38,6 +39,7 @@ use rusqlite::{
 pub use artifacts::{ArtifactEntry, ArtifactRow, BaselineOnly};
 pub use blobs::{AtomRow, BlobEntry, BlobRow};
 pub use events::Event;
+pub use grants::Capability;
 pub use installs::{Decision, InstallMember, InstallRecord, Installed, Repoint};
 pub use sql::IndexError;
 use sql::now_ms;
@@ -148,6 +150,18 @@ CREATE TABLE events (
     // 2: the ABI of each atom, read from its imports at install (NULL: recorded before this).
     r#"
 ALTER TABLE atoms ADD COLUMN abi TEXT;
+"#,
+    // 3: what the user granted each package (`webcpm grant`): the network, a host directory
+    // (host and guest path), the host's environment. User decisions: `cache clean` keeps them.
+    r#"
+CREATE TABLE grants (
+    package TEXT NOT NULL,
+    capability TEXT NOT NULL,
+    host TEXT NOT NULL DEFAULT '',
+    guest TEXT NOT NULL DEFAULT '',
+    granted_at INTEGER NOT NULL,
+    PRIMARY KEY (package, capability, host, guest)
+);
 "#,
 ];
 

@@ -18,6 +18,7 @@ mod registry;
 mod replay;
 mod rollout;
 mod run;
+mod sandbox;
 mod scale;
 mod services;
 mod store;

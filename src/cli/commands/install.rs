@@ -9,6 +9,7 @@ use crate::cli::args::{GlobalArgs, InstallArgs};
 use crate::cli::context::{Context, format_flags};
 use crate::cli::failure::{ExitStatus, Failure};
 use crate::cli::lockfile::read_lockfile;
+use crate::cli::requests::Before;
 use crate::install::{InstallError, InstallOptions, InstallReport, Network};
 use crate::lockfile::{LockedSource, Lockfile};
 use crate::package::{PackageName, PackageSpec};
@@ -111,9 +112,17 @@ pub async fn install(
     args: InstallArgs,
 ) -> Result<ExitStatus, Failure> {
     let started = Instant::now();
-    let (specs, results) = match already_installed(ctx, &args) {
-        Some(reports) => (args.packages.clone(), reports.into_iter().map(Ok).collect()),
-        None => install_all(ctx, lock.as_ref(), &args).await?,
+    let (specs, results, before) = match already_installed(ctx, &args) {
+        Some(reports) => (
+            args.packages.clone(),
+            reports.into_iter().map(Ok).collect(),
+            Before::default(),
+        ),
+        None => {
+            let before = Before::read(ctx, &names(&args, lock.as_ref()));
+            let (specs, results) = install_all(ctx, lock.as_ref(), &args).await?;
+            (specs, results, before)
+        }
     };
     let mut installed = Vec::new();
     let mut failures = Vec::new();
@@ -121,6 +130,9 @@ pub async fn install(
         match result {
             Ok(report) => {
                 say_installed(ctx, &report, started);
+                if !report.up_to_date {
+                    before.show(ctx, &report.package, &report.version, &report.sha256);
+                }
                 installed.push(report);
             }
             Err(e) => failures.push((spec.clone(), Failure::from(e))),

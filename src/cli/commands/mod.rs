@@ -7,6 +7,7 @@ pub mod cache;
 pub mod cache_verify;
 pub mod config;
 pub mod demo;
+pub mod grant;
 pub mod install;
 pub mod list;
 pub mod lock;

@@ -16,16 +16,30 @@ use crate::local::{self, LocalError, Target};
 use crate::package::{PackageName, PackageSpec, Sha256Digest};
 use crate::run::{Launch, Request};
 use crate::runtime::{Mount, RunError, Runtime};
-use crate::store::Store;
+use crate::store::{Capability, Store};
 
-/// Parses `HOST[:GUEST]`.
-fn parse_dir(text: &str) -> Mount {
-    let (host, guest) = text.split_once(':').unwrap_or((text, text));
-    Mount {
-        host: std::path::PathBuf::from(host),
-        guest: guest.to_string(),
-        writable: true,
+/// What the flags give the program of the host, beside what the package was granted.
+fn request(ctx: &Context, args: &RunArgs) -> Result<Request, Failure> {
+    let mut dirs = Vec::new();
+    for capability in crate::cli::host::capabilities(&args.host)? {
+        if let Capability::Dir { host, guest } = capability {
+            dirs.push(Mount {
+                host,
+                guest,
+                writable: true,
+            });
+        }
     }
+    Ok(Request {
+        command: args.command.clone(),
+        args: args.args.clone(),
+        env: args.env.clone(),
+        dirs,
+        network: args.host.net || ctx.settings.run.network.val,
+        forward_host_env: args.host.forward_host_env,
+        host_env: std::env::vars().collect(),
+        keep_artifacts: ctx.settings.compile_cache().enabled(),
+    })
 }
 
 /// Whether the store has an install that answers the request.
@@ -209,13 +223,7 @@ fn tier(store: &Store, runtime: &Runtime, launch: &Launch) -> String {
 
 pub async fn run(ctx: &Context, args: RunArgs) -> Result<ExitStatus, Failure> {
     let runtime = ctx.runtime()?;
-    let request = Request {
-        command: args.command.clone(),
-        args: args.args.clone(),
-        env: args.env.clone(),
-        dirs: args.dirs.iter().map(|d| parse_dir(d)).collect(),
-        keep_artifacts: ctx.settings.compile_cache().enabled(),
-    };
+    let request = request(ctx, &args)?;
     let started = Instant::now();
     let warm = match &args.package {
         Target::Package(spec) => warm_launch(ctx, &runtime, spec, &request),

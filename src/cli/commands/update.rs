@@ -6,6 +6,7 @@ use serde_json::json;
 
 use crate::cli::context::Context;
 use crate::cli::failure::{ExitStatus, Failure, FailureKind};
+use crate::cli::requests::Before;
 use crate::install::{InstallOptions, Network};
 use crate::package::{PackageName, PackageSpec};
 use crate::store::Store;
@@ -29,6 +30,13 @@ pub async fn update(ctx: &Context, names: &[PackageName]) -> Result<ExitStatus, 
         refresh: true,
         ..InstallOptions::default()
     };
+    let before = Before::read(
+        ctx,
+        &installs
+            .iter()
+            .map(|i| i.package.clone())
+            .collect::<Vec<_>>(),
+    );
     let mut moved = Vec::new();
     for install in installs
         .iter()
@@ -47,6 +55,7 @@ pub async fn update(ctx: &Context, names: &[PackageName]) -> Result<ExitStatus, 
                 "Updated {} {from} -> {} (WebC {})",
                 install.package, report.version, report.webc
             ));
+            before.show(ctx, &install.package, &report.version, &report.sha256);
         }
         moved.push(json!({"package": install.package, "from": from, "to": report.version, "webc": report.webc}));
     }

@@ -13,6 +13,7 @@
 //! the engine's tunables ([`memory`]).
 
 mod memory;
+mod read_only;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -20,12 +21,14 @@ use std::sync::mpsc;
 
 use wasmer_types::ModuleHash;
 use wasmer_wasix::bin_factory::{BinaryPackage, BinaryPackageCommand};
-use wasmer_wasix::runners::MappedDirectory;
 use wasmer_wasix::runners::wasi::{RuntimeOrEngine, WasiRunner};
 use wasmer_wasix::runtime::package_loader::UnsupportedPackageLoader;
 use wasmer_wasix::runtime::resolver::MultiSource;
 use wasmer_wasix::runtime::task_manager::tokio::TokioTaskManager;
-use wasmer_wasix::{PluggableRuntime, SpawnError, WasiRuntimeError, WasiThreadError};
+use wasmer_wasix::virtual_fs::FileSystem;
+use wasmer_wasix::{
+    PluggableRuntime, SpawnError, UnsupportedVirtualNetworking, WasiRuntimeError, WasiThreadError,
+};
 
 use super::backend::{self, Backend, EngineError, Miss, Module};
 use super::options::{Command, Limits, RunError, RunOptions};
@@ -203,7 +206,11 @@ fn run_program(
         // downloaded.
         runtime.set_source(MultiSource::default());
         runtime.set_package_loader(UnsupportedPackageLoader);
-        let runner = runner(&options);
+        // The host's network only when the user granted it (`--net`), as under `wasmer run`.
+        if !options.network {
+            runtime.set_networking_implementation(UnsupportedVirtualNetworking::default());
+        }
+        let runner = runner(&options)?;
         let hash = ModuleHash::sha256(options.module_name.as_bytes());
         runner.run_wasm(
             RuntimeOrEngine::Runtime(Arc::new(runtime)),
@@ -261,20 +268,33 @@ fn ended(error: anyhow::Error, module: String) -> Result<i32, RunError> {
     })
 }
 
-/// The runner with the program's arguments, environment, directories and commands.
-fn runner(options: &RunOptions) -> WasiRunner {
+/// The runner with the program's arguments, environment, directories and commands. Call it
+/// inside the program's tokio runtime: the host directories' file systems live on it.
+fn runner(options: &RunOptions) -> Result<WasiRunner, RunError> {
     let mut runner = WasiRunner::new();
     runner
         .with_args(options.args.iter().cloned())
-        .with_envs(options.env.iter().cloned())
-        .with_mapped_directories(options.mounts.iter().map(|m| MappedDirectory {
-            host: m.host.clone(),
-            guest: m.guest.clone(),
-        }));
+        .with_envs(options.env.iter().cloned());
+    for mount in &options.mounts {
+        let host = wasmer_wasix::virtual_fs::host_fs::FileSystem::new(
+            tokio::runtime::Handle::current(),
+            &mount.host,
+        )
+        .map_err(|e| RunError::Mount {
+            host: mount.host.clone(),
+            guest: mount.guest.clone(),
+            reason: e.to_string(),
+        })?;
+        let fs: Arc<dyn FileSystem + Send + Sync> = match mount.writable {
+            true => Arc::new(host),
+            false => Arc::new(read_only::ReadOnly::new(Arc::new(host))),
+        };
+        runner.with_mount(mount.guest.clone(), fs);
+    }
     if !options.commands.is_empty() {
         runner.with_injected_package(commands_package(&options.commands));
     }
-    runner
+    Ok(runner)
 }
 
 /// One package holding every command a program may start, as Wasmer's `BinaryPackage`.
