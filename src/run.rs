@@ -435,13 +435,20 @@ fn package_mounts(store: &Store, package: &Package) -> Result<Vec<Mount>, Launch
     Ok(mounts)
 }
 
+/// What a program gets of the host.
+struct Granted {
+    dirs: Vec<Mount>,
+    network: bool,
+    host_env: Vec<(String, String)>,
+}
+
 /// What the request and the package's grants give the program of the host: directories, the
 /// network, the environment.
 fn granted(
     store: &Store,
     package: &PackageName,
     request: &Request,
-) -> Result<(Vec<Mount>, bool, Vec<(String, String)>), LaunchError> {
+) -> Result<Granted, LaunchError> {
     let mut dirs = request.dirs.clone();
     let mut network = request.network;
     let mut forward = request.forward_host_env;
@@ -464,7 +471,11 @@ fn granted(
         true => request.host_env.clone(),
         false => Vec::new(),
     };
-    Ok((dirs, network, host_env))
+    Ok(Granted {
+        dirs,
+        network,
+        host_env,
+    })
 }
 
 /// The commands of the package and of every package installed with it (its dependencies), the
@@ -555,8 +566,8 @@ fn launch_package(
     let command = &target.command;
     let mut args = command.main_args.clone();
     args.extend(request.args.iter().cloned());
-    let (dirs, network, host_env) = granted(store, name, request)?;
-    let mut env = host_env;
+    let granted = granted(store, name, request)?;
+    let mut env = granted.host_env;
     env.extend(command.env.iter().cloned());
     env.extend(request.env.iter().cloned());
     Ok(Launch {
@@ -568,9 +579,9 @@ fn launch_package(
             program: command.name.clone(),
             args,
             env,
-            mounts: mounts(store, &package, &dirs)?,
+            mounts: mounts(store, &package, &granted.dirs)?,
             commands,
-            network,
+            network: granted.network,
         },
         recompiled: loaded.recompiled,
         from_artifact: loaded.from_artifact,

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use webc::metadata::Manifest;
 
-use super::ContainerError;
+use super::base::ContainerError;
 use super::tree::Tree;
 
 fn refuse(field: String, value: &str, reason: &'static str) -> ContainerError {

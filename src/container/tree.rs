@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 
-use super::ContainerError;
+use super::base::{ContainerError, catch, safe_name, volume_path};
 
 /// How deep directories may nest.
 const MAX_DEPTH: usize = 256;
@@ -109,7 +109,7 @@ pub(crate) fn walk(
                 "directories nested too deep",
             ));
         }
-        let entries = super::catch(|| volume.read_dir(super::volume_path(&dir).as_str()))
+        let entries = catch(|| volume.read_dir(volume_path(&dir).as_str()))
             .map_err(|reason| ContainerError::Malformed {
                 format: "volume".into(),
                 reason,
@@ -118,7 +118,7 @@ pub(crate) fn walk(
         for (name, _, meta) in entries {
             let mut path = dir.clone();
             path.push(name.as_str().to_string());
-            if !super::safe_name(name.as_str()) {
+            if !safe_name(name.as_str()) {
                 return Err(unsafe_path(
                     volume_name,
                     &path,
@@ -137,8 +137,8 @@ pub(crate) fn walk(
                 }
                 webc::Metadata::Symlink { target_length, .. } => {
                     budget.spend(target_length as u64)?;
-                    let inner = super::volume_path(&path);
-                    let target = super::catch(|| volume.read_link(inner.as_str()))
+                    let inner = volume_path(&path);
+                    let target = catch(|| volume.read_link(inner.as_str()))
                         .ok()
                         .flatten()
                         .map(|(t, _)| t)
@@ -155,7 +155,7 @@ pub(crate) fn walk(
 pub(crate) fn unsafe_path(volume: &str, path: &[String], reason: &'static str) -> ContainerError {
     ContainerError::UnsafePath {
         volume: volume.to_string(),
-        path: super::volume_path(path),
+        path: volume_path(path),
         reason,
     }
 }

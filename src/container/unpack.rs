@@ -8,8 +8,8 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
+use super::base::{Checked, ContainerError, catch, volume_dir_name, volume_path};
 use super::tree::{Budget, Node, Tree, UnpackLimits, walk};
-use super::{Checked, ContainerError, volume_dir_name, volume_path};
 
 const FILE_MODE: u32 = 0o444;
 const DIR_MODE: u32 = 0o555;
@@ -20,12 +20,11 @@ fn checked_volumes(
     limits: UnpackLimits,
 ) -> Result<Vec<(String, webc::Volume, Tree)>, ContainerError> {
     let mut budget = Budget::new(limits);
-    let volumes = super::catch(|| checked.container.volumes()).map_err(|reason| {
-        ContainerError::Malformed {
+    let volumes =
+        catch(|| checked.container.volumes()).map_err(|reason| ContainerError::Malformed {
             format: "volume".into(),
             reason,
-        }
-    })?;
+        })?;
     let mut out = Vec::new();
     for (name, volume) in volumes {
         let tree = walk(&name, &volume, &mut budget)?;

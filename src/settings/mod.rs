@@ -226,6 +226,35 @@ fn policy_key(value: &toml::Value) -> Result<Option<VerifyingKey>, String> {
     }
 }
 
+/// `[store]` and `[compile]`.
+fn store(r: &Reader) -> Result<StoreSettings, SettingsError> {
+    Ok(StoreSettings {
+        max_size: r.limit(keys::STORE_MAX_SIZE)?,
+        compile_cache: r.bool(keys::COMPILE_CACHE)?,
+        compile_directory: r.typed(keys::COMPILE_DIRECTORY, path_or_none)?,
+        compile_capacity: r.limit(keys::COMPILE_CAPACITY)?,
+        compile_shared: r.typed(keys::COMPILE_SHARED, oci_or_none)?,
+        compile_tiering: r.typed(keys::COMPILE_TIERING, tiering)?,
+        unpack_ratio: r.int(keys::UNPACK_RATIO, 1, 1000).map(|v| Value {
+            val: v.val as u64,
+            layer: v.layer,
+        })?,
+    })
+}
+
+/// `[run]`.
+fn run(r: &Reader) -> Result<RunSettings, SettingsError> {
+    let timeout = r.limit(keys::RUN_TIMEOUT)?;
+    Ok(RunSettings {
+        max_memory: r.limit(keys::MAX_MEMORY)?,
+        timeout: Value {
+            val: timeout.val.map(Duration::from_secs),
+            layer: timeout.layer,
+        },
+        network: r.bool(keys::RUN_NETWORK)?,
+    })
+}
+
 /// `rollout.source` and the other keys of the registry's policy.
 fn fleet(r: &Reader) -> Result<FleetSettings, SettingsError> {
     let policy_key = r.typed(keys::POLICY_KEY, policy_key)?;
@@ -303,7 +332,6 @@ impl Settings {
             Some(_) => Some(r.text(keys::REGISTRY_TOKEN)?).filter(|t| !t.val.is_empty()),
             None => None,
         };
-        let timeout = r.limit(keys::RUN_TIMEOUT)?;
         let settings = Settings {
             registry: RegistrySettings {
                 url: r.text(keys::REGISTRY_URL)?,
@@ -352,26 +380,8 @@ impl Settings {
                 })?,
                 allow_insecure_http: r.bool(keys::ALLOW_INSECURE_HTTP)?,
             },
-            store: StoreSettings {
-                max_size: r.limit(keys::STORE_MAX_SIZE)?,
-                compile_cache: r.bool(keys::COMPILE_CACHE)?,
-                compile_directory: r.typed(keys::COMPILE_DIRECTORY, path_or_none)?,
-                compile_capacity: r.limit(keys::COMPILE_CAPACITY)?,
-                compile_shared: r.typed(keys::COMPILE_SHARED, oci_or_none)?,
-                compile_tiering: r.typed(keys::COMPILE_TIERING, tiering)?,
-                unpack_ratio: r.int(keys::UNPACK_RATIO, 1, 1000).map(|v| Value {
-                    val: v.val as u64,
-                    layer: v.layer,
-                })?,
-            },
-            run: RunSettings {
-                max_memory: r.limit(keys::MAX_MEMORY)?,
-                timeout: Value {
-                    val: timeout.val.map(Duration::from_secs),
-                    layer: timeout.layer,
-                },
-                network: r.bool(keys::RUN_NETWORK)?,
-            },
+            store: store(&r)?,
+            run: run(&r)?,
             fleet: fleet(&r)?,
             layered,
         };

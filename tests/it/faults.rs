@@ -564,7 +564,7 @@ fn hostile_input_is_refused_and_nothing_is_stored() {
         (
             "climbing",
             climbing,
-            "unsafe path in volume `/data`: `/data/../../etc`",
+            "unsafe package.fs[0].mount_path `/data/../../etc`",
         ),
         (
             "ghost",

@@ -4,9 +4,7 @@
 //! an update that asks for more says so.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 
 use webc::PathSegment;
 use webc::v3::write::{DirEntry, FileEntry, SymlinkEntry};
@@ -466,6 +464,7 @@ fn a_program_writes_only_into_a_directory_the_user_gave_it() {
     }
 }
 
+#[cfg(feature = "wasix")]
 /// The address 127.0.0.1:`port` as WASIX's `__wasi_addr_port_t` at offset 32.
 fn store_addr(port: u16) -> String {
     format!(
@@ -475,6 +474,7 @@ fn store_addr(port: u16) -> String {
     )
 }
 
+#[cfg(feature = "wasix")]
 /// A WASIX command that connects to 127.0.0.1:`port` and prints `connected`; exits 10 when it
 /// cannot open a socket, 11 when it cannot connect.
 fn connect_wasm(port: u16) -> Vec<u8> {
@@ -499,6 +499,7 @@ fn connect_wasm(port: u16) -> Vec<u8> {
     .unwrap()
 }
 
+#[cfg(feature = "wasix")]
 /// A WASIX command that listens on 127.0.0.1:`port`, prints `listening`, and waits for its
 /// stdin to close; exits 10, 12 or 13 when it cannot open, bind or listen.
 fn listen_wasm(port: u16) -> Vec<u8> {
@@ -529,6 +530,7 @@ fn listen_wasm(port: u16) -> Vec<u8> {
     .unwrap()
 }
 
+#[cfg(feature = "wasix")]
 /// Whether `listener` gets a connection within `seconds`.
 fn accepted(listener: &std::net::TcpListener, seconds: u64) -> bool {
     listener.set_nonblocking(true).unwrap();
@@ -545,6 +547,8 @@ fn accepted(listener: &std::net::TcpListener, seconds: u64) -> bool {
 #[cfg(feature = "wasix")]
 #[test]
 fn a_wasix_program_has_no_network_without_net() {
+    use std::io::{BufRead, BufReader, Write};
+    use std::process::Stdio;
     let tmp = tempfile::tempdir().unwrap();
     let home = tmp.path();
 
