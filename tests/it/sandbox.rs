@@ -685,3 +685,98 @@ fn cache_maintenance_removes_only_what_the_store_made() {
         }
     }
 }
+
+/// A WASI command that prints its environment, one variable a line.
+fn env_wasm() -> Vec<u8> {
+    wat::parse_str(
+        r#"(module
+  (import "wasi_snapshot_preview1" "environ_sizes_get" (func $sizes (param i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "environ_get" (func $get (param i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 4)
+  (data (i32.const 16) "\n")
+  (func $strlen (param $p i32) (result i32) (local $n i32)
+    (block $done (loop $l
+      (br_if $done (i32.eqz (i32.load8_u (i32.add (local.get $p) (local.get $n)))))
+      (local.set $n (i32.add (local.get $n) (i32.const 1)))
+      (br $l)))
+    (local.get $n))
+  (func $write (param $ptr i32) (param $len i32)
+    (i32.store (i32.const 20) (local.get $ptr))
+    (i32.store (i32.const 24) (local.get $len))
+    (drop (call $fd_write (i32.const 1) (i32.const 20) (i32.const 1) (i32.const 28))))
+  (func (export "_start") (local $i i32) (local $p i32)
+    (drop (call $sizes (i32.const 0) (i32.const 4)))
+    (drop (call $get (i32.const 64) (i32.const 65536)))
+    (block $done (loop $l
+      (br_if $done (i32.ge_u (local.get $i) (i32.load (i32.const 0))))
+      (local.set $p (i32.load (i32.add (i32.const 64) (i32.mul (local.get $i) (i32.const 4)))))
+      (call $write (local.get $p) (call $strlen (local.get $p)))
+      (call $write (i32.const 16) (i32.const 1))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br $l)))))"#,
+    )
+    .unwrap()
+}
+
+#[test]
+fn the_host_environment_only_when_forwarded_or_granted() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path();
+    let module = home.join("printenv.wasm");
+    std::fs::write(&module, env_wasm()).unwrap();
+    let printenv = |extra: &[&str]| {
+        let out = run(webcpm(home)
+            .env("HOST_SECRET", "s3cret")
+            .arg("run")
+            .arg(&module)
+            .args(extra));
+        assert_eq!(out.status.code(), Some(0), "{extra:?}");
+        stdout(&out)
+    };
+    let given = printenv(&["--env", "ASKED=yes"]);
+    assert_eq!(given, "ASKED=yes\n", "only what was given");
+    let forwarded = printenv(&["--forward-host-env"]);
+    assert!(forwarded.contains("HOST_SECRET=s3cret\n"), "{forwarded}");
+    let out = run(webcpm(home).args(["grant", "local/printenv", "--forward-host-env"]));
+    assert_eq!(out.status.code(), Some(0));
+    assert!(printenv(&[]).contains("HOST_SECRET=s3cret\n"));
+}
+
+#[test]
+fn publish_refuses_a_package_whose_links_lead_out() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path();
+    let (root, _) = hello_registry(home);
+    let dir = package_dir(
+        home,
+        &Pkg {
+            name: "test/chain",
+            version: "1.0.0",
+            ..Pkg::default()
+        },
+    );
+    // Each link's text stays inside `data`; the chain reaches the package directory's parent.
+    std::os::unix::fs::symlink(".", dir.join("data/a")).unwrap();
+    std::os::unix::fs::symlink("a/..", dir.join("data/l1")).unwrap();
+    std::os::unix::fs::symlink("l1/..", dir.join("data/l2")).unwrap();
+    let token = run(webcpm(home)
+        .args(["registry", "token", "create", "--json", "--root"])
+        .arg(&root)
+        .args(["--namespace", "test"]));
+    let token = json(&token)["token"].as_str().unwrap().to_string();
+    let registry = Registry::start(home, &root);
+    let out = run(webcpm(home)
+        .args(["publish", "--registry", &registry.url])
+        .arg(&dir)
+        .env("WEBCPM_TOKEN", &token));
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains("`/l1`"), "{err}");
+    assert!(
+        err.contains("a link may not point outside its volume"),
+        "{err}"
+    );
+    let out = run(webcpm(home).args(["resolve", "test/chain", "--registry", &registry.url]));
+    assert_ne!(out.status.code(), Some(0), "nothing was published");
+}
