@@ -780,3 +780,19 @@ fn publish_refuses_a_package_whose_links_lead_out() {
     let out = run(webcpm(home).args(["resolve", "test/chain", "--registry", &registry.url]));
     assert_ne!(out.status.code(), Some(0), "nothing was published");
 }
+
+/// The binary is position-independent (ELF type `ET_DYN`), so its own image is placed at a
+/// random address like everything else it maps.
+#[cfg(target_os = "linux")]
+#[test]
+fn the_binary_is_position_independent() {
+    use std::io::Read;
+    let mut header = [0u8; 18];
+    std::fs::File::open(env!("CARGO_BIN_EXE_webcpm"))
+        .unwrap()
+        .read_exact(&mut header)
+        .unwrap();
+    assert_eq!(&header[..4], b"\x7fELF");
+    let e_type = u16::from_le_bytes([header[16], header[17]]);
+    assert_eq!(e_type, 3, "ET_DYN: a position-independent executable");
+}
