@@ -357,6 +357,10 @@ pub enum Abi {
     Wasix32,
     /// WASIX on 64-bit memory: imports from `wasix_64v1` or `wasix_http_client_v1`.
     Wasix64,
+    /// WASI preview 1 with threads (`wasm32-wasip1-threads`): imports `wasi`.`thread-spawn`
+    /// and a shared memory. Wasmer runs these; wasmtime's CLI dropped its wasi-threads.
+    #[serde(rename = "wasi-threads")]
+    WasiThreads,
     /// None of these: a module with no WASI imports, or another interface.
     Other,
 }
@@ -368,12 +372,15 @@ impl Abi {
             Abi::Preview1 => "preview1",
             Abi::Wasix32 => "wasix32",
             Abi::Wasix64 => "wasix64",
+            Abi::WasiThreads => "wasi-threads",
             Abi::Other => "other",
         }
     }
 
-    pub fn is_wasix(self) -> bool {
-        matches!(self, Abi::Wasix32 | Abi::Wasix64)
+    /// Whether Wasmer's WASIX implementation runs it: WASIX, and wasi-threads (which it
+    /// implements too); everything else runs on wasmtime.
+    pub fn on_wasmer(self) -> bool {
+        matches!(self, Abi::Wasix32 | Abi::Wasix64 | Abi::WasiThreads)
     }
 }
 
@@ -386,6 +393,7 @@ impl FromStr for Abi {
             Abi::Preview1,
             Abi::Wasix32,
             Abi::Wasix64,
+            Abi::WasiThreads,
             Abi::Other,
         ]
         .into_iter()

@@ -559,7 +559,7 @@ fn launch_package(
             baseline: false,
         }
     };
-    let commands = match abi.is_wasix() {
+    let commands = match abi.on_wasmer() {
         true => commands(store, &package)?,
         false => Vec::new(),
     };

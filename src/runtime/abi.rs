@@ -1,6 +1,7 @@
 //! Which system interface an atom needs, read from the module names of its function imports,
 //! as Wasmer's `is_wasix_module` does: any `wasix_32v1` import makes it WASIX on 32-bit memory,
-//! any `wasix_64v1` or `wasix_http_client_v1` import WASIX on 64-bit memory; otherwise
+//! any `wasix_64v1` or `wasix_http_client_v1` import WASIX on 64-bit memory; otherwise an import
+//! of `wasi`.`thread-spawn` makes it wasi-threads (preview 1 with threads), then
 //! `wasi_snapshot_preview1` makes it WASI preview 1, and `wasi_unstable` preview 0.
 
 use wasmparser::{Parser, Payload, TypeRef};
@@ -10,11 +11,16 @@ use crate::package::Abi;
 /// The ABI of a module; [`Abi::Other`] for bytes that do not parse as one.
 pub fn abi_of(wasm: &[u8]) -> Abi {
     let mut modules: Vec<&str> = Vec::new();
+    let mut spawns_threads = false;
     for payload in Parser::new(0).parse_all(wasm) {
         match payload {
             Ok(Payload::ImportSection(reader)) => {
                 for import in reader.into_imports().flatten() {
-                    if matches!(import.ty, TypeRef::Func(_)) && !modules.contains(&import.module) {
+                    if !matches!(import.ty, TypeRef::Func(_)) {
+                        continue;
+                    }
+                    spawns_threads |= import.module == "wasi" && import.name == "thread-spawn";
+                    if !modules.contains(&import.module) {
                         modules.push(import.module);
                     }
                 }
@@ -29,6 +35,8 @@ pub fn abi_of(wasm: &[u8]) -> Abi {
         Abi::Wasix32
     } else if has("wasix_64v1") || has("wasix_http_client_v1") {
         Abi::Wasix64
+    } else if spawns_threads {
+        Abi::WasiThreads
     } else if has("wasi_snapshot_preview1") {
         Abi::Preview1
     } else if has("wasi_unstable") {
@@ -93,6 +101,9 @@ mod tests {
         assert_eq!(abi(&import("wasix_64v1")), Abi::Wasix64);
         assert_eq!(abi(&import("wasix_http_client_v1")), Abi::Wasix64);
         assert_eq!(abi(&import("env")), Abi::Other);
+        let threads = r#"(module (import "wasi_snapshot_preview1" "fd_write" (func))
+                                  (import "wasi" "thread-spawn" (func)))"#;
+        assert_eq!(abi(threads), Abi::WasiThreads);
         assert_eq!(abi("(module)"), Abi::Other);
         assert_eq!(abi_of(b"not wasm"), Abi::Other);
     }

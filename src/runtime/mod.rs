@@ -8,6 +8,7 @@
 //! |---|---|
 //! | WASI preview 0 (`wasi_unstable`), preview 1 (`wasi_snapshot_preview1`), other | wasmtime (the embedded default) |
 //! | WASIX (`wasix_32v1`, `wasix_64v1`, `wasix_http_client_v1`) | Wasmer with singlepass and `wasmer-wasix` (cargo feature `wasix`, on by default) |
+//! | wasi-threads (`wasi`.`thread-spawn`, preview 1 with a shared memory) | Wasmer, which implements wasi-threads (wasmtime's CLI dropped it) |
 //!
 //! Artifacts live in the store as `compiled/<engine-hash>/<atom-sha256>.cwasm`, where the engine
 //! hash covers the backend, its version, the target and the compiler settings: an engine never
@@ -134,7 +135,7 @@ impl Runtime {
     /// The baseline backend for atoms of this ABI: Winch for the ABIs that run on wasmtime;
     /// `None` for WASIX (one tier) and on a machine where Winch cannot run.
     pub fn baseline(&self, abi: Abi) -> Option<&dyn Backend> {
-        if abi.is_wasix() {
+        if abi.on_wasmer() {
             return None;
         }
         let engine = self.baseline.get_or_init(|| {
@@ -153,7 +154,7 @@ impl Runtime {
 
     /// The backend that runs atoms of this ABI; an error when this build has none.
     pub fn backend(&self, abi: Abi) -> Result<&dyn Backend, EngineError> {
-        if abi.is_wasix() {
+        if abi.on_wasmer() {
             #[cfg(feature = "wasix")]
             return Ok(self.wasix());
             #[cfg(not(feature = "wasix"))]

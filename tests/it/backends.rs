@@ -392,3 +392,78 @@ mod real_programs {
         }
     }
 }
+
+/// A `wasm32-wasip1-threads` command, as Rust and wasi-sdk build them: preview 1 imports,
+/// `wasi`.`thread-spawn`, a shared `env.memory`, and `wasi_thread_start`. The thread does
+/// `thread` (WAT, with `$say` to print `(ptr, len)`), then sets a flag the main thread waits on;
+/// the main thread then prints `main done` and exits 0.
+fn threads_wasm(thread: &str) -> Vec<u8> {
+    wat::parse_str(format!(
+        r#"(module
+  (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+  (import "wasi" "thread-spawn" (func $spawn (param i32) (result i32)))
+  (import "env" "memory" (memory 1 1 shared))
+  (data (i32.const 256) "from a thread\n")
+  (data (i32.const 300) "main done\n")
+  (func $say (param $ptr i32) (param $len i32) (param $iov i32)
+    (i32.store (local.get $iov) (local.get $ptr))
+    (i32.store (i32.add (local.get $iov) (i32.const 4)) (local.get $len))
+    (drop (call $fd_write (i32.const 1) (local.get $iov) (i32.const 1) (i32.add (local.get $iov) (i32.const 8)))))
+  (func $boom unreachable)
+  (func (export "wasi_thread_start") (param $tid i32) (param $arg i32)
+    {thread}
+    (i32.atomic.store (i32.const 0) (i32.const 1))
+    (drop (memory.atomic.notify (i32.const 0) (i32.const 1))))
+  (func (export "_start")
+    (if (i32.lt_s (call $spawn (i32.const 0)) (i32.const 0)) (then (call $exit (i32.const 3))))
+    (block $b (loop $l
+      (br_if $b (i32.atomic.load (i32.const 0)))
+      (drop (memory.atomic.wait32 (i32.const 0) (i32.const 0) (i64.const 100000000)))
+      (br $l)))
+    (call $say (i32.const 300) (i32.const 10) (i32.const 32))
+    (call $exit (i32.const 0))))"#
+    ))
+    .unwrap()
+}
+
+#[cfg(feature = "wasix")]
+#[test]
+fn a_wasi_threads_module_runs_on_wasmer() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path();
+    let root = home.join("registry");
+    let says = "(call $say (i32.const 256) (i32.const 14) (i32.const 16))";
+    publish_commands(
+        home,
+        &root,
+        "test/threads",
+        &[],
+        &[
+            ("hello", threads_wasm(says)),
+            ("quit", threads_wasm("(call $exit (i32.const 7))")),
+            ("boom", threads_wasm("(call $boom)")),
+        ],
+    );
+    install_from(home, &root, &["test/threads"]);
+    assert_eq!(listed_abi(home, "test/threads"), "wasi-threads");
+
+    let out = run(webcpm(home).args(["run", "-v", "test/threads", "--command", "hello"]));
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(stdout(&out), "from a thread\nmain done\n");
+    assert!(stderr(&out).contains("ABI wasi-threads, on wasmer (WASIX)"));
+
+    // `proc_exit` in a thread ends the whole program with its code.
+    let out = run(webcpm(home).args(["run", "test/threads", "--command", "quit"]));
+    assert_eq!(out.status.code(), Some(7));
+    assert_eq!(stdout(&out), "");
+
+    // A trap in a thread ends the program as Wasmer ends it (its exit code, 129, and its
+    // report naming the function), never with `main done`.
+    let out = run(webcpm(home).args(["run", "test/threads", "--command", "boom"]));
+    assert_eq!(out.status.code(), Some(129));
+    assert!(!stdout(&out).contains("main done"));
+    let err = stderr(&out);
+    assert!(err.contains("failed with runtime error"), "{err}");
+    assert!(err.contains("at boom"), "{err}");
+}

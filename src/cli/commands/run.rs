@@ -266,7 +266,7 @@ pub async fn run(ctx: &Context, args: RunArgs) -> Result<ExitStatus, Failure> {
     // has entered, else with a multi-thread runtime of its own (worker threads and all). The
     // program's thread enters this command's single-thread runtime instead, whose driver this
     // thread keeps running while it waits below. Wasmer's WASIX brings its own.
-    let handle = (!launch.abi.is_wasix()).then(tokio::runtime::Handle::current);
+    let handle = (!launch.abi.on_wasmer()).then(tokio::runtime::Handle::current);
     std::thread::spawn(move || {
         let _entered = handle.as_ref().map(|h| h.enter());
         let _ = tx.send(worker.run(&launch.module, launch.options));
