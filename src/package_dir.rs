@@ -18,7 +18,7 @@ pub use crate::error_text::one_line;
 pub enum DirError {
     #[error("cannot read {path}: {reason}; check the path")]
     ReadInput { path: PathBuf, reason: String },
-    #[error("no wasmer.toml in {0}; pass a package directory")]
+    #[error("no wasmer.toml (nor wapm.toml) in {0}; pass a package directory")]
     NoManifest(PathBuf),
     #[error("{path} is not a valid wasmer.toml: {reason}; fix the file")]
     BadManifest { path: PathBuf, reason: String },
@@ -61,7 +61,7 @@ pub fn build(dir: &Path) -> Result<Built, DirError> {
     let build = || -> Result<Bytes, String> {
         use wasmer_package::package::{Package, Strictness, wasmer_ignore_walker};
         let package = Package::from_manifest_with_strictness(
-            base.join("wasmer.toml"),
+            manifest_path(&base),
             Strictness::Strict,
             wasmer_ignore_walker(),
         )
@@ -84,9 +84,20 @@ pub fn build(dir: &Path) -> Result<Built, DirError> {
     })
 }
 
-/// The directory's `wasmer.toml`, parsed and validated, and its text.
+/// The directory's manifest: `wasmer.toml`, else `wapm.toml` (its older name, which Wasmer
+/// still reads).
+pub fn manifest_path(dir: &Path) -> PathBuf {
+    let wasmer = dir.join("wasmer.toml");
+    let wapm = dir.join("wapm.toml");
+    match !wasmer.exists() && wapm.exists() {
+        true => wapm,
+        false => wasmer,
+    }
+}
+
+/// The directory's manifest, parsed and validated, and its text.
 fn read_manifest(dir: &Path) -> Result<(wasmer_config::package::Manifest, String), DirError> {
-    let toml_path = dir.join("wasmer.toml");
+    let toml_path = manifest_path(dir);
     let text = match std::fs::read_to_string(&toml_path) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {

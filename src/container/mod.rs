@@ -240,7 +240,7 @@ pub fn command(
             available,
         });
     };
-    if !cmd.runner.contains("wasi") {
+    if !is_wasi_runner(&cmd.runner) {
         return Err(ContainerError::UnsupportedRunner {
             command: name,
             runner: cmd.runner.clone(),
@@ -272,6 +272,18 @@ pub fn command(
         main_args: wasi.and_then(|w| w.main_args).unwrap_or_default(),
         env,
     })
+}
+
+/// Whether a command's runner is WASI's in any of the spellings Wasmer accepts: `wasi`,
+/// `wasi@unstable_`, `https://webc.org/runner/wasi` and what Wasmer's own check lets through after
+/// it (`https://webc.org/runner/wasi@unstable_`, `https://webc.org/runner/wasi/command@unstable_`
+/// of early WebC files).
+pub fn is_wasi_runner(runner: &str) -> bool {
+    let name = runner
+        .strip_prefix("https://webc.org/runner/")
+        .unwrap_or(runner);
+    name.strip_prefix("wasi")
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with(['@', '/']))
 }
 
 /// A directory the manifest maps into the program's filesystem.
@@ -396,6 +408,28 @@ mod tests {
             std::fs::read_to_string(host.join("sub/b.txt")).unwrap(),
             "bee"
         );
+    }
+
+    #[test]
+    fn runners_as_wasmer_spells_them() {
+        for runner in [
+            "wasi",
+            "wasi@unstable_",
+            "https://webc.org/runner/wasi",
+            "https://webc.org/runner/wasi@unstable_",
+            "https://webc.org/runner/wasi/command@unstable_",
+        ] {
+            assert!(is_wasi_runner(runner), "{runner}");
+        }
+        for runner in [
+            "wcgi",
+            "https://webc.org/runner/wcgi",
+            "https://webc.org/runner/wasix-http",
+            "emscripten",
+            "",
+        ] {
+            assert!(!is_wasi_runner(runner), "{runner}");
+        }
     }
 
     #[test]

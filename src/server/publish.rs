@@ -566,7 +566,7 @@ mod tests {
             matches!(err, PublishError::Dir(DirError::NoManifest(_))),
             "{err}"
         );
-        assert!(err.to_string().starts_with("no wasmer.toml in"), "{err}");
+        assert!(err.to_string().starts_with("no wasmer.toml"), "{err}");
 
         let escape = fresh("escape");
         std::fs::write(tmp.path().join("escape.wasm"), b"\0asm\x01\0\0\0").unwrap();

@@ -77,3 +77,47 @@ fn each_local_form_runs_and_its_compiled_code_is_kept_by_content() {
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("./junk.webc"), "{}", stderr(&out));
 }
+
+#[test]
+fn a_legacy_wapm_toml_and_every_spelling_of_the_wasi_runner_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path();
+    let root = home.join("registry");
+    for (i, runner) in ["wasi@unstable_", "wasi", "https://webc.org/runner/wasi"]
+        .into_iter()
+        .enumerate()
+    {
+        // A package directory as wapm wrote them: `wapm.toml`, no `wasmer.toml`.
+        let dir = home.join(format!("legacy-{i}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("main.wasm"), hello_wasm("legacy\n", 0)).unwrap();
+        std::fs::write(
+            dir.join("wapm.toml"),
+            format!(
+                "[package]\nname = \"test/legacy{i}\"\nversion = \"1.0.0\"\ndescription = \"old\"\n\n\
+                 [[module]]\nname = \"main\"\nsource = \"main.wasm\"\nabi = \"wasi\"\n\n\
+                 [[command]]\nname = \"main\"\nmodule = \"main\"\nrunner = \"{runner}\"\n"
+            ),
+        )
+        .unwrap();
+        let out = run(webcpm(home).arg("run").arg(&dir));
+        assert_eq!(out.status.code(), Some(0), "{runner}");
+        assert_eq!(stdout(&out), "legacy\n", "{runner}");
+        publish(home, &root, &dir, &[]);
+    }
+    let registry = Registry::start(home, &root);
+    let out = run(webcpm(home).args(["run", "test/legacy0", "--registry", &registry.url]));
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(stdout(&out), "legacy\n");
+
+    // A directory with neither file says which it looked for.
+    let empty = home.join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let out = run(webcpm(home).arg("run").arg(&empty));
+    assert_ne!(out.status.code(), Some(0));
+    assert!(
+        stderr(&out).contains("no wasmer.toml (nor wapm.toml)"),
+        "{}",
+        stderr(&out)
+    );
+}
