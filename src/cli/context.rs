@@ -197,13 +197,12 @@ impl Context {
         Ok(self.runtime()?.engine_hashes())
     }
 
-    fn registry_client(&self, http: &reqwest::Client) -> Result<RegistryClient, Failure> {
+    fn registry_client(&self, http: &crate::http::Client) -> Result<RegistryClient, Failure> {
         let settings = &self.settings;
         Ok(RegistryClient::new(
             http.clone(),
             &settings.registry.url.val,
             settings.registry.token.as_ref().map(|t| t.val.clone()),
-            settings.http(),
         )
         .map_err(|e| {
             Failure::usage(e.to_string())

@@ -460,7 +460,6 @@ impl Settings {
         FetchOptions {
             max_size: d.max_size.val,
             retries: d.retries.val,
-            allow_insecure_http: d.allow_insecure_http.val,
             ..FetchOptions::default()
         }
     }
