@@ -19,7 +19,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub use edit::{Edit, EditError, edit_file};
+pub use edit::{Edit, EditError, Readers, edit_file};
 pub use env::ENV_VARS;
 pub use layers::{DEFAULTS, Layer, SettingsError, Sources, parse_value};
 
