@@ -151,9 +151,12 @@ fi
 # --- yosys: compile vs the shared artifact -------------------------------------------------------
 if part yosys; then
 SHARED=oci://127.0.0.1:$OCIPORT/webcpm/compiled
-printf '[compile]\nshared = "%s"\n' "$SHARED" > "$WORK/shared.toml"
-say "seeding the shared cache: one store compiles yosys and pushes it"
+rm -rf "$WORK/compile-key"
+KEY=$("$W" registry keygen --json --root "$WORK/compile-key" 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)["public_key"])')
+printf '[compile]\nshared = "%s"\nshared_key = "%s"\n' "$SHARED" "$KEY" > "$WORK/shared.toml"
+say "seeding the shared cache: one store compiles yosys, signs it and pushes it"
 WEBCPM_CONFIG=$WORK/shared.toml WEBCPM_OCI_AUTH=builder:secret \
+  WEBCPM_COMPILE_SHARED_SIGNING_KEY=$WORK/compile-key/policy-key \
   "$W" --home "$WORK/stores/seed" install -v bench/yosys --registry "http://127.0.0.1:$P1/graphql" 2>&1 | grep -E "Compiled|Pulled" >&2
 say "install yosys on an empty store: compile here vs pull the shared artifact"
 hyperfine -N --style basic --runs 3 --prepare "rm -rf $WORK/stores/x" --export-json "$RESULTS/scale-yosys.json" \

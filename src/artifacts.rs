@@ -468,7 +468,9 @@ fn pull(
         Ok(Lookup::Found(bytes)) => bytes,
         Ok(Lookup::Missing) => return Ok(Pulled::Missing),
         Ok(Lookup::Bad(why)) => {
-            tracing::warn!("the shared artifact of {name} is not trusted: {why}; compiling here");
+            tracing::warn!(
+                "the shared artifact of {name} (atom {digest}) is not trusted: {why}; compiling here"
+            );
             return Ok(Pulled::Distrusted);
         }
         Err(e) => {
@@ -479,7 +481,9 @@ fn pull(
     store.commit_artifact(engine, digest, &bytes)?;
     let path = store.artifact_path(engine, digest);
     if let Err(why) = backend.load(&path, bytes.len() as u64) {
-        tracing::warn!("the shared artifact of {name} does not load: {why}; compiling here");
+        tracing::warn!(
+            "the shared artifact of {name} (atom {digest}) does not load: {why}; compiling here"
+        );
         return Ok(Pulled::Distrusted);
     }
     reporter.pulled(

@@ -59,7 +59,6 @@ pub struct FetchOptions {
     pub retries: u32,
     /// The first backoff; it doubles each time.
     pub backoff: Duration,
-    pub allow_insecure_http: bool,
     /// How many times its size a package may unpack to (`store.unpack_ratio`).
     pub unpack_ratio: u64,
 }
@@ -70,7 +69,6 @@ impl Default for FetchOptions {
             max_size: 2 << 30,
             retries: 3,
             backoff: Duration::from_millis(200),
-            allow_insecure_http: false,
             unpack_ratio: container::UnpackLimits::DEFAULT_RATIO,
         }
     }
@@ -253,7 +251,7 @@ pub struct Fetched {
 /// Downloads distributions into a store.
 #[derive(Clone)]
 pub struct Fetcher {
-    http: reqwest::Client,
+    http: http::Client,
     options: FetchOptions,
     progress: Arc<dyn Progress>,
     /// The registry's endpoint and token: the token goes to blob URLs of that origin only.
@@ -328,7 +326,7 @@ fn range_continues(headers: &HeaderMap, start: u64, size: u64) -> bool {
 }
 
 impl Fetcher {
-    pub fn new(http: reqwest::Client, options: FetchOptions, progress: Arc<dyn Progress>) -> Self {
+    pub fn new(http: http::Client, options: FetchOptions, progress: Arc<dyn Progress>) -> Self {
         Fetcher {
             http,
             options,
@@ -446,7 +444,7 @@ impl Fetcher {
     }
 
     fn check_url(&self, text: &str) -> Result<reqwest::Url, FetchError> {
-        http::check_url(text, self.options.allow_insecure_http).map_err(|source| FetchError::Url {
+        self.http.check(text).map_err(|source| FetchError::Url {
             url: http::redact(text),
             source,
         })
@@ -532,7 +530,13 @@ impl Fetcher {
         if partial.received > 0 && partial.etag.is_none() {
             partial.restart(path, bar).await?;
         }
-        let mut request = self.http.get(url.clone());
+        let mut request = self
+            .http
+            .get(url.as_str())
+            .map_err(|source| FetchError::Url {
+                url: shown.to_string(),
+                source,
+            })?;
         if let Some(token) = self.token_for(url) {
             request = request.bearer_auth(token.expose());
         }

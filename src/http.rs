@@ -1,7 +1,11 @@
 //! The HTTP client that the registry client and the downloader share: one `reqwest` client with
 //! the user agent, timeouts, proxy variables and the system's CA roots, and the one place where
 //! URLs are redacted before they reach a message. Every request webcpm makes (GraphQL,
-//! downloads, and whatever comes later) goes through a client built by [`client`].
+//! downloads, `run URL`, the rollout policy, outcome reports, and whatever comes later) goes
+//! through a [`Client`] built by [`client`], which checks each URL ([`check_url`]) before
+//! anything is sent: plain http to a host that is not loopback is refused unless
+//! `download.allow_insecure_http` (`--allow-insecure-http`) allows it. (OCI registries speak
+//! plain http to loopback only, and https to every other host; see [`crate::oci`].)
 //!
 //! Networks as companies have them: `HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY` and `NO_PROXY` (or
 //! their lower-case forms) are honoured for every request, as reqwest reads them: https URLs go
@@ -66,10 +70,44 @@ pub enum HttpError {
     Client(#[source] reqwest::Error),
 }
 
+/// The HTTP client: every request it sends is to a URL that [`check_url`] accepted.
+#[derive(Debug, Clone)]
+pub struct Client {
+    inner: reqwest::Client,
+    allow_insecure_http: bool,
+}
+
+impl Client {
+    /// Checks a URL as every request of this client is checked.
+    pub fn check(&self, url: &str) -> Result<reqwest::Url, UrlError> {
+        check_url(url, self.allow_insecure_http)
+    }
+
+    /// Whether plain http to hosts other than loopback is allowed.
+    pub fn allows_insecure_http(&self) -> bool {
+        self.allow_insecure_http
+    }
+
+    /// A GET of `url`, once [`check_url`] accepts it.
+    pub fn get(&self, url: &str) -> Result<reqwest::RequestBuilder, UrlError> {
+        Ok(self.inner.get(self.check(url)?))
+    }
+
+    /// A PUT to `url`, once [`check_url`] accepts it.
+    pub fn put(&self, url: &str) -> Result<reqwest::RequestBuilder, UrlError> {
+        Ok(self.inner.put(self.check(url)?))
+    }
+
+    /// A POST to `url`, once [`check_url`] accepts it.
+    pub fn post(&self, url: &str) -> Result<reqwest::RequestBuilder, UrlError> {
+        Ok(self.inner.post(self.check(url)?))
+    }
+}
+
 /// Builds the shared client: proxies from the environment (reqwest reads `HTTP_PROXY`,
 /// `HTTPS_PROXY`, `ALL_PROXY` and `NO_PROXY` itself), the system's trust store plus
 /// `ca_file`. A redirect is followed only to a URL that [`check_url`] accepts, at most 10 times.
-pub fn client(options: &HttpOptions) -> Result<reqwest::Client, HttpError> {
+pub fn client(options: &HttpOptions) -> Result<Client, HttpError> {
     let allow_insecure_http = options.allow_insecure_http;
     let redirects = reqwest::redirect::Policy::custom(move |attempt| {
         if attempt.previous().len() >= 10 {
@@ -88,7 +126,10 @@ pub fn client(options: &HttpOptions) -> Result<reqwest::Client, HttpError> {
     if let Some(path) = &options.ca_file {
         builder = builder.tls_certs_merge(ca_certificates(path)?);
     }
-    builder.build().map_err(HttpError::Client)
+    Ok(Client {
+        inner: builder.build().map_err(HttpError::Client)?,
+        allow_insecure_http,
+    })
 }
 
 /// The certificates of a PEM file; at least one.
@@ -181,7 +222,7 @@ pub enum UrlError {
     #[error("`{0}` uses the scheme `{1}`; only http and https are allowed")]
     Scheme(String, String),
     #[error(
-        "`{0}` is plain http to a host that is not loopback; use https, or pass --allow-insecure-http"
+        "`{0}` is plain http to a host that is not loopback, refused before connecting; use https, or pass --allow-insecure-http (or set WEBCPM_ALLOW_INSECURE_HTTP=1)"
     )]
     Insecure(String),
 }
@@ -327,6 +368,37 @@ mod tests {
                 "{other}"
             );
         }
+    }
+
+    #[test]
+    fn the_client_refuses_plain_http_to_other_hosts_before_sending() {
+        let strict = client(&HttpOptions::default()).unwrap();
+        for url in [
+            "http://192.0.2.1/x.webc",
+            "http://[2001:db8::1]/x",
+            "http://127.0.0.1.example/x",
+        ] {
+            let err = strict.get(url).unwrap_err();
+            assert!(matches!(err, UrlError::Insecure(_)), "{url}: {err}");
+            assert!(err.to_string().contains("--allow-insecure-http"), "{err}");
+            assert!(strict.post(url).is_err(), "{url}");
+        }
+        for url in [
+            "http://127.0.0.1:1/x",
+            "http://127.8.9.10/x",
+            "http://[::1]:8080/x",
+            "http://LOCALHOST/x",
+            "https://192.0.2.1/x",
+        ] {
+            assert!(strict.get(url).is_ok(), "{url}");
+        }
+        let allowed = client(&HttpOptions {
+            allow_insecure_http: true,
+            ..HttpOptions::default()
+        })
+        .unwrap();
+        assert!(allowed.get("http://192.0.2.1/x.webc").is_ok());
+        assert!(allowed.get("file:///etc/passwd").is_err());
     }
 
     #[test]

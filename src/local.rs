@@ -63,6 +63,8 @@ pub enum LocalError {
         #[source]
         source: ContainerError,
     },
+    #[error(transparent)]
+    Url(#[from] crate::http::UrlError),
     #[error("downloading {url} failed: {reason}")]
     Download { url: String, reason: String },
     #[error("{url} is larger than download.max_size ({limit} bytes); raise the limit to run it")]
@@ -165,7 +167,7 @@ pub fn store_container(
 /// Downloads a container, never more than `max_size` bytes; with `expected`, the bytes must
 /// have that SHA-256.
 pub async fn download(
-    http: &reqwest::Client,
+    http: &crate::http::Client,
     url: &str,
     expected: Option<Sha256Digest>,
     max_size: u64,
@@ -176,7 +178,7 @@ pub async fn download(
         reason,
     };
     let response = http
-        .get(url)
+        .get(url)?
         .send()
         .await
         .map_err(|e| failed(crate::http::describe(&e)))?;

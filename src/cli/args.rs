@@ -468,8 +468,9 @@ pub enum RegistryCommand {
         #[arg(long)]
         allow_republish: bool,
     },
-    /// Create the key that signs the rollout policy and print its public half (for clients'
-    /// rollout.policy_key)
+    /// Create the key that signs the rollout policy (or, in a directory of its own, shared
+    /// compiled code) and print its public half (for clients' rollout.policy_key, or
+    /// compile.shared_key)
     Keygen {
         #[arg(long, value_name = "DIR")]
         root: PathBuf,

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use super::args::GlobalArgs;
 use super::context::{config_files, sources};
 use super::failure::Failure;
-use crate::settings::{Edit, EditError, Settings, Sources, edit_file, env};
+use crate::settings::{Edit, EditError, Readers, Settings, Sources, edit_file, env};
 
 /// Which config file an edit goes to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,6 +20,14 @@ pub enum Target {
 impl Target {
     pub fn from_flag(system: bool) -> Target {
         if system { Target::System } else { Target::User }
+    }
+
+    /// Who may read the file: every user reads the system file.
+    fn readers(self) -> Readers {
+        match self {
+            Target::User => Readers::Owner,
+            Target::System => Readers::Everyone,
+        }
     }
 }
 
@@ -54,7 +62,7 @@ pub fn apply(global: &GlobalArgs, target: Target, edits: &[Edit]) -> Result<Path
         };
         Settings::load(&sources).map(drop)
     };
-    edit_file(&file, edits, &check).map_err(|e| match e {
+    edit_file(&file, edits, target.readers(), &check).map_err(|e| match e {
         EditError::Invalid(e) => Failure::from(e),
         other => Failure::usage(other.to_string()),
     })?;

@@ -17,7 +17,8 @@ use crate::registry::RegistryClient;
 use crate::rollout::{MoveOutcome, Moved};
 use crate::runtime::Runtime;
 use crate::settings::{Settings, SettingsError, Sources, env, keys};
-use crate::shared_cache::SharedCache;
+use crate::shared_cache::signing::read_signing_key;
+use crate::shared_cache::{SharedCache, SharedError};
 use crate::store::Store;
 
 /// The context of one command.
@@ -198,13 +199,12 @@ impl Context {
         Ok(self.runtime()?.engine_hashes())
     }
 
-    fn registry_client(&self, http: &reqwest::Client) -> Result<RegistryClient, Failure> {
+    fn registry_client(&self, http: &crate::http::Client) -> Result<RegistryClient, Failure> {
         let settings = &self.settings;
         Ok(RegistryClient::new(
             http.clone(),
             &settings.registry.url.val,
             settings.registry.token.as_ref().map(|t| t.val.clone()),
-            settings.http(),
         )
         .map_err(|e| {
             Failure::usage(e.to_string())
@@ -225,16 +225,30 @@ impl Context {
         Ok(policy)
     }
 
-    /// The fleet's shared compiled code (`compile.shared`), with the push credentials of
-    /// `WEBCPM_OCI_AUTH`; `None` when not configured.
+    /// The fleet's shared compiled code (`compile.shared`), trusting what `compile.shared_key`
+    /// signed, with the push credentials of `WEBCPM_OCI_AUTH` and the signing key of
+    /// `compile.shared_signing_key`; `None` when not configured.
     pub fn shared_cache(&self) -> Result<Option<Arc<SharedCache>>, Failure> {
-        let Some(url) = &self.settings.store.compile_shared.val else {
+        let Some(shared) = self.settings.shared_compile() else {
             return Ok(None);
         };
+        let signer = match &shared.signing_key {
+            Some(path) => Some(read_signing_key(path).map_err(|e| {
+                Failure::usage(e.to_string()).hint(
+                    "make the fleet's key with `webcpm registry keygen --root DIR` and name DIR/policy-key",
+                )
+            })?),
+            None => None,
+        };
         let auth = std::env::var(env::OCI_AUTH).ok().filter(|a| !a.is_empty());
-        SharedCache::new(url, auth.as_deref())
+        SharedCache::new(&shared.url, auth.as_deref(), shared.key, signer)
             .map(|cache| Some(Arc::new(cache)))
-            .map_err(|e| Failure::usage(e.to_string()).hint("fix compile.shared in the config"))
+            .map_err(|e| match e {
+                SharedError::Oci(_) => {
+                    Failure::usage(e.to_string()).hint("fix compile.shared in the config")
+                }
+                SharedError::SignerNotPinned { .. } => Failure::usage(e.to_string()),
+            })
     }
 
     /// Everything an install needs; `Network::Offline` builds no registry client.

@@ -39,7 +39,7 @@ pub struct Followed {
     pub reports_sent: usize,
 }
 
-fn http(ctx: &Context) -> Option<reqwest::Client> {
+fn http(ctx: &Context) -> Option<crate::http::Client> {
     crate::http::client(&ctx.settings.http())
         .map_err(|e| tracing::warn!("cannot set up HTTP for the rollout policy: {e}"))
         .ok()
@@ -143,7 +143,7 @@ async fn repoint(ctx: &Context, version: u64, network: Network, force: bool) -> 
 
 async fn flush(
     ctx: &Context,
-    http: &reqwest::Client,
+    http: &crate::http::Client,
     config: &SourceConfig,
     timeout: Duration,
 ) -> usize {

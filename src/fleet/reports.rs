@@ -141,7 +141,7 @@ pub fn pending(dir: &Path) -> usize {
 
 /// Posts up to [`BATCH`] queued reports; returns how many the registry took.
 pub async fn flush(
-    http: &reqwest::Client,
+    http: &crate::http::Client,
     url: &str,
     dir: &Path,
     client: &str,
@@ -178,6 +178,7 @@ pub async fn flush(
     };
     let response = http
         .post(url)
+        .map_err(|e| ReportError::Send(e.to_string()))?
         .json(&batch)
         .timeout(timeout)
         .send()

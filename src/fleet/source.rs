@@ -77,6 +77,8 @@ pub enum SourceError {
         "the registry's policy at {url} is unreachable: {reason}; the last good policy stays in force"
     )]
     Unreachable { url: String, reason: String },
+    #[error("refused to ask for the registry's policy: {0}")]
+    Url(#[from] crate::http::UrlError),
     #[error("the registry's policy at {url} is not a signed policy document: {reason}")]
     Malformed { url: String, reason: String },
     #[error(
@@ -167,7 +169,7 @@ pub fn check(offered: &Envelope, held: Option<&Envelope>, now: i64) -> Result<()
 /// Asks the registry for its policy when the cached copy is older than `config.refresh` (or
 /// always, with `force`), waiting at most `timeout`, and keeps what is accepted.
 pub async fn refresh(
-    http: &reqwest::Client,
+    http: &crate::http::Client,
     config: &SourceConfig,
     dir: &Path,
     timeout: Duration,
@@ -224,7 +226,7 @@ enum Answer {
 }
 
 async fn fetch(
-    http: &reqwest::Client,
+    http: &crate::http::Client,
     config: &SourceConfig,
     cached: Option<&Cached>,
     timeout: Duration,
@@ -233,7 +235,7 @@ async fn fetch(
         url: crate::http::redact(&config.url),
         reason,
     };
-    let mut request = http.get(&config.url).timeout(timeout);
+    let mut request = http.get(&config.url)?.timeout(timeout);
     if let Some(etag) = cached.and_then(|c| c.etag.as_deref()) {
         request = request.header(IF_NONE_MATCH, etag);
     }

@@ -43,7 +43,7 @@ pub mod publish;
 
 use graphql_client::GraphQLQuery;
 
-use crate::http::{self, HttpOptions};
+use crate::http;
 use crate::package::{
     Distribution, InputError, Offer, PackageName, Release, Sha256Digest, WebcVersion,
     dependencies_of, parse_version,
@@ -221,27 +221,24 @@ pub fn parse_answer(
 /// A client for one registry.
 #[derive(Debug, Clone)]
 pub struct RegistryClient {
-    http: reqwest::Client,
+    http: http::Client,
     endpoint: reqwest::Url,
     token: Option<http::Secret>,
-    options: HttpOptions,
     retries: u32,
     backoff: std::time::Duration,
 }
 
 impl RegistryClient {
     pub fn new(
-        http: reqwest::Client,
+        http: http::Client,
         endpoint: &str,
         token: Option<String>,
-        options: HttpOptions,
     ) -> Result<Self, RegistryError> {
-        let endpoint = http::check_url(endpoint, options.allow_insecure_http)?;
+        let endpoint = http.check(endpoint)?;
         Ok(RegistryClient {
             http,
             endpoint,
             token: token.filter(|t| !t.is_empty()).map(http::Secret::new),
-            options,
             retries: 3,
             backoff: std::time::Duration::from_millis(200),
         })
@@ -283,7 +280,7 @@ impl RegistryClient {
                 Err(e) => return Err(e),
             }
         };
-        parse_answer(&bytes, name, self.options.allow_insecure_http).map_err(|e| {
+        parse_answer(&bytes, name, self.http.allows_insecure_http()).map_err(|e| {
             let e = e.at(url);
             match (&self.token, e) {
                 (Some(token), RegistryError::GraphQl { url, messages }) => RegistryError::GraphQl {
@@ -311,7 +308,7 @@ impl RegistryClient {
         let body = GetPackage::build_query(get_package::Variables {
             name: name.to_string(),
         });
-        let mut request = self.http.post(self.endpoint.clone()).json(&body);
+        let mut request = self.http.post(self.endpoint.as_str())?.json(&body);
         if let Some(token) = &self.token {
             request = request.bearer_auth(token.expose());
         }

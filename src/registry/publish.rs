@@ -17,7 +17,7 @@ use bytes::Bytes;
 use graphql_client::GraphQLQuery;
 use serde::Serialize;
 
-use crate::http::{self, HttpOptions, Secret};
+use crate::http::{self, Secret};
 use crate::package::{PackageName, parse_version};
 use crate::package_dir::{self, DirError};
 
@@ -163,25 +163,22 @@ fn clean(text: &str, token: Option<&Secret>) -> String {
 /// A client that publishes to one registry.
 #[derive(Debug, Clone)]
 pub struct Publisher {
-    http: reqwest::Client,
+    http: http::Client,
     endpoint: reqwest::Url,
     token: Option<Secret>,
-    options: HttpOptions,
 }
 
 impl Publisher {
     pub fn new(
-        http: reqwest::Client,
+        http: http::Client,
         endpoint: &str,
         token: Option<String>,
-        options: HttpOptions,
     ) -> Result<Self, PublishClientError> {
-        let endpoint = http::check_url(endpoint, options.allow_insecure_http)?;
+        let endpoint = http.check(endpoint)?;
         Ok(Publisher {
             http,
             endpoint,
             token: token.filter(|t| !t.is_empty()).map(Secret::new),
-            options,
         })
     }
 
@@ -266,7 +263,7 @@ impl Publisher {
         let url = http::redact(self.endpoint.as_str());
         let mut request = self
             .http
-            .post(self.endpoint.clone())
+            .post(self.endpoint.as_str())?
             .json(&Q::build_query(variables));
         if let Some(token) = &self.token {
             request = request.bearer_auth(token.expose());
@@ -333,7 +330,7 @@ impl Publisher {
 
     /// Uploads `bytes` to the signed URL, in chunks, without the token.
     async fn upload(&self, signed: &str, bytes: &Bytes) -> Result<(), PublishClientError> {
-        let signed_url = http::check_url(signed, self.options.allow_insecure_http)?;
+        let signed_url = self.http.check(signed)?;
         let shown = http::redact(signed);
         let failed = |reason: String| PublishClientError::Upload {
             url: shown.clone(),
@@ -341,7 +338,7 @@ impl Publisher {
         };
         let started = self
             .http
-            .post(signed_url.clone())
+            .post(signed_url.as_str())?
             .header(reqwest::header::CONTENT_LENGTH, "0")
             .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
             .header("x-goog-resumable", "start")
@@ -362,14 +359,14 @@ impl Publisher {
         let session = signed_url
             .join(location)
             .map_err(|_| failed("the session URL is not a URL".into()))?;
-        let session = http::check_url(session.as_str(), self.options.allow_insecure_http)?;
+        let session = self.http.check(session.as_str())?;
         let total = bytes.len();
         let mut start = 0;
         while start < total.max(1) {
             let end = (start + CHUNK).min(total);
             let response = self
                 .http
-                .put(session.clone())
+                .put(session.as_str())?
                 .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
                 .header(
                     reqwest::header::CONTENT_RANGE,

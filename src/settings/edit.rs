@@ -3,8 +3,11 @@
 //! The file is edited with toml_edit, so its comments and layout survive. The new text is
 //! written to a temporary file beside it, checked by loading the settings with it, and only then
 //! renamed over the old file: a bad value never reaches the file, and a crash leaves the old one.
+//! The new file's mode says who may read it ([`Readers`]): a user's file is the user's alone, and
+//! the system file is read by every user's webcpm.
 
 use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use toml_edit::{DocumentMut, Item, Table};
@@ -21,6 +24,24 @@ pub enum Edit {
     Unset(String),
     Pin(PackageName, WebcVersion),
     Unpin(PackageName),
+}
+
+/// Who may read a config file once it is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Readers {
+    /// Its owner alone (0600): a user's file, which may hold a token.
+    Owner,
+    /// Everyone (0644): the system file, which every user's webcpm reads.
+    Everyone,
+}
+
+impl Readers {
+    pub fn mode(self) -> u32 {
+        match self {
+            Readers::Owner => 0o600,
+            Readers::Everyone => 0o644,
+        }
+    }
 }
 
 /// Why a config file could not be edited.
@@ -118,10 +139,12 @@ fn apply(doc: &mut DocumentMut, path: &Path, edit: &Edit) -> Result<(), EditErro
 }
 
 /// Applies `edits` to the file at `path` (created when missing), checking the result with
-/// `check` (given the path of the new text) before it replaces the file.
+/// `check` (given the path of the new text) before it replaces the file, which `readers` may
+/// then read.
 pub fn edit_file(
     path: &Path,
     edits: &[Edit],
+    readers: Readers,
     check: &dyn Fn(&Path) -> Result<(), SettingsError>,
 ) -> Result<(), EditError> {
     let io = |source| EditError::Io {
@@ -153,6 +176,10 @@ pub fn edit_file(
         .tempfile_in(&dir)
         .map_err(io)?;
     temp.write_all(doc.to_string().as_bytes()).map_err(io)?;
+    // tempfile creates files readable by their owner only; the mode is set whatever the umask.
+    temp.as_file()
+        .set_permissions(std::fs::Permissions::from_mode(readers.mode()))
+        .map_err(io)?;
     temp.as_file().sync_all().map_err(io)?;
     check(temp.path())?;
     temp.persist(path).map_err(|e| io(e.error))?;
@@ -180,6 +207,7 @@ mod tests {
                 Edit::Pin(name.clone(), WebcVersion::V2),
                 Edit::Set("rollout.rolled_back".into(), toml::Value::Boolean(true)),
             ],
+            Readers::Owner,
             &|_| Ok(()),
         )
         .unwrap();
@@ -191,6 +219,7 @@ mod tests {
         edit_file(
             &path,
             &[Edit::Unpin(name), Edit::Unset("rollout.rolled_back".into())],
+            Readers::Everyone,
             &|_| Ok(()),
         )
         .unwrap();
@@ -199,6 +228,8 @@ mod tests {
             !text.contains("ns/app") && !text.contains("rolled_back"),
             "{text}"
         );
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o644);
     }
 
     #[test]
@@ -212,6 +243,7 @@ mod tests {
                 "rollout.v3_percent".into(),
                 toml::Value::Integer(300),
             )],
+            Readers::Owner,
             &|_| Err(SettingsError::UnknownKey("rollout.v3_percent".into())),
         )
         .unwrap_err();

@@ -135,6 +135,16 @@ pub const ENV_VARS: &[EnvVar] = &[
         "the fleet's shared compiled code, oci://HOST/REPO",
     ),
     var(
+        "WEBCPM_COMPILE_SHARED_KEY",
+        Some(keys::COMPILE_SHARED_KEY),
+        "the fleet's public key for shared compiled code (hex ed25519)",
+    ),
+    var(
+        "WEBCPM_COMPILE_SHARED_SIGNING_KEY",
+        Some(keys::COMPILE_SHARED_SIGNING_KEY),
+        "the file of the fleet's signing key, on the machines that push compiled code",
+    ),
+    var(
         "WEBCPM_COMPILE_TIERING",
         Some(keys::COMPILE_TIERING),
         "baseline code first: auto, always or off",

@@ -19,7 +19,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub use edit::{Edit, EditError, edit_file};
+pub use edit::{Edit, EditError, Readers, edit_file};
 pub use env::ENV_VARS;
 pub use layers::{DEFAULTS, Layer, SettingsError, Sources, parse_value};
 
@@ -109,10 +109,25 @@ pub struct StoreSettings {
     pub compile_capacity: Value<Option<u64>>,
     /// The fleet's shared compiled code, `oci://HOST/REPO`; `None`: compile here only.
     pub compile_shared: Value<Option<String>>,
+    /// The fleet's public key for compiled code; set whenever `compile_shared` is.
+    pub compile_shared_key: Value<Option<VerifyingKey>>,
+    /// The file of the fleet's signing key, on the machines that push compiled code.
+    pub compile_shared_signing_key: Value<Option<PathBuf>>,
     /// Which atoms get baseline code first.
     pub compile_tiering: Value<crate::artifacts::Tiering>,
     /// How many times its file's size a package may unpack to.
     pub unpack_ratio: Value<u64>,
+}
+
+/// The fleet's shared compiled code, as [`Settings::shared_compile`] gives it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SharedCompile {
+    /// `oci://HOST/REPO`.
+    pub url: String,
+    /// Only artifacts this key signed are loaded.
+    pub key: VerifyingKey,
+    /// The signing key's file; `None`: pull, never push.
+    pub signing_key: Option<PathBuf>,
 }
 
 /// `[run]`: limits on running programs.
@@ -216,7 +231,8 @@ fn priority(value: &toml::Value) -> Result<Vec<WebcVersion>, String> {
     Ok(priority)
 }
 
-fn policy_key(value: &toml::Value) -> Result<Option<VerifyingKey>, String> {
+/// An ed25519 public key in hex, or `""` for none.
+fn public_key(value: &toml::Value) -> Result<Option<VerifyingKey>, String> {
     match value.as_str() {
         Some("") => Ok(None),
         Some(text) => crate::fleet::document::parse_key(text)
@@ -233,7 +249,9 @@ fn store(r: &Reader) -> Result<StoreSettings, SettingsError> {
         compile_cache: r.bool(keys::COMPILE_CACHE)?,
         compile_directory: r.typed(keys::COMPILE_DIRECTORY, path_or_none)?,
         compile_capacity: r.limit(keys::COMPILE_CAPACITY)?,
-        compile_shared: r.typed(keys::COMPILE_SHARED, oci_or_none)?,
+        compile_shared: compile_shared(r)?,
+        compile_shared_key: r.typed(keys::COMPILE_SHARED_KEY, public_key)?,
+        compile_shared_signing_key: r.typed(keys::COMPILE_SHARED_SIGNING_KEY, path_or_none)?,
         compile_tiering: r.typed(keys::COMPILE_TIERING, tiering)?,
         unpack_ratio: r.int(keys::UNPACK_RATIO, 1, 1000).map(|v| Value {
             val: v.val as u64,
@@ -257,7 +275,7 @@ fn run(r: &Reader) -> Result<RunSettings, SettingsError> {
 
 /// `rollout.source` and the other keys of the registry's policy.
 fn fleet(r: &Reader) -> Result<FleetSettings, SettingsError> {
-    let policy_key = r.typed(keys::POLICY_KEY, policy_key)?;
+    let policy_key = r.typed(keys::POLICY_KEY, public_key)?;
     let pinned = policy_key.val.is_some();
     let source = r.typed(keys::ROLLOUT_SOURCE, |v| match v.as_str() {
         Some("registry") => Ok(PolicySource::Registry),
@@ -310,6 +328,27 @@ fn oci_or_none(v: &toml::Value) -> Result<Option<String>, String> {
         Some(url) if url.starts_with("oci://") => Ok(Some(url.to_string())),
         _ => Err("expected \"oci://HOST[:PORT]/REPOSITORY\" or \"\"".into()),
     }
+}
+
+/// `compile.shared`, checked against `compile.shared_key`: shared code is native code, loaded
+/// only when the fleet's pinned key signed it, so a repository without a key is refused.
+fn compile_shared(r: &Reader) -> Result<Value<Option<String>>, SettingsError> {
+    let shared = r.typed(keys::COMPILE_SHARED, oci_or_none)?;
+    let key = r.typed(keys::COMPILE_SHARED_KEY, public_key)?;
+    if shared.val.is_some() && key.val.is_none() {
+        let (value, layer) = r.raw(keys::COMPILE_SHARED);
+        return Err(SettingsError::Invalid {
+            key: keys::COMPILE_SHARED.into(),
+            value: value.to_string(),
+            layer: layer.clone(),
+            reason: format!(
+                "shared compiled code is native code, loaded only when the fleet's key signed it: set {} to the fleet's public key (`webcpm registry keygen --root DIR --json` makes one), or set {} = \"\" to compile here only",
+                keys::COMPILE_SHARED_KEY,
+                keys::COMPILE_SHARED
+            ),
+        });
+    }
+    Ok(shared)
 }
 
 /// `compile.tiering`.
@@ -464,6 +503,17 @@ impl Settings {
         })
     }
 
+    /// The fleet's shared compiled code, when `compile.shared` names it (with its key, which
+    /// [`Settings::load`] made sure of).
+    pub fn shared_compile(&self) -> Option<SharedCompile> {
+        let s = &self.store;
+        Some(SharedCompile {
+            url: s.compile_shared.val.clone()?,
+            key: s.compile_shared_key.val?,
+            signing_key: s.compile_shared_signing_key.val.clone(),
+        })
+    }
+
     pub fn http(&self) -> HttpOptions {
         let d = &self.download;
         HttpOptions {
@@ -479,7 +529,6 @@ impl Settings {
         FetchOptions {
             max_size: d.max_size.val,
             retries: d.retries.val,
-            allow_insecure_http: d.allow_insecure_http.val,
             unpack_ratio: self.store.unpack_ratio.val,
             ..FetchOptions::default()
         }
@@ -581,6 +630,45 @@ mod tests {
     }
 
     #[test]
+    fn shared_compiled_code_needs_a_pinned_key() {
+        let key = "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a";
+        let load = |env: &[(&str, &str)]| {
+            Settings::load(&Sources {
+                env: env
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+                ..Sources::default()
+            })
+        };
+        assert_eq!(load(&[]).unwrap().shared_compile(), None);
+        let repo = (
+            "WEBCPM_COMPILE_SHARED",
+            "oci://127.0.0.1:5000/fleet/compiled",
+        );
+        let err = load(&[repo]).unwrap_err().to_string();
+        assert!(
+            err.contains("compile.shared_key") && err.contains("WEBCPM_COMPILE_SHARED"),
+            "{err}"
+        );
+        let err = load(&[repo, ("WEBCPM_COMPILE_SHARED_KEY", "abc")]).unwrap_err();
+        assert!(err.to_string().contains("64 digits"), "{err}");
+        let s = load(&[
+            repo,
+            ("WEBCPM_COMPILE_SHARED_KEY", key),
+            ("WEBCPM_COMPILE_SHARED_SIGNING_KEY", "/keys/compiled"),
+        ])
+        .unwrap();
+        let shared = s.shared_compile().unwrap();
+        assert_eq!(shared.url, repo.1);
+        assert_eq!(crate::fleet::document::key_hex(&shared.key), key);
+        assert_eq!(shared.signing_key, Some(PathBuf::from("/keys/compiled")));
+        // A key without a repository is harmless: nothing is shared.
+        let s = load(&[("WEBCPM_COMPILE_SHARED_KEY", key)]).unwrap();
+        assert_eq!(s.shared_compile(), None);
+    }
+
+    #[test]
     fn every_default_key_has_a_typed_field() {
         // A key added to the defaults but not read here would be silently ignored.
         let s = Settings::load(&Sources::default()).unwrap();
@@ -606,6 +694,8 @@ mod tests {
             keys::COMPILE_DIRECTORY,
             keys::COMPILE_CAPACITY,
             keys::COMPILE_SHARED,
+            keys::COMPILE_SHARED_KEY,
+            keys::COMPILE_SHARED_SIGNING_KEY,
             keys::COMPILE_TIERING,
             keys::MAX_MEMORY,
             keys::RUN_TIMEOUT,

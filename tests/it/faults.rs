@@ -487,7 +487,7 @@ fn hostile_input_is_refused_and_nothing_is_stored() {
         &liar,
         &["--webc", "v3"],
         1,
-        "`http://example.invalid/hello.webc?token=***` is plain http to a host that is not loopback; use https, or pass --allow-insecure-http",
+        "`http://example.invalid/hello.webc?token=***` is plain http to a host that is not loopback, refused before connecting; use https, or pass --allow-insecure-http (or set WEBCPM_ALLOW_INSECURE_HTTP=1)",
     );
     // --allow-insecure-http lets the node through: webcpm then tries that host (which does not
     // exist) and fails there, as a network error.

@@ -88,7 +88,7 @@ fn v3_pairs(clients: &[Client], config: &SourceConfig) -> BTreeSet<(usize, usize
     set
 }
 
-async fn refresh_all(clients: &[Client], config: &SourceConfig, http: &reqwest::Client) {
+async fn refresh_all(clients: &[Client], config: &SourceConfig, http: &webcpm::http::Client) {
     let jobs = clients.iter().map(|c| async move {
         let dir = fleet::dir(&c.home);
         source::refresh(http, config, &dir, Duration::from_secs(10), true).await
@@ -136,7 +136,7 @@ async fn wait_all_on_v2(
     limit: Duration,
 ) -> Duration {
     let started = Instant::now();
-    let http = reqwest::Client::new();
+    let http = webcpm::http::client(&Default::default()).unwrap();
     let jobs = (0..clients.len()).map(|i| {
         let (clients, config, http) = (clients.clone(), config.clone(), http.clone());
         async move {
@@ -182,7 +182,7 @@ async fn a_fleet_of_200_follows_the_registry_and_a_bad_v3_halts_itself() {
         key: fleet::document::parse_key(&key).unwrap(),
         refresh: REFRESH,
     };
-    let http = reqwest::Client::new();
+    let http = webcpm::http::client(&Default::default()).unwrap();
     let clients: Vec<Client> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..4)
             .map(|t| {
@@ -443,7 +443,7 @@ async fn tampered_replayed_and_expired_policies_are_refused() {
         refresh: REFRESH,
     };
     let dir = fleet::dir(tmp.path());
-    let http = reqwest::Client::new();
+    let http = webcpm::http::client(&Default::default()).unwrap();
     let now = source::now();
     let serve = |envelope: &document::Envelope| {
         *body.lock().unwrap() = serde_json::to_vec(envelope).unwrap();

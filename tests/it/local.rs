@@ -121,3 +121,79 @@ fn a_legacy_wapm_toml_and_every_spelling_of_the_wasi_runner_run() {
         stderr(&out)
     );
 }
+
+/// `webcpm run ARGS` with every plain-http request sent to the proxy at `proxy` (on loopback):
+/// a connection to it is a request that was attempted.
+fn run_through(home: &std::path::Path, proxy: &str, args: &[&str]) -> std::process::Output {
+    run(webcpm(home)
+        .env("HTTP_PROXY", proxy)
+        .env("http_proxy", proxy)
+        .env_remove("NO_PROXY")
+        .env_remove("no_proxy")
+        .env("WEBCPM_HTTP_TIMEOUT", "30")
+        .arg("run")
+        .args(args))
+}
+
+#[test]
+fn run_refuses_plain_http_to_another_host_before_connecting() {
+    use std::io::{BufRead, Write};
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path();
+    let proxy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let proxy_url = format!("http://{}", proxy.local_addr().unwrap());
+
+    // 192.0.2.1 is TEST-NET: nothing answers there, and nothing is sent there.
+    let started = std::time::Instant::now();
+    let out = run_through(home, &proxy_url, &["http://192.0.2.1/x.webc"]);
+    let took = started.elapsed();
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(
+        err.contains("http://192.0.2.1/x.webc")
+            && err.contains("--allow-insecure-http")
+            && err.contains("WEBCPM_ALLOW_INSECURE_HTTP"),
+        "{err}"
+    );
+    proxy.set_nonblocking(true).unwrap();
+    let attempted = proxy.accept();
+    assert!(
+        matches!(&attempted, Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
+        "no connection was attempted: {attempted:?}"
+    );
+    // Refused at once, not after the 30 s that a connection may take.
+    assert!(took < std::time::Duration::from_secs(30), "{took:?}");
+
+    // Allowed, the same request goes out (to the proxy, which answers it): the refusal above
+    // was the check's, not the network's.
+    proxy.set_nonblocking(false).unwrap();
+    let answering = std::thread::spawn(move || {
+        let (stream, _) = proxy.accept().unwrap();
+        let mut reader = std::io::BufReader::new(stream);
+        let mut first = String::new();
+        reader.read_line(&mut first).unwrap();
+        let mut line = String::new();
+        while reader.read_line(&mut line).unwrap() > 2 {
+            line.clear();
+        }
+        reader
+            .get_mut()
+            .write_all(
+                b"HTTP/1.1 502 Bad Gateway\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+            )
+            .unwrap();
+        first
+    });
+    let out = run_through(
+        home,
+        &proxy_url,
+        &["--allow-insecure-http", "http://192.0.2.1/x.webc"],
+    );
+    assert_ne!(out.status.code(), Some(0));
+    assert!(stderr(&out).contains("HTTP 502"), "{}", stderr(&out));
+    let request = answering.join().unwrap();
+    assert!(
+        request.starts_with("GET http://192.0.2.1/x.webc "),
+        "{request}"
+    );
+}

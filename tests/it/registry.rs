@@ -32,10 +32,9 @@ fn serve_offers_both_formats_through_the_typed_client() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let releases = rt.block_on(async {
         let client = webcpm::registry::RegistryClient::new(
-            reqwest::Client::new(),
+            webcpm::http::client(&Default::default()).unwrap(),
             &registry.url,
             None,
-            Default::default(),
         )
         .unwrap();
         client
@@ -75,10 +74,9 @@ fn serve_offers_both_formats_through_the_typed_client() {
     // An unknown package is null, as the real registry answers.
     let unknown = rt.block_on(async {
         webcpm::registry::RegistryClient::new(
-            reqwest::Client::new(),
+            webcpm::http::client(&Default::default()).unwrap(),
             &registry.url,
             None,
-            Default::default(),
         )
         .unwrap()
         .package(&"test/nope".parse().unwrap())

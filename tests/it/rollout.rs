@@ -157,6 +157,38 @@ fn a_rollback_killed_mid_way_leaves_every_install_runnable_and_can_finish() {
 }
 
 #[test]
+fn config_set_system_leaves_the_system_file_readable_by_all_and_the_user_file_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path();
+    let system = home.join("etc/webcpm/config.toml");
+    let mode =
+        |path: &std::path::Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    let set = |args: &[&str]| {
+        let out = run(webcpm(home)
+            .env("WEBCPM_SYSTEM_CONFIG", &system)
+            .args(["config", "set"])
+            .args(args));
+        assert_eq!(out.status.code(), Some(0));
+    };
+
+    // A new system file, and one that an older webcpm left private.
+    set(&["--system", "rollout.v3_percent", "40"]);
+    assert_eq!(mode(&system), 0o644);
+    std::fs::set_permissions(&system, std::fs::Permissions::from_mode(0o600)).unwrap();
+    set(&["--system", "download.retries", "5"]);
+    assert_eq!(mode(&system), 0o644);
+    let text = std::fs::read_to_string(&system).unwrap();
+    assert!(
+        text.contains("v3_percent = 40") && text.contains("retries = 5"),
+        "{text}"
+    );
+
+    set(&["download.concurrency", "2"]);
+    assert_eq!(mode(&home.join("xdg-config/webcpm/config.toml")), 0o600);
+}
+
+#[test]
 fn config_show_names_the_layer_of_each_value() {
     let tmp = tempfile::tempdir().unwrap();
     let home = tmp.path();

@@ -3,6 +3,7 @@
 //! compiled code shared between stores through the same OCI registry. Each test starts its own
 //! services ([`crate::services`]) and skips, with one line, where they are not installed.
 
+use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -404,13 +405,64 @@ fn large_module(functions: usize) -> Vec<u8> {
     wat::parse_str(wat).unwrap()
 }
 
-/// A store's config that shares compiled code through `repo`.
-fn sharing(home: &Path, repo: &str) -> std::process::Command {
+/// The fleet's key for compiled code, made as the README says: `registry keygen` in a directory
+/// of its own.
+struct FleetKey {
+    public: String,
+    /// The secret's file, which the machines that push name in `compile.shared_signing_key`.
+    file: PathBuf,
+}
+
+impl FleetKey {
+    fn make(home: &Path) -> FleetKey {
+        let dir = home.join("compile-key");
+        let out = run(webcpm(home)
+            .args(["registry", "keygen", "--json", "--root"])
+            .arg(&dir));
+        assert_eq!(out.status.code(), Some(0));
+        FleetKey {
+            public: json(&out)["public_key"].as_str().unwrap().to_string(),
+            file: dir.join("policy-key"),
+        }
+    }
+
+    fn pinned(&self) -> ed25519_dalek::VerifyingKey {
+        webcpm::fleet::document::parse_key(&self.public).unwrap()
+    }
+
+    fn signer(&self) -> ed25519_dalek::SigningKey {
+        webcpm::shared_cache::signing::read_signing_key(&self.file).unwrap()
+    }
+}
+
+/// Whether a store's client only pulls, or also signs and pushes.
+#[derive(Clone, Copy, PartialEq)]
+enum Role {
+    Pulls,
+    Pushes,
+}
+
+/// A store's config that shares compiled code through `repo`, pinning the fleet's key; a store
+/// that pushes also has the signing key and credentials.
+fn sharing(home: &Path, repo: &str, key: &FleetKey, role: Role) -> std::process::Command {
     let config = home.join("config.toml");
     std::fs::create_dir_all(home).unwrap();
-    std::fs::write(&config, format!("[compile]\nshared = \"{repo}\"\n")).unwrap();
+    let mut text = format!(
+        "[compile]\nshared = \"{repo}\"\nshared_key = \"{}\"\n",
+        key.public
+    );
+    if role == Role::Pushes {
+        text.push_str(&format!(
+            "shared_signing_key = \"{}\"\n",
+            key.file.display()
+        ));
+    }
+    std::fs::write(&config, text).unwrap();
     let mut cmd = webcpm(home);
     cmd.env("WEBCPM_CONFIG", &config);
+    if role == Role::Pushes {
+        cmd.env("WEBCPM_OCI_AUTH", "builder:secret");
+    }
     cmd
 }
 
@@ -434,10 +486,59 @@ fn artifacts(home: &Path) -> Vec<(String, String)> {
     out
 }
 
-/// An OCI registry, and a local registry with a large package that a first store (`first`
-/// under the returned directory) compiled and pushed to the shared repository (the returned
-/// URL); `None` where `docker-registry` is not installed.
-fn compiled_once() -> Option<(OciRegistry, tempfile::TempDir, String, Registry)> {
+/// The bytes of a store's only artifact, with its engine hash and atom.
+fn only_artifact(home: &Path) -> (String, String, Vec<u8>) {
+    let [(engine, atom)] = artifacts(home).try_into().unwrap();
+    let path = home.join(format!("store/compiled/{engine}/{atom}.cwasm"));
+    let bytes = std::fs::read(path).unwrap();
+    (engine, atom, bytes)
+}
+
+/// What [`compiled_once`] set up.
+struct Shared {
+    _oci: OciRegistry,
+    tmp: tempfile::TempDir,
+    repo: String,
+    registry: Registry,
+    key: FleetKey,
+}
+
+impl Shared {
+    fn home(&self) -> &Path {
+        self.tmp.path()
+    }
+
+    /// The shared cache as a client that pins the fleet's key sees it.
+    fn cache(&self) -> webcpm::shared_cache::SharedCache {
+        webcpm::shared_cache::SharedCache::new(&self.repo, None, self.key.pinned(), None).unwrap()
+    }
+
+    /// `install -v acme/large` in a new store under `name`.
+    fn install(&self, name: &str, role: Role) -> std::process::Output {
+        run(
+            sharing(&self.home().join(name), &self.repo, &self.key, role).args([
+                "install",
+                "-v",
+                "acme/large",
+                "--registry",
+                &self.registry.url,
+            ]),
+        )
+    }
+
+    /// `run acme/large` in the store under `name`.
+    fn run_large(&self, name: &str) -> String {
+        let home = self.home().join(name);
+        stdout(&run(
+            sharing(&home, &self.repo, &self.key, Role::Pulls).args(["run", "acme/large"])
+        ))
+    }
+}
+
+/// An OCI registry, the fleet's key, and a local registry with a large package that a first
+/// store (`first`), which holds the signing key, compiled, signed and pushed to the shared
+/// repository; `None` where `docker-registry` is not installed.
+fn compiled_once() -> Option<Shared> {
     let oci = OciRegistry::start()?;
     let tmp = tempfile::tempdir().unwrap();
     let (home, repo) = (tmp.path(), oci.repo("webcpm/compiled"));
@@ -453,54 +554,63 @@ fn compiled_once() -> Option<(OciRegistry, tempfile::TempDir, String, Registry)>
     );
     publish(home, &root, &dir, &[]);
     let registry = Registry::start(home, &root);
-    let first = home.join("first");
-    let out = run(sharing(&first, &repo)
-        .args(["install", "-v", "acme/large", "--registry", &registry.url])
-        .env("WEBCPM_OCI_AUTH", "builder:secret"));
+    let shared = Shared {
+        _oci: oci,
+        key: FleetKey::make(home),
+        tmp,
+        repo,
+        registry,
+    };
+    let out = shared.install("first", Role::Pushes);
     assert_eq!(out.status.code(), Some(0));
     assert!(
         stderr(&out).contains("Compiled main"),
         "the first store compiles"
     );
-    Some((oci, tmp, repo, registry))
+    Some(shared)
 }
 
 #[test]
 fn a_second_store_installs_compiled_code_from_the_shared_cache_without_compiling() {
-    let Some((_oci, tmp, repo, registry)) = compiled_once() else {
+    let Some(shared) = compiled_once() else {
         return;
     };
-    let home = tmp.path();
+    let (engine, atom, compiled) = only_artifact(&shared.home().join("first"));
+    match shared
+        .cache()
+        .lookup(&engine, &atom.parse().unwrap())
+        .unwrap()
+    {
+        webcpm::shared_cache::Lookup::Found(bytes) => assert_eq!(bytes, compiled),
+        other => panic!("the first store's push is signed by the fleet's key: {other:?}"),
+    }
 
-    let second = home.join("second");
-    let out = run(sharing(&second, &repo).args([
-        "install",
-        "-v",
-        "acme/large",
-        "--registry",
-        &registry.url,
-    ]));
+    let out = shared.install("second", Role::Pulls);
     assert_eq!(out.status.code(), Some(0));
     let err = stderr(&out);
     assert!(err.contains("Pulled main from oci://"), "{err}");
     assert!(!err.contains("Compiling"), "nothing is compiled: {err}");
-    assert_eq!(artifacts(&second), artifacts(&home.join("first")));
-    let out = run(sharing(&second, &repo).args(["run", "acme/large"]));
-    assert_eq!(stdout(&out), "large\n");
+    assert_eq!(only_artifact(&shared.home().join("second")).2, compiled);
+    assert_eq!(shared.run_large("second"), "large\n");
 }
 
 #[test]
 fn a_corrupt_shared_artifact_is_recompiled_and_not_trusted() {
-    let Some((_oci, tmp, repo, registry)) = compiled_once() else {
+    let Some(shared) = compiled_once() else {
         return;
     };
-    let home = tmp.path();
-    let [(engine, atom)] = artifacts(&home.join("first")).try_into().unwrap();
+    let (engine, atom, _) = only_artifact(&shared.home().join("first"));
 
-    // Someone with push rights replaces the artifact with bytes that are not compiled code
-    // (well-formed as a blob: digest and annotations match).
-    let cache = webcpm::shared_cache::SharedCache::new(&repo, Some("mallory:secret")).unwrap();
-    cache
+    // A machine that holds the fleet's key pushes bytes that are not compiled code: the
+    // signature checks, and the engine's own checks at load catch it.
+    let builder = webcpm::shared_cache::SharedCache::new(
+        &shared.repo,
+        Some("builder:secret"),
+        shared.key.pinned(),
+        Some(shared.key.signer()),
+    )
+    .unwrap();
+    builder
         .push(
             &engine,
             &atom.parse().unwrap(),
@@ -509,37 +619,245 @@ fn a_corrupt_shared_artifact_is_recompiled_and_not_trusted() {
         )
         .unwrap();
 
-    let second = home.join("second");
-    let out = run(sharing(&second, &repo)
-        .args(["install", "-v", "acme/large", "--registry", &registry.url])
-        .env("WEBCPM_OCI_AUTH", "builder:secret"));
+    let out = shared.install("second", Role::Pushes);
     assert_eq!(out.status.code(), Some(0));
     let err = stderr(&out);
-    assert!(
-        err.contains("does not load") || err.contains("not trusted"),
-        "{err}"
-    );
+    assert!(err.contains("does not load"), "{err}");
     assert!(
         err.contains("Compiled main"),
         "compiled here instead: {err}"
     );
-    let out = run(sharing(&second, &repo).args(["run", "acme/large"]));
-    assert_eq!(stdout(&out), "large\n");
+    assert_eq!(shared.run_large("second"), "large\n");
 
     // The bad copy was not pushed over: a third store still finds it bad, and compiles too.
-    let third = home.join("third");
-    let out = run(sharing(&third, &repo).args([
-        "install",
-        "-v",
-        "acme/large",
-        "--registry",
-        &registry.url,
-    ]));
+    let out = shared.install("third", Role::Pulls);
     assert!(stderr(&out).contains("Compiled main"));
-    match cache.lookup(&engine, &atom.parse().unwrap()).unwrap() {
+    match shared
+        .cache()
+        .lookup(&engine, &atom.parse().unwrap())
+        .unwrap()
+    {
         webcpm::shared_cache::Lookup::Found(bytes) => assert_eq!(bytes, vec![0x90; 4096]),
         other => panic!("{other:?}"),
     }
+}
+
+/// Compiled code that prints `evil`, for the same engine: what an attacker who can push to the
+/// repository would plant under another module's tag.
+fn evil_artifact(shared: &Shared) -> Vec<u8> {
+    let home = shared.home().join("attacker");
+    let root = home.join("registry");
+    let dir = package_dir(
+        &home,
+        &Pkg {
+            name: "acme/evil",
+            version: "1.0.0",
+            text: "evil",
+            ..Pkg::default()
+        },
+    );
+    publish(&home, &root, &dir, &[]);
+    let registry = Registry::start(&home, &root);
+    let out = run(webcpm(&home).args(["install", "acme/evil", "--registry", &registry.url]));
+    assert_eq!(out.status.code(), Some(0));
+    only_artifact(&home).2
+}
+
+/// Pushes `artifact` under the tag of (`engine`, `atom`), with the right annotations for both
+/// keys and `signature`'s: what anyone with push rights to the repository can do.
+fn plant(
+    repo: &str,
+    engine: &str,
+    atom: &str,
+    artifact: &[u8],
+    signature: BTreeMap<String, String>,
+) {
+    use webcpm::shared_cache::{ARTIFACT_TYPE, ATOM_KEY, ENGINE_KEY, LAYER_TYPE, tag};
+    let oci = webcpm::oci::OciRepo::new(repo, Some("mallory:secret")).unwrap();
+    let digest =
+        webcpm::oci::block_on(oci.push_blob(bytes::Bytes::copy_from_slice(artifact))).unwrap();
+    let layer = webcpm::oci::Layer {
+        digest,
+        size: artifact.len() as u64,
+        media_type: LAYER_TYPE.into(),
+    };
+    let mut annotations = signature;
+    annotations.insert(ENGINE_KEY.into(), engine.into());
+    annotations.insert(ATOM_KEY.into(), atom.into());
+    let tag = tag(engine, &atom.parse().unwrap());
+    webcpm::oci::block_on(oci.push_manifest(&tag, ARTIFACT_TYPE, &[layer], annotations)).unwrap();
+}
+
+#[test]
+fn planted_unsigned_and_wrongly_signed_artifacts_are_never_loaded() {
+    use webcpm::shared_cache::signing::{Claim, SIGNATURE_KEY, SIGNER_KEY};
+    let Some(shared) = compiled_once() else {
+        return;
+    };
+    let (engine, atom, compiled) = only_artifact(&shared.home().join("first"));
+    let evil = evil_artifact(&shared);
+    assert_ne!(evil, compiled);
+    let atom_digest: webcpm::package::Sha256Digest = atom.parse().unwrap();
+    let evil_claim = Claim::new(
+        &engine,
+        &atom_digest,
+        &webcpm::package::Sha256Digest::of(&evil),
+    )
+    .unwrap();
+    // The first store's genuine signature, of its own artifact's bytes.
+    let genuine = Claim::new(
+        &engine,
+        &atom_digest,
+        &webcpm::package::Sha256Digest::of(&compiled),
+    )
+    .unwrap()
+    .sign(&shared.key.signer());
+    assert_eq!(genuine[SIGNER_KEY], shared.key.public);
+    let stranger = webcpm::fleet::document::generate().unwrap();
+
+    let cases = [
+        ("unsigned", BTreeMap::new(), "is not signed"),
+        (
+            "stranger",
+            evil_claim.sign(&stranger),
+            "not by the pinned compile.shared_key",
+        ),
+        (
+            "replayed",
+            BTreeMap::from([
+                (SIGNATURE_KEY.to_string(), genuine[SIGNATURE_KEY].clone()),
+                (SIGNER_KEY.to_string(), genuine[SIGNER_KEY].clone()),
+            ]),
+            "signed over other bytes",
+        ),
+    ];
+    for (store, signature, reason) in cases {
+        plant(&shared.repo, &engine, &atom, &evil, signature);
+        // A client that could push: it must not push over what it distrusts either.
+        let out = shared.install(store, Role::Pushes);
+        assert_eq!(out.status.code(), Some(0));
+        let err = stderr(&out);
+        assert!(
+            err.contains(&format!(
+                "the shared artifact of main (atom {atom}) is not trusted"
+            )) && err.contains(reason),
+            "{store}: {err}"
+        );
+        assert!(err.contains("Compiled main"), "{store}: {err}");
+        assert!(!err.contains("Pulled"), "{store}: {err}");
+        let (_, _, stored) = only_artifact(&shared.home().join(store));
+        assert!(
+            stored == compiled,
+            "{store}: the stored artifact is the one compiled here"
+        );
+        assert_eq!(shared.run_large(store), "large\n", "{store}");
+        match shared.cache().lookup(&engine, &atom_digest).unwrap() {
+            webcpm::shared_cache::Lookup::Bad(_) => {}
+            other => panic!("{store}: the planted copy stays, distrusted: {other:?}"),
+        }
+    }
+
+    // Control: the same bytes signed by the fleet's key are loaded and run. The signature is
+    // what kept them out above, and holding the signing key is what running code takes.
+    plant(
+        &shared.repo,
+        &engine,
+        &atom,
+        &evil,
+        evil_claim.sign(&shared.key.signer()),
+    );
+    let out = shared.install("control", Role::Pulls);
+    assert!(stderr(&out).contains("Pulled main"), "{}", stderr(&out));
+    assert_eq!(shared.run_large("control"), "evil\n");
+}
+
+#[test]
+fn a_client_without_the_signing_key_does_not_push() {
+    let Some(shared) = compiled_once() else {
+        return;
+    };
+    let (engine, _, compiled) = only_artifact(&shared.home().join("first"));
+    // Another module, which no store has compiled: with credentials but no signing key, the
+    // client compiles it and pushes nothing.
+    let home = shared.home();
+    let dir = package_dir(
+        home,
+        &Pkg {
+            name: "acme/small",
+            version: "1.0.0",
+            ..Pkg::default()
+        },
+    );
+    let root = home.join("small-registry");
+    publish(home, &root, &dir, &[]);
+    let registry = Registry::start(home, &root);
+    let store = home.join("no-key");
+    let out = run(sharing(&store, &shared.repo, &shared.key, Role::Pulls)
+        .env("WEBCPM_OCI_AUTH", "builder:secret")
+        .env("RUST_LOG", "webcpm=debug")
+        .args(["install", "-v", "acme/small", "--registry", &registry.url]));
+    assert_eq!(out.status.code(), Some(0));
+    let err = stderr(&out);
+    assert!(err.contains("Compiled main"), "{err}");
+    assert!(
+        err.contains("no signing key (compile.shared_signing_key)"),
+        "{err}"
+    );
+    let (small_engine, small_atom, small) = only_artifact(&store);
+    assert_eq!(small_engine, engine);
+    assert_ne!(small, compiled);
+    match shared
+        .cache()
+        .lookup(&engine, &small_atom.parse().unwrap())
+        .unwrap()
+    {
+        webcpm::shared_cache::Lookup::Missing => {}
+        other => panic!("nothing was pushed: {other:?}"),
+    }
+}
+
+#[test]
+fn shared_compiled_code_without_a_pinned_key_is_refused_until_one_is_set() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path();
+    let config = home.join("config.toml");
+    std::fs::write(
+        &config,
+        "[compile]\nshared = \"oci://127.0.0.1:9/fleet/compiled\"\n",
+    )
+    .unwrap();
+    let webcpm_here = || {
+        let mut cmd = webcpm(home);
+        cmd.env("WEBCPM_CONFIG", &config);
+        cmd
+    };
+    let out = run(webcpm_here().args([
+        "install",
+        "acme/large",
+        "--registry",
+        "http://127.0.0.1:9/graphql",
+    ]));
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(
+        err.contains("compile.shared") && err.contains("set compile.shared_key"),
+        "{err}"
+    );
+    assert!(!home.join("store/compiled").exists(), "nothing ran: {err}");
+
+    // `config set` validates the key, and a good one lets the settings load again.
+    let out = run(webcpm_here().args(["config", "set", "compile.shared_key", "not-a-key"]));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("64 digits"), "{}", stderr(&out));
+    let key = FleetKey::make(home);
+    let out = run(webcpm_here().args(["config", "set", "compile.shared_key", &key.public]));
+    assert_eq!(out.status.code(), Some(0));
+    let out = run(webcpm_here().args(["config", "show", "--json"]));
+    assert_eq!(out.status.code(), Some(0));
+    let show = json(&out);
+    assert_eq!(show["compile.shared_key"]["value"], key.public.as_str());
+    assert_eq!(show["compile.shared_key"]["layer"], "user file");
+    assert_eq!(show["compile.shared_signing_key"]["value"], "");
 }
 
 #[test]

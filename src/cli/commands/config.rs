@@ -61,11 +61,14 @@ fn show(global: &GlobalArgs, settings: &Settings) {
     }
 }
 
+/// `config show|get|set|unset`. `set` and `unset` do not need the settings in force to load:
+/// they are how a setting that stops them from loading gets fixed (the edited file is checked).
 pub fn config(global: &GlobalArgs, cmd: ConfigCommand) -> Result<ExitStatus, Failure> {
-    let settings = load_settings(&sources(global, Vec::new()))?;
+    let settings = || load_settings(&sources(global, Vec::new()));
     match cmd {
-        ConfigCommand::Show => show(global, &settings),
+        ConfigCommand::Show => show(global, &settings()?),
         ConfigCommand::Get { key } => {
+            let settings = settings()?;
             let Some((value, layer)) = settings.get(&key) else {
                 return Err(Failure::usage(format!("unknown setting `{key}`"))
                     .hint("`webcpm config show` lists them"));

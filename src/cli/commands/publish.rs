@@ -22,7 +22,6 @@ pub async fn publish(ctx: &Context, args: PublishArgs) -> Result<ExitStatus, Fai
         http,
         &settings.registry.url.val,
         settings.registry.token.as_ref().map(|t| t.val.clone()),
-        settings.http(),
     )?;
     ctx.note(format!(
         "Publishing {} to {}",

@@ -31,6 +31,10 @@ pub fn keygen(
             "pin it on every client: webcpm config set rollout.policy_key {}",
             report.public_key
         );
+        eprintln!(
+            "(for a key that signs shared compiled code, pin it as compile.shared_key instead, and set compile.shared_signing_key to {} on the machines that push)",
+            root.join(fleet::KEY_FILE).display()
+        );
     }
     Ok(ExitStatus::Success)
 }

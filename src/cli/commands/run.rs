@@ -103,7 +103,7 @@ fn local_failure(e: LocalError) -> Failure {
     let kind = match &e {
         LocalError::Download { .. } => FailureKind::Network,
         LocalError::Store(_) => FailureKind::Store,
-        LocalError::Read { .. } => FailureKind::Usage,
+        LocalError::Read { .. } | LocalError::Url(_) => FailureKind::Usage,
         _ => FailureKind::Integrity,
     };
     Failure::new(kind, e.to_string())

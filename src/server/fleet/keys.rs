@@ -18,7 +18,8 @@ use ed25519_dalek::SigningKey;
 
 use crate::fleet::document;
 
-const KEY: &str = "policy-key";
+/// The file of the secret seed, in the directory `keygen` is given.
+pub const KEY_FILE: &str = "policy-key";
 const ENDORSEMENT: &str = "policy-key.endorsement";
 const PREVIOUS: &str = "policy-key.previous";
 
@@ -108,7 +109,7 @@ pub fn keygen(root: &Path, rotate: bool) -> Result<KeyReport, KeyError> {
             None
         }
     };
-    write_secret(root, KEY, &hex::encode(new.to_bytes()))?;
+    write_secret(root, KEY_FILE, &hex::encode(new.to_bytes()))?;
     Ok(KeyReport {
         public_key: document::key_hex(&public),
         previous_key,
@@ -117,11 +118,11 @@ pub fn keygen(root: &Path, rotate: bool) -> Result<KeyReport, KeyError> {
 
 /// The registry's signer, or `None` when no key was made.
 pub fn signer(root: &Path) -> Result<Option<Signer>, KeyError> {
-    let Some(text) = read(root, KEY)? else {
+    let Some(text) = read(root, KEY_FILE)? else {
         return Ok(None);
     };
     let key = document::parse_secret(&text).map_err(|e| KeyError::Damaged {
-        path: root.join(KEY),
+        path: root.join(KEY_FILE),
         reason: e.to_string(),
     })?;
     Ok(Some(Signer {

@@ -13,7 +13,7 @@ mod reports;
 mod serve;
 mod state;
 
-pub use keys::{KeyError, KeyReport, keygen};
+pub use keys::{KEY_FILE, KeyError, KeyReport, keygen};
 pub use reports::{Rate, Rates, Window};
 pub use serve::{Service, router};
 pub use state::{Automation, Change, ChangeRecord, FleetError, OnRegression, PolicyState};
