@@ -393,6 +393,7 @@ mod real_programs {
     }
 }
 
+#[cfg(feature = "wasix")]
 /// A `wasm32-wasip1-threads` command, as Rust and wasi-sdk build them: preview 1 imports,
 /// `wasi`.`thread-spawn`, a shared `env.memory`, and `wasi_thread_start`. The thread does
 /// `thread` (WAT, with `$say` to print `(ptr, len)`), then sets a flag the main thread waits on;
