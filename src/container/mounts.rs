@@ -2,7 +2,7 @@
 //! mount path (where the program sees it), volume and path inside that volume (`host_path`, which
 //! must name a directory of the package's own volume, found through its links without leaving
 //! it), and the directories that command annotations name (`wasi.cwd`,
-//! `wasi.mount_atom_in_volume`). A refusal names the field and its value.
+//! `wasi.mount-atom-in-volume`). A refusal names the field and its value.
 
 use std::collections::BTreeMap;
 
@@ -109,7 +109,7 @@ fn check_annotations(manifest: &Manifest) -> Result<(), ContainerError> {
             && !plain(path)
         {
             return Err(refuse(
-                field("mount_atom_in_volume"),
+                field("mount-atom-in-volume"),
                 path,
                 "a path inside a volume may not hold `..`, NUL or `\\`",
             ));

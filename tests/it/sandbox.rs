@@ -61,6 +61,65 @@ fn fs(mappings: serde_json::Value) -> impl FnOnce(&mut serde_json::Value) {
     move |m| m["package"]["fs"] = mappings
 }
 
+/// `good` with its manifest changed by `change`, written with webc's WebC v2 writer, its `/data`
+/// volume holding `greeting.txt`.
+fn altered_v2(good: &[u8], change: impl FnOnce(&mut serde_json::Value)) -> Vec<u8> {
+    use webc::v2::write::{DirEntry, Directory, FileEntry, Writer};
+    use webc::v2::{ChecksumAlgorithm, SignatureAlgorithm};
+    let checked = webcpm::container::open(good.to_vec().into()).unwrap();
+    let mut value = serde_json::to_value(checked.manifest()).unwrap();
+    change(&mut value);
+    let manifest: webc::metadata::Manifest = serde_json::from_value(value).unwrap();
+    let atoms = checked
+        .container
+        .atoms()
+        .into_iter()
+        .map(|(n, b)| (seg(&n), FileEntry::Owned(b.into_bytes())))
+        .collect();
+    let file = DirEntry::File(FileEntry::Owned(bytes::Bytes::from_static(b"hello\n")));
+    let data = Directory {
+        children: [(seg("greeting.txt"), file)].into_iter().collect(),
+    };
+    let mut writer = Writer::new(ChecksumAlgorithm::Sha256)
+        .write_manifest(&manifest)
+        .unwrap()
+        .write_atoms(atoms)
+        .unwrap();
+    writer.write_volume("/data", data).unwrap();
+    writer.finish(SignatureAlgorithm::None).unwrap().to_vec()
+}
+
+/// Hostile WebC v2 variants of `good`: every path field of the manifest.
+fn hostile_v2(good: &[u8]) -> Vec<(&'static str, Vec<u8>, &'static str)> {
+    use serde_json::json;
+    let mapping = |volume: &str, host: &str, mount: &str| json!([{"volume_name": volume, "host_path": host, "mount_path": mount}]);
+    vec![
+        (
+            "v2: host_path walks out",
+            altered_v2(good, fs(mapping("/data", "/../../../etc", "/x"))),
+            "package.fs[0].host_path `/../../../etc`",
+        ),
+        (
+            "v2: mount_path walks out",
+            altered_v2(good, fs(mapping("/data", "/", "/x/../../.."))),
+            "package.fs[0].mount_path `/x/../../..`",
+        ),
+        (
+            "v2: volume_name walks out",
+            altered_v2(good, fs(mapping("/../..", "/", "/x"))),
+            "package.fs[0].volume_name `/../..`",
+        ),
+        (
+            "v2: mount-atom-in-volume walks out",
+            altered_v2(good, |m| {
+                m["commands"]["main"]["annotations"]["wasi"]["mount-atom-in-volume"] =
+                    json!("../../bin")
+            }),
+            "commands.main.annotations.wasi.mount-atom-in-volume `../../bin`",
+        ),
+    ]
+}
+
 /// Hostile variants of `good`, each with the text its refusal must hold.
 fn hostile(good: &[u8]) -> Vec<(&'static str, Vec<u8>, &'static str)> {
     use serde_json::json;
@@ -228,7 +287,8 @@ fn hostile_packages_are_refused_at_every_way_into_the_store() {
     let mut cases = Vec::new();
     for (engine, wasm) in engines() {
         let good = good_package(home, &format!("test/good-{engine}"), wasm);
-        for (i, (what, bytes, says)) in hostile(&good).into_iter().enumerate() {
+        let variants = hostile(&good).into_iter().chain(hostile_v2(&good));
+        for (i, (what, bytes, says)) in variants.enumerate() {
             let name = format!("test/evil-{engine}-{i}");
             let file = home.join(format!("evil-{engine}-{i}.webc"));
             std::fs::write(&file, &bytes).unwrap();
@@ -242,17 +302,18 @@ fn hostile_packages_are_refused_at_every_way_into_the_store() {
             assert!(stderr(&out).contains(says), "{engine}, {what}");
             // ... so a good package goes in, and the registry is made to serve the hostile bytes.
             publish_new(home, &root, &name, "1.0.0", &[]);
-            replace_blob(&root, &name, "1.0.0", "v3", &bytes);
-            cases.push((engine, what, name, file, says));
+            let webc = webcpm::container::detect(&bytes).unwrap().to_string();
+            replace_blob(&root, &name, "1.0.0", &webc, &bytes);
+            cases.push((engine, what, name, file, says, webc));
         }
     }
     let registry = Registry::start(home, &root);
-    for (engine, what, name, file, says) in &cases {
+    for (engine, what, name, file, says, webc) in &cases {
         let out = run(webcpm(home).arg("run").arg(file));
         assert_eq!(out.status.code(), Some(1), "run ./file: {engine}, {what}");
         assert!(stderr(&out).contains(says), "run ./file: {engine}, {what}");
         let out =
-            run(webcpm(home).args(["install", name, "--webc", "v3", "--registry", &registry.url]));
+            run(webcpm(home).args(["install", name, "--webc", webc, "--registry", &registry.url]));
         assert_eq!(out.status.code(), Some(1), "install: {engine}, {what}");
         assert!(stderr(&out).contains(says), "install: {engine}, {what}");
     }
