@@ -65,6 +65,13 @@ pub enum LaunchError {
         guest: String,
         host: PathBuf,
     },
+    #[error(
+        "{package}: command `{command}` is a WASI preview 1 program, which has no working directory; --cwd works for WASIX and wasi-threads programs (paths the program opens are relative to its preopened directories)"
+    )]
+    NoWorkingDirectory {
+        package: PackageName,
+        command: String,
+    },
     #[error("the store's manifest of {0} does not parse; run `webcpm install --refresh {0}`")]
     BadManifest(PackageName),
     /// The store was opened read-only and this launch must write to it (unpack, record an ABI,
@@ -88,6 +95,8 @@ pub struct Request {
     pub dirs: Vec<Mount>,
     /// Give the program the host's network (`--net`, `run.network`).
     pub network: bool,
+    /// The working directory (`--cwd`), over the command's own.
+    pub cwd: Option<String>,
     /// Give the program the host's environment (`--forward-host-env`), as does a grant of it.
     pub forward_host_env: bool,
     /// The host's environment, read by the caller: what a program is given when the request or
@@ -547,6 +556,12 @@ fn launch_package(
     let name = &package.name;
     let target = target(store, &package, request.command.as_deref())?;
     let abi = target.abi(store)?;
+    if request.cwd.is_some() && !abi.on_wasmer() {
+        return Err(LaunchError::NoWorkingDirectory {
+            package: name.clone(),
+            command: target.command.name.clone(),
+        });
+    }
     let backend = target.backend(runtime, abi)?;
     let loaded = if request.keep_artifacts {
         load(store, runtime, abi, backend, &target)?
@@ -582,6 +597,7 @@ fn launch_package(
             mounts: mounts(store, &package, &granted.dirs)?,
             commands,
             network: granted.network,
+            cwd: request.cwd.clone().or_else(|| command.cwd.clone()),
         },
         recompiled: loaded.recompiled,
         from_artifact: loaded.from_artifact,

@@ -165,13 +165,22 @@ pub struct RunArgs {
     #[arg(long, value_name = "HEX")]
     pub sha256: Option<crate::package::Sha256Digest>,
     /// The command to run (default: the package's entrypoint, or its only command)
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, short = 'e', visible_aliases = ["entrypoint", "command-name"], value_name = "NAME")]
     pub command: Option<String>,
     /// Set an environment variable for the program (repeatable)
     #[arg(long = "env", value_name = "KEY=VALUE", value_parser = parse_env)]
     pub env: Vec<(String, String)>,
+    /// The program's working directory, a path it sees (default: the command's `cwd`
+    /// annotation, else `/`); WASIX and wasi-threads programs only: WASI preview 1 has none
+    #[arg(long, value_name = "DIR")]
+    pub cwd: Option<String>,
+    /// Read the program's standard input from FILE instead of webcpm's
+    #[arg(long, value_name = "FILE")]
+    pub stdin: Option<PathBuf>,
     #[command(flatten)]
     pub host: HostArgs,
+    #[command(flatten)]
+    pub unsupported: UnsupportedRunArgs,
     #[command(flatten)]
     pub format: FormatArgs,
     /// Never ask the registry; the package must be installed
@@ -180,6 +189,44 @@ pub struct RunArgs {
     /// Arguments for the program, after `--`
     #[arg(last = true, value_name = "ARGS")]
     pub args: Vec<String>,
+}
+
+/// Flags of `wasmer run` that webcpm does not have: accepted, so that each is answered with what
+/// to do instead rather than "unexpected argument".
+#[derive(Debug, Args, Clone, Default)]
+pub struct UnsupportedRunArgs {
+    #[arg(long = "include-webc", hide = true, value_name = "WEBC")]
+    include_webc: Option<String>,
+    #[arg(long = "map-command", hide = true, value_name = "MAPCMD")]
+    map_command: Option<String>,
+    #[arg(long = "invoke", hide = true, value_name = "FUNCTION")]
+    invoke: Option<String>,
+    #[arg(long = "stack-size", hide = true, value_name = "BYTES")]
+    stack_size: Option<String>,
+    #[arg(long = "coredump-on-trap", hide = true, value_name = "PATH")]
+    coredump_on_trap: Option<String>,
+    #[arg(long = "journal", hide = true, value_name = "PATH")]
+    journal: Option<String>,
+    #[arg(long = "enable-async-threads", hide = true)]
+    enable_async_threads: bool,
+}
+
+impl UnsupportedRunArgs {
+    /// The first such flag given, and what to do instead.
+    pub fn first(&self) -> Option<(&'static str, &'static str)> {
+        [
+            (self.include_webc.is_some(), "--include-webc", "run the .webc file itself (`webcpm run ./pkg.webc`), or install it from a registry"),
+            (self.map_command.is_some(), "--map-command", "a program finds the commands of its package and its dependencies at /bin/<name>"),
+            (self.invoke.is_some(), "--invoke", "webcpm runs WASI commands from `_start`; pick a command with --command"),
+            (self.stack_size.is_some(), "--stack-size", "the engines' default stack is used"),
+            (self.coredump_on_trap.is_some(), "--coredump-on-trap", "a trap names the module and the function; `run -v` says more"),
+            (self.journal.is_some(), "--journal", "webcpm does not snapshot programs"),
+            (self.enable_async_threads, "--enable-async-threads", "threads run as the engine runs them"),
+        ]
+        .into_iter()
+        .find(|(given, _, _)| *given)
+        .map(|(_, flag, instead)| (flag, instead))
+    }
 }
 
 /// What of the host a program gets, spelt as `wasmer run` spells it. Nothing by default.

@@ -217,6 +217,8 @@ pub struct CommandSpec {
     pub main_args: Vec<String>,
     /// `KEY=VALUE` pairs the package sets.
     pub env: Vec<(String, String)>,
+    /// The working directory the package gives the command (its `wasi` annotation's `cwd`).
+    pub cwd: Option<String>,
 }
 
 /// Picks the command to run: the one named, else the entrypoint, else the only command.
@@ -269,6 +271,10 @@ pub fn command(
         name,
         atom,
         dependency,
+        cwd: wasi
+            .as_ref()
+            .and_then(|w| w.cwd.as_ref())
+            .map(|c| c.to_string_lossy().into_owned()),
         main_args: wasi.and_then(|w| w.main_args).unwrap_or_default(),
         env,
     })

@@ -38,6 +38,8 @@ pub struct RunOptions {
     /// The host's network (WASIX sockets), granted by the user; WASI preview 0 and 1 programs
     /// have no sockets to use it with.
     pub network: bool,
+    /// The working directory, a path the program sees (Wasmer only: WASI preview 1 has none).
+    pub cwd: Option<String>,
 }
 
 /// A command another program may start.

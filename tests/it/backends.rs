@@ -468,3 +468,98 @@ fn a_wasi_threads_module_runs_on_wasmer() {
     assert!(err.contains("failed with runtime error"), "{err}");
     assert!(err.contains("at boom"), "{err}");
 }
+
+/// A command that copies its stdin to its stdout (one read of up to 4 KiB), importing from
+/// `namespace`.
+fn cat_stdin_wasm(namespace: &str) -> Vec<u8> {
+    wat::parse_str(format!(
+        r#"(module
+  (import "{namespace}" "fd_read" (func $fd_read (param i32 i32 i32 i32) (result i32)))
+  (import "{namespace}" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (func (export "_start")
+    (i32.store (i32.const 0) (i32.const 1024))
+    (i32.store (i32.const 4) (i32.const 4096))
+    (drop (call $fd_read (i32.const 0) (i32.const 0) (i32.const 1) (i32.const 8)))
+    (i32.store (i32.const 4) (i32.load (i32.const 8)))
+    (drop (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))))"#
+    ))
+    .unwrap()
+}
+
+/// A WASIX command that prints its working directory (`getcwd`).
+fn pwd_wasm() -> Vec<u8> {
+    wat::parse_str(
+        r#"(module
+  (import "wasix_32v1" "getcwd" (func $getcwd (param i32 i32) (result i32)))
+  (import "wasix_32v1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 16) "\n")
+  (func (export "_start")
+    (i32.store (i32.const 8) (i32.const 256))
+    (drop (call $getcwd (i32.const 1024) (i32.const 8)))
+    (i32.store (i32.const 0) (i32.const 1024))
+    (i32.store (i32.const 4) (i32.load (i32.const 8)))
+    (drop (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 32)))
+    (i32.store (i32.const 0) (i32.const 16))
+    (i32.store (i32.const 4) (i32.const 1))
+    (drop (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 32)))))"#,
+    )
+    .unwrap()
+}
+
+#[test]
+fn the_flags_of_wasmer_run_have_their_counterparts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path();
+    let root = home.join("registry");
+    let mut commands = vec![
+        ("hello", hello_wasm("hello\n", 0)),
+        ("bye", hello_wasm("bye\n", 0)),
+        ("cat", cat_stdin_wasm("wasi_snapshot_preview1")),
+    ];
+    if cfg!(feature = "wasix") {
+        commands.push(("pwd", pwd_wasm()));
+    }
+    publish_commands(home, &root, "test/flags", &[], &commands);
+    install_from(home, &root, &["test/flags"]);
+
+    // The command, however wasmer spells it.
+    for flag in ["--command", "--entrypoint", "--command-name", "-e"] {
+        let out = run(webcpm(home).args(["run", "test/flags", flag, "bye"]));
+        assert_eq!(stdout(&out), "bye\n", "{flag}");
+    }
+
+    // --stdin FILE.
+    let input = home.join("input.txt");
+    std::fs::write(&input, "from a file\n").unwrap();
+    let out = run(webcpm(home)
+        .args(["run", "test/flags", "--command", "cat", "--stdin"])
+        .arg(&input));
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(stdout(&out), "from a file\n");
+
+    // --cwd: where a WASIX program starts; a WASI preview 1 program has none, and says so.
+    if cfg!(feature = "wasix") {
+        let out = run(webcpm(home).args(["run", "test/flags", "-e", "pwd", "--cwd", "/tmp"]));
+        assert_eq!(out.status.code(), Some(0));
+        assert_eq!(stdout(&out), "/tmp\n");
+    }
+    let out = run(webcpm(home).args(["run", "test/flags", "-e", "hello", "--cwd", "/tmp"]));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("has no working directory"),
+        "{}",
+        stderr(&out)
+    );
+
+    // A flag of wasmer's that webcpm does not have is answered, not "unexpected".
+    let out = run(webcpm(home).args(["run", "test/flags", "--include-webc", "x.webc"]));
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(
+        err.contains("`wasmer run --include-webc` has no counterpart"),
+        "{err}"
+    );
+    assert!(err.contains("webcpm run ./pkg.webc"), "{err}");
+}

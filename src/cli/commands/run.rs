@@ -36,6 +36,7 @@ fn request(ctx: &Context, args: &RunArgs) -> Result<Request, Failure> {
         env: args.env.clone(),
         dirs,
         network: args.host.net || ctx.settings.run.network.val,
+        cwd: args.cwd.clone(),
         forward_host_env: args.host.forward_host_env,
         host_env: std::env::vars().collect(),
         keep_artifacts: ctx.settings.compile_cache().enabled(),
@@ -221,7 +222,33 @@ fn tier(store: &Store, runtime: &Runtime, launch: &Launch) -> String {
     }
 }
 
+/// Makes FILE this process's standard input, which the program inherits (`--stdin`).
+fn stdin_from(file: &std::path::Path) -> Result<(), Failure> {
+    use std::os::fd::AsRawFd;
+    let opened = std::fs::File::open(file)
+        .map_err(|e| Failure::usage(format!("cannot read {} for --stdin: {e}", file.display())))?;
+    // SAFETY: dup2 onto fd 0 of this process, before the program (or any reader of stdin)
+    // starts; `opened` stays valid for the call and is closed after it.
+    if unsafe { libc::dup2(opened.as_raw_fd(), 0) } < 0 {
+        let e = std::io::Error::last_os_error();
+        return Err(Failure::internal(format!(
+            "cannot use {} as stdin: {e}",
+            file.display()
+        )));
+    }
+    Ok(())
+}
+
 pub async fn run(ctx: &Context, args: RunArgs) -> Result<ExitStatus, Failure> {
+    if let Some((flag, instead)) = args.unsupported.first() {
+        return Err(
+            Failure::usage(format!("`wasmer run {flag}` has no counterpart in webcpm"))
+                .hint(instead),
+        );
+    }
+    if let Some(file) = &args.stdin {
+        stdin_from(file)?;
+    }
     let runtime = ctx.runtime()?;
     let request = request(ctx, &args)?;
     let started = Instant::now();

@@ -291,6 +291,9 @@ fn runner(options: &RunOptions) -> Result<WasiRunner, RunError> {
         };
         runner.with_mount(mount.guest.clone(), fs);
     }
+    if let Some(cwd) = &options.cwd {
+        runner.with_current_dir(cwd);
+    }
     if !options.commands.is_empty() {
         runner.with_injected_package(commands_package(&options.commands));
     }
