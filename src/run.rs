@@ -97,6 +97,8 @@ pub struct Request {
     pub network: bool,
     /// The working directory (`--cwd`), over the command's own.
     pub cwd: Option<String>,
+    /// Installed packages whose commands a WASIX program may start too (`--use`).
+    pub uses: Vec<PackageName>,
     /// Give the program the host's environment (`--forward-host-env`), as does a grant of it.
     pub forward_host_env: bool,
     /// The host's environment, read by the caller: what a program is given when the request or
@@ -487,37 +489,94 @@ fn granted(
     })
 }
 
-/// The commands of the package and of every package installed with it (its dependencies), the
-/// package's own first: the first command of a name wins, as under `wasmer run`.
-fn commands(store: &Store, package: &Package) -> Result<Vec<Command>, LaunchError> {
+/// The blobs whose commands a WASIX program may start: the package's, those installed with it
+/// (its dependencies), then each `--use`d package's and its dependencies'.
+fn command_blobs(
+    store: &Store,
+    package: &Package,
+    uses: &[PackageName],
+) -> Result<Vec<Sha256Digest>, LaunchError> {
     let mut blobs = vec![package.blob];
-    for member in &package.members {
-        if !blobs.contains(&member.sha256) {
-            blobs.push(member.sha256);
+    let mut add = |blob: Sha256Digest| {
+        if !blobs.contains(&blob) {
+            blobs.push(blob);
         }
+    };
+    package.members.iter().for_each(|m| add(m.sha256));
+    for name in uses {
+        let install = store
+            .index()
+            .installed(name)?
+            .ok_or_else(|| LaunchError::NotInstalled(name.clone()))?;
+        add(install.sha256);
+        store
+            .index()
+            .members(name)?
+            .iter()
+            .for_each(|m| add(m.sha256));
     }
+    Ok(blobs)
+}
+
+/// The commands of those blobs, the first of a name winning, as under `wasmer run`; each with
+/// its precompiled artifact when the engine that runs WASIX has one, so that an exec maps it
+/// instead of compiling.
+fn commands(
+    store: &Store,
+    runtime: &Runtime,
+    package: &Package,
+    uses: &[PackageName],
+) -> Result<Vec<Command>, LaunchError> {
     let mut out: Vec<Command> = Vec::new();
-    for blob in blobs {
+    for blob in command_blobs(store, package, uses)? {
         ensure_unpacked(store, &blob)?;
         let checked = artifacts::open_blob(store, &blob)?;
+        let atoms = store.index().atoms(&blob)?;
         for name in checked.manifest().commands.keys() {
             // A command whose atom lives in a dependency is that dependency's to expose.
-            let Some(atom) = container::command(checked.manifest(), Some(name))
+            let Some(spec) = container::command(checked.manifest(), Some(name))
                 .ok()
                 .filter(|c| c.dependency.is_none())
-                .and_then(|c| checked.container.get_atom(&c.atom))
             else {
+                continue;
+            };
+            let (Some(wasm), Some(row)) = (
+                checked.container.get_atom(&spec.atom),
+                atoms.iter().find(|a| a.name == spec.atom),
+            ) else {
                 continue;
             };
             if !out.iter().any(|c| &c.name == name) {
                 out.push(Command {
                     name: name.clone(),
-                    wasm: atom.into_bytes(),
+                    wasm: wasm.into_bytes(),
+                    sha256: row.sha256.0,
+                    artifact: exec_artifact(store, runtime, row)?,
                 });
             }
         }
     }
     Ok(out)
+}
+
+/// The artifact a WASIX program's exec of this atom can load: Wasmer's, for an atom Wasmer runs.
+fn exec_artifact(
+    store: &Store,
+    runtime: &Runtime,
+    atom: &AtomRow,
+) -> Result<Option<(PathBuf, u64)>, LaunchError> {
+    let Some(abi) = atom.abi.filter(|abi| abi.on_wasmer()) else {
+        return Ok(None);
+    };
+    let Ok(backend) = runtime.backend(abi) else {
+        return Ok(None);
+    };
+    let engine = backend.engine_hash();
+    let size = store
+        .index()
+        .artifact(engine, &atom.sha256)?
+        .and_then(|row| row.size);
+    Ok(size.map(|size| (store.artifact_path(engine, &atom.sha256), size)))
 }
 
 /// Prepares the command of an installed package.
@@ -575,7 +634,7 @@ fn launch_package(
         }
     };
     let commands = match abi.on_wasmer() {
-        true => commands(store, &package)?,
+        true => commands(store, runtime, &package, &request.uses)?,
         false => Vec::new(),
     };
     let command = &target.command;

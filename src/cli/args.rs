@@ -177,6 +177,10 @@ pub struct RunArgs {
     /// Read the program's standard input from FILE instead of webcpm's
     #[arg(long, value_name = "FILE")]
     pub stdin: Option<PathBuf>,
+    /// Also give a WASIX program this package's commands at /bin/<name>, installing it if
+    /// needed (repeatable; as `wasmer run --use`)
+    #[arg(long = "use", value_name = "PACKAGE")]
+    pub uses: Vec<PackageSpec>,
     #[command(flatten)]
     pub host: HostArgs,
     #[command(flatten)]

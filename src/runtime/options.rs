@@ -47,6 +47,11 @@ pub struct RunOptions {
 pub struct Command {
     pub name: String,
     pub wasm: bytes::Bytes,
+    /// The SHA-256 of `wasm`, as the store knows it.
+    pub sha256: [u8; 32],
+    /// Its precompiled artifact for the engine that runs it, with the size the index records:
+    /// an exec loads it instead of compiling the module.
+    pub artifact: Option<(PathBuf, u64)>,
 }
 
 /// Why a program did not run to an exit code.

@@ -563,3 +563,64 @@ fn the_flags_of_wasmer_run_have_their_counterparts() {
     );
     assert!(err.contains("webcpm run ./pkg.webc"), "{err}");
 }
+
+#[cfg(feature = "wasix")]
+#[test]
+fn commands_a_program_starts_map_their_artifacts_and_use_adds_packages() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path();
+    let root = home.join("registry");
+    let hello = echo_wasm_for("wasix_32v1");
+    publish_commands(home, &root, "test/wtools", &[], &[("hello", hello)]);
+    publish_commands(
+        home,
+        &root,
+        "test/wshell",
+        &[("test/wtools", "^1")],
+        &[("wshell", exec_wasm())],
+    );
+    publish_commands(home, &root, "test/lone", &[], &[("lone", exec_wasm())]);
+    let registry = Registry::start(home, &root);
+    let out = run(webcpm(home).args([
+        "install",
+        "test/wshell",
+        "test/lone",
+        "--registry",
+        &registry.url,
+    ]));
+    assert_eq!(out.status.code(), Some(0));
+
+    // The dependency's WASIX command was compiled at install; the exec maps it.
+    let out = run(webcpm(home).args(["run", "-v", "test/wshell"]));
+    assert_eq!(stdout(&out), "from-shell\n");
+    let err = stderr(&out);
+    assert!(
+        err.contains("`hello` started from its precompiled artifact"),
+        "{err}"
+    );
+    assert!(!err.contains("Wasmer compiles it"), "{err}");
+
+    // Without the tools, `/bin/hello` is not there; `--use` adds them (installing them first
+    // when they are not), as `wasmer run --use` does.
+    let out = run(webcpm(home).args(["run", "test/lone"]));
+    assert_ne!(stdout(&out), "from-shell\n");
+    let fresh = home.join("fresh");
+    let out = run(webcpm(&fresh).args([
+        "run",
+        "-v",
+        "test/lone",
+        "--use",
+        "test/wtools",
+        "--registry",
+        &registry.url,
+    ]));
+    assert_eq!(stdout(&out), "from-shell\n");
+    let err = stderr(&out);
+    assert!(err.contains("Installed test/wtools@1.0.0"), "{err}");
+    assert!(
+        err.contains("`hello` started from its precompiled artifact"),
+        "{err}"
+    );
+    let listed = json(&run(webcpm(&fresh).args(["list", "--json"])));
+    assert_eq!(listed["packages"].as_array().unwrap().len(), 2, "{listed}");
+}

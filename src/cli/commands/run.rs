@@ -37,6 +37,7 @@ fn request(ctx: &Context, args: &RunArgs) -> Result<Request, Failure> {
         dirs,
         network: args.host.net || ctx.settings.run.network.val,
         cwd: args.cwd.clone(),
+        uses: args.uses.iter().map(|spec| spec.name.clone()).collect(),
         forward_host_env: args.host.forward_host_env,
         host_env: std::env::vars().collect(),
         keep_artifacts: ctx.settings.compile_cache().enabled(),
@@ -161,12 +162,14 @@ async fn import(
 fn warm_launch(
     ctx: &Context,
     runtime: &Runtime,
-    spec: &PackageSpec,
+    (spec, uses): (&PackageSpec, &[PackageSpec]),
     request: &Request,
 ) -> Option<(Store, Launch)> {
     let store = ctx.configured(Store::open_read_only(&ctx.home).ok()??);
-    if !answered(ctx, &store, spec).ok()? {
-        return None;
+    for spec in std::iter::once(spec).chain(uses) {
+        if !answered(ctx, &store, spec).ok()? {
+            return None;
+        }
     }
     match crate::run::launch(&store, runtime, &spec.name, request) {
         Ok(launch) => Some((store, launch)),
@@ -185,6 +188,9 @@ async fn launch(
     args: &RunArgs,
     request: &Request,
 ) -> Result<Launch, Failure> {
+    for used in &args.uses {
+        ensure_installed(ctx, store, used, args).await?;
+    }
     if let Target::Package(spec) = &args.package {
         ensure_installed(ctx, store, spec, args).await?;
         // Nothing else runs meanwhile: preparing the module here, on the runtime's thread,
@@ -253,7 +259,7 @@ pub async fn run(ctx: &Context, args: RunArgs) -> Result<ExitStatus, Failure> {
     let request = request(ctx, &args)?;
     let started = Instant::now();
     let warm = match &args.package {
-        Target::Package(spec) => warm_launch(ctx, &runtime, spec, &request),
+        Target::Package(spec) => warm_launch(ctx, &runtime, (spec, &args.uses), &request),
         _ => None,
     };
     // The store stays open (its shared lock held) while the program runs.

@@ -12,6 +12,7 @@
 //! `/usr/bin/<name>` for `exec` and `spawn` to find. `run.max_memory` caps every memory through
 //! the engine's tunables ([`memory`]).
 
+mod exec_cache;
 mod memory;
 mod read_only;
 
@@ -206,6 +207,8 @@ fn run_program(
         // downloaded.
         runtime.set_source(MultiSource::default());
         runtime.set_package_loader(UnsupportedPackageLoader);
+        // A command the program starts maps its artifact from the store, as the program did.
+        runtime.set_module_cache(exec_cache::ExecCache::new(&options.commands));
         // The host's network only when the user granted it (`--net`), as under `wasmer run`.
         if !options.network {
             runtime.set_networking_implementation(UnsupportedVirtualNetworking::default());
@@ -306,7 +309,7 @@ fn commands_package(commands: &[Command]) -> BinaryPackage {
     let mut digest = sha2::Sha256::new();
     for command in commands {
         digest.update(command.name.as_bytes());
-        digest.update(&command.wasm);
+        digest.update(command.sha256);
     }
     let id = wasmer_config::package::PackageId::Hash(
         wasmer_config::package::PackageHash::from_sha256_bytes(digest.finalize().into()),
@@ -321,7 +324,7 @@ fn commands_package(commands: &[Command]) -> BinaryPackage {
                     annotations: Default::default(),
                 },
                 webc::compat::SharedBytes::from(command.wasm.clone()),
-                ModuleHash::sha256(&command.wasm),
+                ModuleHash::from_bytes(command.sha256),
                 None,
                 id.clone(),
                 id.clone(),
