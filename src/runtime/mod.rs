@@ -28,6 +28,7 @@ mod abi;
 mod backend;
 mod code_size;
 mod options;
+mod stdin;
 mod wasi;
 #[cfg(feature = "wasix")]
 mod wasix;

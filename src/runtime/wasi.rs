@@ -52,6 +52,7 @@ pub fn run(
 fn wasi_context(options: &RunOptions, blocking: bool) -> Result<WasiP1Ctx, RunError> {
     let mut builder = WasiCtxBuilder::new();
     builder.inherit_stdio();
+    builder.stdin(super::stdin::Stdin);
     // Blocking host calls (opening and reading files) run on the program's thread instead of
     // a hop to a blocking pool and back, as `wasmtime run` does when it has no timeout to
     // enforce.

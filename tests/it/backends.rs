@@ -624,3 +624,75 @@ fn commands_a_program_starts_map_their_artifacts_and_use_adds_packages() {
     let listed = json(&run(webcpm(&fresh).args(["list", "--json"])));
     assert_eq!(listed["packages"].as_array().unwrap().len(), 2, "{listed}");
 }
+
+/// A command that polls stdin (`poll_oneoff`: an `fd_read` of fd 0 and a clock of zero) and
+/// prints `ready` when stdin is ready at once, `not ready` when only the clock fired.
+fn poll_stdin_wasm(namespace: &str) -> Vec<u8> {
+    wat::parse_str(format!(
+        r#"(module
+  (import "{namespace}" "poll_oneoff" (func $poll (param i32 i32 i32 i32) (result i32)))
+  (import "{namespace}" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 512) "ready\n")
+  (data (i32.const 528) "not ready\n")
+  (func $say (param $ptr i32) (param $len i32)
+    (i32.store (i32.const 300) (local.get $ptr))
+    (i32.store (i32.const 304) (local.get $len))
+    (drop (call $fd_write (i32.const 1) (i32.const 300) (i32.const 1) (i32.const 308))))
+  (func (export "_start") (local $i i32) (local $ready i32)
+    ;; subscription 0: fd_read of fd 0, userdata 1
+    (i64.store (i32.const 0) (i64.const 1))
+    (i32.store8 (i32.const 8) (i32.const 1))
+    (i32.store (i32.const 16) (i32.const 0))
+    ;; subscription 1: the monotonic clock, relative, timeout 0, userdata 2
+    (i64.store (i32.const 48) (i64.const 2))
+    (i32.store8 (i32.const 56) (i32.const 0))
+    (i32.store (i32.const 64) (i32.const 1))
+    (i64.store (i32.const 72) (i64.const 0))
+    (i64.store (i32.const 80) (i64.const 0))
+    (i32.store16 (i32.const 88) (i32.const 0))
+    (drop (call $poll (i32.const 0) (i32.const 128) (i32.const 2) (i32.const 200)))
+    (block $done (loop $l
+      (br_if $done (i32.ge_u (local.get $i) (i32.load (i32.const 200))))
+      (if (i64.eq (i64.load (i32.add (i32.const 128) (i32.mul (local.get $i) (i32.const 32))))
+                  (i64.const 1))
+        (then (local.set $ready (i32.const 1))))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br $l)))
+    (if (local.get $ready)
+      (then (call $say (i32.const 512) (i32.const 6)))
+      (else (call $say (i32.const 528) (i32.const 10))))))"#
+    ))
+    .unwrap()
+}
+
+#[test]
+fn a_filled_stdin_pipe_is_ready_at_once_on_both_engines() {
+    use std::io::Write;
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path();
+    let mut engines = vec![("wasi", "wasi_snapshot_preview1")];
+    if cfg!(feature = "wasix") {
+        engines.push(("wasix", "wasix_32v1"));
+    }
+    for (engine, namespace) in engines {
+        let module = home.join(format!("poll-{engine}.wasm"));
+        std::fs::write(&module, poll_stdin_wasm(namespace)).unwrap();
+        // Compiled once, so that every run below is a warm one.
+        run(webcpm(home).arg("run").arg(&module));
+        for attempt in 0..5 {
+            let mut child = webcpm(home)
+                .arg("run")
+                .arg(&module)
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            let mut stdin = child.stdin.take().unwrap();
+            stdin.write_all(b"data\n").unwrap();
+            drop(stdin);
+            let out = child.wait_with_output().unwrap();
+            assert_eq!(stdout(&out), "ready\n", "{engine}, attempt {attempt}");
+        }
+    }
+}
