@@ -40,8 +40,15 @@ fn init_logging(global: &GlobalArgs) {
         (false, 1) => "info",
         (false, _) => "debug",
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("webcpm={default},warn")));
+    // Wasmer reports how a WASIX program ended on stderr itself, as `wasmer run` shows it; its
+    // log of the same event would say it twice. `-v` shows Wasmer's warnings too.
+    let wasmer = match global.verbose {
+        0 => "wasmer_wasix=off,",
+        _ => "",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(format!("webcpm={default},{wasmer}warn"))
+    });
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

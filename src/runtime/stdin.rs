@@ -50,10 +50,28 @@ fn readable_now() -> bool {
     n > 0 && fd.revents & (libc::POLLIN | libc::POLLHUP) != 0
 }
 
+/// Reading is wasmtime's own: a blocking read waits on its worker thread (this stream's
+/// readiness says only that the kernel has data, which the worker may not have read yet).
 #[wasmtime_wasi::async_trait]
 impl InputStream for ReadyStdin {
     fn read(&mut self, size: usize) -> StreamResult<Bytes> {
         self.inner.read(size)
+    }
+
+    async fn blocking_read(&mut self, size: usize) -> StreamResult<Bytes> {
+        self.inner.blocking_read(size).await
+    }
+
+    fn skip(&mut self, nelem: usize) -> StreamResult<usize> {
+        self.inner.skip(nelem)
+    }
+
+    async fn blocking_skip(&mut self, nelem: usize) -> StreamResult<usize> {
+        self.inner.blocking_skip(nelem).await
+    }
+
+    async fn cancel(&mut self) {
+        self.inner.cancel().await
     }
 }
 
