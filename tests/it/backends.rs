@@ -696,3 +696,47 @@ fn a_filled_stdin_pipe_is_ready_at_once_on_both_engines() {
         }
     }
 }
+
+/// A WASIX command that prints `hi` and then calls a function through a table with the wrong
+/// type, as the old `sharrattj/bash` 1.0.16 does on its way out of `main`.
+#[cfg(feature = "wasix")]
+fn mismatch_at_exit_wasm() -> Vec<u8> {
+    wat::parse_str(
+        r#"(module
+  (import "wasix_32v1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
+  (type $void (func))
+  (type $takes_one (func (param i32)))
+  (memory (export "memory") 1)
+  (table 1 funcref)
+  (elem (i32.const 0) $handler)
+  (data (i32.const 64) "hi\n")
+  (func $handler)
+  (func (export "_start")
+    (i32.store (i32.const 0) (i32.const 64))
+    (i32.store (i32.const 4) (i32.const 3))
+    (drop (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 16)))
+    (call_indirect (type $takes_one) (i32.const 7) (i32.const 0))))"#,
+    )
+    .unwrap()
+}
+
+/// Run through Wasmer's own `WasiRunner::run_command` (as `wasmer run` runs a package), the real
+/// `sharrattj/bash` 1.0.16 prints its output, then traps with `indirect call type mismatch` and
+/// exits 45 (WASI's `noexec`); webcpm ends such a program the same way, and says so once.
+#[cfg(feature = "wasix")]
+#[test]
+fn a_trap_on_the_way_out_ends_a_wasix_program_as_wasmer_ends_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path();
+    let module = home.join("mismatch.wasm");
+    std::fs::write(&module, mismatch_at_exit_wasm()).unwrap();
+    let out = run(webcpm(home).arg("run").arg(&module));
+    assert_eq!(stdout(&out), "hi\n");
+    assert_eq!(out.status.code(), Some(45));
+    let err = stderr(&out);
+    assert_eq!(
+        err.matches("indirect call type mismatch").count(),
+        1,
+        "{err}"
+    );
+}
