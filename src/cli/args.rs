@@ -68,7 +68,7 @@ pub enum Command {
         format: FormatArgs,
     },
     /// Run a package's command (installing the package first if needed)
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Give a package something of the host for every run (the network, a directory, the
     /// environment), take it back, or list what packages were given
     Grant(GrantArgs),

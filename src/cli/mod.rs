@@ -159,7 +159,7 @@ async fn dispatch(cli: Cli) -> Result<ExitStatus, Failure> {
                 crate::local::Target::Package(spec) => vec![spec.name.clone()],
                 _ => Vec::new(),
             };
-            let result = run::run(&ctx, args).await;
+            let result = run::run(&ctx, *args).await;
             follow::record(&ctx, &names, Phase::Run, &result);
             result
         }
