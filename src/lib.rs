@@ -23,16 +23,20 @@
 //! | [`server`] | the local registry (`registry add`, `registry serve`), sharing only the schema |
 //! | `cli` | the shell around it all: arguments → context → one file per command → exit code |
 //!
-//! [`package`] and [`container`] hold the domain types and the WebC checks that every part uses;
-//! [`package_dir`] reads a package directory for the local registry and for `publish` alike.
-//! No file depends on itself through others: `tests/it/layout.rs` checks the graph of every
-//! path a file names.
+//! The lowest layers are crates of their own under `crates/`, so that the compiler keeps them
+//! below everything else, and are re-exported here under their module names:
+//! `webcpm-formats` ([`package`], [`container`], [`package_dir`], [`error_text`]: the domain
+//! types and the WebC checks every part uses), `webcpm-store` ([`store`]) and `webcpm-runtime`
+//! ([`runtime`]). Within this crate no file depends on itself through others:
+//! `tests/it/layout.rs` checks the graph of every path a file names.
+
+pub use webcpm_formats::{container, error_text, package, package_dir};
+pub use webcpm_runtime as runtime;
+pub use webcpm_store as store;
 
 pub mod artifacts;
 pub mod capabilities;
-pub mod container;
 pub mod demo;
-pub mod error_text;
 pub mod fetch;
 pub mod fleet;
 pub mod http;
@@ -40,18 +44,14 @@ pub mod install;
 pub mod local;
 pub mod lockfile;
 pub mod oci;
-pub mod package;
-pub mod package_dir;
 pub mod policy;
 pub mod registry;
 pub mod resolver;
 pub mod rollout;
 pub mod run;
-pub mod runtime;
 pub mod server;
 pub mod settings;
 pub mod shared_cache;
-pub mod store;
 pub mod write_behind;
 
 #[doc(hidden)]
