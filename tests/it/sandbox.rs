@@ -446,6 +446,21 @@ fn a_program_cannot_change_its_package_on_either_engine_and_verify_repairs_tampe
         let verify = run(webcpm(home).args(["cache", "verify"]));
         assert_eq!(verify.status.code(), Some(0), "{engine}");
 
+        // Only writable, as an older webcpm left its files: made read-only again, no damage.
+        let greeting = stored_greeting(home);
+        std::fs::set_permissions(
+            &greeting,
+            std::os::unix::fs::PermissionsExt::from_mode(0o644),
+        )
+        .unwrap();
+        let verify = run(webcpm(home).args(["cache", "verify"]));
+        assert_eq!(verify.status.code(), Some(0), "{engine}");
+        assert!(stdout(&verify).contains("read-only again"), "{engine}");
+        let mode = std::os::unix::fs::PermissionsExt::mode(
+            &std::fs::metadata(&greeting).unwrap().permissions(),
+        );
+        assert_eq!(mode & 0o777, 0o444, "{engine}");
+
         // Creating a file beside the package's fails too.
         let out = run(webcpm(home).args(["run", "test/create", "--registry", &registry.url]));
         assert!(

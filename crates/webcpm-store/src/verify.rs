@@ -195,22 +195,35 @@ impl Store {
             let Ok(bytes) = webcpm_formats::container::map_file(&path) else {
                 continue;
             };
-            let differences = webcpm_formats::container::open_stored(bytes)
+            let found = webcpm_formats::container::open_stored(bytes)
                 .and_then(|checked| webcpm_formats::container::differences(&checked, &dir));
-            let differences = match differences {
-                Ok(d) if d.is_empty() => continue,
-                Ok(d) => d,
+            let changed = match found {
+                Ok(found) if found.changed.is_empty() => {
+                    // The package's own contents, only writable (as an older webcpm unpacked
+                    // them): read-only again, which is no damage.
+                    if !found.writable.is_empty() {
+                        webcpm_formats::container::make_read_only(&found.writable)
+                            .map_err(io(&dir))?;
+                        report.problems.push(format!(
+                            "read-only again: {} unpacked entries of blob {} could be written to",
+                            found.writable.len(),
+                            blob.sha256
+                        ));
+                    }
+                    continue;
+                }
+                Ok(found) => found.changed,
                 Err(e) => vec![format!("cannot compare them: {e}")],
             };
             report.checked += 1;
             report.corrupt += 1;
-            let more = match differences.len() {
+            let more = match changed.len() {
                 1 => String::new(),
                 n => format!(" (and {} more)", n - 1),
             };
             report.problems.push(format!(
                 "tampered: the unpacked files of blob {}: {}{more}",
-                blob.sha256, differences[0]
+                blob.sha256, changed[0]
             ));
             if mode == VerifyMode::Repair {
                 remove(&dir)?;

@@ -27,7 +27,7 @@ mod unpack;
 use base::catch;
 pub use base::{Checked, ContainerError, Format, volume_dir_name};
 pub use tree::UnpackLimits;
-pub use unpack::{differences, unpack_volumes};
+pub use unpack::{Differences, differences, make_read_only, unpack_volumes};
 
 /// Reads the magic bytes (the first 8 bytes are enough).
 pub fn detect(bytes: &[u8]) -> Result<Format, ContainerError> {

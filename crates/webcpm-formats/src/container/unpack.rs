@@ -91,65 +91,106 @@ fn on_disk(root: &Path, path: &[String]) -> PathBuf {
     path.iter().fold(root.to_path_buf(), |p, c| p.join(c))
 }
 
-/// How the unpacked volumes under `dest` differ from the package: a changed, missing or extra
-/// file, directory or link, or one that became writable. Empty when they are as unpacked.
-pub fn differences(checked: &Checked, dest: &Path) -> Result<Vec<String>, ContainerError> {
+/// How unpacked volumes differ from their package.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Differences {
+    /// A changed, missing or extra file, directory or link, one line each.
+    pub changed: Vec<String>,
+    /// Files and directories whose contents are the package's but that can be written to (as
+    /// an older webcpm unpacked them).
+    pub writable: Vec<PathBuf>,
+}
+
+impl Differences {
+    pub fn is_empty(&self) -> bool {
+        self.changed.is_empty() && self.writable.is_empty()
+    }
+}
+
+/// How the unpacked volumes under `dest` differ from the package.
+pub fn differences(checked: &Checked, dest: &Path) -> Result<Differences, ContainerError> {
     let unbounded = UnpackLimits {
         max_entries: u64::MAX,
         max_bytes: u64::MAX,
     };
-    let mut found = Vec::new();
+    let mut found = Differences::default();
     let mut expected_roots = Vec::new();
     for (name, volume, tree) in checked_volumes(checked, unbounded)? {
         let root = dest.join(volume_dir_name(&name));
         expected_roots.push(root.clone());
         let mut expected: BTreeMap<PathBuf, &Node> = BTreeMap::new();
         expected.insert(root.clone(), &Node::Dir);
+        compare(&root, &Node::Dir, &volume, &[], &mut found);
         for (path, node) in &tree.nodes {
             let target = on_disk(&root, path);
-            if let Some(difference) = compare(&target, node, &volume, path) {
-                found.push(difference);
-            }
+            compare(&target, node, &volume, path, &mut found);
             expected.insert(target, node);
         }
         for extra in list(&root) {
             if !expected.contains_key(&extra) {
-                found.push(format!("{} is not in the package", extra.display()));
+                found
+                    .changed
+                    .push(format!("{} is not in the package", extra.display()));
             }
         }
     }
     for extra in fs::read_dir(dest).into_iter().flatten().flatten() {
         if !expected_roots.contains(&extra.path()) {
-            found.push(format!("{} is not in the package", extra.path().display()));
+            found
+                .changed
+                .push(format!("{} is not in the package", extra.path().display()));
         }
     }
     Ok(found)
 }
 
+/// Makes files 0444 and directories 0555 again.
+pub fn make_read_only(paths: &[PathBuf]) -> std::io::Result<()> {
+    for path in paths {
+        let mode = match fs::symlink_metadata(path)?.is_dir() {
+            true => DIR_MODE,
+            false => FILE_MODE,
+        };
+        fs::set_permissions(path, fs::Permissions::from_mode(mode))?;
+    }
+    Ok(())
+}
+
 /// How one entry on disk differs from the package, if it does.
-fn compare(target: &Path, node: &Node, volume: &webc::Volume, path: &[String]) -> Option<String> {
+fn compare(
+    target: &Path,
+    node: &Node,
+    volume: &webc::Volume,
+    path: &[String],
+    found: &mut Differences,
+) {
     let shown = target.display();
     let Ok(meta) = fs::symlink_metadata(target) else {
-        return Some(format!("{shown} is missing"));
+        found.changed.push(format!("{shown} is missing"));
+        return;
     };
-    let writable = meta.permissions().mode() & 0o222 != 0;
-    match node {
+    let changed = match node {
         Node::Dir if !meta.is_dir() => Some(format!("{shown} is no longer a directory")),
         Node::File if !meta.is_file() => Some(format!("{shown} is no longer a file")),
         Node::Link(_) if !meta.is_symlink() => Some(format!("{shown} is no longer a link")),
-        Node::Dir | Node::File if writable => Some(format!("{shown} was made writable")),
         Node::Link(link) => match fs::read_link(target) {
             Ok(on_disk) if on_disk == Path::new(link) => None,
             _ => Some(format!("{shown} points elsewhere than `{link}`")),
         },
         Node::File => {
-            let (data, _) = volume.read_file(volume_path(path).as_str())?;
-            match fs::read(target) {
-                Ok(bytes) if bytes == *data => None,
-                _ => Some(format!("{shown} was changed")),
-            }
+            let same = volume
+                .read_file(volume_path(path).as_str())
+                .is_some_and(|(data, _)| fs::read(target).is_ok_and(|bytes| bytes == *data));
+            (!same).then(|| format!("{shown} was changed"))
         }
         Node::Dir => None,
+    };
+    match changed {
+        Some(line) => found.changed.push(line),
+        None if !meta.is_symlink() && meta.permissions().mode() & 0o222 != 0 => {
+            found.writable.push(target.to_path_buf())
+        }
+        None => {}
     }
 }
 
@@ -358,14 +399,19 @@ mod tests {
         unpack_volumes(&checked, &dest, UnpackLimits::for_size(1 << 20, 8)).unwrap();
         assert!(differences(&checked, &dest).unwrap().is_empty());
         let file = dest.join(volume_dir_name("/data")).join("a/f");
+        // Writable but the same: only its mode is off, and it can be put back.
+        fs::set_permissions(&file, fs::Permissions::from_mode(0o644)).unwrap();
+        let found = differences(&checked, &dest).unwrap();
+        assert!(found.changed.is_empty(), "{found:?}");
+        assert_eq!(found.writable, vec![file.clone()]);
+        make_read_only(&found.writable).unwrap();
+        assert!(differences(&checked, &dest).unwrap().is_empty());
+        // Changed.
         fs::set_permissions(&file, fs::Permissions::from_mode(0o644)).unwrap();
         fs::write(&file, "changed").unwrap();
         let found = differences(&checked, &dest).unwrap();
-        assert_eq!(found.len(), 1, "{found:?}");
-        assert!(found[0].contains("was made writable"), "{found:?}");
-        fs::set_permissions(&file, fs::Permissions::from_mode(0o444)).unwrap();
-        let found = differences(&checked, &dest).unwrap();
-        assert!(found[0].contains("was changed"), "{found:?}");
+        assert_eq!(found.changed.len(), 1, "{found:?}");
+        assert!(found.changed[0].contains("was changed"), "{found:?}");
         make_removable(&dest);
     }
 }

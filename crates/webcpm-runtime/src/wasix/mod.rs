@@ -209,9 +209,11 @@ fn run_program(
         runtime.set_package_loader(UnsupportedPackageLoader);
         // A command the program starts maps its artifact from the store, as the program did.
         runtime.set_module_cache(exec_cache::ExecCache::new(&options.commands));
-        // The host's network only when the user granted it (`--net`), as under `wasmer run`.
+        // The host's network only when the user granted it (`--net`), as under `wasmer run`:
+        // sockets and name resolution, and the HTTP client of `wasix_http_client_v1`.
         if !options.network {
             runtime.set_networking_implementation(UnsupportedVirtualNetworking::default());
+            runtime.http_client = None;
         }
         let runner = runner(&options)?;
         let hash = ModuleHash::sha256(options.module_name.as_bytes());
@@ -296,6 +298,11 @@ fn runner(options: &RunOptions) -> Result<WasiRunner, RunError> {
     }
     if let Some(cwd) = &options.cwd {
         runner.with_current_dir(cwd);
+    }
+    if options.network {
+        let mut capabilities = wasmer_wasix::capabilities::Capabilities::default();
+        capabilities.http_client = wasmer_wasix::http::HttpClientCapabilityV1::new_allow_all();
+        runner.with_capabilities(capabilities);
     }
     if !options.commands.is_empty() {
         runner.with_injected_package(commands_package(&options.commands));
