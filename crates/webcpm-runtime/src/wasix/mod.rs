@@ -300,8 +300,10 @@ fn runner(options: &RunOptions) -> Result<WasiRunner, RunError> {
         runner.with_current_dir(cwd);
     }
     if options.network {
-        let mut capabilities = wasmer_wasix::capabilities::Capabilities::default();
-        capabilities.http_client = wasmer_wasix::http::HttpClientCapabilityV1::new_allow_all();
+        let capabilities = wasmer_wasix::capabilities::Capabilities {
+            http_client: wasmer_wasix::http::HttpClientCapabilityV1::new_allow_all(),
+            ..Default::default()
+        };
         runner.with_capabilities(capabilities);
     }
     if !options.commands.is_empty() {
