@@ -11,8 +11,9 @@
 //!
 //! A program gets its package's volumes read-only, stdio, its arguments and the environment it
 //! is given; of the host, only what the request or the package's grants (`webcpm grant`) name:
-//! the network, directories, the host's environment. Every mount is checked once more here to
-//! lie inside its unpacked volume, whatever the store holds.
+//! the network, directories, the host's environment (a URL's package gets no stored grant: only
+//! the flags of its run). Each package mount's directory is checked once more here to lie inside
+//! its unpacked volume (the links below it were checked when the package entered the store).
 
 use std::path::PathBuf;
 
@@ -72,6 +73,13 @@ pub enum LaunchError {
         package: PackageName,
         command: String,
     },
+    #[error(
+        "{package}: command `{command}` is a WASI preview 1 program, which cannot start other programs; --use is for WASIX programs"
+    )]
+    UsesNeedWasix {
+        package: PackageName,
+        command: String,
+    },
     #[error("the store's manifest of {0} does not parse; run `webcpm install --refresh {0}`")]
     BadManifest(PackageName),
     /// The store was opened read-only and this launch must write to it (unpack, record an ABI,
@@ -99,6 +107,9 @@ pub struct Request {
     pub cwd: Option<String>,
     /// Installed packages whose commands a WASIX program may start too (`--use`).
     pub uses: Vec<PackageName>,
+    /// Apply the package's stored grants (not for a URL, whose name says nothing of who wrote
+    /// it).
+    pub stored_grants: bool,
     /// Give the program the host's environment (`--forward-host-env`), as does a grant of it.
     pub forward_host_env: bool,
     /// The host's environment, read by the caller: what a program is given when the request or
@@ -463,7 +474,11 @@ fn granted(
     let mut dirs = request.dirs.clone();
     let mut network = request.network;
     let mut forward = request.forward_host_env;
-    for capability in store.index().grants(package)? {
+    let stored = match request.stored_grants {
+        true => store.index().grants(package)?,
+        false => Vec::new(),
+    };
+    for capability in stored {
         match capability {
             Capability::Network => network = true,
             Capability::Dir { host, guest } => {
@@ -617,6 +632,12 @@ fn launch_package(
     let abi = target.abi(store)?;
     if request.cwd.is_some() && !abi.on_wasmer() {
         return Err(LaunchError::NoWorkingDirectory {
+            package: name.clone(),
+            command: target.command.name.clone(),
+        });
+    }
+    if !request.uses.is_empty() && !abi.on_wasmer() {
+        return Err(LaunchError::UsesNeedWasix {
             package: name.clone(),
             command: target.command.name.clone(),
         });

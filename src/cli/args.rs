@@ -267,8 +267,12 @@ impl HostArgs {
 }
 
 fn parse_dir(text: &str) -> Result<(PathBuf, String), String> {
-    let (host, guest) = text.split_once(':').unwrap_or((text, text));
-    dir_pair(host, guest, text)
+    match text.split_once(':') {
+        Some((host, guest)) => dir_pair(host, guest, text),
+        // The program sees it at the path as written, as before (and as `wasmer run --dir`).
+        None if !text.is_empty() => Ok((PathBuf::from(text), text.to_string())),
+        None => Err("`--dir` needs a directory".to_string()),
+    }
 }
 
 fn parse_volume(text: &str) -> Result<(PathBuf, String), String> {

@@ -241,9 +241,10 @@ impl From<LaunchError> for Failure {
         match e {
             LaunchError::NotInstalled(ref p) => Failure::new(FailureKind::Package, e.to_string())
                 .hint(format!("install it with `webcpm install {p}`")),
-            LaunchError::NoWorkingDirectory { .. } => {
+            LaunchError::NoWorkingDirectory { .. } | LaunchError::UsesNeedWasix { .. } => {
                 Failure::new(FailureKind::Usage, e.to_string())
             }
+            LaunchError::UnsafeMount { .. } => Failure::new(FailureKind::Integrity, e.to_string()),
             LaunchError::Store(_) | LaunchError::Prepare(PrepareError::Store(_)) => {
                 Failure::new(FailureKind::Store, e.to_string())
                     .hint("run `webcpm cache verify` to check the store")

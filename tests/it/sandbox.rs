@@ -446,7 +446,8 @@ fn a_program_cannot_change_its_package_on_either_engine_and_verify_repairs_tampe
         let verify = run(webcpm(home).args(["cache", "verify"]));
         assert_eq!(verify.status.code(), Some(0), "{engine}");
 
-        // Only writable, as an older webcpm left its files: made read-only again, no damage.
+        // Only writable, as an older webcpm left its files: no damage; --repair makes them
+        // read-only again.
         let greeting = stored_greeting(home);
         std::fs::set_permissions(
             &greeting,
@@ -454,6 +455,12 @@ fn a_program_cannot_change_its_package_on_either_engine_and_verify_repairs_tampe
         )
         .unwrap();
         let verify = run(webcpm(home).args(["cache", "verify"]));
+        assert_eq!(verify.status.code(), Some(0), "{engine}");
+        assert!(
+            stdout(&verify).contains("writable: 1 unpacked entries"),
+            "{engine}"
+        );
+        let verify = run(webcpm(home).args(["cache", "verify", "--repair"]));
         assert_eq!(verify.status.code(), Some(0), "{engine}");
         assert!(stdout(&verify).contains("read-only again"), "{engine}");
         let mode = std::os::unix::fs::PermissionsExt::mode(
@@ -871,4 +878,60 @@ fn the_binary_is_position_independent() {
     assert_eq!(&header[..4], b"\x7fELF");
     let e_type = u16::from_le_bytes([header[16], header[17]]);
     assert_eq!(e_type, 3, "ET_DYN: a position-independent executable");
+}
+
+/// A WASIX command that opens `data/greeting.txt` to read, then tries to truncate it through
+/// the handle (exit 10 + errno on failure) and to unlink it (exit 100 + errno on failure).
+#[cfg(feature = "wasix")]
+fn unlink_open_wasm() -> Vec<u8> {
+    wat::parse_str(
+        r#"(module
+  (import "wasix_32v1" "path_open" (func $path_open (param i32 i32 i32 i32 i32 i64 i64 i32 i32) (result i32)))
+  (import "wasix_32v1" "fd_filestat_set_size" (func $set_size (param i32 i64) (result i32)))
+  (import "wasix_32v1" "path_unlink_file" (func $unlink (param i32 i32 i32) (result i32)))
+  (import "wasix_32v1" "proc_exit" (func $exit (param i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 512) "data/greeting.txt")
+  (func (export "_start") (local $err i32) (local $truncated i32)
+    (local.set $err (call $path_open (i32.const 3) (i32.const 0) (i32.const 512) (i32.const 17)
+      (i32.const 0) (i64.const 2) (i64.const 0) (i32.const 0) (i32.const 0)))
+    (if (local.get $err) (then (call $exit (i32.const 1))))
+    (local.set $truncated (call $set_size (i32.load (i32.const 0)) (i64.const 0)))
+    (local.set $err (call $unlink (i32.const 3) (i32.const 512) (i32.const 17)))
+    (if (local.get $err) (then (call $exit (i32.add (i32.const 100) (local.get $err)))))
+    (call $exit (i32.add (i32.const 10) (local.get $truncated)))))"#,
+    )
+    .unwrap()
+}
+
+/// As root (as CI runs), the package's files' read-only modes stop nothing: the read-only file
+/// system must refuse, through an open file's handle too.
+#[cfg(feature = "wasix")]
+#[test]
+fn an_open_package_file_can_be_neither_truncated_nor_unlinked() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path();
+    let root = home.join("registry");
+    let dir = package_dir(
+        home,
+        &Pkg {
+            name: "test/unlink",
+            version: "1.0.0",
+            wasm: Some(unlink_open_wasm()),
+            ..Pkg::default()
+        },
+    );
+    publish(home, &root, &dir, &[]);
+    let registry = Registry::start(home, &root);
+    let out = run(webcpm(home).args(["install", "test/unlink", "--registry", &registry.url]));
+    assert_eq!(out.status.code(), Some(0));
+    let greeting = stored_greeting(home);
+    let before = std::fs::read(&greeting).unwrap();
+    let out = run(webcpm(home).args(["run", "test/unlink"]));
+    assert!(out.status.code().unwrap() > 100, "the unlink is refused");
+    assert_eq!(
+        std::fs::read(&greeting).unwrap(),
+        before,
+        "not truncated either"
+    );
 }

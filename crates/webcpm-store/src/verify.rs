@@ -2,8 +2,9 @@
 //! unpacked volume with its package, and looks for what does not belong.
 //!
 //! - corrupt: a file whose size or SHA-256 is not what its row says; unpacked volumes that
-//!   differ from their package (a file changed, added or removed, a link re-pointed, a mode made
-//!   writable);
+//!   differ from their package (a file changed, added or removed, a link re-pointed). Entries
+//!   that are only writable (as an older webcpm unpacked them) are reported, not counted, and
+//!   made read-only with repair;
 //! - missing: a row whose file is gone;
 //! - orphans: files in `blobs/` or `compiled/` that no row names, unpacked volumes of blobs the
 //!   index does not know, and temporary files in `tmp/` left by processes that no longer run.
@@ -195,27 +196,34 @@ impl Store {
             let Ok(bytes) = webcpm_formats::container::map_file(&path) else {
                 continue;
             };
+            let limits = self.unpack_limits(blob.size);
             let found = webcpm_formats::container::open_stored(bytes)
-                .and_then(|checked| webcpm_formats::container::differences(&checked, &dir));
+                .and_then(|checked| webcpm_formats::container::differences(&checked, &dir, limits));
+            report.checked += 1;
             let changed = match found {
                 Ok(found) if found.changed.is_empty() => {
                     // The package's own contents, only writable (as an older webcpm unpacked
-                    // them): read-only again, which is no damage.
+                    // them): no damage; --repair makes them read-only.
                     if !found.writable.is_empty() {
-                        webcpm_formats::container::make_read_only(&found.writable)
-                            .map_err(io(&dir))?;
-                        report.problems.push(format!(
-                            "read-only again: {} unpacked entries of blob {} could be written to",
-                            found.writable.len(),
-                            blob.sha256
-                        ));
+                        let n = found.writable.len();
+                        let blob = blob.sha256;
+                        if mode == VerifyMode::Repair {
+                            webcpm_formats::container::make_read_only(&found.writable)
+                                .map_err(io(&dir))?;
+                            report.problems.push(format!(
+                                "read-only again: {n} unpacked entries of blob {blob} could be written to"
+                            ));
+                        } else {
+                            report.problems.push(format!(
+                                "writable: {n} unpacked entries of blob {blob}; run `webcpm cache verify --repair` to make them read-only"
+                            ));
+                        }
                     }
                     continue;
                 }
                 Ok(found) => found.changed,
                 Err(e) => vec![format!("cannot compare them: {e}")],
             };
-            report.checked += 1;
             report.corrupt += 1;
             let more = match changed.len() {
                 1 => String::new(),

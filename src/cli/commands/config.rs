@@ -87,6 +87,13 @@ pub fn config(global: &GlobalArgs, cmd: ConfigCommand) -> Result<ExitStatus, Fai
             }
         }
         ConfigCommand::Set { key, value, system } => {
+            // The system file is readable by every user (0644): no secret goes there.
+            if system && key == crate::settings::keys::REGISTRY_TOKEN {
+                return Err(Failure::usage(
+                    "a token in the system file would be readable by every user of this machine",
+                )
+                .hint("set it in your own file (`webcpm config set registry.token …`) or in WEBCPM_TOKEN"));
+            }
             let parsed = parse_value(&key, &value)?;
             let file = apply(
                 global,

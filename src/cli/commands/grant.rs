@@ -7,7 +7,7 @@ use serde_json::json;
 use crate::cli::args::GrantArgs;
 use crate::cli::context::Context;
 use crate::cli::failure::{ExitStatus, Failure};
-use crate::cli::host::capabilities;
+use crate::cli::host::{capabilities, named_as_given};
 use crate::package::PackageName;
 use crate::store::Capability;
 
@@ -20,7 +20,10 @@ pub fn grant(ctx: &Context, args: GrantArgs) -> Result<ExitStatus, Failure> {
         .as_ref()
         .expect("clap requires a package unless --list");
     let store = ctx.store()?;
-    let named = capabilities(&args.host)?;
+    let named = match args.revoke {
+        true => named_as_given(&args.host)?,
+        false => capabilities(&args.host)?,
+    };
     if args.revoke {
         let removed = match named.is_empty() {
             true => store.index().revoke(package, None)?,

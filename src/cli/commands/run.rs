@@ -38,6 +38,7 @@ fn request(ctx: &Context, args: &RunArgs) -> Result<Request, Failure> {
         network: args.host.net || ctx.settings.run.network.val,
         cwd: args.cwd.clone(),
         uses: args.uses.iter().map(|spec| spec.name.clone()).collect(),
+        stored_grants: !matches!(args.package, Target::Url(_)),
         forward_host_env: args.host.forward_host_env,
         host_env: std::env::vars().collect(),
         keep_artifacts: ctx.settings.compile_cache().enabled(),

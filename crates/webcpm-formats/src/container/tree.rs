@@ -57,12 +57,15 @@ impl UnpackLimits {
     }
 }
 
-/// What a walk has used of its [`UnpackLimits`], over every volume of a package.
+/// What a walk has used of its [`UnpackLimits`], over every volume of a package. The path
+/// components of all entries are counted too (at most 32 per entry on average), so that deep
+/// directories sharing one subtree cannot make the walk itself hold gigabytes of paths.
 #[derive(Debug)]
 pub(crate) struct Budget {
     limits: UnpackLimits,
     entries: u64,
     bytes: u64,
+    components: u64,
 }
 
 impl Budget {
@@ -71,12 +74,21 @@ impl Budget {
             limits,
             entries: 0,
             bytes: 0,
+            components: 0,
         }
     }
 
-    fn spend(&mut self, bytes: u64) -> Result<(), ContainerError> {
+    fn spend(&mut self, bytes: u64, depth: usize) -> Result<(), ContainerError> {
         self.entries += 1;
         self.bytes = self.bytes.saturating_add(bytes);
+        self.components = self.components.saturating_add(depth as u64);
+        let max_components = self.limits.max_entries.saturating_mul(32);
+        if self.components > max_components {
+            return Err(ContainerError::TooLarge {
+                what: "path components",
+                limit: max_components,
+            });
+        }
         if self.entries > self.limits.max_entries {
             return Err(ContainerError::TooLarge {
                 what: "entries",
@@ -125,18 +137,26 @@ pub(crate) fn walk(
                     "a name may not be empty, `.`, `..` or hold a separator",
                 ));
             }
+            if tree.nodes.contains_key(&path) {
+                return Err(unsafe_path(
+                    volume_name,
+                    &path,
+                    "a name may appear only once in a directory",
+                ));
+            }
+            let depth = path.len();
             let node = match meta {
                 webc::Metadata::Dir { .. } => {
-                    budget.spend(0)?;
+                    budget.spend(0, depth)?;
                     pending.push(path.clone());
                     Node::Dir
                 }
                 webc::Metadata::File { length, .. } => {
-                    budget.spend(length as u64)?;
+                    budget.spend(length as u64, depth)?;
                     Node::File
                 }
                 webc::Metadata::Symlink { target_length, .. } => {
-                    budget.spend(target_length as u64)?;
+                    budget.spend(target_length as u64, depth)?;
                     let inner = volume_path(&path);
                     let target = catch(|| volume.read_link(inner.as_str()))
                         .ok()
@@ -371,7 +391,16 @@ mod tests {
             max_entries: 2,
             max_bytes: 10,
         });
-        budget.spend(4).unwrap();
-        assert!(budget.spend(7).is_err());
+        budget.spend(4, 1).unwrap();
+        assert!(budget.spend(7, 1).is_err());
+        let mut deep = Budget::new(UnpackLimits {
+            max_entries: 10,
+            max_bytes: 1 << 20,
+        });
+        deep.spend(0, 256).unwrap();
+        assert!(
+            deep.spend(0, 256).is_err(),
+            "more than 32 path components an entry, on average"
+        );
     }
 }

@@ -35,8 +35,9 @@ fn checked_volumes(
 }
 
 /// Writes every volume of a checked container under `dest`, one directory per volume
-/// ([`volume_dir_name`]), and makes each read-only. The tree is checked again here, within
-/// `limits`, since this is where a bad name or link would do harm.
+/// ([`volume_dir_name`]), and makes each read-only. The volumes' trees (names, links, the
+/// limits) are checked again here, since this is where a bad name or link would do harm; the
+/// manifest's paths were checked when the container entered the store.
 pub fn unpack_volumes(
     checked: &Checked,
     dest: &Path,
@@ -107,15 +108,15 @@ impl Differences {
     }
 }
 
-/// How the unpacked volumes under `dest` differ from the package.
-pub fn differences(checked: &Checked, dest: &Path) -> Result<Differences, ContainerError> {
-    let unbounded = UnpackLimits {
-        max_entries: u64::MAX,
-        max_bytes: u64::MAX,
-    };
+/// How the unpacked volumes under `dest` differ from the package, read within `limits`.
+pub fn differences(
+    checked: &Checked,
+    dest: &Path,
+    limits: UnpackLimits,
+) -> Result<Differences, ContainerError> {
     let mut found = Differences::default();
     let mut expected_roots = Vec::new();
-    for (name, volume, tree) in checked_volumes(checked, unbounded)? {
+    for (name, volume, tree) in checked_volumes(checked, limits)? {
         let root = dest.join(volume_dir_name(&name));
         expected_roots.push(root.clone());
         let mut expected: BTreeMap<PathBuf, &Node> = BTreeMap::new();
@@ -362,7 +363,7 @@ mod tests {
                     unpack_volumes(&checked, &dest, UnpackLimits::for_size(1 << 20, 8)).unwrap();
                     let volume = dest.join(volume_dir_name("/data"));
                     prop_assert!(escapes(&volume).is_empty(), "{tree:?}");
-                    prop_assert!(differences(&checked, &dest).unwrap().is_empty());
+                    prop_assert!(differences(&checked, &dest, UnpackLimits::for_size(1 << 20, 8)).unwrap().is_empty());
                     // Read-only, all of it.
                     for path in list(&volume) {
                         let meta = fs::symlink_metadata(&path).unwrap();
@@ -397,19 +398,27 @@ mod tests {
         let dest = store.path().join("unpacked");
         fs::create_dir(&dest).unwrap();
         unpack_volumes(&checked, &dest, UnpackLimits::for_size(1 << 20, 8)).unwrap();
-        assert!(differences(&checked, &dest).unwrap().is_empty());
+        assert!(
+            differences(&checked, &dest, UnpackLimits::for_size(1 << 20, 8))
+                .unwrap()
+                .is_empty()
+        );
         let file = dest.join(volume_dir_name("/data")).join("a/f");
         // Writable but the same: only its mode is off, and it can be put back.
         fs::set_permissions(&file, fs::Permissions::from_mode(0o644)).unwrap();
-        let found = differences(&checked, &dest).unwrap();
+        let found = differences(&checked, &dest, UnpackLimits::for_size(1 << 20, 8)).unwrap();
         assert!(found.changed.is_empty(), "{found:?}");
         assert_eq!(found.writable, vec![file.clone()]);
         make_read_only(&found.writable).unwrap();
-        assert!(differences(&checked, &dest).unwrap().is_empty());
+        assert!(
+            differences(&checked, &dest, UnpackLimits::for_size(1 << 20, 8))
+                .unwrap()
+                .is_empty()
+        );
         // Changed.
         fs::set_permissions(&file, fs::Permissions::from_mode(0o644)).unwrap();
         fs::write(&file, "changed").unwrap();
-        let found = differences(&checked, &dest).unwrap();
+        let found = differences(&checked, &dest, UnpackLimits::for_size(1 << 20, 8)).unwrap();
         assert_eq!(found.changed.len(), 1, "{found:?}");
         assert!(found.changed[0].contains("was changed"), "{found:?}");
         make_removable(&dest);
