@@ -548,6 +548,9 @@ fn commands(
         let checked = artifacts::open_blob(store, &blob)?;
         let atoms = store.index().atoms(&blob)?;
         for name in checked.manifest().commands.keys() {
+            if out.iter().any(|c| &c.name == name) {
+                continue;
+            }
             // A command whose atom lives in a dependency is that dependency's to expose.
             let Some(spec) = container::command(checked.manifest(), Some(name))
                 .ok()
@@ -561,14 +564,12 @@ fn commands(
             ) else {
                 continue;
             };
-            if !out.iter().any(|c| &c.name == name) {
-                out.push(Command {
-                    name: name.clone(),
-                    wasm: wasm.into_bytes(),
-                    sha256: row.sha256.0,
-                    artifact: exec_artifact(store, runtime, row)?,
-                });
-            }
+            out.push(Command {
+                name: name.clone(),
+                wasm: wasm.into_bytes(),
+                sha256: row.sha256.0,
+                artifact: exec_artifact(store, runtime, row)?,
+            });
         }
     }
     Ok(out)

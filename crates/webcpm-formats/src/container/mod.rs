@@ -55,9 +55,9 @@ pub fn open_with(bytes: Bytes, limits: UnpackLimits) -> Result<Checked, Containe
         reason,
     };
     // Paths first: a hostile path is refused with its field named, before anything else.
-    let trees = trees(&container, limits)?;
-    mounts::check(container.manifest(), &trees)?;
-    for (name, tree) in &trees {
+    let volumes = tree::volumes(&container, limits)?;
+    mounts::check(container.manifest(), &volumes)?;
+    for (name, _, tree) in &volumes {
         tree.check_links(name)?;
     }
     if format != Format::V1 {
@@ -68,22 +68,6 @@ pub fn open_with(bytes: Bytes, limits: UnpackLimits) -> Result<Checked, Containe
     let checked = Checked { format, container };
     check_commands(checked.manifest(), &checked.container)?;
     Ok(checked)
-}
-
-/// Every volume's tree, within one budget for the whole package.
-fn trees(
-    container: &Container,
-    limits: UnpackLimits,
-) -> Result<BTreeMap<String, tree::Tree>, ContainerError> {
-    let volumes = catch(|| container.volumes()).map_err(|reason| ContainerError::Malformed {
-        format: "volume".into(),
-        reason,
-    })?;
-    let mut budget = tree::Budget::new(limits);
-    volumes
-        .into_iter()
-        .map(|(name, volume)| Ok((name.clone(), tree::walk(&name, &volume, &mut budget)?)))
-        .collect()
 }
 
 /// Parses a container without any of the checks of [`open`] (which starts with this): for a

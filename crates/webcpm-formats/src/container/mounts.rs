@@ -4,8 +4,6 @@
 //! it), and the directories that command annotations name (`wasi.cwd`,
 //! `wasi.mount-atom-in-volume`). A refusal names the field and its value.
 
-use std::collections::BTreeMap;
-
 use webc::metadata::Manifest;
 
 use super::base::ContainerError;
@@ -27,7 +25,7 @@ fn plain(path: &str) -> bool {
 /// Checks the `fs` mappings and the command annotations against the package's volumes.
 pub(crate) fn check(
     manifest: &Manifest,
-    trees: &BTreeMap<String, Tree>,
+    volumes: &[(String, webc::Volume, Tree)],
 ) -> Result<(), ContainerError> {
     let mappings = match manifest.filesystem() {
         Ok(Some(fs)) => fs.0,
@@ -64,7 +62,11 @@ pub(crate) fn check(
         if mapping.from.is_some() {
             continue;
         }
-        let Some(tree) = trees.get(&mapping.volume_name) else {
+        let tree = volumes
+            .iter()
+            .find(|(name, _, _)| *name == mapping.volume_name)
+            .map(|(_, _, tree)| tree);
+        let Some(tree) = tree else {
             return Err(refuse(
                 field("volume_name"),
                 &mapping.volume_name,

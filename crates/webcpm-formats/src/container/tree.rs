@@ -105,8 +105,27 @@ impl Budget {
     }
 }
 
+/// Every volume of a container with its tree, read within one budget for the whole package.
+pub(crate) fn volumes(
+    container: &webc::Container,
+    limits: UnpackLimits,
+) -> Result<Vec<(String, webc::Volume, Tree)>, ContainerError> {
+    let volumes = catch(|| container.volumes()).map_err(|reason| ContainerError::Malformed {
+        format: "volume".into(),
+        reason,
+    })?;
+    let mut budget = Budget::new(limits);
+    volumes
+        .into_iter()
+        .map(|(name, volume)| {
+            let tree = walk(&name, &volume, &mut budget)?;
+            Ok((name, volume, tree))
+        })
+        .collect()
+}
+
 /// Reads a volume's tree, checking every name and charging every entry to `budget`.
-pub(crate) fn walk(
+fn walk(
     volume_name: &str,
     volume: &webc::Volume,
     budget: &mut Budget,

@@ -8,30 +8,22 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use super::base::{Checked, ContainerError, catch, volume_dir_name, volume_path};
-use super::tree::{Budget, Node, Tree, UnpackLimits, walk};
+use super::base::{Checked, ContainerError, volume_dir_name, volume_path};
+use super::tree::{Node, Tree, UnpackLimits, volumes};
 
 const FILE_MODE: u32 = 0o444;
 const DIR_MODE: u32 = 0o555;
 
-/// Every volume with its checked tree.
+/// Every volume with its tree, its links checked.
 fn checked_volumes(
     checked: &Checked,
     limits: UnpackLimits,
 ) -> Result<Vec<(String, webc::Volume, Tree)>, ContainerError> {
-    let mut budget = Budget::new(limits);
-    let volumes =
-        catch(|| checked.container.volumes()).map_err(|reason| ContainerError::Malformed {
-            format: "volume".into(),
-            reason,
-        })?;
-    let mut out = Vec::new();
-    for (name, volume) in volumes {
-        let tree = walk(&name, &volume, &mut budget)?;
-        tree.check_links(&name)?;
-        out.push((name, volume, tree));
+    let volumes = volumes(&checked.container, limits)?;
+    for (name, _, tree) in &volumes {
+        tree.check_links(name)?;
     }
-    Ok(out)
+    Ok(volumes)
 }
 
 /// Writes every volume of a checked container under `dest`, one directory per volume
