@@ -1,3 +1,16 @@
+//! `webcpm`, the client's command line: installs and runs WebC packages. The work is done by
+//! the library crates (`webcpm-client` and the crates below it); this binary parses arguments,
+//! prints, and ends with an exit code ([`cli`]). The registry is another binary,
+//! `webcpm-registry`, which `webcpm registry …` and `webcpm demo` run.
+
+mod cli;
+mod demo;
+
+use webcpm_client::{
+    artifacts, capabilities, fetch, fleet, http, install, local, lockfile, package, policy,
+    registry, resolver, rollout, run, runtime, settings, shared_cache, store,
+};
+
 fn main() {
-    std::process::exit(webcpm::cli::main());
+    std::process::exit(cli::main());
 }

@@ -1,7 +1,6 @@
 //! The command line, as clap parses it. This is a contract that scripts rely on: see the
 //! "Command line" section of the design and the README.
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
@@ -90,9 +89,18 @@ pub enum Command {
     Rollout(RolloutCommand),
     /// Publish a package directory to the registry, with a token (WEBCPM_TOKEN)
     Publish(PublishArgs),
-    /// Run and fill a local registry
-    #[command(subcommand)]
-    Registry(RegistryCommand),
+    /// Run and fill a local registry: runs `webcpm-registry` (serve, add, archive, keygen,
+    /// rollout, token) with these arguments
+    #[command(disable_help_flag = true)]
+    Registry {
+        /// `webcpm-registry`'s command and its arguments (`webcpm registry --help` shows them)
+        #[arg(
+            trailing_var_arg = true,
+            allow_hyphen_values = true,
+            value_name = "ARGS"
+        )]
+        args: Vec<std::ffi::OsString>,
+    },
     /// The whole story on a built-in local registry: publish, resolve, install, run, roll out,
     /// roll back, resume, verify (no network needed)
     Demo,
@@ -258,11 +266,6 @@ impl HostArgs {
     /// Every directory, however spelt: (host, guest).
     pub fn all_dirs(&self) -> impl Iterator<Item = &(PathBuf, String)> {
         self.dirs.iter().chain(&self.volumes).chain(&self.mapdirs)
-    }
-
-    /// Whether no flag was given.
-    pub fn is_empty(&self) -> bool {
-        !self.net && !self.forward_host_env && self.all_dirs().next().is_none()
     }
 }
 
@@ -445,210 +448,6 @@ pub enum CacheCommand {
         /// Yes, remove everything
         #[arg(long)]
         yes: bool,
-    },
-}
-
-#[derive(Debug, Subcommand)]
-pub enum RegistryCommand {
-    /// Publish a package directory (with a wasmer.toml) or a .webc file as both WebC v2 and v3
-    Add {
-        #[command(flatten)]
-        place: RegistryPlace,
-        /// A directory holding a wasmer.toml, or a .webc file of any version
-        path: PathBuf,
-        /// The package name, when the package does not say or to override it
-        #[arg(long, value_name = "NS/NAME")]
-        name: Option<String>,
-        /// The version, when the package does not say or to override it
-        #[arg(long, value_name = "VERSION")]
-        version: Option<String>,
-        /// Replace a version that is already published
-        #[arg(long)]
-        force: bool,
-        /// Offer only this format (the other is built and checked, but not offered)
-        #[arg(long, value_name = "v2|v3")]
-        webc: Option<WebcVersion>,
-    },
-    /// Mark a published version archived (or, with --undo, not archived)
-    Archive {
-        #[command(flatten)]
-        place: RegistryPlace,
-        /// `ns/name@version`
-        package: String,
-        #[arg(long)]
-        undo: bool,
-    },
-    /// Serve a registry directory over HTTP (GraphQL at /graphql, files at /blobs/)
-    Serve {
-        #[command(flatten)]
-        place: RegistryPlace,
-        /// The address to listen on; port 0 picks a free port
-        #[arg(long, default_value = "127.0.0.1:0", value_name = "ADDR")]
-        listen: SocketAddr,
-        /// The URL clients reach this server at, when behind a proxy
-        #[arg(long, value_name = "URL")]
-        public_url: Option<String>,
-        /// The base of the upload URLs this server hands out (default: the public URL). An
-        /// upload is kept by the replica that handed out its URL: behind a round-robin, give
-        /// each replica its own address here
-        #[arg(long, value_name = "URL")]
-        upload_url: Option<String>,
-        /// Append one line per request to this file
-        #[arg(long, value_name = "FILE")]
-        access_log: Option<PathBuf>,
-        /// Allow listening on an address other than loopback
-        #[arg(long)]
-        public: bool,
-        /// Chaos mode: a TOML list of fault rules (failures and lies served on purpose), to
-        /// rehearse how clients behave before a rollout
-        #[arg(long, value_name = "FILE")]
-        faults: Option<PathBuf>,
-        /// Answer as the real Wasmer registry does: null sizes, one file behind both nodes of
-        /// v2-only versions, a broken version 0.0.0, signed download URLs that expire
-        #[arg(long)]
-        real_shapes: bool,
-        /// With --real-shapes: how long a download URL works, in seconds
-        #[arg(
-            long,
-            value_name = "SECONDS",
-            default_value_t = 300,
-            requires = "real_shapes"
-        )]
-        url_ttl: u64,
-        /// Seconds a signed rollout policy stays valid
-        #[arg(long, value_name = "SECONDS", default_value_t = 86_400,
-              value_parser = clap::value_parser!(u64).range(4..))]
-        policy_ttl: u64,
-        /// Let a publish replace a version that is already published
-        #[arg(long)]
-        allow_republish: bool,
-    },
-    /// Create the key that signs the rollout policy (or, in a directory of its own, shared
-    /// compiled code) and print its public half (for clients' rollout.policy_key, or
-    /// compile.shared_key)
-    Keygen {
-        #[arg(long, value_name = "DIR")]
-        root: PathBuf,
-        /// Replace the key; the old key endorses the new one for clients that pinned it
-        #[arg(long)]
-        rotate: bool,
-    },
-    /// The fleet's rollout policy: status, percentages, halt, rollback, resume, automation
-    #[command(subcommand)]
-    Rollout(FleetCommand),
-    /// Make and manage publish tokens
-    #[command(subcommand)]
-    Token(TokenCommand),
-}
-
-/// Where a registry keeps its state: a directory, and optionally its database and package files
-/// elsewhere (shared by replicas).
-#[derive(Debug, Args, Clone)]
-pub struct RegistryPlace {
-    /// The registry's directory
-    #[arg(long, value_name = "DIR")]
-    pub root: PathBuf,
-    /// Keep the registry's metadata in PostgreSQL instead of DIR/registry.sqlite
-    #[arg(long, value_name = "postgres://USER@HOST/DB")]
-    pub database: Option<String>,
-    /// Keep package files in an OCI registry instead of DIR/blobs (push credentials in
-    /// WEBCPM_OCI_AUTH)
-    #[arg(long, value_name = "oci://HOST/REPO")]
-    pub blobs: Option<String>,
-}
-
-impl RegistryPlace {
-    pub fn storage(&self) -> Result<crate::server::Storage, crate::server::StorageError> {
-        crate::server::Storage::new(&self.root, self.database.as_deref(), self.blobs.as_deref())
-    }
-}
-
-/// Who and why, for every change of the registry's policy.
-#[derive(Debug, Args, Clone)]
-pub struct FleetChange {
-    #[command(flatten)]
-    pub place: RegistryPlace,
-    /// Why (kept in the policy's history)
-    #[arg(long, default_value = "")]
-    pub reason: String,
-    /// Who (kept in the policy's history) [default: the login name]
-    #[arg(long, value_name = "NAME")]
-    pub by: Option<String>,
-}
-
-#[derive(Debug, Subcommand)]
-pub enum FleetCommand {
-    /// The policy in force, its history, the automation and the live v3/v2 failure rates
-    Status {
-        #[command(flatten)]
-        place: RegistryPlace,
-    },
-    /// Set the global v3 percentage, or one package's percentage or format
-    Set {
-        /// 0 to 100
-        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(0..=100),
-              required_unless_present_any = ["webc", "clear"])]
-        v3_percent: Option<u8>,
-        /// Only this package
-        #[arg(long, value_name = "NS/NAME")]
-        package: Option<PackageName>,
-        /// This package's format, whatever its cohort
-        #[arg(
-            long,
-            value_name = "v2|v3",
-            requires = "package",
-            conflicts_with = "v3_percent"
-        )]
-        webc: Option<WebcVersion>,
-        /// Remove this package's rule
-        #[arg(long, requires = "package", conflicts_with_all = ["v3_percent", "webc"])]
-        clear: bool,
-        #[command(flatten)]
-        change: FleetChange,
-    },
-    /// Freeze the percentage: it may go down, not up, until `resume`
-    Halt {
-        #[command(flatten)]
-        change: FleetChange,
-    },
-    /// Emergency: v2 first for every package on every client
-    Rollback {
-        #[command(flatten)]
-        change: FleetChange,
-    },
-    /// Lift a rollback and a halt
-    Resume {
-        #[command(flatten)]
-        change: FleetChange,
-    },
-    /// What the registry does by itself when v3 fails more often than v2
-    Automate {
-        #[command(flatten)]
-        place: RegistryPlace,
-        /// halt, rollback or off
-        #[arg(long, value_name = "ACTION")]
-        on_regression: Option<String>,
-        /// Reports of each format needed before comparing
-        #[arg(long, value_name = "N")]
-        min_samples: Option<u32>,
-        /// Percentage points by which v3 must fail more often
-        #[arg(long, value_name = "POINTS")]
-        threshold: Option<f64>,
-        /// The sliding window, in seconds
-        #[arg(long, value_name = "SECONDS")]
-        window: Option<u64>,
-    },
-}
-
-#[derive(Debug, Subcommand)]
-pub enum TokenCommand {
-    /// Make a token that may publish into one namespace (the registry keeps only its hash)
-    Create {
-        #[command(flatten)]
-        place: RegistryPlace,
-        /// The namespace the token may publish into (the `ns` of `ns/name`)
-        #[arg(long, value_name = "NS")]
-        namespace: String,
     },
 }
 

@@ -12,7 +12,6 @@ use crate::registry::RegistryError;
 use crate::registry::publish::PublishClientError;
 use crate::resolver::ResolveError;
 use crate::run::LaunchError;
-use crate::server::{PublishError, TokenError};
 use crate::settings::SettingsError;
 use crate::store::{IndexError, StoreError};
 
@@ -119,23 +118,6 @@ impl Failure {
 
 const WRITABLE: &str = "check that the store's directory (--home) is writable and has space";
 const DISK_FULL: &str = "the disk is full or a file-size limit was reached: free some space (`webcpm cache gc` removes what no install uses) and run it again; nothing partial was kept";
-
-impl From<crate::server::fleet::FleetError> for Failure {
-    fn from(e: crate::server::fleet::FleetError) -> Self {
-        use crate::server::fleet::FleetError;
-        match e {
-            FleetError::Refused(why) => Failure::usage(why),
-            e => Failure::new(FailureKind::Store, e.to_string())
-                .hint("check the registry root (--root) and its permissions"),
-        }
-    }
-}
-
-impl From<crate::server::fleet::KeyError> for Failure {
-    fn from(e: crate::server::fleet::KeyError) -> Self {
-        Failure::usage(e.to_string())
-    }
-}
 
 impl From<SettingsError> for Failure {
     fn from(e: SettingsError) -> Self {
@@ -255,17 +237,6 @@ impl From<LaunchError> for Failure {
 }
 
 /// Bad input to the local registry is a package failure (exit 1); its disk, a store failure.
-impl From<PublishError> for Failure {
-    fn from(e: PublishError) -> Self {
-        let kind = if e.is_input() {
-            FailureKind::Package
-        } else {
-            FailureKind::Store
-        };
-        Failure::new(kind, e.to_string())
-    }
-}
-
 /// A package the registry will not take is a package failure (exit 1); a refused token, the
 /// network or the settings, exit 2.
 impl From<PublishClientError> for Failure {
@@ -301,15 +272,6 @@ impl From<PublishClientError> for Failure {
 }
 
 /// A bad namespace is a usage failure; the registry's disk, a store failure.
-impl From<TokenError> for Failure {
-    fn from(e: TokenError) -> Self {
-        match e {
-            TokenError::BadNamespace(_) => Failure::usage(e.to_string()),
-            _ => Failure::new(FailureKind::Store, e.to_string()),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

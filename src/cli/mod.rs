@@ -18,6 +18,7 @@ mod follow;
 mod host;
 mod lockfile;
 mod optimizer;
+mod registry_bin;
 mod reporters;
 mod requests;
 
@@ -27,8 +28,8 @@ use clap::Parser;
 
 use crate::fleet::reports::Phase;
 use crate::install::Network;
-pub use args::Cli;
-use args::{CacheCommand, Command, GlobalArgs, RegistryCommand, RolloutCommand};
+use args::Cli;
+use args::{CacheCommand, Command, GlobalArgs, RolloutCommand};
 use context::Context;
 use failure::{ExitStatus, Failure, FailureKind};
 use follow::Wait;
@@ -77,12 +78,17 @@ fn parse() -> Result<Cli, ExitStatus> {
 }
 
 /// Runs webcpm with this process's arguments and returns the exit code.
-pub fn main() -> i32 {
+pub(crate) fn main() -> i32 {
     let cli = match parse() {
         Ok(cli) => cli,
         Err(status) => return status.code(),
     };
     init_logging(&cli.global);
+    if let Command::Registry { args } = cli.command {
+        let failure = registry_bin::forward(&cli.global, args);
+        failure.render(cli.global.json);
+        return failure.status.code();
+    }
     // A file-size limit (RLIMIT_FSIZE) must be an error that webcpm reports and cleans up
     // after, like a full disk, not a signal that kills it half-way.
     // SAFETY: setting a signal's disposition to "ignore" before any thread is started.
@@ -182,18 +188,11 @@ async fn dispatch(cli: Cli) -> Result<ExitStatus, Failure> {
             rollout_sync::sync(&plain()?, offline).await
         }
         Command::Rollout(cmd) => rollout::change(global, cmd).await,
-        Command::Registry(RegistryCommand::Keygen { root, rotate }) => {
-            registry_rollout::keygen(global, &root, rotate)
-        }
-        // The registry's database may be PostgreSQL, whose client blocks: off the async threads.
-        Command::Registry(RegistryCommand::Rollout(cmd)) => {
-            tokio::task::block_in_place(|| registry_rollout::rollout(global, cmd))
-        }
         Command::Publish(args) => {
             let ctx = Context::new(global, publish::flags(&args), None)?;
             publish::publish(&ctx, args).await
         }
-        Command::Registry(cmd) => registry::registry(global, cmd).await,
+        Command::Registry { args } => Err(registry_bin::forward(global, args)),
         Command::Demo => demo::demo(global.home.clone()).await,
         Command::Completions { shell } => Ok(shell::completions(shell)),
         Command::Man => shell::man(),

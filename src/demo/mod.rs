@@ -1,6 +1,6 @@
 //! `webcpm demo`: the whole story on a built-in local registry, with no network.
 //!
-//! It starts the local registry in this process on 127.0.0.1, publishes two example packages
+//! It starts the local registry (`webcpm-registry`, a process of its own) on 127.0.0.1, publishes two example packages
 //! that ship with webcpm (WASI programs written in WAT, assembled here: a greeter that reads a
 //! file from its own volume and a word counter that reads stdin), and then runs the real
 //! `webcpm` commands one by one, showing each command and its real output: resolve, install,
@@ -99,7 +99,7 @@ runner = "wasi"
 
 /// Runs the demo. `home` keeps everything there; without it a temporary directory is used and
 /// removed at the end.
-pub async fn run(home: Option<PathBuf>) -> Result<(), DemoError> {
+pub async fn run(home: Option<PathBuf>, registry_exe: PathBuf) -> Result<(), DemoError> {
     let temp = match &home {
         Some(_) => None,
         None => Some(tempfile::Builder::new().prefix("webcpm-demo-").tempdir()?),
@@ -114,6 +114,7 @@ pub async fn run(home: Option<PathBuf>) -> Result<(), DemoError> {
     let registry_root = base.join("registry");
     let demo = Demo {
         exe: std::env::current_exe()?,
+        registry_exe,
         registry_root: registry_root.clone(),
         store: base.join("store"),
         config: base.join("config.toml"),
@@ -121,77 +122,35 @@ pub async fn run(home: Option<PathBuf>) -> Result<(), DemoError> {
     };
 
     let sources = base.join("packages");
-    publish_examples(&sources, &registry_root)?;
-    let server = crate::server::start(crate::server::ServeOptions {
-        storage: crate::server::Storage::local(&registry_root),
-        listen: "127.0.0.1:0".parse().expect("a valid address"),
-        public_url: None,
-        upload_url: None,
-        access_log: None,
-        allow_public: false,
-        faults: None,
-        real_shapes: None,
-        policy_ttl: crate::server::DEFAULT_POLICY_TTL,
-        allow_republish: false,
-    })
-    .await
-    .map_err(|e| DemoError::Registry(e.to_string()))?;
+    demo.publish_examples(&sources)?;
+    let server = Server::start(&demo.registry_exe, &registry_root, false)?;
     let demo = Demo {
-        registry: server.graphql_url(),
+        registry: server.url.clone(),
         ..demo
     };
     println!("  serving them at {} (loopback only)", demo.registry);
 
     seed_store(&demo.store)?;
     demo.story().await?;
-    server.shutdown().await;
+    server.stop();
 
     heading(
         11,
         "As the real registry answers: a bare name, no sizes, one file behind both nodes",
     );
-    let server = real_shapes(&registry_root, &sources).await?;
+    let server = demo.real_shapes(&sources)?;
     let demo = Demo {
-        registry: server.graphql_url(),
+        registry: server.url.clone(),
         ..demo
     };
     demo.legacy_story().await?;
-    server.shutdown().await;
+    server.stop();
     println!();
     match &home {
         Some(h) => println!("Done. Everything is kept in {}.", h.display()),
         None => println!("Done. The temporary registry and store are removed."),
     }
     drop(temp);
-    Ok(())
-}
-
-/// Step 1: the example packages, built from their WAT sources and published as v2 and v3.
-fn publish_examples(sources: &Path, registry_root: &Path) -> Result<(), DemoError> {
-    heading(1, "A local registry: every package in WebC v2 and v3");
-    for (name, wat, files) in PACKAGES {
-        let dir = example_dir(sources, name, wat, files)?;
-        let report = tokio::task::block_in_place(|| {
-            crate::server::add(
-                &crate::server::Storage::local(registry_root),
-                &dir,
-                &crate::server::AddOptions {
-                    force: true,
-                    ..Default::default()
-                },
-            )
-        })
-        .map_err(|e| DemoError::Registry(e.to_string()))?;
-        println!(
-            "  published {}@{}: v2 {} ({} bytes), v3 {} ({} bytes)",
-            report.package,
-            report.version,
-            &report.v2.sha256.hex()[..12],
-            report.v2.size,
-            &report.v3.sha256.hex()[..12],
-            report.v3.size
-        );
-    }
     Ok(())
 }
 
@@ -205,48 +164,68 @@ fn seed_store(path: &Path) -> Result<(), DemoError> {
     Ok(())
 }
 
-/// Publishes the greeter again as `_/greeter@0.1.0`, in WebC v2 only (a package from before v3),
-/// and serves the registry in the real registry's shapes.
-async fn real_shapes(
-    registry_root: &Path,
-    sources: &Path,
-) -> Result<crate::server::RunningServer, DemoError> {
-    let (name, wat, files) = PACKAGES[0];
-    let dir = example_dir(&sources.join("legacy"), name, wat, files)?;
-    let registry = |e: &dyn std::fmt::Display| DemoError::Registry(e.to_string());
-    let options = crate::server::AddOptions {
-        name: Some("greeter".parse().map_err(|e| registry(&e))?),
-        version: Some(semver::Version::new(0, 1, 0)),
-        force: true,
-        only: Some(crate::package::WebcVersion::V2),
-        description: None,
-    };
-    tokio::task::block_in_place(|| {
-        crate::server::add(
-            &crate::server::Storage::local(registry_root),
-            &dir,
-            &options,
-        )
-    })
-    .map_err(|e| registry(&e))?;
-    crate::server::start(crate::server::ServeOptions {
-        storage: crate::server::Storage::local(registry_root),
-        listen: "127.0.0.1:0".parse().expect("a valid address"),
-        public_url: None,
-        upload_url: None,
-        access_log: None,
-        allow_public: false,
-        faults: None,
-        real_shapes: Some(std::time::Duration::from_secs(300)),
-        policy_ttl: crate::server::DEFAULT_POLICY_TTL,
-        allow_republish: false,
-    })
-    .await
-    .map_err(|e| registry(&e))
+/// A `webcpm-registry serve` process on 127.0.0.1, stopped (SIGTERM, then waited for) by
+/// [`Server::stop`] or when dropped.
+struct Server {
+    child: std::process::Child,
+    url: String,
+}
+
+impl Server {
+    fn start(exe: &Path, root: &Path, real_shapes: bool) -> Result<Server, DemoError> {
+        let mut cmd = Command::new(exe);
+        cmd.args(["serve", "--listen", "127.0.0.1:0", "--root"])
+            .arg(root)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped());
+        if real_shapes {
+            cmd.arg("--real-shapes");
+        }
+        let mut child = cmd.spawn()?;
+        let mut line = String::new();
+        let stdout = child.stdout.take().expect("piped");
+        std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line)?;
+        let mut server = Server {
+            child,
+            url: String::new(),
+        };
+        match line.trim().strip_prefix("listening on ") {
+            Some(url) => server.url = url.to_string(),
+            None => {
+                return Err(DemoError::Registry(format!(
+                    "the registry did not start: {line:?}"
+                )));
+            }
+        }
+        Ok(server)
+    }
+
+    fn stop(mut self) {
+        self.terminate();
+    }
+
+    fn terminate(&mut self) {
+        if let Ok(pid) = i32::try_from(self.child.id()) {
+            // SAFETY: signalling a child process this struct owns and has not yet waited for.
+            unsafe {
+                libc::kill(pid, libc::SIGTERM);
+            }
+        }
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            self.terminate();
+        }
+    }
 }
 
 struct Demo {
     exe: PathBuf,
+    registry_exe: PathBuf,
     registry_root: PathBuf,
     store: PathBuf,
     config: PathBuf,
@@ -344,17 +323,14 @@ impl Demo {
             "A fleet: the registry signs the policy, machines follow it",
         );
         let root = self.registry_root.to_string_lossy().into_owned();
-        let key = match crate::server::fleet::keygen(&self.registry_root, false) {
-            Ok(report) => report.public_key,
-            Err(_) => {
-                let status = crate::server::fleet::status(
-                    &crate::server::Storage::local(&self.registry_root),
-                    0,
-                )
-                .map_err(|e| DemoError::Registry(e.to_string()))?;
-                status.public_key.unwrap_or_default()
-            }
-        };
+        // A demo home used before keeps its key: then the status says which it is.
+        let key = match self.registry_json(&["keygen", "--root", &root]) {
+            Ok(report) => report["public_key"].as_str().map(str::to_string),
+            Err(_) => self.registry_json(&["rollout", "status", "--root", &root])?["public_key"]
+                .as_str()
+                .map(str::to_string),
+        }
+        .ok_or_else(|| DemoError::Registry("the registry reported no signing key".into()))?;
         println!("  the registry's signing key: {key}");
         self.step(&["config", "set", "rollout.policy_key", &key], None)
             .await?;
@@ -371,6 +347,75 @@ impl Demo {
         self.step(&resume, None).await?;
         self.step(&["rollout", "sync"], None).await?;
         Ok(())
+    }
+
+    /// Step 1: the example packages, built from their WAT sources and published as v2 and v3.
+    fn publish_examples(&self, sources: &Path) -> Result<(), DemoError> {
+        heading(1, "A local registry: every package in WebC v2 and v3");
+        for (name, wat, files) in PACKAGES {
+            let dir = example_dir(sources, name, wat, files)?;
+            let report = self.add(&dir, &["--force"])?;
+            let short = |format: &str| {
+                let hex = report[format]["sha256"].as_str().unwrap_or_default();
+                hex.get(..12).unwrap_or(hex).to_string()
+            };
+            println!(
+                "  published {}@{}: v2 {} ({} bytes), v3 {} ({} bytes)",
+                report["package"].as_str().unwrap_or_default(),
+                report["version"].as_str().unwrap_or_default(),
+                short("v2"),
+                report["v2"]["size"],
+                short("v3"),
+                report["v3"]["size"],
+            );
+        }
+        Ok(())
+    }
+
+    /// Publishes the greeter again as `_/greeter@0.1.0`, in WebC v2 only (a package from before
+    /// v3), and serves the registry in the real registry's shapes.
+    fn real_shapes(&self, sources: &Path) -> Result<Server, DemoError> {
+        let (name, wat, files) = PACKAGES[0];
+        let dir = example_dir(&sources.join("legacy"), name, wat, files)?;
+        let flags = [
+            "--name",
+            "greeter",
+            "--version",
+            "0.1.0",
+            "--force",
+            "--webc",
+            "v2",
+        ];
+        self.add(&dir, &flags)?;
+        Server::start(&self.registry_exe, &self.registry_root, true)
+    }
+
+    /// `webcpm-registry add` of a package directory into the demo's registry.
+    fn add(&self, dir: &Path, flags: &[&str]) -> Result<serde_json::Value, DemoError> {
+        let root = self.registry_root.to_string_lossy().into_owned();
+        let dir = dir.to_string_lossy().into_owned();
+        let mut args = vec!["add", "--root", &root, &dir];
+        args.extend_from_slice(flags);
+        self.registry_json(&args)
+    }
+
+    /// Runs a `webcpm-registry` command with `--json` and returns what it printed.
+    fn registry_json(&self, args: &[&str]) -> Result<serde_json::Value, DemoError> {
+        let out = Command::new(&self.registry_exe)
+            .arg("--json")
+            .args(args)
+            .stdin(Stdio::null())
+            .stderr(Stdio::inherit())
+            .output()?;
+        let value: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        if !out.status.success() {
+            return Err(DemoError::Registry(format!(
+                "`webcpm-registry {}` failed: {}",
+                args.join(" "),
+                value["error"].as_str().unwrap_or("no message")
+            )));
+        }
+        Ok(value)
     }
 
     fn command(&self, args: &[&str]) -> Command {

@@ -352,7 +352,7 @@ pub fn cat_wasm(path: &str) -> Vec<u8> {
 /// Replaces what the registry offers for one format of a version with `bytes`: the file and the
 /// advertised hash and size. The registry then lies or serves hostile content, as a test needs.
 pub fn replace_blob(root: &Path, name: &str, version: &str, webc: &str, bytes: &[u8]) {
-    let sha = webcpm::package::Sha256Digest::of(bytes).hex();
+    let sha = webcpm_client::package::Sha256Digest::of(bytes).hex();
     std::fs::write(root.join("blobs").join(format!("{sha}.webc")), bytes).unwrap();
     rusqlite::Connection::open(root.join("registry.sqlite"))
         .unwrap()
@@ -495,7 +495,7 @@ pub fn v3_with_data(
 ) -> Vec<u8> {
     use webc::v3::write::{Directory, FileEntry, Writer};
     use webc::v3::{SignatureAlgorithm, Timestamps};
-    let checked = webcpm::container::open(good.to_vec().into()).unwrap();
+    let checked = webcpm_client::container::open(good.to_vec().into()).unwrap();
     let atoms: std::collections::BTreeMap<_, _> = checked
         .container
         .atoms()

@@ -284,7 +284,7 @@ fn a_download_cut_three_times_resumes_to_the_end() {
     assert_clean(home, "resume");
     let blob = &blob_files(home)[0];
     assert_eq!(
-        webcpm::package::Sha256Digest::of(&std::fs::read(blob).unwrap()).hex(),
+        webcpm_client::package::Sha256Digest::of(&std::fs::read(blob).unwrap()).hex(),
         sha
     );
 
@@ -543,7 +543,7 @@ fn hostile_input_is_refused_and_nothing_is_stored() {
     let v3_sha = report["v3"]["sha256"].as_str().unwrap();
     let good = std::fs::read(root.join("blobs").join(format!("{v3_sha}.webc"))).unwrap();
     let manifest: serde_json::Value = {
-        let checked = webcpm::container::open(good.clone().into()).unwrap();
+        let checked = webcpm_client::container::open(good.clone().into()).unwrap();
         serde_json::to_value(checked.manifest()).unwrap()
     };
     let mut dotdot = v3_with(&good, &manifest, "qq", false);
@@ -699,10 +699,10 @@ fn the_token_reaches_the_registry_and_never_a_blob_host_elsewhere_nor_any_output
 /// Property tests: the code that turns outside bytes into webcpm's types never panics.
 mod properties {
     use proptest::prelude::*;
-    use webcpm::package::{
+    use webcpm_client::package::{
         Offer, PackageName, PackageSpec, Sha256Digest, WebcVersion, parse_version,
     };
-    use webcpm::registry::parse_answer;
+    use webcpm_client::registry::parse_answer;
 
     fn config() -> ProptestConfig {
         ProptestConfig {
@@ -727,8 +727,8 @@ mod properties {
                 },
             );
             let root = tmp.path().join("registry");
-            let report = webcpm::server::add(
-                &webcpm::server::Storage::local(&root),
+            let report = webcpm_registry::add(
+                &webcpm_registry::Storage::local(&root),
                 &dir,
                 &Default::default(),
             )
@@ -741,10 +741,10 @@ mod properties {
     }
 
     fn open(bytes: Vec<u8>) {
-        if let Ok(checked) = webcpm::container::open(bytes.into()) {
+        if let Ok(checked) = webcpm_client::container::open(bytes.into()) {
             let _ = checked.atoms();
-            let _ = webcpm::container::mounts(checked.manifest());
-            let _ = webcpm::package::dependencies_of(checked.manifest());
+            let _ = webcpm_client::container::mounts(checked.manifest());
+            let _ = webcpm_client::package::dependencies_of(checked.manifest());
         }
     }
 
@@ -900,7 +900,7 @@ mod properties {
                     for webc in [WebcVersion::V2, WebcVersion::V3] {
                         if let Offer::Offered(d) = release.offer(webc) {
                             prop_assert_eq!(d.webc, webc);
-                            let url = webcpm::http::check_url(&d.url, insecure);
+                            let url = webcpm_client::http::check_url(&d.url, insecure);
                             prop_assert!(url.is_ok(), "{}", d.url);
                         }
                     }

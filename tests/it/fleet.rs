@@ -9,10 +9,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use webcpm::fleet::reports::{self, Phase, Report};
-use webcpm::fleet::{self, Refresh, SourceConfig, source};
-use webcpm::package::{PackageName, WebcVersion};
-use webcpm::policy::{Policy, Rollout};
+use webcpm_client::fleet::reports::{self, Phase, Report};
+use webcpm_client::fleet::{self, Refresh, SourceConfig, source};
+use webcpm_client::package::{PackageName, WebcVersion};
+use webcpm_client::policy::{Policy, Rollout};
 
 use crate::common::*;
 
@@ -46,7 +46,7 @@ struct Client {
 
 impl Client {
     fn new(home: PathBuf) -> Client {
-        let store = webcpm::store::Store::open(&home).unwrap();
+        let store = webcpm_client::store::Store::open(&home).unwrap();
         let id = store.installation_id().unwrap();
         Client { home, id }
     }
@@ -88,7 +88,11 @@ fn v3_pairs(clients: &[Client], config: &SourceConfig) -> BTreeSet<(usize, usize
     set
 }
 
-async fn refresh_all(clients: &[Client], config: &SourceConfig, http: &webcpm::http::Client) {
+async fn refresh_all(
+    clients: &[Client],
+    config: &SourceConfig,
+    http: &webcpm_client::http::Client,
+) {
     let jobs = clients.iter().map(|c| async move {
         let dir = fleet::dir(&c.home);
         source::refresh(http, config, &dir, Duration::from_secs(10), true).await
@@ -136,7 +140,7 @@ async fn wait_all_on_v2(
     limit: Duration,
 ) -> Duration {
     let started = Instant::now();
-    let http = webcpm::http::client(&Default::default()).unwrap();
+    let http = webcpm_client::http::client(&Default::default()).unwrap();
     let jobs = (0..clients.len()).map(|i| {
         let (clients, config, http) = (clients.clone(), config.clone(), http.clone());
         async move {
@@ -182,7 +186,7 @@ async fn a_fleet_of_200_follows_the_registry_and_a_bad_v3_halts_itself() {
         key: fleet::document::parse_key(&key).unwrap(),
         refresh: REFRESH,
     };
-    let http = webcpm::http::client(&Default::default()).unwrap();
+    let http = webcpm_client::http::client(&Default::default()).unwrap();
     let clients: Vec<Client> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..4)
             .map(|t| {
@@ -417,8 +421,8 @@ fn signed(
     version: u64,
     issued_at: i64,
     expires_at: i64,
-) -> webcpm::fleet::document::Envelope {
-    let policy = webcpm::fleet::document::PolicyDocument {
+) -> webcpm_client::fleet::document::Envelope {
+    let policy = webcpm_client::fleet::document::PolicyDocument {
         policy_version: version,
         v3_percent: 50,
         packages: Default::default(),
@@ -427,12 +431,12 @@ fn signed(
         issued_at,
         expires_at,
     };
-    webcpm::fleet::document::sign(key, policy, None)
+    webcpm_client::fleet::document::sign(key, policy, None)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tampered_replayed_and_expired_policies_are_refused() {
-    use webcpm::fleet::document;
+    use webcpm_client::fleet::document;
     let tmp = tempfile::tempdir().unwrap();
     let key = document::generate().unwrap();
     let body = Arc::new(std::sync::Mutex::new(Vec::new()));
@@ -443,7 +447,7 @@ async fn tampered_replayed_and_expired_policies_are_refused() {
         refresh: REFRESH,
     };
     let dir = fleet::dir(tmp.path());
-    let http = webcpm::http::client(&Default::default()).unwrap();
+    let http = webcpm_client::http::client(&Default::default()).unwrap();
     let now = source::now();
     let serve = |envelope: &document::Envelope| {
         *body.lock().unwrap() = serde_json::to_vec(envelope).unwrap();
@@ -554,11 +558,11 @@ fn a_rotated_key_is_followed_by_clients_that_pinned_the_old_one() {
         "or the new key is pinned"
     );
     let other = home.join("other");
-    let stranger = webcpm::fleet::document::generate().unwrap();
+    let stranger = webcpm_client::fleet::document::generate().unwrap();
     follow_config(
         &other,
         &registry.url,
-        &webcpm::fleet::document::key_hex(&stranger.verifying_key()),
+        &webcpm_client::fleet::document::key_hex(&stranger.verifying_key()),
     );
     let out = sync(&other);
     assert!(out["policy_version"].is_null(), "{out}");

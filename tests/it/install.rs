@@ -63,7 +63,7 @@ fn installs_v3_by_default_and_v2_when_asked() {
     // The blob on disk has the advertised SHA-256 and size.
     let blob = home.join("store/blobs/sha256").join(&sha[..2]).join(sha);
     let bytes = std::fs::read(&blob).unwrap();
-    assert_eq!(webcpm::package::Sha256Digest::of(&bytes).hex(), sha);
+    assert_eq!(webcpm_client::package::Sha256Digest::of(&bytes).hex(), sha);
     assert_eq!(bytes.len() as u64, entry["size"].as_u64().unwrap());
     assert_eq!(&bytes[..8], b"\0webc003");
 

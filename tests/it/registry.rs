@@ -2,8 +2,8 @@
 //! `registry serve` answers the resolve query with both nodes.
 
 use crate::common::*;
-use webcpm::container;
-use webcpm::package::{Offer, WebcVersion};
+use webcpm_client::container;
+use webcpm_client::package::{Offer, WebcVersion};
 
 fn fetch_all(url: &str) -> Vec<u8> {
     let rt = tokio::runtime::Runtime::new().unwrap();
@@ -31,8 +31,8 @@ fn serve_offers_both_formats_through_the_typed_client() {
 
     let rt = tokio::runtime::Runtime::new().unwrap();
     let releases = rt.block_on(async {
-        let client = webcpm::registry::RegistryClient::new(
-            webcpm::http::client(&Default::default()).unwrap(),
+        let client = webcpm_client::registry::RegistryClient::new(
+            webcpm_client::http::client(&Default::default()).unwrap(),
             &registry.url,
             None,
         )
@@ -59,7 +59,10 @@ fn serve_offers_both_formats_through_the_typed_client() {
         assert!(dist.manifest.is_some(), "webcManifest is sent");
         let bytes = fetch_all(&dist.url);
         assert_eq!(Some(bytes.len() as u64), dist.size);
-        assert_eq!(webcpm::package::Sha256Digest::of(&bytes), dist.sha256);
+        assert_eq!(
+            webcpm_client::package::Sha256Digest::of(&bytes),
+            dist.sha256
+        );
         let magic: &[u8] = match webc {
             WebcVersion::V2 => b"\0webc002",
             WebcVersion::V3 => b"\0webc003",
@@ -73,8 +76,8 @@ fn serve_offers_both_formats_through_the_typed_client() {
 
     // An unknown package is null, as the real registry answers.
     let unknown = rt.block_on(async {
-        webcpm::registry::RegistryClient::new(
-            webcpm::http::client(&Default::default()).unwrap(),
+        webcpm_client::registry::RegistryClient::new(
+            webcpm_client::http::client(&Default::default()).unwrap(),
             &registry.url,
             None,
         )

@@ -236,7 +236,7 @@ fn a_volume_with_a_link_out_of_it_is_refused_at_install() {
         .query_row("SELECT v3_sha256 FROM versions", [], |r| r.get(0))
         .unwrap();
     let good = std::fs::read(root.join("blobs").join(format!("{sha}.webc"))).unwrap();
-    let manifest = webcpm::container::open(good.clone().into())
+    let manifest = webcpm_client::container::open(good.clone().into())
         .unwrap()
         .manifest()
         .clone();

@@ -42,12 +42,15 @@ fn good_package(home: &Path, name: &str, wasm: Vec<u8>) -> Vec<u8> {
             ..Pkg::default()
         },
     );
-    webcpm::package_dir::build(&dir).unwrap().bytes.to_vec()
+    webcpm_client::package_dir::build(&dir)
+        .unwrap()
+        .bytes
+        .to_vec()
 }
 
 /// `good` with its manifest changed by `change` (as JSON) and `/data` holding `data`.
 fn altered(good: &[u8], change: impl FnOnce(&mut serde_json::Value), data: Data) -> Vec<u8> {
-    let manifest = webcpm::container::open(good.to_vec().into())
+    let manifest = webcpm_client::container::open(good.to_vec().into())
         .unwrap()
         .manifest()
         .clone();
@@ -66,7 +69,7 @@ fn fs(mappings: serde_json::Value) -> impl FnOnce(&mut serde_json::Value) {
 fn altered_v2(good: &[u8], change: impl FnOnce(&mut serde_json::Value)) -> Vec<u8> {
     use webc::v2::write::{DirEntry, Directory, FileEntry, Writer};
     use webc::v2::{ChecksumAlgorithm, SignatureAlgorithm};
-    let checked = webcpm::container::open(good.to_vec().into()).unwrap();
+    let checked = webcpm_client::container::open(good.to_vec().into()).unwrap();
     let mut value = serde_json::to_value(checked.manifest()).unwrap();
     change(&mut value);
     let manifest: webc::metadata::Manifest = serde_json::from_value(value).unwrap();
@@ -302,7 +305,9 @@ fn hostile_packages_are_refused_at_every_way_into_the_store() {
             assert!(stderr(&out).contains(says), "{engine}, {what}");
             // ... so a good package goes in, and the registry is made to serve the hostile bytes.
             publish_new(home, &root, &name, "1.0.0", &[]);
-            let webc = webcpm::container::detect(&bytes).unwrap().to_string();
+            let webc = webcpm_client::container::detect(&bytes)
+                .unwrap()
+                .to_string();
             replace_blob(&root, &name, "1.0.0", &webc, &bytes);
             cases.push((engine, what, name, file, says, webc));
         }

@@ -427,11 +427,11 @@ impl FleetKey {
     }
 
     fn pinned(&self) -> ed25519_dalek::VerifyingKey {
-        webcpm::fleet::document::parse_key(&self.public).unwrap()
+        webcpm_client::fleet::document::parse_key(&self.public).unwrap()
     }
 
     fn signer(&self) -> ed25519_dalek::SigningKey {
-        webcpm::shared_cache::signing::read_signing_key(&self.file).unwrap()
+        webcpm_client::shared_cache::signing::read_signing_key(&self.file).unwrap()
     }
 }
 
@@ -509,8 +509,9 @@ impl Shared {
     }
 
     /// The shared cache as a client that pins the fleet's key sees it.
-    fn cache(&self) -> webcpm::shared_cache::SharedCache {
-        webcpm::shared_cache::SharedCache::new(&self.repo, None, self.key.pinned(), None).unwrap()
+    fn cache(&self) -> webcpm_client::shared_cache::SharedCache {
+        webcpm_client::shared_cache::SharedCache::new(&self.repo, None, self.key.pinned(), None)
+            .unwrap()
     }
 
     /// `install -v acme/large` in a new store under `name`.
@@ -581,7 +582,7 @@ fn a_second_store_installs_compiled_code_from_the_shared_cache_without_compiling
         .lookup(&engine, &atom.parse().unwrap())
         .unwrap()
     {
-        webcpm::shared_cache::Lookup::Found(bytes) => assert_eq!(bytes, compiled),
+        webcpm_client::shared_cache::Lookup::Found(bytes) => assert_eq!(bytes, compiled),
         other => panic!("the first store's push is signed by the fleet's key: {other:?}"),
     }
 
@@ -603,7 +604,7 @@ fn a_corrupt_shared_artifact_is_recompiled_and_not_trusted() {
 
     // A machine that holds the fleet's key pushes bytes that are not compiled code: the
     // signature checks, and the engine's own checks at load catch it.
-    let builder = webcpm::shared_cache::SharedCache::new(
+    let builder = webcpm_client::shared_cache::SharedCache::new(
         &shared.repo,
         Some("builder:secret"),
         shared.key.pinned(),
@@ -637,7 +638,7 @@ fn a_corrupt_shared_artifact_is_recompiled_and_not_trusted() {
         .lookup(&engine, &atom.parse().unwrap())
         .unwrap()
     {
-        webcpm::shared_cache::Lookup::Found(bytes) => assert_eq!(bytes, vec![0x90; 4096]),
+        webcpm_client::shared_cache::Lookup::Found(bytes) => assert_eq!(bytes, vec![0x90; 4096]),
         other => panic!("{other:?}"),
     }
 }
@@ -672,11 +673,12 @@ fn plant(
     artifact: &[u8],
     signature: BTreeMap<String, String>,
 ) {
-    use webcpm::shared_cache::{ARTIFACT_TYPE, ATOM_KEY, ENGINE_KEY, LAYER_TYPE, tag};
-    let oci = webcpm::oci::OciRepo::new(repo, Some("mallory:secret")).unwrap();
+    use webcpm_client::shared_cache::{ARTIFACT_TYPE, ATOM_KEY, ENGINE_KEY, LAYER_TYPE, tag};
+    let oci = webcpm_client::oci::OciRepo::new(repo, Some("mallory:secret")).unwrap();
     let digest =
-        webcpm::oci::block_on(oci.push_blob(bytes::Bytes::copy_from_slice(artifact))).unwrap();
-    let layer = webcpm::oci::Layer {
+        webcpm_client::oci::block_on(oci.push_blob(bytes::Bytes::copy_from_slice(artifact)))
+            .unwrap();
+    let layer = webcpm_client::oci::Layer {
         digest,
         size: artifact.len() as u64,
         media_type: LAYER_TYPE.into(),
@@ -685,35 +687,36 @@ fn plant(
     annotations.insert(ENGINE_KEY.into(), engine.into());
     annotations.insert(ATOM_KEY.into(), atom.into());
     let tag = tag(engine, &atom.parse().unwrap());
-    webcpm::oci::block_on(oci.push_manifest(&tag, ARTIFACT_TYPE, &[layer], annotations)).unwrap();
+    webcpm_client::oci::block_on(oci.push_manifest(&tag, ARTIFACT_TYPE, &[layer], annotations))
+        .unwrap();
 }
 
 #[test]
 fn planted_unsigned_and_wrongly_signed_artifacts_are_never_loaded() {
-    use webcpm::shared_cache::signing::{Claim, SIGNATURE_KEY, SIGNER_KEY};
+    use webcpm_client::shared_cache::signing::{Claim, SIGNATURE_KEY, SIGNER_KEY};
     let Some(shared) = compiled_once() else {
         return;
     };
     let (engine, atom, compiled) = only_artifact(&shared.home().join("first"));
     let evil = evil_artifact(&shared);
     assert_ne!(evil, compiled);
-    let atom_digest: webcpm::package::Sha256Digest = atom.parse().unwrap();
+    let atom_digest: webcpm_client::package::Sha256Digest = atom.parse().unwrap();
     let evil_claim = Claim::new(
         &engine,
         &atom_digest,
-        &webcpm::package::Sha256Digest::of(&evil),
+        &webcpm_client::package::Sha256Digest::of(&evil),
     )
     .unwrap();
     // The first store's genuine signature, of its own artifact's bytes.
     let genuine = Claim::new(
         &engine,
         &atom_digest,
-        &webcpm::package::Sha256Digest::of(&compiled),
+        &webcpm_client::package::Sha256Digest::of(&compiled),
     )
     .unwrap()
     .sign(&shared.key.signer());
     assert_eq!(genuine[SIGNER_KEY], shared.key.public);
-    let stranger = webcpm::fleet::document::generate().unwrap();
+    let stranger = webcpm_client::fleet::document::generate().unwrap();
 
     let cases = [
         ("unsigned", BTreeMap::new(), "is not signed"),
@@ -752,7 +755,7 @@ fn planted_unsigned_and_wrongly_signed_artifacts_are_never_loaded() {
         );
         assert_eq!(shared.run_large(store), "large\n", "{store}");
         match shared.cache().lookup(&engine, &atom_digest).unwrap() {
-            webcpm::shared_cache::Lookup::Bad(_) => {}
+            webcpm_client::shared_cache::Lookup::Bad(_) => {}
             other => panic!("{store}: the planted copy stays, distrusted: {other:?}"),
         }
     }
@@ -811,7 +814,7 @@ fn a_client_without_the_signing_key_does_not_push() {
         .lookup(&engine, &small_atom.parse().unwrap())
         .unwrap()
     {
-        webcpm::shared_cache::Lookup::Missing => {}
+        webcpm_client::shared_cache::Lookup::Missing => {}
         other => panic!("nothing was pushed: {other:?}"),
     }
 }

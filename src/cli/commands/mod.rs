@@ -13,8 +13,6 @@ pub mod list;
 pub mod lock;
 pub mod outdated;
 pub mod publish;
-pub mod registry;
-pub mod registry_rollout;
 pub mod resolve;
 pub mod rollout;
 pub mod rollout_status;

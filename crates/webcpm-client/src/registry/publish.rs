@@ -1,0 +1,390 @@
+//! `webcpm publish DIR`: the Wasmer registry's publish flow, from the client's side. The package
+//! directory is built into a WebC v3 container ([`crate::package_dir`]) and checked, then:
+//! 1. `generateUploadUrl` (`graphql/generate_upload_url.graphql`) gives a signed URL;
+//! 2. the container is uploaded there with the resumable protocol of the storage behind the real
+//!    registry: `POST` with `x-goog-resumable: start` answers `201` and the session's URL in
+//!    `Location`, then `PUT`s of [`CHUNK`] bytes with `Content-Range`, answered `308` until the
+//!    last;
+//! 3. `publishPackage` (`graphql/publish_package.graphql`) names the signed URL, and answers with
+//!    the version's two formats, which the registry made from the upload.
+//!
+//! The token goes only to the registry's GraphQL URL, as a bearer token; never to the upload
+//! URLs, which the registry signed (on a real registry they are another origin). A refusal of
+//! the token is [`PublishClientError::Unauthorized`] (HTTP 401) or
+//! [`PublishClientError::Forbidden`] (403), with the registry's own words, scrubbed of the token.
+
+use bytes::Bytes;
+use graphql_client::GraphQLQuery;
+use serde::Serialize;
+
+use crate::http::{self, Secret};
+use crate::package::{PackageName, parse_version};
+use crate::package_dir::{self, DirError};
+
+#[derive(GraphQLQuery)]
+#[graphql(
+    schema_path = "../../schema/registry.graphql",
+    query_path = "../../graphql/generate_upload_url.graphql",
+    response_derives = "Debug"
+)]
+struct GenerateUploadUrl;
+
+#[derive(GraphQLQuery)]
+#[graphql(
+    schema_path = "../../schema/registry.graphql",
+    query_path = "../../graphql/publish_package.graphql",
+    response_derives = "Debug"
+)]
+struct PublishPackage;
+
+/// The size of one upload request.
+pub const CHUNK: usize = 4 << 20;
+
+/// The longest text taken from a registry's answer into a message.
+const MAX_MESSAGE: usize = 500;
+
+/// How long the signed URL should stay valid, in seconds.
+const UPLOAD_SECONDS: i64 = 600;
+
+/// Why a package could not be published.
+#[derive(Debug, thiserror::Error)]
+pub enum PublishClientError {
+    #[error(transparent)]
+    Dir(#[from] DirError),
+    #[error("wasmer.toml has no package name; add `name = \"ns/name\"` under [package]")]
+    NoName,
+    #[error("the package name `{0}` in wasmer.toml is not `ns/name`; fix it under [package]")]
+    BadName(String),
+    #[error("wasmer.toml has no version; add `version = \"X.Y.Z\"` under [package]")]
+    NoVersion,
+    #[error("the version `{0}` in wasmer.toml is not semver; fix it under [package]")]
+    BadVersion(String),
+    #[error("the package built from the directory does not check out: {0}; fix the package")]
+    Container(String),
+    #[error("the registry at {url} refused the publish (HTTP 401): {message}")]
+    Unauthorized { url: String, message: String },
+    #[error("the registry at {url} refused the publish (HTTP 403): {message}")]
+    Forbidden { url: String, message: String },
+    #[error("the registry at {url} refused the version: {message}")]
+    Exists { url: String, message: String },
+    #[error("the registry at {url} refused the publish: {message}")]
+    Refused { url: String, message: String },
+    #[error("the registry at {url} answered HTTP {status}; try again later")]
+    Status { url: String, status: u16 },
+    #[error("cannot reach {url}: {reason}; check the registry URL and the network")]
+    Unreachable { url: String, reason: String },
+    #[error("the registry at {url} sent an answer that does not match its schema: {reason}")]
+    Malformed { url: String, reason: String },
+    #[error("the upload to {url} failed: {reason}; publish again")]
+    Upload { url: String, reason: String },
+    #[error("registry URL: {0}")]
+    Url(#[from] http::UrlError),
+}
+
+impl PublishClientError {
+    /// Whether the package or the registry's verdict on it is at fault (exit code 1); otherwise
+    /// the network, the token or the settings are (exit code 2).
+    pub fn is_package(&self) -> bool {
+        matches!(
+            self,
+            PublishClientError::Dir(_)
+                | PublishClientError::NoName
+                | PublishClientError::BadName(_)
+                | PublishClientError::NoVersion
+                | PublishClientError::BadVersion(_)
+                | PublishClientError::Container(_)
+                | PublishClientError::Exists { .. }
+                | PublishClientError::Refused { .. }
+        )
+    }
+}
+
+/// One format of the published version, as the registry answered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PublishedFormat {
+    pub sha256: Option<String>,
+    pub size: Option<i64>,
+}
+
+/// What `publish` did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Published {
+    pub package: PackageName,
+    pub version: String,
+    /// The registry's GraphQL URL, redacted.
+    pub registry: String,
+    pub v2: Option<PublishedFormat>,
+    pub v3: Option<PublishedFormat>,
+}
+
+/// A package directory, built and named.
+struct Package {
+    name: PackageName,
+    version: semver::Version,
+    description: Option<String>,
+    manifest_text: String,
+    bytes: Bytes,
+}
+
+/// Builds and checks the directory; nothing is sent yet.
+fn pack(dir: &std::path::Path) -> Result<Package, PublishClientError> {
+    let built = package_dir::build(dir)?;
+    let name_text = built.name.ok_or(PublishClientError::NoName)?;
+    let name = name_text
+        .parse()
+        .map_err(|_| PublishClientError::BadName(name_text.clone()))?;
+    let version_text = built.version.ok_or(PublishClientError::NoVersion)?;
+    let version =
+        parse_version(&version_text).map_err(|_| PublishClientError::BadVersion(version_text))?;
+    crate::container::open(built.bytes.clone())
+        .map_err(|e| PublishClientError::Container(e.to_string()))?;
+    Ok(Package {
+        name,
+        version,
+        description: built.description,
+        manifest_text: built.manifest_text,
+        bytes: built.bytes,
+    })
+}
+
+/// One line of at most [`MAX_MESSAGE`] characters, without the token.
+fn clean(text: &str, token: Option<&Secret>) -> String {
+    let text = token.map_or_else(|| text.to_string(), |t| t.scrub(text));
+    let flat: String = text
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .chars()
+        .take(MAX_MESSAGE)
+        .collect();
+    flat
+}
+
+/// A client that publishes to one registry.
+#[derive(Debug, Clone)]
+pub struct Publisher {
+    http: http::Client,
+    endpoint: reqwest::Url,
+    token: Option<Secret>,
+}
+
+impl Publisher {
+    pub fn new(
+        http: http::Client,
+        endpoint: &str,
+        token: Option<String>,
+    ) -> Result<Self, PublishClientError> {
+        let endpoint = http.check(endpoint)?;
+        Ok(Publisher {
+            http,
+            endpoint,
+            token: token.filter(|t| !t.is_empty()).map(Secret::new),
+        })
+    }
+
+    /// Builds the package in `dir` and publishes it.
+    pub async fn publish(&self, dir: &std::path::Path) -> Result<Published, PublishClientError> {
+        let dir = dir.to_path_buf();
+        let package = tokio::task::spawn_blocking(move || pack(&dir))
+            .await
+            .map_err(|e| PublishClientError::Container(e.to_string()))??;
+        let (name, version) = (&package.name, package.version.to_string());
+        let answer: generate_upload_url::ResponseData = self
+            .mutate::<GenerateUploadUrl>(generate_upload_url::Variables {
+                name: Some(name.to_string()),
+                version: Some(version.clone()),
+                filename: Some(format!("{}-{version}.webc", name.name())),
+                expires_after_seconds: Some(UPLOAD_SECONDS),
+            })
+            .await?;
+        let url = answer
+            .generate_upload_url
+            .ok_or_else(|| self.malformed("generateUploadUrl is null"))?
+            .signed_url
+            .url;
+        self.upload(&url, &package.bytes).await?;
+        let answer: publish_package::ResponseData = self
+            .mutate::<PublishPackage>(publish_package::Variables {
+                name: Some(name.to_string()),
+                namespace: Some(name.namespace().to_string()),
+                version: Some(version.clone()),
+                description: package.description.clone(),
+                manifest: package.manifest_text.clone(),
+                signed_url: Some(url),
+                upload_format: Some(publish_package::UploadFormat::webcv3),
+            })
+            .await?;
+        self.published(&package, answer)
+    }
+
+    fn published(
+        &self,
+        package: &Package,
+        answer: publish_package::ResponseData,
+    ) -> Result<Published, PublishClientError> {
+        let payload = answer
+            .publish_package
+            .ok_or_else(|| self.malformed("publishPackage is null"))?;
+        if !payload.success {
+            return Err(PublishClientError::Refused {
+                url: http::redact(self.endpoint.as_str()),
+                message: "publishPackage answered success: false".into(),
+            });
+        }
+        let node = |d: publish_package::Published| PublishedFormat {
+            sha256: d.pirita_sha256_hash,
+            size: d.pirita_size,
+        };
+        let (v2, v3) = match payload.package_version {
+            Some(v) => (Some(node(v.v2)), Some(node(v.v3))),
+            None => (None, None),
+        };
+        Ok(Published {
+            package: package.name.clone(),
+            version: package.version.to_string(),
+            registry: http::redact(self.endpoint.as_str()),
+            v2,
+            v3,
+        })
+    }
+
+    fn malformed(&self, reason: &str) -> PublishClientError {
+        PublishClientError::Malformed {
+            url: http::redact(self.endpoint.as_str()),
+            reason: reason.to_string(),
+        }
+    }
+
+    /// One mutation to the registry, with the token; a refusal becomes its error.
+    async fn mutate<Q: GraphQLQuery>(
+        &self,
+        variables: Q::Variables,
+    ) -> Result<Q::ResponseData, PublishClientError> {
+        let url = http::redact(self.endpoint.as_str());
+        let mut request = self
+            .http
+            .post(self.endpoint.as_str())?
+            .json(&Q::build_query(variables));
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token.expose());
+        }
+        let response = request
+            .send()
+            .await
+            .map_err(|e| PublishClientError::Unreachable {
+                url: url.clone(),
+                reason: http::describe(&e),
+            })?;
+        let status = response.status();
+        let body = response.bytes().await.unwrap_or_default();
+        let answer: Option<graphql_client::Response<Q::ResponseData>> =
+            serde_json::from_slice(&body).ok();
+        let (data, errors) = match answer {
+            Some(a) => (a.data, a.errors.unwrap_or_default()),
+            None => (None, Vec::new()),
+        };
+        if let Some(refusal) = self.refusal(status.as_u16(), &errors, &url) {
+            return Err(refusal);
+        }
+        if !status.is_success() {
+            return Err(PublishClientError::Status {
+                url,
+                status: status.as_u16(),
+            });
+        }
+        data.ok_or_else(|| self.malformed("no `data` and no `errors`"))
+    }
+
+    /// The error for a refused request: by HTTP status (401, 403), then by the first error's
+    /// `extensions.code`.
+    fn refusal(
+        &self,
+        status: u16,
+        errors: &[graphql_client::Error],
+        url: &str,
+    ) -> Option<PublishClientError> {
+        let message = clean(
+            &errors
+                .iter()
+                .map(|e| e.message.as_str())
+                .collect::<Vec<_>>()
+                .join("; "),
+            self.token.as_ref(),
+        );
+        let url = url.to_string();
+        let code = errors.iter().find_map(|e| {
+            e.extensions
+                .as_ref()?
+                .get("code")?
+                .as_str()
+                .map(str::to_string)
+        });
+        match (status, code.as_deref()) {
+            (401, _) => Some(PublishClientError::Unauthorized { url, message }),
+            (403, _) => Some(PublishClientError::Forbidden { url, message }),
+            (_, Some("ALREADY_EXISTS")) => Some(PublishClientError::Exists { url, message }),
+            _ if !errors.is_empty() => Some(PublishClientError::Refused { url, message }),
+            _ => None,
+        }
+    }
+
+    /// Uploads `bytes` to the signed URL, in chunks, without the token.
+    async fn upload(&self, signed: &str, bytes: &Bytes) -> Result<(), PublishClientError> {
+        let signed_url = self.http.check(signed)?;
+        let shown = http::redact(signed);
+        let failed = |reason: String| PublishClientError::Upload {
+            url: shown.clone(),
+            reason,
+        };
+        let started = self
+            .http
+            .post(signed_url.as_str())?
+            .header(reqwest::header::CONTENT_LENGTH, "0")
+            .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
+            .header("x-goog-resumable", "start")
+            .send()
+            .await
+            .map_err(|e| failed(http::describe(&e)))?;
+        if !started.status().is_success() {
+            return Err(failed(format!(
+                "starting it answered HTTP {}",
+                started.status()
+            )));
+        }
+        let location = started
+            .headers()
+            .get(reqwest::header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| failed("the answer to its start has no Location".into()))?;
+        let session = signed_url
+            .join(location)
+            .map_err(|_| failed("the session URL is not a URL".into()))?;
+        let session = self.http.check(session.as_str())?;
+        let total = bytes.len();
+        let mut start = 0;
+        while start < total.max(1) {
+            let end = (start + CHUNK).min(total);
+            let response = self
+                .http
+                .put(session.as_str())?
+                .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
+                .header(
+                    reqwest::header::CONTENT_RANGE,
+                    format!("bytes {start}-{}/{total}", end.saturating_sub(1)),
+                )
+                .body(bytes.slice(start..end))
+                .send()
+                .await
+                .map_err(|e| failed(http::describe(&e)))?;
+            let status = response.status().as_u16();
+            let last = end == total;
+            if !(last && (200..300).contains(&status) || !last && status == 308) {
+                return Err(failed(format!(
+                    "bytes {start}-{end} answered HTTP {status}"
+                )));
+            }
+            start = end.max(1);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,244 @@
+//! The registry's command line, as clap parses it: `webcpm-registry serve|add|archive|keygen|
+//! rollout|token` (also reached as `webcpm registry …`, which runs this binary).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::package::{PackageName, WebcVersion};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "webcpm-registry",
+    version,
+    about = "webcpm's registry: serve packages over the Wasmer registry protocol, fill it, and steer the fleet's rollout"
+)]
+pub(crate) struct Cli {
+    #[command(flatten)]
+    pub(crate) global: GlobalArgs,
+    #[command(subcommand)]
+    pub(crate) command: RegistryCommand,
+}
+
+/// Flags every command takes, before or after the subcommand.
+#[derive(Debug, Args, Clone, Default)]
+pub(crate) struct GlobalArgs {
+    /// Machine-readable output on stdout, errors included
+    #[arg(long, global = true)]
+    pub(crate) json: bool,
+    /// Print nothing but errors
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub(crate) quiet: bool,
+    /// More log output on stderr (-vv for debug)
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub(crate) verbose: u8,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum RegistryCommand {
+    /// Publish a package directory (with a wasmer.toml) or a .webc file as both WebC v2 and v3
+    Add {
+        #[command(flatten)]
+        place: RegistryPlace,
+        /// A directory holding a wasmer.toml, or a .webc file of any version
+        path: PathBuf,
+        /// The package name, when the package does not say or to override it
+        #[arg(long, value_name = "NS/NAME")]
+        name: Option<String>,
+        /// The version, when the package does not say or to override it
+        #[arg(long, value_name = "VERSION")]
+        version: Option<String>,
+        /// Replace a version that is already published
+        #[arg(long)]
+        force: bool,
+        /// Offer only this format (the other is built and checked, but not offered)
+        #[arg(long, value_name = "v2|v3")]
+        webc: Option<WebcVersion>,
+    },
+    /// Mark a published version archived (or, with --undo, not archived)
+    Archive {
+        #[command(flatten)]
+        place: RegistryPlace,
+        /// `ns/name@version`
+        package: String,
+        #[arg(long)]
+        undo: bool,
+    },
+    /// Serve a registry directory over HTTP (GraphQL at /graphql, files at /blobs/)
+    Serve(ServeArgs),
+    /// Create the key that signs the rollout policy (or, in a directory of its own, shared
+    /// compiled code) and print its public half (for clients' rollout.policy_key, or
+    /// compile.shared_key)
+    Keygen {
+        #[arg(long, value_name = "DIR")]
+        root: PathBuf,
+        /// Replace the key; the old key endorses the new one for clients that pinned it
+        #[arg(long)]
+        rotate: bool,
+    },
+    /// The fleet's rollout policy: status, percentages, halt, rollback, resume, automation
+    #[command(subcommand)]
+    Rollout(FleetCommand),
+    /// Make and manage publish tokens
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+/// `serve`'s flags.
+#[derive(Debug, Args)]
+pub(crate) struct ServeArgs {
+    #[command(flatten)]
+    pub(crate) place: RegistryPlace,
+    /// The address to listen on; port 0 picks a free port
+    #[arg(long, default_value = "127.0.0.1:0", value_name = "ADDR")]
+    pub(crate) listen: SocketAddr,
+    /// The URL clients reach this server at, when behind a proxy
+    #[arg(long, value_name = "URL")]
+    pub(crate) public_url: Option<String>,
+    /// The base of the upload URLs this server hands out (default: the public URL). An
+    /// upload is kept by the replica that handed out its URL: behind a round-robin, give
+    /// each replica its own address here
+    #[arg(long, value_name = "URL")]
+    pub(crate) upload_url: Option<String>,
+    /// Append one line per request to this file
+    #[arg(long, value_name = "FILE")]
+    pub(crate) access_log: Option<PathBuf>,
+    /// Allow listening on an address other than loopback
+    #[arg(long)]
+    pub(crate) public: bool,
+    /// Chaos mode: a TOML list of fault rules (failures and lies served on purpose), to
+    /// rehearse how clients behave before a rollout
+    #[arg(long, value_name = "FILE")]
+    pub(crate) faults: Option<PathBuf>,
+    /// Answer as the real Wasmer registry does: null sizes, one file behind both nodes of
+    /// v2-only versions, a broken version 0.0.0, signed download URLs that expire
+    #[arg(long)]
+    pub(crate) real_shapes: bool,
+    /// With --real-shapes: how long a download URL works, in seconds
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        default_value_t = 300,
+        requires = "real_shapes"
+    )]
+    pub(crate) url_ttl: u64,
+    /// Seconds a signed rollout policy stays valid
+    #[arg(long, value_name = "SECONDS", default_value_t = 86_400,
+          value_parser = clap::value_parser!(u64).range(4..))]
+    pub(crate) policy_ttl: u64,
+    /// Let a publish replace a version that is already published
+    #[arg(long)]
+    pub(crate) allow_republish: bool,
+}
+
+/// Where a registry keeps its state: a directory, and optionally its database and package files
+/// elsewhere (shared by replicas).
+#[derive(Debug, Args, Clone)]
+pub(crate) struct RegistryPlace {
+    /// The registry's directory
+    #[arg(long, value_name = "DIR")]
+    pub(crate) root: PathBuf,
+    /// Keep the registry's metadata in PostgreSQL instead of DIR/registry.sqlite
+    #[arg(long, value_name = "postgres://USER@HOST/DB")]
+    pub(crate) database: Option<String>,
+    /// Keep package files in an OCI registry instead of DIR/blobs (push credentials in
+    /// WEBCPM_OCI_AUTH)
+    #[arg(long, value_name = "oci://HOST/REPO")]
+    pub(crate) blobs: Option<String>,
+}
+
+impl RegistryPlace {
+    pub(crate) fn storage(&self) -> Result<crate::Storage, crate::StorageError> {
+        crate::Storage::new(&self.root, self.database.as_deref(), self.blobs.as_deref())
+    }
+}
+
+/// Who and why, for every change of the registry's policy.
+#[derive(Debug, Args, Clone)]
+pub(crate) struct FleetChange {
+    #[command(flatten)]
+    pub(crate) place: RegistryPlace,
+    /// Why (kept in the policy's history)
+    #[arg(long, default_value = "")]
+    pub(crate) reason: String,
+    /// Who (kept in the policy's history) [default: the login name]
+    #[arg(long, value_name = "NAME")]
+    pub(crate) by: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum FleetCommand {
+    /// The policy in force, its history, the automation and the live v3/v2 failure rates
+    Status {
+        #[command(flatten)]
+        place: RegistryPlace,
+    },
+    /// Set the global v3 percentage, or one package's percentage or format
+    Set {
+        /// 0 to 100
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(0..=100),
+              required_unless_present_any = ["webc", "clear"])]
+        v3_percent: Option<u8>,
+        /// Only this package
+        #[arg(long, value_name = "NS/NAME")]
+        package: Option<PackageName>,
+        /// This package's format, whatever its cohort
+        #[arg(
+            long,
+            value_name = "v2|v3",
+            requires = "package",
+            conflicts_with = "v3_percent"
+        )]
+        webc: Option<WebcVersion>,
+        /// Remove this package's rule
+        #[arg(long, requires = "package", conflicts_with_all = ["v3_percent", "webc"])]
+        clear: bool,
+        #[command(flatten)]
+        change: FleetChange,
+    },
+    /// Freeze the percentage: it may go down, not up, until `resume`
+    Halt {
+        #[command(flatten)]
+        change: FleetChange,
+    },
+    /// Emergency: v2 first for every package on every client
+    Rollback {
+        #[command(flatten)]
+        change: FleetChange,
+    },
+    /// Lift a rollback and a halt
+    Resume {
+        #[command(flatten)]
+        change: FleetChange,
+    },
+    /// What the registry does by itself when v3 fails more often than v2
+    Automate {
+        #[command(flatten)]
+        place: RegistryPlace,
+        /// halt, rollback or off
+        #[arg(long, value_name = "ACTION")]
+        on_regression: Option<String>,
+        /// Reports of each format needed before comparing
+        #[arg(long, value_name = "N")]
+        min_samples: Option<u32>,
+        /// Percentage points by which v3 must fail more often
+        #[arg(long, value_name = "POINTS")]
+        threshold: Option<f64>,
+        /// The sliding window, in seconds
+        #[arg(long, value_name = "SECONDS")]
+        window: Option<u64>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum TokenCommand {
+    /// Make a token that may publish into one namespace (the registry keeps only its hash)
+    Create {
+        #[command(flatten)]
+        place: RegistryPlace,
+        /// The namespace the token may publish into (the `ns` of `ns/name`)
+        #[arg(long, value_name = "NS")]
+        namespace: String,
+    },
+}

@@ -1,0 +1,87 @@
+//! `webcpm-registry add` and `archive`: filling a registry directory.
+
+use serde_json::json;
+
+use crate::cli::args::{GlobalArgs, RegistryPlace};
+use crate::cli::failure::{ExitStatus, Failure, FailureKind};
+use crate::package::{InputError, PackageSpec, VersionRequest, WebcVersion};
+
+/// `add`: a package directory or a `.webc` file, published as both WebC v2 and v3.
+pub(crate) async fn add(
+    global: &GlobalArgs,
+    place: &RegistryPlace,
+    path: std::path::PathBuf,
+    name: Option<String>,
+    version: Option<String>,
+    force: bool,
+    only: Option<WebcVersion>,
+) -> Result<ExitStatus, Failure> {
+    let options = add_options(name, version, force, only)?;
+    let storage = place.storage()?;
+    let report = tokio::task::spawn_blocking(move || crate::add(&storage, &path, &options))
+        .await
+        .map_err(|e| Failure::internal(e.to_string()))??;
+    if global.json {
+        println!(
+            "{}",
+            serde_json::to_string(&report).expect("plain data serializes")
+        );
+    } else if !global.quiet {
+        println!(
+            "Published {}@{}: v2 {} ({} bytes), v3 {} ({} bytes)",
+            report.package,
+            report.version,
+            report.v2.sha256,
+            report.v2.size,
+            report.v3.sha256,
+            report.v3.size
+        );
+    }
+    Ok(ExitStatus::Success)
+}
+
+fn add_options(
+    name: Option<String>,
+    version: Option<String>,
+    force: bool,
+    only: Option<WebcVersion>,
+) -> Result<crate::AddOptions, Failure> {
+    let input = |e: InputError| Failure::new(FailureKind::Package, e.to_string());
+    Ok(crate::AddOptions {
+        name: name.as_deref().map(str::parse).transpose().map_err(input)?,
+        version: version
+            .as_deref()
+            .map(crate::package::parse_version)
+            .transpose()
+            .map_err(input)?,
+        force,
+        only,
+        description: None,
+    })
+}
+
+/// `archive`: a version hidden from resolution (or shown again with `--undo`).
+pub(crate) fn archive(
+    global: &GlobalArgs,
+    place: &RegistryPlace,
+    package: &str,
+    undo: bool,
+) -> Result<ExitStatus, Failure> {
+    let spec: PackageSpec = package
+        .parse()
+        .map_err(|e: InputError| Failure::usage(e.to_string()))?;
+    let VersionRequest::Exact(version) = spec.version else {
+        return Err(
+            Failure::usage(format!("`{package}` names no exact version"))
+                .hint("write it as ns/name@1.2.3"),
+        );
+    };
+    crate::set_archived(&place.storage()?, &spec.name, &version, !undo)?;
+    if global.json {
+        println!(
+            "{}",
+            json!({"package": spec.name, "version": version.to_string(), "archived": !undo})
+        );
+    }
+    Ok(ExitStatus::Success)
+}

@@ -1,0 +1,105 @@
+//! `webcpm-registry`, the operator's command line: parses arguments, runs one command of
+//! [`commands`], and renders its result or its [`failure::Failure`] once, with an exit code (the
+//! same codes and `--json` error shape as `webcpm`). This is the one place of the crate that
+//! prints: data on stdout, logs and errors on stderr.
+
+mod args;
+mod commands;
+mod failure;
+
+use std::io::IsTerminal;
+
+use clap::Parser;
+
+use args::{Cli, GlobalArgs, RegistryCommand};
+use failure::{ExitStatus, Failure, FailureKind};
+
+fn init_logging(global: &GlobalArgs) {
+    let default = match (global.quiet, global.verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "info",
+        (false, _) => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("webcpm={default},warn")));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
+        .with_target(false)
+        .without_time()
+        .try_init();
+}
+
+/// Parses the arguments; on a usage error, says so (as JSON too with `--json`).
+fn parse() -> Result<Cli, ExitStatus> {
+    let json_requested = std::env::args().any(|a| a == "--json");
+    Cli::try_parse().map_err(|e| {
+        use clap::error::ErrorKind;
+        if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+            let _ = e.print();
+            return ExitStatus::Success;
+        }
+        if json_requested {
+            Failure::usage(e.kind().to_string()).render_json();
+        }
+        let _ = e.print();
+        ExitStatus::Failed(FailureKind::Usage)
+    })
+}
+
+/// Runs `webcpm-registry` with this process's arguments and returns the exit code.
+pub fn main() -> i32 {
+    let cli = match parse() {
+        Ok(cli) => cli,
+        Err(status) => return status.code(),
+    };
+    init_logging(&cli.global);
+    let json = cli.global.json;
+    let status = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime.block_on(dispatch(cli)),
+        Err(e) => Err(Failure::internal(format!("cannot start: {e}"))),
+    };
+    match status {
+        Ok(status) => status.code(),
+        Err(failure) => {
+            failure.render(json);
+            failure.status().code()
+        }
+    }
+}
+
+/// Runs the parsed command.
+async fn dispatch(cli: Cli) -> Result<ExitStatus, Failure> {
+    let global = &cli.global;
+    match cli.command {
+        RegistryCommand::Keygen { root, rotate } => {
+            commands::rollout::keygen(global, &root, rotate)
+        }
+        // The registry's database may be PostgreSQL, whose client blocks: off the async threads.
+        RegistryCommand::Rollout(cmd) => {
+            tokio::task::block_in_place(|| commands::rollout::rollout(global, cmd))
+        }
+        RegistryCommand::Add {
+            place,
+            path,
+            name,
+            version,
+            force,
+            webc,
+        } => commands::add::add(global, &place, path, name, version, force, webc).await,
+        RegistryCommand::Archive {
+            place,
+            package,
+            undo,
+        } => tokio::task::block_in_place(|| commands::add::archive(global, &place, &package, undo)),
+        RegistryCommand::Serve(serve) => commands::serve::serve(serve).await,
+        RegistryCommand::Token(args::TokenCommand::Create { place, namespace }) => {
+            tokio::task::block_in_place(|| commands::token::create(global, &place, &namespace))
+        }
+    }
+}

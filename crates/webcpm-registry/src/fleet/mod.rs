@@ -1,0 +1,92 @@
+//! Fleet control on the registry: the rollout policy it signs and serves, the operator's changes
+//! to it, the clients' outcome reports, and the automation that halts or rolls back a bad v3.
+//!
+//! The operator's commands (`webcpm registry rollout ...`) write the registry root's database
+//! directly; a running `registry serve` reads the policy in force on every request, so a change
+//! reaches clients at their next refresh without a restart. Every change is a new
+//! `policy_version` with who, when and why ([`state`]). The signing key lives beside the
+//! database ([`keys`]).
+
+mod automation;
+mod keys;
+mod outcomes;
+mod serve;
+mod state;
+
+pub use keys::{KEY_FILE, KeyError, KeyReport, keygen};
+pub use outcomes::{Rate, Rates, Window};
+pub use serve::{Service, router};
+pub use state::{Automation, Change, ChangeRecord, FleetError, OnRegression, PolicyState};
+
+use std::sync::Arc;
+
+use crate::db::{Db, Pool};
+use crate::storage::Storage;
+
+/// What `registry rollout status` shows.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RolloutStatus {
+    pub policy: PolicyState,
+    /// The public key clients pin, `None` before `keygen`.
+    pub public_key: Option<String>,
+    pub automation: Automation,
+    /// The failure rates over the automation's window.
+    pub rates: Window,
+    /// The last changes, newest first.
+    pub history: Vec<ChangeRecord>,
+}
+
+fn open(storage: &Storage) -> Result<Db, FleetError> {
+    let root = &storage.root;
+    if !root.is_dir() {
+        std::fs::create_dir_all(root).map_err(|source| {
+            FleetError::Refused(format!(
+                "cannot create the registry root {}: {source}",
+                root.display()
+            ))
+        })?;
+    }
+    Ok(Db::open(&storage.database)?)
+}
+
+/// The policy in force, its history, the automation and the live rates.
+pub fn status(storage: &Storage, now: i64) -> Result<RolloutStatus, FleetError> {
+    let mut db = open(storage)?;
+    let automation = state::automation(&mut db)?;
+    let public_key = keys::signer(&storage.root)
+        .map_err(|e| FleetError::Refused(e.to_string()))?
+        .map(|s| webcpm_formats::policy_document::key_hex(&s.key.verifying_key()));
+    Ok(RolloutStatus {
+        policy: state::current(&mut db)?,
+        public_key,
+        automation,
+        rates: outcomes::window(&mut db, automation.window, now)?,
+        history: state::history(&mut db, 10)?,
+    })
+}
+
+/// Makes a change as `actor`, for `reason`: the new policy and its history row, or `None` when
+/// the change changes nothing.
+pub fn change(
+    storage: &Storage,
+    change: &Change,
+    actor: &str,
+    reason: &str,
+    now: i64,
+) -> Result<Option<(PolicyState, ChangeRecord)>, FleetError> {
+    state::change(&mut open(storage)?, change, actor, reason, now)
+}
+
+/// Sets what the registry does on a regression.
+pub fn automate(storage: &Storage, automation: &Automation) -> Result<(), FleetError> {
+    state::set_automation(&mut open(storage)?, automation)
+}
+
+/// The service behind the rollout routes for the registry in `root`, on its database's pool.
+pub fn service(root: &std::path::Path, pool: Arc<Pool>, ttl: std::time::Duration) -> Service {
+    Service {
+        root: root.to_path_buf(),
+        pool,
+        ttl,
+    }
+}

@@ -1,0 +1,143 @@
+//! The clients' outcome reports, as the registry keeps and counts them: a batch is checked and
+//! stored in one transaction; the failure rates of v3 and v2, per package and overall, are
+//! counted over a sliding window. Reports older than a day past the window are removed as new
+//! ones arrive, so the table stays small.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use super::state::{FleetError, db_error};
+use crate::db::Db;
+use crate::db::sql::{Row, SqlError, args};
+use crate::package::WebcVersion;
+use webcpm_formats::report::Batch;
+
+/// The most reports one batch may hold.
+pub(super) const MAX_BATCH: usize = 1000;
+
+/// Reports and failures of one format.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Rate {
+    pub reports: u64,
+    pub failures: u64,
+}
+
+impl Rate {
+    /// Failures in percent of reports.
+    pub fn percent(&self) -> f64 {
+        if self.reports == 0 {
+            0.0
+        } else {
+            self.failures as f64 * 100.0 / self.reports as f64
+        }
+    }
+}
+
+/// v2 next to v3.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Rates {
+    pub v2: Rate,
+    pub v3: Rate,
+}
+
+impl Rates {
+    fn of(&mut self, webc: WebcVersion) -> &mut Rate {
+        match webc {
+            WebcVersion::V2 => &mut self.v2,
+            WebcVersion::V3 => &mut self.v3,
+        }
+    }
+}
+
+/// The rates over the window, overall and per package.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Window {
+    pub seconds: u64,
+    pub overall: Rates,
+    pub packages: BTreeMap<String, Rates>,
+}
+
+/// Checks and stores a batch; returns how many reports were stored.
+pub(super) fn insert(
+    db: &mut Db,
+    batch: &Batch,
+    now: i64,
+    keep: Duration,
+) -> Result<usize, FleetError> {
+    if batch.reports.len() > MAX_BATCH {
+        return Err(FleetError::Refused(format!(
+            "a batch holds at most {MAX_BATCH} reports"
+        )));
+    }
+    let bad = batch.client.len() > 64
+        || batch
+            .reports
+            .iter()
+            .any(|r| r.package.len() > 128 || r.version.len() > 64 || r.bucket > 99);
+    if bad {
+        return Err(FleetError::Refused("a report is malformed".into()));
+    }
+    let e = db_error(db);
+    db.conn().transaction(|tx| {
+        for r in &batch.reports {
+            let phase = serde_json::to_value(r.phase).expect("plain data serializes");
+            tx.execute(
+                "INSERT INTO reports
+                   (received_at, client, package, version, format, phase, ok, error_class, bucket)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                args![
+                    now,
+                    batch.client.as_str(),
+                    r.package.to_ascii_lowercase(),
+                    r.version.as_str(),
+                    r.format.as_str(),
+                    phase.as_str().unwrap_or("run"),
+                    r.ok,
+                    r.error_class.as_deref().map(|c| &c[..c.len().min(32)]),
+                    r.bucket
+                ],
+            )
+            .map_err(&e)?;
+        }
+        let horizon = now - keep.as_secs() as i64 - 86_400;
+        tx.execute("DELETE FROM reports WHERE received_at < $1", args![horizon])
+            .map_err(&e)?;
+        Ok(batch.reports.len())
+    })
+}
+
+/// The failure rates of the last `window`.
+pub(super) fn window(db: &mut Db, window: Duration, now: i64) -> Result<Window, FleetError> {
+    let since = now - window.as_secs() as i64;
+    let err = db_error(db);
+    let rows = db
+        .conn()
+        .query(
+            "SELECT package, format, COUNT(*), SUM(CASE WHEN ok = 0 THEN 1 ELSE 0 END)
+             FROM reports WHERE received_at > $1 GROUP BY package, format",
+            args![since],
+        )
+        .map_err(&err)?;
+    let read =
+        |r: &Row| -> Result<_, SqlError> { Ok((r.text(0)?, r.text(1)?, r.int(2)?, r.int(3)?)) };
+    let rows = rows
+        .iter()
+        .map(read)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(&err)?;
+    let mut out = Window {
+        seconds: window.as_secs(),
+        ..Window::default()
+    };
+    for (package, format, count, failed) in rows {
+        let Ok(webc) = format.parse::<WebcVersion>() else {
+            continue;
+        };
+        for rates in [out.packages.entry(package).or_default(), &mut out.overall] {
+            let rate = rates.of(webc);
+            rate.reports += count as u64;
+            rate.failures += failed as u64;
+        }
+    }
+    Ok(out)
+}

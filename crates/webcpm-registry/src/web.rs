@@ -1,0 +1,392 @@
+//! The registry's web page, for people: `/` lists the packages, `/packages/{ns}/{name}` shows one
+//! package with every version, each with both formats (size and SHA-256), archived versions
+//! marked; both show the rollout policy in force and the outcome rates.
+//!
+//! Server-rendered HTML from maud templates, no JavaScript at all, one small inline stylesheet
+//! that reads on a phone (the versions are cards, hashes wrap). Every value is escaped by the
+//! templates: package descriptions are untrusted input. As a second fence, the answers carry a
+//! `Content-Security-Policy` that allows no script. Links are relative, so that the site works
+//! behind a proxy under any prefix. Each request reads the database afresh.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Path as UrlPath, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use maud::{DOCTYPE, Markup, PreEscaped, html};
+
+use super::db::sql::args;
+use super::db::{BlobRecord, Db, DbError, PackageRecord, Pool, VersionRecord};
+use crate::package::{PackageName, WebcVersion};
+
+/// No script may run; styles only from the page itself.
+const CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; base-uri 'none'; form-action 'none'";
+
+const CSS: &str = "
+:root{color-scheme:light dark;font-family:system-ui,-apple-system,'Segoe UI',sans-serif;line-height:1.5}
+body{margin:0 auto;max-width:56rem;padding:0 1rem 2rem}
+header{border-bottom:1px solid #8886;padding:.75rem 0;margin-bottom:1rem}
+header a{font-weight:700;font-size:1.2rem;text-decoration:none}
+h1{font-size:1.5rem;margin:.5rem 0;overflow-wrap:anywhere}
+h2{font-size:1.15rem;margin:1.5rem 0 .5rem}
+code{font-family:ui-monospace,'SFMono-Regular',Menlo,monospace;font-size:.85em;word-break:break-all}
+.card{border:1px solid #8886;border-radius:.5rem;padding:.6rem 1rem;margin:.75rem 0}
+.card h3{margin:0;font-size:1.05rem}
+.archived{opacity:.75;border-style:dashed}
+.badge{display:inline-block;border:1px solid #b00;color:#b00;border-radius:1rem;padding:0 .5rem;font-size:.75rem;font-weight:600;vertical-align:middle}
+.badge.latest{border-color:#070;color:#070}
+.muted{opacity:.75}
+dl{display:grid;grid-template-columns:max-content minmax(0,1fr);gap:.2rem .75rem;margin:.5rem 0}
+dt{font-weight:600}
+dd{margin:0;min-width:0}
+@media (max-width:32rem){dl{grid-template-columns:minmax(0,1fr)}dd{margin-bottom:.4rem}}
+";
+
+/// What the pages read: the registry's database.
+struct Site {
+    pool: Arc<Pool>,
+}
+
+/// The page's routes.
+pub(crate) fn routes(pool: Arc<Pool>) -> Router {
+    Router::new()
+        .route("/", get(index))
+        .route("/packages/{namespace}/{name}", get(package))
+        .with_state(Arc::new(Site { pool }))
+}
+
+/// A package with its versions and the description of each version.
+struct Listing {
+    record: PackageRecord,
+    descriptions: Vec<Option<String>>,
+}
+
+impl Listing {
+    /// The description of the latest version, or else of the highest one that has one.
+    fn description(&self) -> Option<&str> {
+        let latest = self.record.latest();
+        latest
+            .and_then(|i| self.descriptions[i].as_deref())
+            .or_else(|| self.descriptions.iter().rev().find_map(|d| d.as_deref()))
+    }
+}
+
+/// Reads one package and the descriptions of its versions, in the record's order.
+fn listing(db: &mut Db, name: &PackageName) -> Result<Option<Listing>, DbError> {
+    let Some(record) = db.package(name)? else {
+        return Ok(None);
+    };
+    let sql = db.sql();
+    let rows = db
+        .conn()
+        .query(
+            "SELECT version, description FROM versions WHERE package = $1",
+            args![name.as_str()],
+        )
+        .map_err(sql)?;
+    let descriptions = record
+        .versions
+        .iter()
+        .map(|v| {
+            let text = v.version.to_string();
+            rows.iter()
+                .find(|row| row.text(0).is_ok_and(|t| t == text))
+                .and_then(|row| row.opt_text(1).ok().flatten())
+        })
+        .collect();
+    Ok(Some(Listing {
+        record,
+        descriptions,
+    }))
+}
+
+/// Every package, by name.
+fn all(db: &mut Db) -> Result<Vec<Listing>, DbError> {
+    let mut out = Vec::new();
+    for name in db.package_names()? {
+        out.extend(listing(db, &name)?);
+    }
+    Ok(out)
+}
+
+/// Runs `read` on the database off the async threads.
+async fn read<T: Send + 'static>(
+    site: &Site,
+    read: impl FnOnce(&mut Db) -> Result<T, DbError> + Send + 'static,
+) -> Result<T, Response> {
+    let pool = Arc::clone(&site.pool);
+    let result = tokio::task::spawn_blocking(move || pool.with(read))
+        .await
+        .map_err(|e| e.to_string())
+        .and_then(|r| r.map_err(|e| e.to_string()));
+    result.map_err(|e| {
+        tracing::error!("the web page cannot read the registry: {e}");
+        page_response(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            error_page(
+                "The registry cannot be read",
+                "See the registry's log.",
+                "./",
+            ),
+        )
+    })
+}
+
+async fn index(State(site): State<Arc<Site>>) -> Response {
+    match read(&site, all).await {
+        Ok(listings) => page_response(StatusCode::OK, index_page(&listings)),
+        Err(response) => response,
+    }
+}
+
+async fn package(
+    State(site): State<Arc<Site>>,
+    UrlPath((namespace, name)): UrlPath<(String, String)>,
+) -> Response {
+    let home = "../../";
+    let Ok(name) = format!("{namespace}/{name}").parse::<PackageName>() else {
+        return not_found(home);
+    };
+    match read(&site, move |db| listing(db, &name)).await {
+        Ok(Some(listing)) => page_response(StatusCode::OK, package_page(&listing, home)),
+        Ok(None) => not_found(home),
+        Err(response) => response,
+    }
+}
+
+fn not_found(home: &str) -> Response {
+    page_response(
+        StatusCode::NOT_FOUND,
+        error_page(
+            "No such package",
+            "This registry has no package by that name.",
+            home,
+        ),
+    )
+}
+
+fn page_response(status: StatusCode, markup: Markup) -> Response {
+    let mut response = (status, markup.into_string()).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CSP),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    response
+}
+
+/// The frame of every page; `home` is the relative link to `/`.
+fn layout(title: &str, home: &str, body: Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " · webcpm registry" }
+                style { (PreEscaped(CSS)) }
+            }
+            body {
+                header { a href=(home) { "webcpm registry" } }
+                main { (body) }
+            }
+        }
+    }
+}
+
+fn error_page(title: &str, text: &str, home: &str) -> Markup {
+    layout(
+        title,
+        home,
+        html! { h1 { (title) } p { (text) } p { a href=(home) { "All packages" } } },
+    )
+}
+
+/// The rollout policy and outcome sections, the same on every page.
+fn fleet_sections() -> Markup {
+    html! {
+        section #policy {
+            h2 { "Rollout policy" }
+            p.muted { "None published: clients follow their own settings." }
+        }
+        section #outcomes {
+            h2 { "Outcome rates" }
+            p.muted { "No outcome reports yet." }
+        }
+    }
+}
+
+fn index_page(listings: &[Listing]) -> Markup {
+    let body = html! {
+        h1 { "Packages" }
+        @if listings.is_empty() {
+            p.muted { "No packages yet. Publish one with " code { "webcpm publish DIR" } "." }
+        }
+        @for listing in listings {
+            @let record = &listing.record;
+            @let latest = record.latest().map(|i| record.versions[i].version.to_string());
+            article.card.package {
+                h3 {
+                    a href={ "packages/" (record.name.as_str()) } { (record.name.as_str()) }
+                    " "
+                    span.version { (latest.as_deref().unwrap_or("no release")) }
+                }
+                @if let Some(description) = listing.description() {
+                    p.description { (description) }
+                }
+                p.muted { (versions_text(record)) }
+            }
+        }
+        (fleet_sections())
+    };
+    layout("Packages", "./", body)
+}
+
+/// "3 versions, 1 archived".
+fn versions_text(record: &PackageRecord) -> String {
+    let count = record.versions.len();
+    let archived = record.versions.iter().filter(|v| v.archived).count();
+    let plural = if count == 1 { "" } else { "s" };
+    match archived {
+        0 => format!("{count} version{plural}"),
+        n => format!("{count} version{plural}, {n} archived"),
+    }
+}
+
+fn package_page(listing: &Listing, home: &str) -> Markup {
+    let record = &listing.record;
+    let name = record.name.as_str();
+    let latest = record.latest();
+    let body = html! {
+        h1 { (name) }
+        @if let Some(description) = listing.description() {
+            p.description { (description) }
+        }
+        p { "Install: " code { "webcpm install " (name) } }
+        h2 { "Versions" }
+        @for (i, version) in record.versions.iter().enumerate().rev() {
+            @let own = listing.descriptions[i].as_deref();
+            // A version's description is shown when it differs from the package's.
+            @let description = own.filter(|d| Some(*d) != listing.description());
+            (version_card(version, description, latest == Some(i), home))
+        }
+        (fleet_sections())
+    };
+    layout(name, home, body)
+}
+
+fn version_card(v: &VersionRecord, description: Option<&str>, latest: bool, home: &str) -> Markup {
+    let class = if v.archived {
+        "card version archived"
+    } else {
+        "card version"
+    };
+    html! {
+        article class=(class) id={ "v" (v.version.to_string()) } {
+            h3 {
+                (v.version.to_string())
+                @if latest { " " span.badge.latest { "latest" } }
+                @if v.archived { " " span.badge.archived-mark { "archived" } }
+            }
+            p.muted { "Published " (date(v.published_at)) }
+            @if let Some(description) = description {
+                p.description { (description) }
+            }
+            dl {
+                @for webc in WebcVersion::ALL {
+                    (format_rows(v, webc, home))
+                }
+            }
+        }
+    }
+}
+
+fn format_rows(v: &VersionRecord, webc: WebcVersion, home: &str) -> Markup {
+    let name = match webc {
+        WebcVersion::V2 => "WebC v2",
+        WebcVersion::V3 => "WebC v3",
+    };
+    if !v.offers(webc) {
+        return html! { dt { (name) } dd.muted { "not offered" } };
+    }
+    let blob: &BlobRecord = v.blob(webc);
+    let hex = blob.sha256.hex();
+    html! {
+        dt { (name) }
+        dd {
+            a href={ (home) "blobs/" (hex) ".webc" } { (size_text(blob.size)) }
+            br;
+            code.sha256 { "sha256:" (hex) }
+        }
+    }
+}
+
+/// "1.1 KiB (1091 bytes)".
+fn size_text(bytes: u64) -> String {
+    let units = ["KiB", "MiB", "GiB"];
+    let mut value = bytes as f64;
+    let mut unit = None;
+    for u in units {
+        if value < 1024.0 {
+            break;
+        }
+        value /= 1024.0;
+        unit = Some(u);
+    }
+    match unit {
+        Some(unit) => format!("{value:.1} {unit} ({bytes} bytes)"),
+        None => format!("{bytes} bytes"),
+    }
+}
+
+/// A Unix time as `YYYY-MM-DD` (UTC), by the civil-from-days algorithm.
+fn date(seconds: i64) -> String {
+    let days = seconds.div_euclid(86_400);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_and_sizes_read_well() {
+        assert_eq!(date(0), "1970-01-01");
+        assert_eq!(date(951_782_400), "2000-02-29");
+        assert_eq!(date(1_764_633_600), "2025-12-02");
+        assert_eq!(size_text(1091), "1.1 KiB (1091 bytes)");
+        assert_eq!(size_text(12), "12 bytes");
+        assert_eq!(size_text(5 << 20), "5.0 MiB (5242880 bytes)");
+    }
+
+    #[test]
+    fn untrusted_text_is_escaped() {
+        let page = error_page("<script>alert(1)</script>", "a & \"b\"", "./").into_string();
+        assert!(!page.contains("<script>"), "{page}");
+        assert!(
+            page.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+            "{page}"
+        );
+        assert!(page.contains("a &amp; &quot;b&quot;"), "{page}");
+    }
+}
