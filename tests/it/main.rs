@@ -1,9 +1,11 @@
 //! The integration tests: the webcpm binary as real processes against a real local registry
 //! process on 127.0.0.1 and real SQLite files.
 
+use webcpm_test_support as common;
+
 mod backends;
-mod common;
 mod demo;
+mod docs;
 mod faults;
 mod fleet;
 mod install;

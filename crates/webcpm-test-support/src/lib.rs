@@ -1,14 +1,35 @@
 //! Shared test machinery: the webcpm binary as a real process, a real local registry process on
-//! 127.0.0.1, and packages built from WAT in temporary directories.
+//! 127.0.0.1, and packages built from WAT in temporary directories. Tests use it; nothing that
+//! ships does.
+
+// A test shows each command it ran and its output on stderr, which the harness keeps for a
+// failing test.
+#![allow(clippy::print_stderr)]
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 
+/// The directory of the binaries under test: where cargo put them, beside the `deps/` of this
+/// test's own executable.
+pub fn bin_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("the test's own path");
+    let dir = exe.parent().expect("a directory");
+    match dir.file_name() {
+        Some(name) if name == "deps" => dir.parent().expect("the profile's directory").to_path_buf(),
+        _ => dir.to_path_buf(),
+    }
+}
+
+/// The `webcpm` binary under test.
+pub fn webcpm_exe() -> PathBuf {
+    bin_dir().join("webcpm")
+}
+
 /// A command for the webcpm binary, isolated from the user's environment and config.
 pub fn webcpm(home: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_webcpm"));
+    let mut cmd = Command::new(webcpm_exe());
     for (k, _) in std::env::vars() {
         if k.starts_with("WEBCPM_") {
             cmd.env_remove(k);
