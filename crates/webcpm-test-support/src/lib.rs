@@ -17,7 +17,9 @@ pub fn bin_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("the test's own path");
     let dir = exe.parent().expect("a directory");
     match dir.file_name() {
-        Some(name) if name == "deps" => dir.parent().expect("the profile's directory").to_path_buf(),
+        Some(name) if name == "deps" => {
+            dir.parent().expect("the profile's directory").to_path_buf()
+        }
         _ => dir.to_path_buf(),
     }
 }
