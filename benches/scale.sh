@@ -42,7 +42,7 @@ port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); 
 PIDS=()
 cleanup() {
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  pkill -f "$W registry serve" 2>/dev/null || true
+  pkill -f "$ROOT/target/release/webcpm-registry serve" 2>/dev/null || true
   [ -d "$WORK/pg" ] && su postgres -s /bin/sh -c "$PGBIN/pg_ctl -D $WORK/pg -m immediate stop" >/dev/null 2>&1 || true
 }
 trap cleanup EXIT

@@ -5,6 +5,7 @@
 
 mod cli;
 mod demo;
+mod printer;
 
 use webcpm_client::{
     artifacts, capabilities, fetch, fleet, http, install, local, lockfile, package, policy,

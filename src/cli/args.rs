@@ -18,7 +18,7 @@ use crate::settings::env;
         priority with fallback, verifies it while downloading, and keeps it in a \
         content-addressed store."
 )]
-pub struct Cli {
+pub(super) struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,
     #[command(subcommand)]
@@ -27,7 +27,7 @@ pub struct Cli {
 
 /// Flags every command takes, before or after the subcommand.
 #[derive(Debug, Args, Clone, Default)]
-pub struct GlobalArgs {
+pub(super) struct GlobalArgs {
     /// The store's directory [env: WEBCPM_HOME] [default: the user's data directory + /webcpm]
     #[arg(long, global = true, value_name = "DIR")]
     pub home: Option<PathBuf>,
@@ -49,7 +49,7 @@ pub struct GlobalArgs {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub(super) enum Command {
     /// Install packages (and their dependencies) into the store
     Install(InstallArgs),
     /// Show which version and WebC format a request resolves to, without downloading
@@ -115,7 +115,7 @@ pub enum Command {
 
 /// How the WebC format is chosen.
 #[derive(Debug, Args, Clone, Default)]
-pub struct FormatArgs {
+pub(super) struct FormatArgs {
     /// Use this WebC format and no other [env: WEBCPM_WEBC]
     #[arg(long, value_name = "v2|v3")]
     pub webc: Option<WebcVersion>,
@@ -131,7 +131,7 @@ pub struct FormatArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct LockArgs {
+pub(super) struct LockArgs {
     /// Packages to lock: `ns/name`, `ns/name@^1.2`, ...
     #[arg(required = true, value_name = "PACKAGE")]
     pub packages: Vec<PackageSpec>,
@@ -146,7 +146,7 @@ pub struct LockArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct InstallArgs {
+pub(super) struct InstallArgs {
     /// Packages to install: `ns/name`, `ns/name@1.2.3`, `ns/name@^1.2`, `ns/name@latest`
     #[arg(required_unless_present = "locked", value_name = "PACKAGE")]
     pub packages: Vec<PackageSpec>,
@@ -164,7 +164,7 @@ pub struct InstallArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct RunArgs {
+pub(super) struct RunArgs {
     /// What to run: a package `ns/name[@version]`, a local `./file.webc`, `./module.wasm` or
     /// `./dir` with a wasmer.toml, or a URL of a `.webc`
     #[arg(value_name = "PACKAGE|PATH|URL")]
@@ -206,7 +206,7 @@ pub struct RunArgs {
 /// Flags of `wasmer run` that webcpm does not have: accepted, so that each is answered with what
 /// to do instead rather than "unexpected argument".
 #[derive(Debug, Args, Clone, Default)]
-pub struct UnsupportedRunArgs {
+pub(super) struct UnsupportedRunArgs {
     #[arg(long = "include-webc", hide = true, value_name = "WEBC")]
     include_webc: Option<String>,
     #[arg(long = "map-command", hide = true, value_name = "MAPCMD")]
@@ -225,7 +225,7 @@ pub struct UnsupportedRunArgs {
 
 impl UnsupportedRunArgs {
     /// The first such flag given, and what to do instead.
-    pub fn first(&self) -> Option<(&'static str, &'static str)> {
+    pub(super) fn first(&self) -> Option<(&'static str, &'static str)> {
         [
             (self.include_webc.is_some(), "--include-webc", "run the .webc file itself (`webcpm run ./pkg.webc`), or install it from a registry"),
             (self.map_command.is_some(), "--map-command", "a program finds the commands of its package and its dependencies at /bin/<name>"),
@@ -243,7 +243,7 @@ impl UnsupportedRunArgs {
 
 /// What of the host a program gets, spelt as `wasmer run` spells it. Nothing by default.
 #[derive(Debug, Args, Clone, Default)]
-pub struct HostArgs {
+pub(super) struct HostArgs {
     /// Give the program the host's network: WASIX sockets may listen, connect and resolve names
     /// (a WASI preview 1 program has no sockets either way) [config: run.network]
     #[arg(long)]
@@ -264,7 +264,7 @@ pub struct HostArgs {
 
 impl HostArgs {
     /// Every directory, however spelt: (host, guest).
-    pub fn all_dirs(&self) -> impl Iterator<Item = &(PathBuf, String)> {
+    pub(super) fn all_dirs(&self) -> impl Iterator<Item = &(PathBuf, String)> {
         self.dirs.iter().chain(&self.volumes).chain(&self.mapdirs)
     }
 }
@@ -306,7 +306,7 @@ fn dir_pair(host: &str, guest: &str, text: &str) -> Result<(PathBuf, String), St
 
 #[derive(Debug, Args)]
 #[command(group = clap::ArgGroup::new("mode").args(["revoke", "list"]))]
-pub struct GrantArgs {
+pub(super) struct GrantArgs {
     /// The package, `namespace/name` (a local file runs as `local/<file stem>`)
     #[arg(required_unless_present = "list", value_name = "PACKAGE")]
     pub package: Option<PackageName>,
@@ -328,7 +328,7 @@ fn parse_env(text: &str) -> Result<(String, String), String> {
 }
 
 #[derive(Debug, Args)]
-pub struct ResolveArgs {
+pub(super) struct ResolveArgs {
     /// The request: `ns/name[@version]`
     pub package: PackageSpec,
     #[command(flatten)]
@@ -339,7 +339,7 @@ pub struct ResolveArgs {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum ConfigCommand {
+pub(super) enum ConfigCommand {
     /// Print every effective value and the layer it came from
     Show,
     /// Print one value
@@ -363,7 +363,7 @@ pub enum ConfigCommand {
 
 /// Flags of the rollout commands that change the policy.
 #[derive(Debug, Args, Clone, Copy, Default)]
-pub struct RolloutEdit {
+pub(super) struct RolloutEdit {
     /// Edit the system file (fleet-wide) instead of the user file
     #[arg(long)]
     pub system: bool,
@@ -373,9 +373,23 @@ pub struct RolloutEdit {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum RolloutCommand {
+pub(super) enum RolloutCommand {
     /// The policy, the pins, and each installed package's format, cohort and deciding rule
     Status,
+    #[command(flatten)]
+    Change(RolloutChange),
+    /// Fetch the registry's policy now and re-point installs to match it (for a timer; safe to
+    /// run from many processes at once)
+    Sync {
+        /// Re-point installs using only what the store holds
+        #[arg(long)]
+        offline: bool,
+    },
+}
+
+/// The rollout commands that change the policy.
+#[derive(Debug, Subcommand)]
+pub(super) enum RolloutChange {
     /// Set the share of packages in the v3 cohort
     Set {
         /// 0 to 100
@@ -408,17 +422,10 @@ pub enum RolloutCommand {
         #[command(flatten)]
         edit: RolloutEdit,
     },
-    /// Fetch the registry's policy now and re-point installs to match it (for a timer; safe to
-    /// run from many processes at once)
-    Sync {
-        /// Re-point installs using only what the store holds
-        #[arg(long)]
-        offline: bool,
-    },
 }
 
 #[derive(Debug, Subcommand)]
-pub enum CacheCommand {
+pub(super) enum CacheCommand {
     /// Print the store's directory
     Dir,
     /// List the files in the store
@@ -452,7 +459,7 @@ pub enum CacheCommand {
 }
 
 #[derive(Debug, Args)]
-pub struct PublishArgs {
+pub(super) struct PublishArgs {
     /// The package directory (holding a wasmer.toml)
     #[arg(default_value = ".", value_name = "DIR")]
     pub dir: PathBuf,

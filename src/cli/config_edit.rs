@@ -11,14 +11,14 @@ use crate::settings::{Edit, EditError, Readers, Settings, Sources, edit_file, en
 
 /// Which config file an edit goes to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Target {
+pub(super) enum Target {
     User,
     /// The fleet-wide file.
     System,
 }
 
 impl Target {
-    pub fn from_flag(system: bool) -> Target {
+    pub(super) fn from_flag(system: bool) -> Target {
         if system { Target::System } else { Target::User }
     }
 
@@ -32,7 +32,7 @@ impl Target {
 }
 
 /// The file an edit goes to.
-pub fn target_file(global: &GlobalArgs, target: Target) -> Result<PathBuf, Failure> {
+pub(super) fn target_file(global: &GlobalArgs, target: Target) -> Result<PathBuf, Failure> {
     let (system_file, user_file) = config_files(global);
     match target {
         Target::System => Ok(system_file),
@@ -45,7 +45,11 @@ pub fn target_file(global: &GlobalArgs, target: Target) -> Result<PathBuf, Failu
 
 /// Applies edits to the target's file, checking that the settings still load with the result.
 /// Returns the file.
-pub fn apply(global: &GlobalArgs, target: Target, edits: &[Edit]) -> Result<PathBuf, Failure> {
+pub(super) fn apply(
+    global: &GlobalArgs,
+    target: Target,
+    edits: &[Edit],
+) -> Result<PathBuf, Failure> {
     let file = target_file(global, target)?;
     let base = sources(global, Vec::new());
     let check = |candidate: &Path| {

@@ -2,6 +2,7 @@
 //! with the parts built from them (the store, the runtime, the installer) and the two ways of
 //! speaking to the user (data on stdout, notes on stderr).
 
+use crate::printer::{err, out};
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -22,7 +23,7 @@ use crate::shared_cache::{SharedCache, SharedError};
 use crate::store::Store;
 
 /// The context of one command.
-pub struct Context {
+pub(super) struct Context {
     pub global: GlobalArgs,
     pub settings: Settings,
     pub home: PathBuf,
@@ -33,7 +34,7 @@ fn env_var(name: &str) -> Option<String> {
 }
 
 /// Config keys that these format flags set, with the flag's name as their layer.
-pub fn format_flags(format: &FormatArgs) -> Vec<(String, toml::Value, String)> {
+pub(super) fn format_flags(format: &FormatArgs) -> Vec<(String, toml::Value, String)> {
     let mut flags = Vec::new();
     if format.no_fallback {
         flags.push((
@@ -53,7 +54,7 @@ pub fn format_flags(format: &FormatArgs) -> Vec<(String, toml::Value, String)> {
 }
 
 /// The settings layers for these flags and this process's environment.
-pub fn sources(global: &GlobalArgs, flags: Vec<(String, toml::Value, String)>) -> Sources {
+pub(super) fn sources(global: &GlobalArgs, flags: Vec<(String, toml::Value, String)>) -> Sources {
     let (system_file, user_file) = config_files(global);
     let mut flags = flags;
     if let Some(url) = &global.registry {
@@ -73,7 +74,7 @@ pub fn sources(global: &GlobalArgs, flags: Vec<(String, toml::Value, String)>) -
 
 /// The system file and the user file: `WEBCPM_SYSTEM_CONFIG` or `/etc/webcpm/config.toml`, and
 /// `--config` (or `WEBCPM_CONFIG`) or `$XDG_CONFIG_HOME/webcpm/config.toml`.
-pub fn config_files(global: &GlobalArgs) -> (PathBuf, Option<PathBuf>) {
+pub(super) fn config_files(global: &GlobalArgs) -> (PathBuf, Option<PathBuf>) {
     let system = env_var(env::SYSTEM_CONFIG)
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(crate::settings::SYSTEM_FILE));
@@ -85,13 +86,13 @@ pub fn config_files(global: &GlobalArgs) -> (PathBuf, Option<PathBuf>) {
 }
 
 /// Loads the settings, failing with a hint that names `config show`.
-pub fn load_settings(sources: &Sources) -> Result<Settings, Failure> {
+pub(super) fn load_settings(sources: &Sources) -> Result<Settings, Failure> {
     Settings::load(sources).map_err(|e: SettingsError| e.into())
 }
 
 impl Context {
     /// The context for a command with these setting flags and, maybe, a forced format.
-    pub fn new(
+    pub(super) fn new(
         global: &GlobalArgs,
         flags: Vec<(String, toml::Value, String)>,
         webc: Option<WebcVersion>,
@@ -121,31 +122,34 @@ impl Context {
     }
 
     /// The context of a command that takes the format flags.
-    pub fn with_format(global: &GlobalArgs, format: &FormatArgs) -> Result<Context, Failure> {
+    pub(super) fn with_format(
+        global: &GlobalArgs,
+        format: &FormatArgs,
+    ) -> Result<Context, Failure> {
         Context::new(global, format_flags(format), format.webc)
     }
 
     /// Whether progress may be drawn on stderr.
-    pub fn show_progress(&self) -> bool {
+    pub(super) fn show_progress(&self) -> bool {
         !self.global.json && !self.global.quiet && std::io::stderr().is_terminal()
     }
 
     /// Prints a line of human output (not with `--json` or `-q`).
-    pub fn say(&self, line: impl AsRef<str>) {
+    pub(super) fn say(&self, line: impl AsRef<str>) {
         if !self.global.json && !self.global.quiet {
-            println!("{}", line.as_ref());
+            out!("{}", line.as_ref());
         }
     }
 
     /// Prints a note on stderr (not with `-q`).
-    pub fn note(&self, line: impl AsRef<str>) {
+    pub(super) fn note(&self, line: impl AsRef<str>) {
         if !self.global.quiet {
-            eprintln!("{}", line.as_ref());
+            err!("{}", line.as_ref());
         }
     }
 
     /// Says how many installs a policy change re-pointed, and which moved or stayed and why.
-    pub fn say_moves(&self, moved: &[Moved]) {
+    pub(super) fn say_moves(&self, moved: &[Moved]) {
         let switched = moved
             .iter()
             .filter(|m| m.outcome == MoveOutcome::Switched)
@@ -168,20 +172,20 @@ impl Context {
     }
 
     /// Prints a value as JSON on stdout.
-    pub fn print_json(&self, value: &impl serde::Serialize) {
-        println!(
+    pub(super) fn print_json(&self, value: &impl serde::Serialize) {
+        out!(
             "{}",
             serde_json::to_string(value).expect("plain data serializes")
         );
     }
 
     /// The store, created if needed, with compiled code where the settings place it.
-    pub fn store(&self) -> Result<Store, Failure> {
+    pub(super) fn store(&self) -> Result<Store, Failure> {
         Ok(self.configured(Store::open(&self.home)?))
     }
 
     /// The store as the settings place it: compiled code where `compile.directory` says.
-    pub fn configured(&self, mut store: Store) -> Store {
+    pub(super) fn configured(&self, mut store: Store) -> Store {
         if let Some(dir) = self.settings.compile_cache().directory() {
             store.set_compiled_dir(dir.to_path_buf());
         }
@@ -190,12 +194,12 @@ impl Context {
     }
 
     /// The WebAssembly runtime with the configured limits.
-    pub fn runtime(&self) -> Result<Runtime, Failure> {
+    pub(super) fn runtime(&self) -> Result<Runtime, Failure> {
         Runtime::new(self.settings.limits()).map_err(|e| Failure::internal(e.to_string()))
     }
 
     /// The compatibility hash of each engine in this build, which name their compiled artifacts.
-    pub fn engine_hashes(&self) -> Result<Vec<String>, Failure> {
+    pub(super) fn engine_hashes(&self) -> Result<Vec<String>, Failure> {
         Ok(self.runtime()?.engine_hashes())
     }
 
@@ -215,7 +219,7 @@ impl Context {
 
     /// The format policy: the settings, this machine's installation id, and the registry's
     /// last good policy when this machine follows one.
-    pub fn policy(&self, store: &Store) -> Result<Policy, Failure> {
+    pub(super) fn policy(&self, store: &Store) -> Result<Policy, Failure> {
         let mut policy = self.settings.policy();
         policy.rollout.installation_id = store.installation_id()?;
         if let Some(source) = self.settings.policy_source() {
@@ -228,7 +232,7 @@ impl Context {
     /// The fleet's shared compiled code (`compile.shared`), trusting what `compile.shared_key`
     /// signed, with the push credentials of `WEBCPM_OCI_AUTH` and the signing key of
     /// `compile.shared_signing_key`; `None` when not configured.
-    pub fn shared_cache(&self) -> Result<Option<Arc<SharedCache>>, Failure> {
+    pub(super) fn shared_cache(&self) -> Result<Option<Arc<SharedCache>>, Failure> {
         let Some(shared) = self.settings.shared_compile() else {
             return Ok(None);
         };
@@ -252,7 +256,7 @@ impl Context {
     }
 
     /// Everything an install needs; `Network::Offline` builds no registry client.
-    pub fn installer(&self, network: Network) -> Result<Installer, Failure> {
+    pub(super) fn installer(&self, network: Network) -> Result<Installer, Failure> {
         let settings = &self.settings;
         let http = crate::http::client(&settings.http()).map_err(|e| match e {
             crate::http::HttpError::Client(_) => Failure::internal(e.to_string()),

@@ -8,6 +8,7 @@
 use crate::artifacts::PrepareError;
 use crate::fetch::FetchError;
 use crate::install::InstallError;
+use crate::printer::{err, out};
 use crate::registry::RegistryError;
 use crate::registry::publish::PublishClientError;
 use crate::resolver::ResolveError;
@@ -18,7 +19,7 @@ use crate::store::{IndexError, StoreError};
 /// What went wrong, in the words of `--json`'s `kind`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum FailureKind {
+pub(super) enum FailureKind {
     Usage,
     Network,
     Store,
@@ -30,7 +31,7 @@ pub enum FailureKind {
 
 /// How webcpm exits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ExitStatus {
+pub(super) enum ExitStatus {
     Success,
     /// A command that did its job but found something wrong (e.g. `cache verify`).
     Failed(FailureKind),
@@ -44,7 +45,7 @@ pub enum ExitStatus {
 
 impl ExitStatus {
     /// The process's exit code.
-    pub fn code(self) -> i32 {
+    pub(super) fn code(self) -> i32 {
         match self {
             ExitStatus::Success => 0,
             ExitStatus::Failed(kind) => match kind {
@@ -63,7 +64,7 @@ impl ExitStatus {
 
 /// A failure rendered for the user.
 #[derive(Debug)]
-pub struct Failure {
+pub(super) struct Failure {
     pub kind: FailureKind,
     pub message: String,
     pub hints: Vec<String>,
@@ -71,7 +72,7 @@ pub struct Failure {
 }
 
 impl Failure {
-    pub fn new(kind: FailureKind, message: impl Into<String>) -> Self {
+    pub(super) fn new(kind: FailureKind, message: impl Into<String>) -> Self {
         Failure {
             kind,
             message: message.into(),
@@ -80,38 +81,38 @@ impl Failure {
         }
     }
 
-    pub fn usage(message: impl Into<String>) -> Self {
+    pub(super) fn usage(message: impl Into<String>) -> Self {
         Failure::new(FailureKind::Usage, message)
     }
 
-    pub fn internal(message: impl Into<String>) -> Self {
+    pub(super) fn internal(message: impl Into<String>) -> Self {
         Failure::new(FailureKind::Internal, message)
     }
 
-    pub fn hint(mut self, hint: impl Into<String>) -> Self {
+    pub(super) fn hint(mut self, hint: impl Into<String>) -> Self {
         self.hints.push(hint.into());
         self
     }
 
     /// Ends with another status than its kind's (a trapped program).
-    pub fn with_status(mut self, status: ExitStatus) -> Self {
+    pub(super) fn with_status(mut self, status: ExitStatus) -> Self {
         self.status = status;
         self
     }
 
     /// Prints the failure on stderr, and as JSON on stdout with `--json`.
-    pub fn render(&self, json: bool) {
+    pub(super) fn render(&self, json: bool) {
         if json {
             let value = serde_json::json!({
                 "error": self.message,
                 "kind": self.kind,
                 "hints": self.hints,
             });
-            println!("{value}");
+            out!("{value}");
         }
-        eprintln!("error: {}", self.message);
+        err!("error: {}", self.message);
         for hint in &self.hints {
-            eprintln!("  hint: {hint}");
+            err!("  hint: {hint}");
         }
     }
 }

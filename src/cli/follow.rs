@@ -19,11 +19,11 @@ use crate::rollout::{MoveOutcome, Moved};
 use crate::store::Store;
 
 /// How long a warm `run` may wait for the registry's policy or take its reports.
-pub const TIGHT: Duration = Duration::from_millis(300);
+pub(super) const TIGHT: Duration = Duration::from_millis(300);
 
 /// How long a command may wait on the registry's policy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Wait {
+pub(super) enum Wait {
     /// At most [`TIGHT`] (`run`).
     Tight,
     /// The usual network timeout (`install`, `resolve`, `rollout sync`).
@@ -32,7 +32,7 @@ pub enum Wait {
 
 /// What following did, for `rollout sync`.
 #[derive(Debug, Default)]
-pub struct Followed {
+pub(super) struct Followed {
     pub refresh: Option<Refresh>,
     /// The installs that were re-pointed for a new policy, if any were looked at.
     pub moved: Option<Vec<Moved>>,
@@ -47,7 +47,7 @@ fn http(ctx: &Context) -> Option<crate::http::Client> {
 
 /// Refreshes the policy (always with `force`), re-points installs when it changed, and flushes
 /// reports. Does nothing when the machine follows no registry.
-pub async fn follow(ctx: &Context, wait: Wait, network: Network, force: bool) -> Followed {
+pub(super) async fn follow(ctx: &Context, wait: Wait, network: Network, force: bool) -> Followed {
     let mut out = Followed::default();
     let Some(config) = ctx.settings.policy_source() else {
         return out;
@@ -185,7 +185,7 @@ fn classify(result: &Result<ExitStatus, Failure>) -> Option<Option<String>> {
 }
 
 /// Queues the outcome of `phase` for `packages` (only when following a registry and reporting).
-pub fn record(
+pub(super) fn record(
     ctx: &Context,
     packages: &[PackageName],
     phase: Phase,

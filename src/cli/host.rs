@@ -8,13 +8,13 @@ use crate::cli::failure::Failure;
 use crate::store::Capability;
 
 /// The capabilities the flags name, each host directory made absolute (it must exist).
-pub fn capabilities(args: &HostArgs) -> Result<Vec<Capability>, Failure> {
+pub(super) fn capabilities(args: &HostArgs) -> Result<Vec<Capability>, Failure> {
     named(args, true)
 }
 
 /// The capabilities the flags name, host directories as given (to take a grant back, even of
 /// a directory that is gone: it is matched absolute, as granted, when it still exists).
-pub fn named_as_given(args: &HostArgs) -> Result<Vec<Capability>, Failure> {
+pub(super) fn named_as_given(args: &HostArgs) -> Result<Vec<Capability>, Failure> {
     named(args, false)
 }
 

@@ -8,7 +8,7 @@ use super::failure::{Failure, FailureKind};
 use crate::lockfile::Lockfile;
 
 /// Reads and checks a lockfile.
-pub fn read_lockfile(path: &Path) -> Result<Lockfile, Failure> {
+pub(super) fn read_lockfile(path: &Path) -> Result<Lockfile, Failure> {
     let text = std::fs::read_to_string(path).map_err(|e| {
         Failure::usage(format!("cannot read the lockfile {}: {e}", path.display()))
             .hint("write one with `webcpm lock ns/name...`")
@@ -20,7 +20,7 @@ pub fn read_lockfile(path: &Path) -> Result<Lockfile, Failure> {
 }
 
 /// Writes `text` to `path` so that a reader sees the old file or the new one, never a part.
-pub fn write_lockfile(path: &Path, text: &str) -> Result<(), Failure> {
+pub(super) fn write_lockfile(path: &Path, text: &str) -> Result<(), Failure> {
     let failed = |e: std::io::Error| {
         Failure::usage(format!("cannot write the lockfile {}: {e}", path.display()))
             .hint("check that its directory exists and is writable")

@@ -22,6 +22,7 @@ mod registry_bin;
 mod reporters;
 mod requests;
 
+use crate::printer::out;
 use std::io::IsTerminal;
 
 use clap::Parser;
@@ -70,7 +71,7 @@ fn parse() -> Result<Cli, ExitStatus> {
         }
         if json_requested {
             let value = serde_json::json!({"error": e.kind().to_string(), "kind": FailureKind::Usage, "hints": []});
-            println!("{value}");
+            out!("{value}");
         }
         let _ = e.print();
         ExitStatus::Failed(FailureKind::Usage)
@@ -98,7 +99,7 @@ pub(crate) fn main() -> i32 {
     let json = cli.global.json;
     // `run` waits on one program, and `install` on downloads (their files are written and
     // their packages compiled on threads of their own): a single-threaded runtime starts
-    // faster. Everything else (the registry server, the demo) gets worker threads.
+    // faster. Everything else (the demo, the other commands) gets worker threads.
     let mut builder = if matches!(cli.command, Command::Run(_) | Command::Install(_)) {
         tokio::runtime::Builder::new_current_thread()
     } else {
@@ -117,14 +118,6 @@ pub(crate) fn main() -> i32 {
     }
 }
 
-fn network(offline: bool) -> Network {
-    if offline {
-        Network::Offline
-    } else {
-        Network::Online
-    }
-}
-
 /// Runs the parsed command.
 async fn dispatch(cli: Cli) -> Result<ExitStatus, Failure> {
     use commands::*;
@@ -133,7 +126,7 @@ async fn dispatch(cli: Cli) -> Result<ExitStatus, Failure> {
     match cli.command {
         Command::Install(args) => {
             let (ctx, lock) = install::context(global, &args)?;
-            let network = network(args.offline);
+            let network = Network::offline_if(args.offline);
             follow::follow(&ctx, Wait::Normal, network, false).await;
             let names = install::names(&args, lock.as_ref());
             let result = install::install(&ctx, lock, args).await;
@@ -160,7 +153,7 @@ async fn dispatch(cli: Cli) -> Result<ExitStatus, Failure> {
         }
         Command::Run(args) => {
             let ctx = Context::with_format(global, &args.format)?;
-            follow::follow(&ctx, Wait::Tight, network(args.offline), false).await;
+            follow::follow(&ctx, Wait::Tight, Network::offline_if(args.offline), false).await;
             let names: Vec<_> = match &args.package {
                 crate::local::Target::Package(spec) => vec![spec.name.clone()],
                 _ => Vec::new(),
@@ -187,7 +180,7 @@ async fn dispatch(cli: Cli) -> Result<ExitStatus, Failure> {
         Command::Rollout(RolloutCommand::Sync { offline }) => {
             rollout_sync::sync(&plain()?, offline).await
         }
-        Command::Rollout(cmd) => rollout::change(global, cmd).await,
+        Command::Rollout(RolloutCommand::Change(cmd)) => rollout::change(global, cmd).await,
         Command::Publish(args) => {
             let ctx = Context::new(global, publish::flags(&args), None)?;
             publish::publish(&ctx, args).await

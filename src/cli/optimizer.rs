@@ -12,7 +12,7 @@ use crate::store::Store;
 
 /// Starts the optimizer unless the store has nothing for it. Failing to start it is not an
 /// error: the next command starts it, and `webcpm cache optimize` does the same work.
-pub fn start_if_needed(ctx: &Context, store: &Store, runtime: &Runtime) {
+pub(super) fn start_if_needed(ctx: &Context, store: &Store, runtime: &Runtime) {
     match crate::artifacts::baseline_only(store, runtime) {
         Ok(todo) if !todo.is_empty() => start(ctx),
         Ok(_) => {}
@@ -21,7 +21,7 @@ pub fn start_if_needed(ctx: &Context, store: &Store, runtime: &Runtime) {
 }
 
 /// Starts a detached `webcpm cache optimize --background` on this store.
-pub fn start(ctx: &Context) {
+pub(super) fn start(ctx: &Context) {
     use std::os::unix::process::CommandExt;
     let exe = match std::env::current_exe() {
         Ok(exe) => exe,

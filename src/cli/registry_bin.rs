@@ -14,10 +14,10 @@ use crate::cli::args::GlobalArgs;
 use crate::cli::failure::Failure;
 
 /// The registry binary's file name.
-pub const NAME: &str = "webcpm-registry";
+pub(super) const NAME: &str = "webcpm-registry";
 
 /// Where `webcpm-registry` is, building it first when `cargo run` left it out.
-pub fn locate() -> Result<PathBuf, Failure> {
+pub(super) fn locate() -> Result<PathBuf, Failure> {
     let me = std::env::current_exe()
         .map_err(|e| Failure::internal(format!("cannot find this program's path: {e}")))?;
     let sibling = me.with_file_name(NAME);
@@ -89,7 +89,7 @@ fn build((cargo, manifest): &(OsString, PathBuf), me: &Path) -> Result<(), Failu
 
 /// `webcpm registry ARGS`: becomes `webcpm-registry ARGS` (with `--json`, `-q` and `-v` when they
 /// were given before `registry`). Returns only if that cannot start.
-pub fn forward(global: &GlobalArgs, args: Vec<OsString>) -> Failure {
+pub(super) fn forward(global: &GlobalArgs, args: Vec<OsString>) -> Failure {
     let exe = match locate() {
         Ok(exe) => exe,
         Err(failure) => return failure,

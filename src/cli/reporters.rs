@@ -1,35 +1,36 @@
 //! What long work tells the user on stderr: one indicatif bar per download, drawn only when
 //! stderr is a terminal and neither `--json` nor `-q` was given, and a line per compiled atom.
 
+use crate::printer::err;
 use indicatif::{MultiProgress, ProgressBar as Bar, ProgressStyle};
 
 use crate::artifacts::CompileReporter;
 use crate::fetch::{Progress, ProgressBar};
 
 /// Compile lines on stderr.
-pub struct CompileLines {
+pub(super) struct CompileLines {
     pub quiet: bool,
 }
 
 impl CompileReporter for CompileLines {
     fn compiling(&self, atom: &str, size: u64) {
         if !self.quiet {
-            eprintln!("Compiling {atom} ({size} bytes of WebAssembly)");
+            err!("Compiling {atom} ({size} bytes of WebAssembly)");
         }
     }
 
     fn compiled(&self, atom: &str, seconds: f64, outcome: Result<u64, &str>) {
         if !self.quiet {
             match outcome {
-                Ok(size) => eprintln!("Compiled {atom} in {seconds:.2}s ({size} bytes native)"),
-                Err(reason) => eprintln!("Cannot compile {atom}: {reason}"),
+                Ok(size) => err!("Compiled {atom} in {seconds:.2}s ({size} bytes native)"),
+                Err(reason) => err!("Cannot compile {atom}: {reason}"),
             }
         }
     }
 
     fn tiered(&self, atom: &str) {
         if !self.quiet {
-            eprintln!(
+            err!(
                 "{atom} runs on baseline code (Winch) until Cranelift's is compiled in the background"
             );
         }
@@ -37,7 +38,7 @@ impl CompileReporter for CompileLines {
 
     fn pulled(&self, atom: &str, seconds: f64, size: u64, from: &str) {
         if !self.quiet {
-            eprintln!(
+            err!(
                 "Pulled {atom} from {from} in {seconds:.2}s ({size} bytes native, not compiled here)"
             );
         }
@@ -45,12 +46,12 @@ impl CompileReporter for CompileLines {
 }
 
 /// Bars under one [`MultiProgress`].
-pub struct Bars {
+pub(super) struct Bars {
     multi: MultiProgress,
 }
 
 impl Bars {
-    pub fn new() -> Self {
+    pub(super) fn new() -> Self {
         Bars {
             multi: MultiProgress::new(),
         }

@@ -12,11 +12,11 @@ use crate::store::Store;
 
 /// What the installed versions of some packages asked for, before an install.
 #[derive(Debug, Default)]
-pub struct Before(BTreeMap<PackageName, Requests>);
+pub(super) struct Before(BTreeMap<PackageName, Requests>);
 
 impl Before {
     /// Reads what the installs of `names` ask for now.
-    pub fn read(ctx: &Context, names: &[PackageName]) -> Before {
+    pub(super) fn read(ctx: &Context, names: &[PackageName]) -> Before {
         let Ok(Some(store)) = Store::open_existing(&ctx.home) else {
             return Before::default();
         };
@@ -37,7 +37,13 @@ impl Before {
 
     /// Says what `package@version` (blob `blob`) asks for beyond what it asked before and was
     /// granted.
-    pub fn show(&self, ctx: &Context, package: &PackageName, version: &str, blob: &Sha256Digest) {
+    pub(super) fn show(
+        &self,
+        ctx: &Context,
+        package: &PackageName,
+        version: &str,
+        blob: &Sha256Digest,
+    ) {
         let Ok(Some(store)) = Store::open_existing(&ctx.home) else {
             return;
         };

@@ -10,6 +10,7 @@
 //! package under a bare name whose nodes lack sizes and share one file. Everything lives in a
 //! temporary directory (or `--home`), and the user's own config file is never touched.
 
+use crate::printer::{out, out_text};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -37,11 +38,11 @@ const PACKAGES: &[Example] = &[
 /// The demo store's installation id: with it, the 50% step keeps `demo/greeter` in the v3
 /// cohort (bucket 16) and moves `demo/wordcount` to v2 (bucket 84), so that every run tells the
 /// same story and the rollback visibly moves the greeter.
-pub const INSTALLATION_ID: &str = "webcpm-demo-0";
+pub(crate) const INSTALLATION_ID: &str = "webcpm-demo-0";
 
 /// Why the demo stopped.
 #[derive(Debug, thiserror::Error)]
-pub enum DemoError {
+pub(crate) enum DemoError {
     #[error("demo: {0}")]
     Io(#[from] std::io::Error),
     #[error("demo: cannot build the example package {name}: {reason}")]
@@ -99,7 +100,7 @@ runner = "wasi"
 
 /// Runs the demo. `home` keeps everything there; without it a temporary directory is used and
 /// removed at the end.
-pub async fn run(home: Option<PathBuf>, registry_exe: PathBuf) -> Result<(), DemoError> {
+pub(crate) async fn run(home: Option<PathBuf>, registry_exe: PathBuf) -> Result<(), DemoError> {
     let temp = match &home {
         Some(_) => None,
         None => Some(tempfile::Builder::new().prefix("webcpm-demo-").tempdir()?),
@@ -128,7 +129,7 @@ pub async fn run(home: Option<PathBuf>, registry_exe: PathBuf) -> Result<(), Dem
         registry: server.url.clone(),
         ..demo
     };
-    println!("  serving them at {} (loopback only)", demo.registry);
+    out!("  serving them at {} (loopback only)", demo.registry);
 
     seed_store(&demo.store)?;
     demo.story().await?;
@@ -145,10 +146,10 @@ pub async fn run(home: Option<PathBuf>, registry_exe: PathBuf) -> Result<(), Dem
     };
     demo.legacy_story().await?;
     server.stop();
-    println!();
+    out!();
     match &home {
-        Some(h) => println!("Done. Everything is kept in {}.", h.display()),
-        None => println!("Done. The temporary registry and store are removed."),
+        Some(h) => out!("Done. Everything is kept in {}.", h.display()),
+        None => out!("Done. The temporary registry and store are removed."),
     }
     drop(temp);
     Ok(())
@@ -233,7 +234,7 @@ struct Demo {
 }
 
 fn heading(n: u32, text: &str) {
-    println!("\n== {n}. {text}");
+    out!("\n== {n}. {text}");
 }
 
 fn indent(text: &str) -> String {
@@ -279,14 +280,14 @@ impl Demo {
         let started = Instant::now();
         let (out, err) = self.capture(&["run", "demo/greeter", "-v"]).await?;
         let wall = started.elapsed().as_secs_f64() * 1000.0;
-        print!("{}", indent(&out));
+        out_text!("{}", indent(&out));
         if let Some(line) = err
             .lines()
             .find(|l| l.contains("loaded precompiled artifact"))
         {
-            println!("  {}", line.trim().trim_start_matches("INFO").trim());
+            out!("  {}", line.trim().trim_start_matches("INFO").trim());
         }
-        println!("  the whole `webcpm run` process took {wall:.1} ms");
+        out!("  the whole `webcpm run` process took {wall:.1} ms");
 
         heading(
             6,
@@ -331,7 +332,7 @@ impl Demo {
                 .map(str::to_string),
         }
         .ok_or_else(|| DemoError::Registry("the registry reported no signing key".into()))?;
-        println!("  the registry's signing key: {key}");
+        out!("  the registry's signing key: {key}");
         self.step(&["config", "set", "rollout.policy_key", &key], None)
             .await?;
         let reason = "demo: v3 crash reports";
@@ -359,7 +360,7 @@ impl Demo {
                 let hex = report[format]["sha256"].as_str().unwrap_or_default();
                 hex.get(..12).unwrap_or(hex).to_string()
             };
-            println!(
+            out!(
                 "  published {}@{}: v2 {} ({} bytes), v3 {} ({} bytes)",
                 report["package"].as_str().unwrap_or_default(),
                 report["version"].as_str().unwrap_or_default(),
@@ -437,8 +438,8 @@ impl Demo {
     /// Shows a command and runs it: stdout shown indented, stderr (progress) passed through.
     async fn step(&self, args: &[&str], stdin: Option<&str>) -> Result<(), DemoError> {
         match stdin {
-            Some(text) => println!("$ printf {:?} | webcpm {}", text, args.join(" ")),
-            None => println!("$ webcpm {}", args.join(" ")),
+            Some(text) => out!("$ printf {:?} | webcpm {}", text, args.join(" ")),
+            None => out!("$ webcpm {}", args.join(" ")),
         }
         let mut cmd = self.command(args);
         cmd.stdout(Stdio::piped())
@@ -459,7 +460,7 @@ impl Demo {
         })
         .await
         .map_err(|e| std::io::Error::other(e.to_string()))??;
-        print!("{}", indent(&String::from_utf8_lossy(&output.stdout)));
+        out_text!("{}", indent(&String::from_utf8_lossy(&output.stdout)));
         let _ = std::io::stdout().flush();
         if !output.status.success() {
             return Err(DemoError::Step {
@@ -472,7 +473,7 @@ impl Demo {
 
     /// Runs a command and returns its stdout and stderr.
     async fn capture(&self, args: &[&str]) -> Result<(String, String), DemoError> {
-        println!("$ webcpm {}", args.join(" "));
+        out!("$ webcpm {}", args.join(" "));
         let mut cmd = self.command(args);
         cmd.stdin(Stdio::null());
         let output = tokio::task::spawn_blocking(move || cmd.output())

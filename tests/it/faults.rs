@@ -1,9 +1,9 @@
 //! A registry that fails or lies: the local registry is started with `--faults` rules (see
-//! `src/server/faults.rs`) and the CLI must retry what is transient, resume what was cut, fall
-//! back when the policy allows, refuse what is wrong with a clear error, leave a clean store
-//! (`cache verify`, no temporary file), and keep the registry token to the registry's origin.
-//! Property tests at the end feed arbitrary bytes to the code that turns registry answers and
-//! WebC files into webcpm's types.
+//! `crates/webcpm-registry/src/faults.rs`) and the CLI must retry what is transient, resume what
+//! was cut, fall back when the policy allows, refuse what is wrong with a clear error, leave a
+//! clean store (`cache verify`, no temporary file), and keep the registry token to the
+//! registry's origin. Property tests at the end feed arbitrary bytes to the code that turns
+//! registry answers and WebC files into webcpm's types.
 
 use std::path::Path;
 use std::process::{Command, Output};

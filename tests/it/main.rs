@@ -1,6 +1,9 @@
 //! The integration tests: the webcpm binary as real processes against a real local registry
 //! process on 127.0.0.1 and real SQLite files.
 
+// A test shows what it ran and measured on the harness's captured output.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
 use webcpm_test_support as common;
 
 mod backends;

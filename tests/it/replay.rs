@@ -12,7 +12,7 @@ use axum::routing::{get, post};
 use crate::common::*;
 
 /// A server that answers every `POST /graphql` with one recorded answer.
-pub struct Replay {
+pub(crate) struct Replay {
     pub url: String,
     /// The bodies of the GraphQL requests, in order.
     requests: Arc<Mutex<Vec<serde_json::Value>>>,
@@ -20,7 +20,7 @@ pub struct Replay {
 }
 
 impl Replay {
-    pub fn start(fixture: &str) -> Replay {
+    pub(crate) fn start(fixture: &str) -> Replay {
         let recorded = std::fs::read_to_string(
             Path::new(env!("CARGO_MANIFEST_DIR"))
                 .join("tests/fixtures/wasmer-registry")
@@ -67,7 +67,7 @@ impl Replay {
     }
 
     /// The `name` each GraphQL request asked for.
-    pub fn names(&self) -> Vec<String> {
+    pub(crate) fn names(&self) -> Vec<String> {
         self.requests
             .lock()
             .unwrap()

@@ -84,14 +84,14 @@ fn kill(child: &mut Child) {
 }
 
 /// A PostgreSQL server of its own, with trust authentication on 127.0.0.1.
-pub struct Postgres {
+pub(crate) struct Postgres {
     child: Child,
     port: u16,
     _dir: tempfile::TempDir,
 }
 
 impl Postgres {
-    pub fn start() -> Option<Postgres> {
+    pub(crate) fn start() -> Option<Postgres> {
         let lib: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
             .map(|dirs| dirs.flatten().map(|d| d.path().join("bin")).collect())
             .unwrap_or_default();
@@ -168,12 +168,12 @@ impl Postgres {
     }
 
     /// The URL of database `name` on this server.
-    pub fn url(&self, name: &str) -> String {
+    pub(crate) fn url(&self, name: &str) -> String {
         format!("postgres://webcpm@127.0.0.1:{}/{name}", self.port)
     }
 
     /// A new, empty database; returns its URL.
-    pub fn database(&self, name: &str) -> String {
+    pub(crate) fn database(&self, name: &str) -> String {
         let mut client = postgres::Client::connect(&self.url("postgres"), postgres::NoTls)
             .expect("the test's PostgreSQL answers");
         client
@@ -191,14 +191,14 @@ impl Drop for Postgres {
 
 /// A CNCF distribution registry (`docker-registry`) of its own, storing in a temporary
 /// directory, without authentication.
-pub struct OciRegistry {
+pub(crate) struct OciRegistry {
     child: Child,
     pub port: u16,
     dir: tempfile::TempDir,
 }
 
 impl OciRegistry {
-    pub fn start() -> Option<OciRegistry> {
+    pub(crate) fn start() -> Option<OciRegistry> {
         let Some(program) = find(&["docker-registry"], &[]) else {
             unavailable("docker-registry", "no docker-registry program");
             return None;
@@ -236,13 +236,13 @@ impl OciRegistry {
     }
 
     /// `oci://127.0.0.1:PORT/REPO`.
-    pub fn repo(&self, repo: &str) -> String {
+    pub(crate) fn repo(&self, repo: &str) -> String {
         format!("oci://127.0.0.1:{}/{repo}", self.port)
     }
 
     /// The digests of the blobs that the manifest tagged `tag` in `repo` lists, read from the
     /// registry's storage.
-    pub fn tagged_layers(&self, repo: &str, tag: &str) -> Vec<String> {
+    pub(crate) fn tagged_layers(&self, repo: &str, tag: &str) -> Vec<String> {
         let link = self
             .dir
             .path()
@@ -264,7 +264,7 @@ impl OciRegistry {
     }
 
     /// The file that holds a blob's bytes in the registry's storage.
-    pub fn blob_file(&self, hex: &str) -> PathBuf {
+    pub(crate) fn blob_file(&self, hex: &str) -> PathBuf {
         self.dir
             .path()
             .join("storage/docker/registry/v2/blobs/sha256")

@@ -72,6 +72,17 @@ pub enum Network {
     Offline,
 }
 
+impl Network {
+    /// What a command's `--offline` flag asks for.
+    pub fn offline_if(offline: bool) -> Network {
+        if offline {
+            Network::Offline
+        } else {
+            Network::Online
+        }
+    }
+}
+
 /// How to install.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct InstallOptions {

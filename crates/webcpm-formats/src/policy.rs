@@ -6,7 +6,7 @@
 //! 1. a forced format (`--webc`, `WEBCPM_WEBC`): that format and no other;
 //! 2. a local pin (`[packages."ns/name"] webc = "v2"`): that format first;
 //! 3. a local emergency rollback (`rollout rollback`): v2 first, v3 only as a fallback;
-//! 4. the registry's policy ([`RegistryRollout`], verified by `crate::fleet`), when the client
+//! 4. the registry's policy ([`RegistryRollout`], verified by the client against the signed [`crate::policy_document`]), when the client
 //!    follows it: its rollback (or, once it has expired, the safe state: v2 first), then its
 //!    per-package rule (a format, or a percentage), then its global percentage;
 //! 5. the local staged rollout (`rollout.v3_percent`);

@@ -1,4 +1,4 @@
-//! `webcpm registry add` and `archive`: putting a package version into a local registry root.
+//! `webcpm-registry add` and `archive`: putting a package version into a local registry root.
 //!
 //! The input is a package directory (a `wasmer.toml` with its modules and files) or a `.webc`
 //! file of any WebC version. It is checked WHOLE before the registry root is touched: every path
@@ -109,7 +109,7 @@ pub enum PublishError {
         name: PackageName,
         version: semver::Version,
     },
-    #[error("no registry in {0}; add a package there first with `webcpm registry add`")]
+    #[error("no registry in {0}; add a package there first with `webcpm-registry add`")]
     NoRegistry(PathBuf),
     #[error("{name}@{version} is not in the registry; check the name and version")]
     NoSuchVersion {

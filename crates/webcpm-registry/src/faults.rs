@@ -1,4 +1,4 @@
-//! Chaos mode for the local registry: `webcpm registry serve --faults FILE` makes the server fail
+//! Chaos mode for the local registry: `webcpm-registry serve --faults FILE` makes the server fail
 //! or lie on purpose. Operators use it to rehearse a rollout before they stage v3 on a fleet
 //! (serve a corrupt or truncated v3 to a canary and watch its clients fall back to v2 and record
 //! why; cut downloads and watch them resume); the tests use it to show webcpm's retries, resume,
@@ -56,6 +56,8 @@ use axum::response::{IntoResponse, Response};
 use bytes::{Bytes, BytesMut};
 use futures_util::{Stream, StreamExt};
 
+use serde::Deserialize;
+
 use super::db::Db;
 use crate::package::{PackageName, Sha256Digest, WebcVersion};
 
@@ -67,41 +69,35 @@ pub enum FaultError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error(
-        "fault file {path}: {reason}; see `webcpm registry serve --help` and src/server/faults.rs"
-    )]
+    #[error("fault file {path}: {reason}; see `webcpm-registry serve --help` and docs/chaos.md")]
     Invalid { path: PathBuf, reason: String },
 }
 
-/// One `[[fault]]` table as written.
+/// What a rule applies to, as written: every key is optional.
 #[derive(Debug, Default, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RuleText {
-    action: String,
+struct ScopeText {
     blob: Option<String>,
     format: Option<String>,
     package: Option<String>,
     on: Option<String>,
     times: Option<u32>,
-    after: Option<u64>,
-    seconds: Option<u64>,
-    status: Option<u16>,
-    retry_after: Option<u64>,
-    length: Option<u64>,
-    bytes: Option<u64>,
-    offset: Option<u64>,
-    url: Option<String>,
+}
+
+impl ScopeText {
+    const KEYS: [&str; 5] = ["blob", "format", "package", "on", "times"];
 }
 
 #[derive(Debug, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FileText {
     #[serde(default)]
-    fault: Vec<RuleText>,
+    fault: Vec<toml::Table>,
 }
 
-/// What a rule does.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What a rule does: the table's `action` and that action's own keys.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(tag = "action", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum Action {
     Flip {
         offset: Option<u64>,
@@ -153,6 +149,19 @@ impl Action {
             Action::BadSchema => "bad-schema",
         }
     }
+
+    /// The checks the file's types cannot say: an error status, at least one padding byte.
+    fn checked(self) -> Result<Action, String> {
+        match self {
+            Action::Status { status, .. } if !(400..=599).contains(&status) => {
+                Err(format!("status {status} is not an error status (400-599)"))
+            }
+            Action::Pad { bytes } => Ok(Action::Pad {
+                bytes: bytes.max(1),
+            }),
+            action => Ok(action),
+        }
+    }
 }
 
 /// Which endpoint a rule watches.
@@ -188,58 +197,19 @@ impl Rule {
     }
 }
 
-/// The rule's action and its parameters.
-fn parse_action(i: usize, text: &RuleText) -> Result<Action, String> {
-    let at = |reason: String| format!("rule {} (`{}`): {reason}", i + 1, text.action);
-    let need = |value: Option<u64>, key: &str| value.ok_or_else(|| at(format!("it needs `{key}`")));
-    Ok(match text.action.as_str() {
-        "flip" => Action::Flip {
-            offset: text.offset,
-        },
-        "cut" => Action::Cut {
-            after: need(text.after, "after")?,
-        },
-        "stall" => Action::Stall {
-            after: need(text.after, "after")?,
-            seconds: need(text.seconds, "seconds")?,
-        },
-        "wrong-length" => Action::WrongLength {
-            length: text.length,
-        },
-        "pad" => Action::Pad {
-            bytes: need(text.bytes, "bytes")?.max(1),
-        },
-        "status" => {
-            let status = text.status.ok_or_else(|| at("it needs `status`".into()))?;
-            if !(400..=599).contains(&status) {
-                return Err(at(format!(
-                    "status {status} is not an error status (400-599)"
-                )));
-            }
-            Action::Status {
-                status,
-                retry_after: text.retry_after,
-            }
+/// A `[[fault]]` table split into its scope (the keys every action shares) and its action (the
+/// rest, `action` included), each read by serde.
+fn split(mut table: toml::Table) -> Result<(Action, ScopeText), String> {
+    let mut scope = toml::Table::new();
+    for key in ScopeText::KEYS {
+        if let Some(value) = table.remove(key) {
+            scope.insert(key.to_string(), value);
         }
-        "reset" => Action::Reset,
-        "ignore-range" => Action::IgnoreRange,
-        "url" => Action::Url {
-            url: text
-                .url
-                .clone()
-                .ok_or_else(|| at("it needs `url`".into()))?,
-        },
-        "claim-v3" => Action::ClaimV3,
-        "bad-manifest" => Action::BadManifest,
-        "graphql-errors" => Action::GraphqlErrors,
-        "bad-schema" => Action::BadSchema,
-        other => {
-            return Err(format!(
-                "rule {}: unknown action `{other}`; expected flip, cut, stall, wrong-length, pad, ignore-range, status, reset, claim-v3, bad-manifest, url, graphql-errors or bad-schema",
-                i + 1
-            ));
-        }
-    })
+    }
+    let message = |e: toml::de::Error| e.message().replace('\n', " ").trim().to_string();
+    let action = Action::deserialize(toml::Value::Table(table)).map_err(message)?;
+    let scope = ScopeText::deserialize(toml::Value::Table(scope)).map_err(message)?;
+    Ok((action.checked()?, scope))
 }
 
 /// What the action applies to: downloads or GraphQL answers (`on`), where the action allows it.
@@ -253,21 +223,23 @@ fn parse_target(action: &Action, on: Option<&str>) -> Result<Target, String> {
             | Action::BadSchema
     );
     let either = matches!(action, Action::Status { .. } | Action::Reset);
-    Ok(match on {
-        None if graphql_only => Target::Graphql,
-        None | Some("blob") if !graphql_only => Target::Blob,
-        Some("graphql") if graphql_only || either => Target::Graphql,
-        Some(on @ ("blob" | "graphql")) => {
-            return Err(format!("this action cannot apply to `{on}`"));
-        }
-        Some(on) => return Err(format!("`on` is `{on}`; expected blob or graphql")),
-        None => unreachable!("handled above"),
-    })
+    match (on, graphql_only) {
+        (None, true) => Ok(Target::Graphql),
+        (None | Some("blob"), false) => Ok(Target::Blob),
+        (Some("graphql"), _) if graphql_only || either => Ok(Target::Graphql),
+        (Some(on @ ("blob" | "graphql")), _) => Err(format!("this action cannot apply to `{on}`")),
+        (Some(on), _) => Err(format!("`on` is `{on}`; expected blob or graphql")),
+    }
 }
 
-fn parse_rule(i: usize, text: RuleText) -> Result<Rule, String> {
-    let at = |reason: String| format!("rule {} (`{}`): {reason}", i + 1, text.action);
-    let action = parse_action(i, &text)?;
+fn parse_rule(i: usize, table: toml::Table) -> Result<Rule, String> {
+    let name = table
+        .get("action")
+        .and_then(toml::Value::as_str)
+        .unwrap_or("?")
+        .to_string();
+    let at = |reason: String| format!("rule {} (`{name}`): {reason}", i + 1);
+    let (action, text) = split(table).map_err(at)?;
     let target = parse_target(&action, text.on.as_deref()).map_err(at)?;
     let blob = text
         .blob
@@ -705,8 +677,12 @@ mod tests {
         assert_eq!(faults.rules.len(), 4);
         assert_eq!(faults.rules[3].target, Target::Graphql);
         for (bad, why) in [
-            ("[[fault]]\naction = \"explode\"", "unknown action"),
-            ("[[fault]]\naction = \"cut\"", "needs `after`"),
+            (
+                "[[fault]]\naction = \"explode\"",
+                "unknown variant `explode`",
+            ),
+            ("[[fault]]\nafter = 3", "missing field `action`"),
+            ("[[fault]]\naction = \"cut\"", "missing field `after`"),
             (
                 "[[fault]]\naction = \"status\"\nstatus = 200",
                 "not an error status",

@@ -1,12 +1,17 @@
-//! The local registry: `webcpm registry add` stores packages in a directory, `webcpm registry
-//! serve` offers them over the Wasmer registry protocol (GraphQL, `schema/registry.graphql`) with
+//! The registry: `webcpm-registry add` stores packages in a directory, `webcpm-registry serve`
+//! offers them over the Wasmer registry protocol (GraphQL, `schema/registry.graphql`) with
 //! every version in both WebC v2 and v3, and serves the files with `Content-Length`, `ETag` and
 //! `Range`.
 //!
-//! It shares only the schema and the typed names ([`crate::package`], [`crate::container`]) with
-//! the client side. Where it keeps its state is a [`Storage`]: the root directory, the database
-//! (SQLite in the root, or PostgreSQL with `--database`) and the package files (the root's
-//! `blobs/`, or an OCI registry with `--blobs`); replicas on one PostgreSQL and one OCI registry
+//! It shares with the client only the schema (`schema/` and `graphql/`), the crate of names and
+//! formats (`webcpm-formats`: package names, digests, WebC containers and their entry checks,
+//! the format policy, the signed policy document, outcome reports) and the network crate
+//! (`webcpm-net`: OCI registries). The compiler keeps it so: this crate depends on nothing else
+//! of webcpm, and the `webcpm` binary does not link it.
+//!
+//! Where it keeps its state is a [`Storage`]: the root directory, the database (SQLite in the
+//! root, or PostgreSQL with `--database`) and the package files (the root's `blobs/`, or an OCI
+//! registry with `--blobs`); replicas on one PostgreSQL and one OCI registry
 //! share nothing else. By default the registry root `DIR` holds:
 //! ```text
 //! DIR/registry.sqlite          packages, versions and the hashes of publish tokens (see db.rs;
@@ -26,13 +31,15 @@
 //! Download URLs are absolute: `{base}/blobs/{sha256}.webc`. `base` is `http://{bound address}`,
 //! or `--public-url` when given (for a registry behind a proxy): that URL names the server's root
 //! (`https://host/prefix`); a trailing `/` or `/graphql` is removed, so the GraphQL URL printed by
-//! `webcpm registry serve` may be passed as it is.
+//! `webcpm-registry serve` may be passed as it is.
 //!
 //! By default the server listens on loopback addresses only; another address must be allowed
-//! explicitly. Logs go to stderr through `tracing`; nothing is printed on stdout.
+//! explicitly. Logs go to stderr through `tracing`; nothing outside [`cli`] prints
+//! (which prints `listening on URL` once the socket is bound).
 //!
-//! For tests, `--faults FILE` makes the server fail or lie on purpose ([`faults`]); without it
-//! every request is served faithfully. `--real-shapes` answers in the shapes of the real Wasmer
+//! Chaos mode, `--faults FILE`, makes the server fail or lie on purpose ([`faults`]), to rehearse
+//! how clients behave before a rollout (and for the tests); without it every request is served
+//! faithfully. `--real-shapes` answers in the shapes of the real Wasmer
 //! registry ([`shapes`]: null sizes, one file behind both nodes, a broken version, signed URLs
 //! that expire).
 
@@ -92,7 +99,7 @@ pub struct ServeOptions {
     pub access_log: Option<PathBuf>,
     /// Allow a listen address that is not loopback.
     pub allow_public: bool,
-    /// A fault file ([`faults`]), for tests; `None` serves faithfully.
+    /// A fault file ([`faults`], chaos mode); `None` serves faithfully.
     pub faults: Option<PathBuf>,
     /// Answer in the real registry's shapes ([`shapes`]), with download URLs that live this
     /// long; `None`: complete nodes and permanent URLs.
@@ -105,6 +112,25 @@ pub struct ServeOptions {
 
 /// How long a signed rollout policy stays valid by default: a day.
 pub const DEFAULT_POLICY_TTL: Duration = Duration::from_secs(86_400);
+
+impl ServeOptions {
+    /// `registry serve`'s defaults for this storage: a free port on 127.0.0.1, served
+    /// faithfully, the default policy lifetime, no republishing.
+    pub fn new(storage: Storage) -> Self {
+        ServeOptions {
+            storage,
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            public_url: None,
+            upload_url: None,
+            access_log: None,
+            allow_public: false,
+            faults: None,
+            real_shapes: None,
+            policy_ttl: DEFAULT_POLICY_TTL,
+            allow_republish: false,
+        }
+    }
+}
 
 /// Why the registry server could not start or stopped.
 #[derive(Debug, thiserror::Error)]
@@ -168,7 +194,7 @@ impl RunningServer {
         format!("{}/graphql", self.base_url)
     }
 
-    /// Stops the server: no new connections, requests in flight get [`GRACE`] to finish.
+    /// Stops the server: no new connections, requests in flight get 10 s to finish.
     pub async fn shutdown(mut self) {
         if let Err(e) = self.stop().await {
             tracing::warn!("{e}");
@@ -394,16 +420,8 @@ mod tests {
     async fn refuses_public_addresses_unless_allowed() {
         let tmp = tempfile::tempdir().unwrap();
         let opts = ServeOptions {
-            storage: Storage::local(tmp.path()),
             listen: "0.0.0.0:0".parse().unwrap(),
-            public_url: None,
-            upload_url: None,
-            access_log: None,
-            allow_public: false,
-            faults: None,
-            real_shapes: None,
-            policy_ttl: DEFAULT_POLICY_TTL,
-            allow_republish: false,
+            ..ServeOptions::new(Storage::local(tmp.path()))
         };
         assert!(matches!(
             start(opts.clone()).await,
@@ -437,16 +455,8 @@ mod tests {
         .unwrap();
         let log = tmp.path().join("access.log");
         let server = start(ServeOptions {
-            storage: Storage::local(&root),
-            listen: "127.0.0.1:0".parse().unwrap(),
-            public_url: None,
-            upload_url: None,
             access_log: Some(log.clone()),
-            allow_public: false,
-            faults: None,
-            real_shapes: None,
-            policy_ttl: DEFAULT_POLICY_TTL,
-            allow_republish: false,
+            ..ServeOptions::new(Storage::local(&root))
         })
         .await
         .unwrap();

@@ -3,7 +3,7 @@
 //! `publishPackage` names that URL and stores the package as both WebC v2 and v3, as
 //! `registry add` does ([`super::add::add`]).
 //!
-//! Both mutations need a bearer token made by `webcpm registry token create` for the package's
+//! Both mutations need a bearer token made by `webcpm-registry token create` for the package's
 //! namespace ([`super::tokens`]). A refusal is a GraphQL error whose `extensions.code` is
 //! [`UNAUTHENTICATED`] (no token, or one the registry does not know) or [`FORBIDDEN`] (a token
 //! for another namespace); the HTTP layer answers those with 401 and 403.
@@ -138,7 +138,7 @@ impl Publishing {
         found.ok_or_else(|| {
             error(
                 UNAUTHENTICATED,
-                "the registry does not know this token; check WEBCPM_TOKEN (or registry.token), or make a new one with `webcpm registry token create`",
+                "the registry does not know this token; check WEBCPM_TOKEN (or registry.token), or make a new one with `webcpm-registry token create`",
             )
         })
     }

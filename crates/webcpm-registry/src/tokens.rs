@@ -1,4 +1,4 @@
-//! Publish tokens: `webcpm registry token create --root DIR --namespace NS` makes a token that may
+//! Publish tokens: `webcpm-registry token create --root DIR --namespace NS` makes a token that may
 //! publish into the namespace `NS` of that registry, and `registry serve` checks the bearer token
 //! of every publish against them.
 //!

@@ -4,17 +4,32 @@
 
 use std::hash::Hasher;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use sha2::Digest;
 
 use super::options::{RunError, RunOptions};
 
-/// A module loaded by one backend; only that backend runs it.
+/// A module loaded by one backend, ready to run: it holds what its engine needs to run it, so
+/// that nothing above the backends tells engines apart.
 #[derive(Clone)]
-pub enum Module {
-    Wasmtime(wasmtime::Module),
-    #[cfg(feature = "wasix")]
-    Wasmer(wasmer::Module),
+pub struct Module(Arc<dyn Program>);
+
+/// What a backend's loaded module does.
+pub(crate) trait Program: Send + Sync {
+    /// Runs the program to completion on the calling thread; returns its exit code.
+    fn run(&self, options: RunOptions) -> Result<i32, RunError>;
+}
+
+impl Module {
+    pub(crate) fn new(program: impl Program + 'static) -> Module {
+        Module(Arc::new(program))
+    }
+
+    /// Runs a command to completion on the calling thread; returns its exit code.
+    pub fn run(&self, options: RunOptions) -> Result<i32, RunError> {
+        self.0.run(options)
+    }
 }
 
 /// Why the engine could not do what was asked.
@@ -68,9 +83,6 @@ pub trait Backend: Send + Sync {
 
     /// Loads an artifact by memory-mapping it, after cheap checks of its size and header.
     fn load(&self, path: &Path, expected_size: u64) -> Result<Module, Miss>;
-
-    /// Runs a command to completion on the calling thread; returns its exit code.
-    fn run(&self, module: &Module, options: RunOptions) -> Result<i32, RunError>;
 }
 
 /// The artifact's size against the one recorded when it was written.

@@ -178,14 +178,9 @@ impl Runtime {
         .collect()
     }
 
-    /// Runs a loaded module on the backend that loaded it; returns its exit code.
+    /// Runs a loaded module on the engine that loaded it; returns its exit code.
     pub fn run(&self, module: &Module, options: RunOptions) -> Result<i32, RunError> {
-        match module {
-            // Either wasmtime engine runs it: a module holds its own engine.
-            Module::Wasmtime(_) => self.wasmtime.run(module, options),
-            #[cfg(feature = "wasix")]
-            Module::Wasmer(_) => self.wasix().run(module, options),
-        }
+        module.run(options)
     }
 
     /// Stops every program running on wasmtime at its next epoch check (Ctrl-C). A WASIX

@@ -10,7 +10,7 @@
 
 use std::path::Path;
 
-use super::backend::{self, Backend, EngineError, Miss, Module};
+use super::backend::{self, Backend, EngineError, Miss, Module, Program};
 use super::options::{Limits, RunError, RunOptions};
 use super::wasi;
 
@@ -98,7 +98,7 @@ impl Backend for Wasmtime {
 
     fn compile(&self, atom: &str, wasm: &[u8]) -> Result<Module, EngineError> {
         wasmtime::Module::new(&self.engine, wasm)
-            .map(Module::Wasmtime)
+            .map(|module| self.loaded(module))
             .map_err(|e| EngineError::Compile {
                 atom: atom.to_string(),
                 reason: format!("{e:#}"),
@@ -126,19 +126,29 @@ impl Backend for Wasmtime {
         // user who owns the store) can write the store's directory: whoever can write there
         // can run native code as that user anyway.
         unsafe { wasmtime::Module::deserialize_file(&self.engine, path) }
-            .map(Module::Wasmtime)
+            .map(|module| self.loaded(module))
             .map_err(|e| header(format!("{e:#}")))
     }
+}
 
-    fn run(&self, module: &Module, options: RunOptions) -> Result<i32, RunError> {
-        match module {
-            // The module's own engine: Cranelift's or Winch's.
-            Module::Wasmtime(module) => wasi::run(module.engine(), module, &self.limits, options),
-            #[cfg(feature = "wasix")]
-            Module::Wasmer(_) => Err(RunError::Setup {
-                module: options.module_name,
-                reason: "a Wasmer module cannot run on wasmtime".into(),
-            }),
-        }
+/// A module wasmtime loaded, with the limits it runs under.
+struct Loaded {
+    module: wasmtime::Module,
+    limits: Limits,
+}
+
+impl Program for Loaded {
+    fn run(&self, options: RunOptions) -> Result<i32, RunError> {
+        // The module's own engine: Cranelift's or Winch's.
+        wasi::run(self.module.engine(), &self.module, &self.limits, options)
+    }
+}
+
+impl Wasmtime {
+    fn loaded(&self, module: wasmtime::Module) -> Module {
+        Module::new(Loaded {
+            module,
+            limits: self.limits.clone(),
+        })
     }
 }

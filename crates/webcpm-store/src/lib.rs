@@ -10,7 +10,7 @@
 //!   tmp/                          partial downloads, same filesystem as blobs/
 //!   locks/                        one lock file per download or compile under way
 //!   rollout/                      the registry's policy (last good copy) and the report outbox,
-//!                                 written by the fleet module (src/fleet/source.rs)
+//!                                 written by the fleet module (`fleet/source.rs` of webcpm-client)
 //!   lock                          advisory lock: shared while in use, exclusive for gc/clean
 //! ```
 //!

@@ -1,6 +1,7 @@
 //! `webcpm cache dir|list|gc|clean|optimize`: where the store is, what it holds, making room,
 //! and replacing baseline code with optimized code.
 
+use crate::printer::out;
 use std::sync::Arc;
 
 use serde_json::json;
@@ -10,16 +11,16 @@ use crate::cli::failure::{ExitStatus, Failure};
 use crate::cli::reporters::CompileLines;
 use crate::store::{GcReport, Store};
 
-pub fn dir(ctx: &Context) -> ExitStatus {
+pub(crate) fn dir(ctx: &Context) -> ExitStatus {
     if ctx.global.json {
-        println!("{}", json!({"dir": ctx.home}));
+        out!("{}", json!({"dir": ctx.home}));
     } else {
-        println!("{}", ctx.home.display());
+        out!("{}", ctx.home.display());
     }
     ExitStatus::Success
 }
 
-pub fn list(ctx: &Context) -> Result<ExitStatus, Failure> {
+pub(crate) fn list(ctx: &Context) -> Result<ExitStatus, Failure> {
     let blobs = match Store::open_existing(&ctx.home)? {
         Some(store) => store.index().blobs()?,
         None => Vec::new(),
@@ -29,10 +30,10 @@ pub fn list(ctx: &Context) -> Result<ExitStatus, Failure> {
             .iter()
             .map(|b| json!({"sha256": b.sha256, "size": b.size, "webc": b.webc}))
             .collect();
-        println!("{}", json!({ "blobs": rows }));
+        out!("{}", json!({ "blobs": rows }));
     } else {
         for b in &blobs {
-            println!("{}  {}  {} bytes", b.sha256, b.webc, b.size);
+            out!("{}  {}  {} bytes", b.sha256, b.webc, b.size);
         }
     }
     Ok(ExitStatus::Success)
@@ -46,7 +47,7 @@ fn exclusive_store(ctx: &Context) -> Result<Option<Store>, Failure> {
     Ok(Some(ctx.configured(Store::open_exclusive(&ctx.home)?)))
 }
 
-pub fn gc(ctx: &Context, max_size: Option<u64>) -> Result<ExitStatus, Failure> {
+pub(crate) fn gc(ctx: &Context, max_size: Option<u64>) -> Result<ExitStatus, Failure> {
     let Some(store) = exclusive_store(ctx)? else {
         if ctx.global.json {
             ctx.print_json(&GcReport::default());
@@ -66,7 +67,7 @@ pub fn gc(ctx: &Context, max_size: Option<u64>) -> Result<ExitStatus, Failure> {
     Ok(ExitStatus::Success)
 }
 
-pub fn clean(ctx: &Context, yes: bool) -> Result<ExitStatus, Failure> {
+pub(crate) fn clean(ctx: &Context, yes: bool) -> Result<ExitStatus, Failure> {
     if !yes {
         return Err(
             Failure::usage("`cache clean` removes every install and file in the store")
@@ -78,7 +79,7 @@ pub fn clean(ctx: &Context, yes: bool) -> Result<ExitStatus, Failure> {
     };
     let freed = store.clean()?;
     if ctx.global.json {
-        println!("{}", json!({"freed_bytes": freed}));
+        out!("{}", json!({"freed_bytes": freed}));
     } else {
         ctx.say(format!(
             "removed everything in {} ({freed} bytes)",
@@ -89,7 +90,7 @@ pub fn clean(ctx: &Context, yes: bool) -> Result<ExitStatus, Failure> {
 }
 
 /// Compiles with Cranelift what runs on baseline code only.
-pub fn optimize(ctx: &Context, background: bool) -> Result<ExitStatus, Failure> {
+pub(crate) fn optimize(ctx: &Context, background: bool) -> Result<ExitStatus, Failure> {
     if Store::open_existing(&ctx.home)?.is_none() {
         return Ok(ExitStatus::Success);
     }

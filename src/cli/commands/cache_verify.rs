@@ -7,9 +7,10 @@ use crate::cli::context::Context;
 use crate::cli::failure::{ExitStatus, Failure, FailureKind};
 use crate::install::{Installer, Network};
 use crate::package::Sha256Digest;
+use crate::printer::out;
 use crate::store::{Orphans, Store, VerifyMode, VerifyReport};
 
-pub async fn verify(ctx: &Context, repair: bool) -> Result<ExitStatus, Failure> {
+pub(crate) async fn verify(ctx: &Context, repair: bool) -> Result<ExitStatus, Failure> {
     let mode = if repair {
         VerifyMode::Repair
     } else {
@@ -20,11 +21,15 @@ pub async fn verify(ctx: &Context, repair: bool) -> Result<ExitStatus, Failure> 
         ctx.print_json(&report);
     } else {
         for p in &report.problems {
-            println!("{p}");
+            out!("{p}");
         }
-        println!(
+        out!(
             "checked {}, corrupt {}, missing {}, orphans removed {}, repaired {}",
-            report.checked, report.corrupt, report.missing, report.orphans, report.repaired
+            report.checked,
+            report.corrupt,
+            report.missing,
+            report.orphans,
+            report.repaired
         );
     }
     Ok(if report.is_clean() {

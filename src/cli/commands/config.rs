@@ -1,6 +1,7 @@
 //! `webcpm config show|get|set|unset`: the effective settings with their layers, and edits of
 //! the user (or system) file that keep its comments.
 
+use crate::printer::out;
 use serde_json::json;
 
 use crate::cli::args::{ConfigCommand, GlobalArgs};
@@ -53,17 +54,17 @@ fn show(global: &GlobalArgs, settings: &Settings) {
                 (key, json!({"value": value, "layer": layer}))
             })
             .collect();
-        println!("{}", serde_json::Value::Object(map));
+        out!("{}", serde_json::Value::Object(map));
     } else {
         for (key, value, layer) in rows {
-            println!("{key} = {value}  # {layer}");
+            out!("{key} = {value}  # {layer}");
         }
     }
 }
 
 /// `config show|get|set|unset`. `set` and `unset` do not need the settings in force to load:
 /// they are how a setting that stops them from loading gets fixed (the edited file is checked).
-pub fn config(global: &GlobalArgs, cmd: ConfigCommand) -> Result<ExitStatus, Failure> {
+pub(crate) fn config(global: &GlobalArgs, cmd: ConfigCommand) -> Result<ExitStatus, Failure> {
     let settings = || load_settings(&sources(global, Vec::new()));
     match cmd {
         ConfigCommand::Show => show(global, &settings()?),
@@ -75,14 +76,14 @@ pub fn config(global: &GlobalArgs, cmd: ConfigCommand) -> Result<ExitStatus, Fai
             };
             let value = shown(&key, value);
             if global.json {
-                println!(
+                out!(
                     "{}",
                     json!({"key": key, "value": value, "layer": layer.to_string()})
                 );
             } else {
                 match value {
-                    toml::Value::String(s) => println!("{s}"),
-                    other => println!("{other}"),
+                    toml::Value::String(s) => out!("{s}"),
+                    other => out!("{other}"),
                 }
             }
         }
@@ -101,7 +102,7 @@ pub fn config(global: &GlobalArgs, cmd: ConfigCommand) -> Result<ExitStatus, Fai
                 &[Edit::Set(key.clone(), parsed)],
             )?;
             if global.json {
-                println!("{}", json!({"set": key, "file": file}));
+                out!("{}", json!({"set": key, "file": file}));
             }
         }
         ConfigCommand::Unset { key, system } => {
@@ -111,7 +112,7 @@ pub fn config(global: &GlobalArgs, cmd: ConfigCommand) -> Result<ExitStatus, Fai
                 &[Edit::Unset(key.clone())],
             )?;
             if global.json {
-                println!("{}", json!({"unset": key, "file": file}));
+                out!("{}", json!({"unset": key, "file": file}));
             }
         }
     }

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use crate::cli::failure::{ExitStatus, Failure};
 use crate::cli::registry_bin;
 
-pub async fn demo(home: Option<PathBuf>) -> Result<ExitStatus, Failure> {
+pub(crate) async fn demo(home: Option<PathBuf>) -> Result<ExitStatus, Failure> {
     let registry = registry_bin::locate()?;
     crate::demo::run(home, registry)
         .await

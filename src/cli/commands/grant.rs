@@ -2,6 +2,7 @@
 //! directory, the host's environment), takes it back (`--revoke`), or lists what was given
 //! (`--list`). Grants live in the store's index, beside the installs they go with.
 
+use crate::printer::out;
 use serde_json::json;
 
 use crate::cli::args::GrantArgs;
@@ -11,7 +12,7 @@ use crate::cli::host::{capabilities, named_as_given};
 use crate::package::PackageName;
 use crate::store::Capability;
 
-pub fn grant(ctx: &Context, args: GrantArgs) -> Result<ExitStatus, Failure> {
+pub(crate) fn grant(ctx: &Context, args: GrantArgs) -> Result<ExitStatus, Failure> {
     if args.list {
         return list(ctx, args.package.as_ref());
     }
@@ -61,12 +62,12 @@ fn list(ctx: &Context, package: Option<&PackageName>) -> Result<ExitStatus, Fail
             .iter()
             .map(|(p, c)| json!({"package": p, "grant": c}))
             .collect();
-        println!("{}", json!({ "grants": rows }));
+        out!("{}", json!({ "grants": rows }));
     } else if grants.is_empty() {
         ctx.say("No grants: every program gets only its package's files, stdio, its arguments and the environment it is given");
     } else {
         for (p, c) in &grants {
-            println!("{p}\t{c}");
+            out!("{p}\t{c}");
         }
     }
     Ok(ExitStatus::Success)

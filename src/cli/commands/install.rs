@@ -1,6 +1,7 @@
 //! `webcpm install`: every requested package and its tree, in parallel; then the store's
 //! capacity is enforced.
 
+use crate::printer::{err, out};
 use std::time::Instant;
 
 use serde_json::json;
@@ -18,7 +19,7 @@ use crate::store::Store;
 
 /// The context of an install and, with `--locked`, its lockfile: the lockfile's registry is the
 /// one asked, unless `--registry` names another.
-pub fn context(
+pub(crate) fn context(
     global: &GlobalArgs,
     args: &InstallArgs,
 ) -> Result<(Context, Option<Lockfile>), Failure> {
@@ -35,7 +36,7 @@ pub fn context(
 }
 
 /// The packages an install names: its arguments, or the lockfile's roots.
-pub fn names(args: &InstallArgs, lock: Option<&Lockfile>) -> Vec<PackageName> {
+pub(crate) fn names(args: &InstallArgs, lock: Option<&Lockfile>) -> Vec<PackageName> {
     match lock {
         None => args.packages.iter().map(|p| p.name.clone()).collect(),
         Some(lock) => lock
@@ -71,11 +72,7 @@ async fn install_all(
     lock: Option<&Lockfile>,
     args: &InstallArgs,
 ) -> Result<(Vec<PackageSpec>, Vec<Result<InstallReport, InstallError>>), Failure> {
-    let network = if args.offline {
-        Network::Offline
-    } else {
-        Network::Online
-    };
+    let network = Network::offline_if(args.offline);
     let installer = ctx.installer(network)?;
     let options = InstallOptions {
         no_deps: args.format.no_deps,
@@ -106,7 +103,7 @@ async fn install_all(
     Ok(outcome)
 }
 
-pub async fn install(
+pub(crate) async fn install(
     ctx: &Context,
     lock: Option<Lockfile>,
     args: InstallArgs,
@@ -139,7 +136,7 @@ pub async fn install(
         }
     }
     if ctx.global.json && failures.is_empty() {
-        println!("{}", json!({ "installed": installed }));
+        out!("{}", json!({ "installed": installed }));
     }
     enforce_capacity(ctx)?;
     match failures.len() {
@@ -181,9 +178,9 @@ fn report_failures(
     requested: usize,
 ) -> ExitStatus {
     for (spec, f) in failures {
-        eprintln!("error: {spec}: {}", f.message);
+        err!("error: {spec}: {}", f.message);
         for h in &f.hints {
-            eprintln!("  hint: {h}");
+            err!("  hint: {h}");
         }
     }
     if ctx.global.json {
@@ -191,7 +188,7 @@ fn report_failures(
             .iter()
             .map(|(spec, f)| json!({"package": spec.to_string(), "error": f.message, "kind": f.kind}))
             .collect();
-        println!(
+        out!(
             "{}",
             json!({
                 "installed": installed,

@@ -2,6 +2,7 @@
 //! atom, the ABI its imports say (which decides the engine that runs it), and the tier of its
 //! compiled code.
 
+use crate::printer::out;
 use serde_json::json;
 
 use crate::cli::context::Context;
@@ -34,7 +35,7 @@ fn tier(
     }
 }
 
-pub fn list(ctx: &Context) -> Result<ExitStatus, Failure> {
+pub(crate) fn list(ctx: &Context) -> Result<ExitStatus, Failure> {
     let store = Store::open_existing(&ctx.home)?;
     let installs = match &store {
         Some(store) => store.index().installs()?,
@@ -72,7 +73,7 @@ pub fn list(ctx: &Context) -> Result<ExitStatus, Failure> {
                 "atoms": atoms,
             }));
         }
-        println!("{}", json!({ "packages": packages }));
+        out!("{}", json!({ "packages": packages }));
     } else if installs.is_empty() {
         ctx.say("No packages installed.");
     } else {

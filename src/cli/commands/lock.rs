@@ -1,6 +1,7 @@
 //! `webcpm lock`: resolves the requests and writes a lockfile with both formats of every
 //! package of each tree; with `--locked`, writes nothing and fails if the file would change.
 
+use crate::printer::out;
 use serde_json::json;
 
 use crate::cli::args::LockArgs;
@@ -10,7 +11,7 @@ use crate::cli::lockfile::{read_lockfile, write_lockfile};
 use crate::install::Network;
 use crate::lockfile::{Lockfile, changes};
 
-pub async fn lock(ctx: &Context, args: LockArgs) -> Result<ExitStatus, Failure> {
+pub(crate) async fn lock(ctx: &Context, args: LockArgs) -> Result<ExitStatus, Failure> {
     let installer = ctx.installer(Network::Online)?;
     let mut resolved = Vec::new();
     for spec in &args.packages {
@@ -36,7 +37,7 @@ pub async fn lock(ctx: &Context, args: LockArgs) -> Result<ExitStatus, Failure> 
         write_lockfile(path, &lock.to_text())?;
     }
     if ctx.global.json {
-        println!(
+        out!(
             "{}",
             json!({"lockfile": path, "roots": lock.roots, "packages": lock.packages.len(), "written": !args.locked})
         );

@@ -1,23 +1,23 @@
 //! One file per command. Each takes the [`Context`](super::context::Context) (or the global
-//! flags, for the commands that edit settings or serve a registry), calls the library, prints
+//! flags, for the commands that edit settings), calls the library, prints
 //! its result, and returns an [`ExitStatus`](super::failure::ExitStatus). No command calls
 //! another: what several need lives in the context, the failure mapping or the config edits.
 
-pub mod cache;
-pub mod cache_verify;
-pub mod config;
-pub mod demo;
-pub mod grant;
-pub mod install;
-pub mod list;
-pub mod lock;
-pub mod outdated;
-pub mod publish;
-pub mod resolve;
-pub mod rollout;
-pub mod rollout_status;
-pub mod rollout_sync;
-pub mod run;
-pub mod shell;
-pub mod uninstall;
-pub mod update;
+pub(super) mod cache;
+pub(super) mod cache_verify;
+pub(super) mod config;
+pub(super) mod demo;
+pub(super) mod grant;
+pub(super) mod install;
+pub(super) mod list;
+pub(super) mod lock;
+pub(super) mod outdated;
+pub(super) mod publish;
+pub(super) mod resolve;
+pub(super) mod rollout;
+pub(super) mod rollout_status;
+pub(super) mod rollout_sync;
+pub(super) mod run;
+pub(super) mod shell;
+pub(super) mod uninstall;
+pub(super) mod update;

@@ -1,6 +1,7 @@
 //! `webcpm outdated`: for each install, the installed version, the newest version its request
 //! allows, and the newest overall, from one registry query per package.
 
+use crate::printer::out;
 use serde_json::json;
 
 use crate::cli::context::Context;
@@ -20,7 +21,7 @@ struct Row {
     latest: Option<String>,
 }
 
-pub async fn outdated(ctx: &Context) -> Result<ExitStatus, Failure> {
+pub(crate) async fn outdated(ctx: &Context) -> Result<ExitStatus, Failure> {
     let installs = match Store::open_existing(&ctx.home)? {
         Some(store) => store.index().installs()?,
         None => Vec::new(),
@@ -35,7 +36,7 @@ pub async fn outdated(ctx: &Context) -> Result<ExitStatus, Failure> {
         rows.push(row(install, &releases));
     }
     if ctx.global.json {
-        println!("{}", json!({ "packages": rows }));
+        out!("{}", json!({ "packages": rows }));
         return Ok(ExitStatus::Success);
     }
     if rows.is_empty() {

@@ -7,14 +7,14 @@ use crate::cli::failure::{ExitStatus, Failure};
 use crate::registry::publish::Publisher;
 
 /// The settings flags of `publish`.
-pub fn flags(args: &PublishArgs) -> Vec<(String, toml::Value, String)> {
+pub(crate) fn flags(args: &PublishArgs) -> Vec<(String, toml::Value, String)> {
     format_flags(&FormatArgs {
         allow_insecure_http: args.allow_insecure_http,
         ..FormatArgs::default()
     })
 }
 
-pub async fn publish(ctx: &Context, args: PublishArgs) -> Result<ExitStatus, Failure> {
+pub(crate) async fn publish(ctx: &Context, args: PublishArgs) -> Result<ExitStatus, Failure> {
     let settings = &ctx.settings;
     let http = crate::http::client(&settings.http())
         .map_err(|e| Failure::internal(format!("cannot set up HTTP: {e}")))?;

@@ -11,6 +11,7 @@ use crate::cli::context::Context;
 use crate::cli::failure::{ExitStatus, Failure};
 use crate::install::Network;
 use crate::package::Sha256Digest;
+use crate::printer::out;
 use crate::store::Store;
 
 /// The atoms of a stored blob with their ABI, as `main (preview1), sh (wasix32)`; `None` when
@@ -31,7 +32,7 @@ fn stored_abis(store: Option<&Store>, sha256: &str) -> Option<String> {
     Some(shown.join(", "))
 }
 
-pub async fn resolve(ctx: &Context, args: ResolveArgs) -> Result<ExitStatus, Failure> {
+pub(crate) async fn resolve(ctx: &Context, args: ResolveArgs) -> Result<ExitStatus, Failure> {
     let installer = ctx.installer(Network::Online)?;
     let explanation = installer
         .explain(&args.package, args.format.no_deps)
@@ -40,34 +41,37 @@ pub async fn resolve(ctx: &Context, args: ResolveArgs) -> Result<ExitStatus, Fai
         ctx.print_json(&explanation);
         return Ok(ExitStatus::Success);
     }
-    println!(
+    out!(
         "{}@{} -> WebC {} ({})",
-        explanation.package, explanation.version, explanation.webc, explanation.rule
+        explanation.package,
+        explanation.version,
+        explanation.webc,
+        explanation.rule
     );
     if !args.explain {
         return Ok(ExitStatus::Success);
     }
     let store = Store::open_existing(&ctx.home)?;
     for c in &explanation.candidates {
-        println!("  {:<3} {:<9} {}", c.webc, c.outcome, c.reason);
+        out!("  {:<3} {:<9} {}", c.webc, c.outcome, c.reason);
         if let (Some(url), Some(sha)) = (&c.url, &c.sha256) {
             let size = c
                 .size
                 .map_or("size unknown".into(), |n| format!("{n} bytes"));
-            println!("      {url}  sha256:{sha}  {size}");
+            out!("      {url}  sha256:{sha}  {size}");
             match stored_abis(store.as_ref(), sha) {
-                Some(atoms) => println!("      atoms: {atoms}"),
-                None => println!("      atoms: ABI read from their imports at install"),
+                Some(atoms) => out!("      atoms: {atoms}"),
+                None => out!("      atoms: ABI read from their imports at install"),
             }
         }
     }
     for note in &explanation.notes {
-        println!("  note: {note}");
+        out!("  note: {note}");
     }
     if explanation.tree.len() > 1 {
-        println!("  tree:");
+        out!("  tree:");
         for m in &explanation.tree {
-            println!(
+            out!(
                 "    {}{}@{}",
                 "  ".repeat(m.depth as usize),
                 m.package,

@@ -3,9 +3,10 @@
 //! system) config file, written to the event log, and followed by re-pointing every install at
 //! the format the new policy wants.
 
+use crate::printer::{err, out};
 use serde_json::json;
 
-use crate::cli::args::{GlobalArgs, RolloutCommand, RolloutEdit};
+use crate::cli::args::{GlobalArgs, RolloutChange, RolloutEdit};
 use crate::cli::config_edit::{Target, apply};
 use crate::cli::context::Context;
 use crate::cli::failure::{ExitStatus, Failure, FailureKind};
@@ -13,12 +14,9 @@ use crate::install::Network;
 use crate::settings::{Edit, keys};
 
 /// The edits a rollout command makes, its flags, and how the event log names it.
-fn edits(cmd: RolloutCommand) -> (Vec<Edit>, RolloutEdit, String) {
+fn edits(cmd: RolloutChange) -> (Vec<Edit>, RolloutEdit, String) {
     match cmd {
-        RolloutCommand::Status | RolloutCommand::Sync { .. } => {
-            unreachable!("`rollout status` and `rollout sync` edit nothing")
-        }
-        RolloutCommand::Set { v3_percent, edit } => (
+        RolloutChange::Set { v3_percent, edit } => (
             vec![Edit::Set(
                 keys::V3_PERCENT.into(),
                 toml::Value::Integer(v3_percent.into()),
@@ -26,7 +24,7 @@ fn edits(cmd: RolloutCommand) -> (Vec<Edit>, RolloutEdit, String) {
             edit,
             format!("rollout set --v3-percent {v3_percent}"),
         ),
-        RolloutCommand::Pin {
+        RolloutChange::Pin {
             package,
             webc,
             edit,
@@ -35,12 +33,12 @@ fn edits(cmd: RolloutCommand) -> (Vec<Edit>, RolloutEdit, String) {
             edit,
             format!("rollout pin {package} {webc}"),
         ),
-        RolloutCommand::Unpin { package, edit } => (
+        RolloutChange::Unpin { package, edit } => (
             vec![Edit::Unpin(package.clone())],
             edit,
             format!("rollout unpin {package}"),
         ),
-        RolloutCommand::Rollback { edit } => (
+        RolloutChange::Rollback { edit } => (
             vec![Edit::Set(
                 keys::ROLLED_BACK.into(),
                 toml::Value::Boolean(true),
@@ -48,7 +46,7 @@ fn edits(cmd: RolloutCommand) -> (Vec<Edit>, RolloutEdit, String) {
             edit,
             "rollout rollback".to_string(),
         ),
-        RolloutCommand::Resume { edit } => (
+        RolloutChange::Resume { edit } => (
             vec![Edit::Unset(keys::ROLLED_BACK.into())],
             edit,
             "rollout resume".to_string(),
@@ -58,17 +56,13 @@ fn edits(cmd: RolloutCommand) -> (Vec<Edit>, RolloutEdit, String) {
 
 /// Changes the policy, then re-points every install. Installs that could not move because
 /// something failed make the command incomplete (exit 2): running it again finishes the job.
-pub async fn change(global: &GlobalArgs, cmd: RolloutCommand) -> Result<ExitStatus, Failure> {
+pub(crate) async fn change(global: &GlobalArgs, cmd: RolloutChange) -> Result<ExitStatus, Failure> {
     let (edits, edit, cause) = edits(cmd);
     let file = apply(global, Target::from_flag(edit.system), &edits)?;
 
     // The policy as it now stands, from every layer.
     let ctx = Context::new(global, Vec::new(), None)?;
-    let network = if edit.offline {
-        Network::Offline
-    } else {
-        Network::Online
-    };
+    let network = Network::offline_if(edit.offline);
     let installer = ctx.installer(network)?;
     installer
         .store
@@ -82,7 +76,7 @@ pub async fn change(global: &GlobalArgs, cmd: RolloutCommand) -> Result<ExitStat
         ExitStatus::Failed(FailureKind::Store)
     };
     if ctx.global.json {
-        println!(
+        out!(
             "{}",
             json!({"policy": cause, "file": file, "installs": moved, "complete": failed == 0})
         );
@@ -91,10 +85,8 @@ pub async fn change(global: &GlobalArgs, cmd: RolloutCommand) -> Result<ExitStat
     ctx.say(format!("{cause}: written to {}", file.display()));
     ctx.say_moves(&moved);
     if failed > 0 {
-        eprintln!(
-            "error: {failed} installed packages could not be re-pointed; the policy is in force"
-        );
-        eprintln!("  hint: run `webcpm {cause}` again to finish");
+        err!("error: {failed} installed packages could not be re-pointed; the policy is in force");
+        err!("  hint: run `webcpm {cause}` again to finish");
     }
     Ok(status)
 }

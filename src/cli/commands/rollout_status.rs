@@ -1,6 +1,7 @@
 //! `webcpm rollout status`: the policy, the pins, and each installed package's format, cohort
 //! and deciding rule, with the recent events.
 
+use crate::printer::out;
 use serde_json::json;
 
 use crate::cli::context::Context;
@@ -8,7 +9,7 @@ use crate::cli::failure::{ExitStatus, Failure};
 use crate::policy::{Cohort, Policy};
 use crate::store::{Event, Installed, Store};
 
-pub fn status(ctx: &Context) -> Result<ExitStatus, Failure> {
+pub(crate) fn status(ctx: &Context) -> Result<ExitStatus, Failure> {
     let (policy, installs, events) = match Store::open_existing(&ctx.home)? {
         Some(store) => (
             ctx.policy(&store)?,
@@ -21,7 +22,7 @@ pub fn status(ctx: &Context) -> Result<ExitStatus, Failure> {
     if ctx.global.json {
         print_json(&policy, &installs, &events, &source);
     } else {
-        println!("source: {}", source_line(&source));
+        out!("source: {}", source_line(&source));
         print_text(&policy, &installs, &events);
     }
     Ok(ExitStatus::Success)
@@ -111,7 +112,7 @@ fn print_json(
         .iter()
         .map(|(n, w)| (n.to_string(), json!(w)))
         .collect();
-    println!(
+    out!(
         "{}",
         json!({
             "priority": policy.priority,
@@ -136,7 +137,7 @@ fn print_text(policy: &Policy, installs: &[Installed], events: &[Event]) {
         ),
         None => format!("{}%", policy.rollout.v3_percent),
     };
-    println!(
+    out!(
         "policy: priority {}, fallback {}, v3 rollout {percent}{}",
         names.join(", "),
         if policy.fallback { "on" } else { "off" },
@@ -147,7 +148,7 @@ fn print_text(policy: &Policy, installs: &[Installed], events: &[Event]) {
         }
     );
     for (name, webc) in &policy.rollout.pins {
-        println!("pin: {name} -> {webc}");
+        out!("pin: {name} -> {webc}");
     }
     for i in installs {
         let order = policy.order(&i.package);
@@ -156,15 +157,18 @@ fn print_text(policy: &Policy, installs: &[Installed], events: &[Event]) {
         } else {
             format!(" (policy wants {})", order.formats[0])
         };
-        println!(
+        out!(
             "  {:<32} {:<10} {}{pending}  [{}]",
-            i.package, i.version, i.webc, order.rule
+            i.package,
+            i.version,
+            i.webc,
+            order.rule
         );
     }
     if !events.is_empty() {
-        println!("recent events:");
+        out!("recent events:");
         for e in events {
-            println!(
+            out!(
                 "  {} {} {}",
                 e.kind,
                 e.package.as_deref().unwrap_or("-"),

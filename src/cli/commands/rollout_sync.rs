@@ -2,6 +2,7 @@
 //! it. Meant for a timer on every machine of a fleet; safe to run from many processes at once
 //! (the policy copy is replaced under its lock, each install moves in one transaction).
 
+use crate::printer::err;
 use serde_json::json;
 
 use crate::cli::context::Context;
@@ -10,16 +11,12 @@ use crate::cli::follow::{self, Wait};
 use crate::fleet::Refresh;
 use crate::install::Network;
 
-pub async fn sync(ctx: &Context, offline: bool) -> Result<ExitStatus, Failure> {
+pub(crate) async fn sync(ctx: &Context, offline: bool) -> Result<ExitStatus, Failure> {
     let Some(config) = ctx.settings.policy_source() else {
         return Err(Failure::usage("this machine follows no registry policy")
             .hint("pin the registry's key: webcpm config set rollout.policy_key KEY (from `webcpm registry keygen`)"));
     };
-    let network = if offline {
-        Network::Offline
-    } else {
-        Network::Online
-    };
+    let network = Network::offline_if(offline);
     let followed = follow::follow(ctx, Wait::Normal, network, true).await;
     let version = crate::fleet::registry_layer(&ctx.home, &config).map(|(l, _)| l.version);
     let refused = match &followed.refresh {
@@ -46,7 +43,7 @@ pub async fn sync(ctx: &Context, offline: bool) -> Result<ExitStatus, Failure> {
         return Ok(status);
     }
     if let Some(e) = &refused {
-        eprintln!("warning: {e}");
+        err!("warning: {e}");
     }
     match version {
         Some(v) => ctx.say(format!("registry policy v{v} in force")),

@@ -68,11 +68,7 @@ async fn ensure_installed(
     if answered(ctx, store, spec)? {
         return Ok(());
     }
-    let network = if args.offline {
-        Network::Offline
-    } else {
-        Network::Online
-    };
+    let network = Network::offline_if(args.offline);
     let options = InstallOptions {
         no_deps: args.format.no_deps,
         network,
@@ -246,7 +242,7 @@ fn stdin_from(file: &std::path::Path) -> Result<(), Failure> {
     Ok(())
 }
 
-pub async fn run(ctx: &Context, args: RunArgs) -> Result<ExitStatus, Failure> {
+pub(crate) async fn run(ctx: &Context, args: RunArgs) -> Result<ExitStatus, Failure> {
     if let Some((flag, instead)) = args.unsupported.first() {
         return Err(
             Failure::usage(format!("`wasmer run {flag}` has no counterpart in webcpm"))

@@ -5,13 +5,13 @@ use clap::CommandFactory;
 use crate::cli::args::Cli;
 use crate::cli::failure::{ExitStatus, Failure};
 
-pub fn completions(shell: clap_complete::Shell) -> ExitStatus {
+pub(crate) fn completions(shell: clap_complete::Shell) -> ExitStatus {
     let mut cmd = Cli::command();
     clap_complete::generate(shell, &mut cmd, "webcpm", &mut std::io::stdout());
     ExitStatus::Success
 }
 
-pub fn man() -> Result<ExitStatus, Failure> {
+pub(crate) fn man() -> Result<ExitStatus, Failure> {
     clap_mangen::Man::new(Cli::command())
         .render(&mut std::io::stdout())
         .map_err(|e| Failure::internal(e.to_string()))?;

@@ -1,12 +1,13 @@
 //! `webcpm uninstall`: removes an install; its files stay in the store until `cache gc`.
 
+use crate::printer::out;
 use serde_json::json;
 
 use crate::cli::context::Context;
 use crate::cli::failure::{ExitStatus, Failure, FailureKind};
 use crate::package::PackageName;
 
-pub fn uninstall(ctx: &Context, package: &PackageName) -> Result<ExitStatus, Failure> {
+pub(crate) fn uninstall(ctx: &Context, package: &PackageName) -> Result<ExitStatus, Failure> {
     let store = ctx.store()?;
     if !store.index().remove_install(package)? {
         return Err(
@@ -15,7 +16,7 @@ pub fn uninstall(ctx: &Context, package: &PackageName) -> Result<ExitStatus, Fai
         );
     }
     if ctx.global.json {
-        println!("{}", json!({"uninstalled": package}));
+        out!("{}", json!({"uninstalled": package}));
     } else {
         ctx.say(format!("Uninstalled {package}"));
     }

@@ -2,6 +2,7 @@
 //! with the usual policy, fallback and compile; the old version stays in use until the new one
 //! is installed and compiled.
 
+use crate::printer::out;
 use serde_json::json;
 
 use crate::cli::context::Context;
@@ -11,7 +12,7 @@ use crate::install::{InstallOptions, Network};
 use crate::package::{PackageName, PackageSpec};
 use crate::store::Store;
 
-pub async fn update(ctx: &Context, names: &[PackageName]) -> Result<ExitStatus, Failure> {
+pub(crate) async fn update(ctx: &Context, names: &[PackageName]) -> Result<ExitStatus, Failure> {
     let installs = match Store::open_existing(&ctx.home)? {
         Some(store) => store.index().installs()?,
         None => Vec::new(),
@@ -60,7 +61,7 @@ pub async fn update(ctx: &Context, names: &[PackageName]) -> Result<ExitStatus, 
         moved.push(json!({"package": install.package, "from": from, "to": report.version, "webc": report.webc}));
     }
     if ctx.global.json {
-        println!("{}", json!({ "updated": moved }));
+        out!("{}", json!({ "updated": moved }));
     }
     Ok(ExitStatus::Success)
 }

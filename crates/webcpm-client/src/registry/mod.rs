@@ -169,12 +169,9 @@ impl AnswerError {
     }
 }
 
-/// One line of at most [`MAX_MESSAGE`] characters.
-fn one_line(text: &str) -> String {
-    let flat: String = text
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
+/// One line of at most [`MAX_MESSAGE`] characters, control characters blanked.
+fn clipped(text: &str) -> String {
+    let flat = crate::error_text::one_line(&text.replace(char::is_control, " "));
     let mut chars = flat.chars();
     let mut out: String = chars.by_ref().take(MAX_MESSAGE).collect();
     if chars.next().is_some() {
@@ -194,14 +191,14 @@ pub fn parse_answer(
     allow_insecure_http: bool,
 ) -> Result<Option<Vec<Release>>, AnswerError> {
     let answer: answer::Response = serde_json::from_slice(bytes)
-        .map_err(|e| AnswerError::Malformed(one_line(&e.to_string())))?;
+        .map_err(|e| AnswerError::Malformed(clipped(&e.to_string())))?;
     if let Some(errors) = answer.errors.filter(|e| !e.is_empty()) {
         let messages = errors
             .iter()
             .map(|e| e.message.as_str())
             .collect::<Vec<_>>()
             .join("; ");
-        return Err(AnswerError::GraphQl(one_line(&messages)));
+        return Err(AnswerError::GraphQl(clipped(&messages)));
     }
     let data = answer
         .data
@@ -211,7 +208,7 @@ pub fn parse_answer(
     };
     let answered = format!("{}/{}", package.namespace, package.package_name);
     if answered.parse::<PackageName>().ok().as_ref() != Some(name) {
-        return Err(AnswerError::Malformed(one_line(&format!(
+        return Err(AnswerError::Malformed(clipped(&format!(
             "asked for {name}, the answer is about `{answered}`"
         ))));
     }
@@ -357,7 +354,7 @@ fn convert_package(
         let Ok(version) = parse_version(&text) else {
             tracing::warn!(
                 "{name}: the registry lists version `{}`, which is not semver; ignored",
-                one_line(&text)
+                clipped(&text)
             );
             continue;
         };
@@ -370,7 +367,7 @@ fn convert_package(
                 v3: convert_node(WebcVersion::V3, v.v3, allow_insecure_http),
             },
             Err(e) => {
-                let why = one_line(&format!(
+                let why = clipped(&format!(
                     "the version's fields do not match the schema: {e}"
                 ));
                 Release {
@@ -393,7 +390,7 @@ fn convert_node(webc: WebcVersion, node: Option<answer::Node>, allow_insecure_ht
         (Some(url), Some(hash)) => (url, hash),
         (None, None) => return Offer::NotOffered,
         (None, Some(hash)) => {
-            return Offer::Invalid(one_line(&format!(
+            return Offer::Invalid(clipped(&format!(
                 "the node has a hash (`{hash}`) but no download URL"
             )));
         }
@@ -404,7 +401,7 @@ fn convert_node(webc: WebcVersion, node: Option<answer::Node>, allow_insecure_ht
         Some("V2") => Some(WebcVersion::V2),
         Some("V3") => Some(WebcVersion::V3),
         Some(other) => {
-            return Offer::Invalid(one_line(&format!("unknown webcVersion `{other}`")));
+            return Offer::Invalid(clipped(&format!("unknown webcVersion `{other}`")));
         }
     };
     let node = Node {
@@ -417,7 +414,7 @@ fn convert_node(webc: WebcVersion, node: Option<answer::Node>, allow_insecure_ht
     };
     match node.into_distribution(webc, allow_insecure_http) {
         Ok(d) => Offer::Offered(d),
-        Err(reason) => Offer::Invalid(one_line(&reason)),
+        Err(reason) => Offer::Invalid(clipped(&reason)),
     }
 }
 

@@ -15,7 +15,7 @@
 //!
 //! The signature (hex, 128 digits) and the signer's public key (hex, 64 digits) travel in the
 //! manifest's annotations [`SIGNATURE_KEY`] and [`SIGNER_KEY`]. Keys are those of
-//! `webcpm registry keygen` ([`crate::fleet::document`]): a hex secret seed in a file for the
+//! `webcpm-registry keygen` ([`crate::fleet::document`]): a hex secret seed in a file for the
 //! pushers, its hex public key for everyone else.
 
 use std::collections::BTreeMap;
@@ -69,7 +69,7 @@ pub enum SignatureError {
         source: std::io::Error,
     },
     #[error(
-        "the signing key file {path} (compile.shared_signing_key) is not a key that `webcpm registry keygen` writes: {reason}"
+        "the signing key file {path} (compile.shared_signing_key) is not a key that `webcpm-registry keygen` writes: {reason}"
     )]
     BadKeyFile { path: PathBuf, reason: String },
 }
@@ -146,7 +146,7 @@ impl Claim {
     }
 }
 
-/// Reads a pusher's signing key: a file as `webcpm registry keygen --root DIR` writes it
+/// Reads a pusher's signing key: a file as `webcpm-registry keygen --root DIR` writes it
 /// (`DIR/policy-key`, a hex secret seed).
 pub fn read_signing_key(path: &Path) -> Result<SigningKey, SignatureError> {
     let text = std::fs::read_to_string(path).map_err(|source| SignatureError::KeyFile {

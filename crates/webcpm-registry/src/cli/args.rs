@@ -216,9 +216,9 @@ pub(crate) enum FleetCommand {
     Automate {
         #[command(flatten)]
         place: RegistryPlace,
-        /// halt, rollback or off
+        /// What to do: halt, rollback or off
         #[arg(long, value_name = "ACTION")]
-        on_regression: Option<String>,
+        on_regression: Option<crate::fleet::OnRegression>,
         /// Reports of each format needed before comparing
         #[arg(long, value_name = "N")]
         min_samples: Option<u32>,

@@ -1,5 +1,5 @@
 //! `webcpm-registry`, the operator's command line: parses arguments, runs one command of
-//! [`commands`], and renders its result or its [`failure::Failure`] once, with an exit code (the
+//! `commands`, and renders its result or its `Failure` once, with an exit code (the
 //! same codes and `--json` error shape as `webcpm`). This is the one place of the crate that
 //! prints: data on stdout, logs and errors on stderr.
 

@@ -31,7 +31,7 @@
 //! - `reports(id, received_at, client, package, version, format, phase, ok, error_class,
 //!   bucket)`: the clients' outcome reports (`client` is a salted hash).
 //!
-//! The rollout tables are read and written by the registry's fleet module (`server/fleet/`).
+//! The rollout tables are read and written by the registry's fleet module ([`crate::fleet`]).
 //!
 //! Invariant: a `versions` row is written only after both of its blobs are in the blob store
 //! (`DIR/blobs/` or the OCI registry), in one transaction, so a reader never sees a version whose
@@ -133,16 +133,7 @@ impl std::fmt::Debug for Database {
     }
 }
 
-/// A URL with its password replaced by `***`.
-fn redact(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut parsed) if parsed.password().is_some() => {
-            let _ = parsed.set_password(Some("***"));
-            parsed.to_string()
-        }
-        _ => url.to_string(),
-    }
-}
+use webcpm_net::http::redact;
 
 /// One stored format of one version.
 #[derive(Debug, Clone, PartialEq, Eq)]

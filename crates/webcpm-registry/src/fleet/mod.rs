@@ -1,11 +1,11 @@
 //! Fleet control on the registry: the rollout policy it signs and serves, the operator's changes
 //! to it, the clients' outcome reports, and the automation that halts or rolls back a bad v3.
 //!
-//! The operator's commands (`webcpm registry rollout ...`) write the registry root's database
+//! The operator's commands (`webcpm-registry rollout ...`) write the registry root's database
 //! directly; a running `registry serve` reads the policy in force on every request, so a change
 //! reaches clients at their next refresh without a restart. Every change is a new
-//! `policy_version` with who, when and why ([`state`]). The signing key lives beside the
-//! database ([`keys`]).
+//! `policy_version` with who, when and why (`state.rs`). The signing key lives beside the
+//! database (`keys.rs`).
 
 mod automation;
 mod keys;

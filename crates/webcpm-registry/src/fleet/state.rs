@@ -167,7 +167,9 @@ pub struct ChangeRecord {
 }
 
 /// What the registry does when v3 fails more than v2.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum OnRegression {
     Off,

@@ -31,7 +31,7 @@ use wasmer_wasix::{
     PluggableRuntime, SpawnError, UnsupportedVirtualNetworking, WasiRuntimeError, WasiThreadError,
 };
 
-use super::backend::{self, Backend, EngineError, Miss, Module};
+use super::backend::{self, Backend, EngineError, Miss, Module, Program};
 use super::options::{Command, Limits, RunError, RunOptions};
 
 /// What the artifacts depend on besides the target: Cargo.toml pins this Wasmer.
@@ -127,7 +127,7 @@ impl Backend for Wasix {
 
     fn compile(&self, atom: &str, wasm: &[u8]) -> Result<Module, EngineError> {
         wasmer::Module::new(&self.engine, wasm)
-            .map(Module::Wasmer)
+            .map(|module| self.loaded(module))
             .map_err(|e| Self::compile_error(atom, e))
     }
 
@@ -141,22 +141,25 @@ impl Backend for Wasix {
         // checks the artifact's header and version itself. As for wasmtime's artifacts, whoever
         // can write the store's directory can run native code as its user anyway.
         unsafe { wasmer::Module::deserialize_from_file(&self.engine, path) }
-            .map(Module::Wasmer)
+            .map(|module| self.loaded(module))
             .map_err(|e| Miss::Header {
                 path: path.to_path_buf(),
                 reason: e.to_string(),
             })
     }
+}
 
-    fn run(&self, module: &Module, options: RunOptions) -> Result<i32, RunError> {
-        let Module::Wasmer(module) = module else {
-            return Err(RunError::Setup {
-                module: options.module_name,
-                reason: "a wasmtime module cannot run on Wasmer".into(),
-            });
-        };
+/// A module Wasmer loaded, with its engine and the limits it runs under.
+struct Loaded {
+    engine: wasmer::Engine,
+    module: wasmer::Module,
+    limits: Limits,
+}
+
+impl Program for Loaded {
+    fn run(&self, options: RunOptions) -> Result<i32, RunError> {
         let name = options.module_name.clone();
-        let (engine, module) = (self.engine.clone(), module.clone());
+        let (engine, module) = (self.engine.clone(), self.module.clone());
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
             let _ = tx.send(run_program(engine, module, options));
@@ -173,6 +176,16 @@ impl Backend for Wasix {
             })?,
             None => rx.recv().map_err(|_| died(&name))?,
         }
+    }
+}
+
+impl Wasix {
+    fn loaded(&self, module: wasmer::Module) -> Module {
+        Module::new(Loaded {
+            engine: self.engine.clone(),
+            module,
+            limits: self.limits.clone(),
+        })
     }
 }
 

@@ -1,4 +1,4 @@
-//! `webcpm registry keygen` and `webcpm registry rollout status|set|halt|rollback|resume|
+//! `webcpm-registry keygen` and `rollout status|set|halt|rollback|resume|
 //! automate`: the operator's side of fleet control. Every change is written to the registry
 //! root's database with a new policy version, who made it and why; a running `registry serve`
 //! publishes it at once.
@@ -133,7 +133,7 @@ fn storage(place: &RegistryPlace) -> Result<crate::Storage, Failure> {
 fn automate(
     global: &GlobalArgs,
     place: &RegistryPlace,
-    on_regression: Option<String>,
+    on_regression: Option<OnRegression>,
     min_samples: Option<u32>,
     threshold: Option<f64>,
     window: Option<u64>,
@@ -141,15 +141,7 @@ fn automate(
     let storage = storage(place)?;
     let mut a: Automation = fleet::status(&storage, now())?.automation;
     if let Some(action) = on_regression {
-        a.on_regression = match action.as_str() {
-            "halt" => OnRegression::Halt,
-            "rollback" => OnRegression::Rollback,
-            "off" => OnRegression::Off,
-            _ => {
-                return Err(Failure::usage(format!("unknown action `{action}`"))
-                    .hint("pass --on-regression halt, rollback or off"));
-            }
-        }
+        a.on_regression = action;
     }
     a.min_samples = min_samples.unwrap_or(a.min_samples).max(1);
     a.threshold = threshold.unwrap_or(a.threshold).max(0.0);
