@@ -8,7 +8,6 @@
 use crate::artifacts::PrepareError;
 use crate::fetch::FetchError;
 use crate::install::InstallError;
-use crate::printer::{err, out};
 use crate::registry::RegistryError;
 use crate::registry::publish::PublishClientError;
 use crate::resolver::ResolveError;
@@ -102,18 +101,7 @@ impl Failure {
 
     /// Prints the failure on stderr, and as JSON on stdout with `--json`.
     pub(super) fn render(&self, json: bool) {
-        if json {
-            let value = serde_json::json!({
-                "error": self.message,
-                "kind": self.kind,
-                "hints": self.hints,
-            });
-            out!("{value}");
-        }
-        err!("error: {}", self.message);
-        for hint in &self.hints {
-            err!("  hint: {hint}");
-        }
+        webcpm_cli_common::render_failure(json, &self.message, &self.kind, &self.hints);
     }
 }
 

@@ -22,10 +22,7 @@ mod registry_bin;
 mod reporters;
 mod requests;
 
-use crate::printer::out;
-use std::io::IsTerminal;
-
-use clap::Parser;
+use webcpm_cli_common::NotParsed;
 
 use crate::fleet::reports::Phase;
 use crate::install::Network;
@@ -36,45 +33,20 @@ use failure::{ExitStatus, Failure, FailureKind};
 use follow::Wait;
 
 fn init_logging(global: &GlobalArgs) {
-    let default = match (global.quiet, global.verbose) {
-        (true, _) => "error",
-        (false, 0) => "warn",
-        (false, 1) => "info",
-        (false, _) => "debug",
-    };
     // Wasmer reports how a WASIX program ended on stderr itself, as `wasmer run` shows it; its
     // log of the same event would say it twice. `-v` shows Wasmer's warnings too.
     let wasmer = match global.verbose {
         0 => "wasmer_wasix=off,",
         _ => "",
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-        tracing_subscriber::EnvFilter::new(format!("webcpm={default},{wasmer}warn"))
-    });
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
-        .with_target(false)
-        .without_time()
-        .try_init();
+    webcpm_cli_common::init_logging(global.quiet, global.verbose, wasmer);
 }
 
 /// Parses the arguments; on a usage error, says so (as JSON too with `--json`).
 fn parse() -> Result<Cli, ExitStatus> {
-    let json_requested = std::env::args().any(|a| a == "--json");
-    Cli::try_parse().map_err(|e| {
-        use clap::error::ErrorKind;
-        if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
-            let _ = e.print();
-            return ExitStatus::Success;
-        }
-        if json_requested {
-            let value = serde_json::json!({"error": e.kind().to_string(), "kind": FailureKind::Usage, "hints": []});
-            out!("{value}");
-        }
-        let _ = e.print();
-        ExitStatus::Failed(FailureKind::Usage)
+    webcpm_cli_common::parse(&FailureKind::Usage).map_err(|not| match not {
+        NotParsed::Shown => ExitStatus::Success,
+        NotParsed::Usage => ExitStatus::Failed(FailureKind::Usage),
     })
 }
 

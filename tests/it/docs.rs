@@ -178,20 +178,20 @@ fn check_page(page: &str) {
         "docs/{page}: the tested blocks and the entries of EXPECTED differ in number"
     );
     for (index, (block, strings)) in blocks.iter().zip(expected).enumerate() {
-        run_block(page, index, block, strings);
+        run_block(&format!("docs/{page}"), index, block, strings);
     }
 }
 
 /// Runs one block; returns without running it when a service it needs is not installed (the
 /// service says so, or fails the test under `WEBCPM_REQUIRE_SERVICES`).
-fn run_block(page: &str, index: usize, block: &str, strings: &[&str]) {
+pub(crate) fn run_block(file: &str, index: usize, block: &str, strings: &[&str]) {
     let mut script = block.to_string();
     for address in PORTS {
         script = script.replace(address, &format!("127.0.0.1:{}", free_port()));
     }
     let _postgres = if script.contains(POSTGRES) {
         let Some(pg) = Postgres::start() else {
-            return skipped(page, index);
+            return skipped(file, index);
         };
         script = script.replace(POSTGRES, &pg.database("webcpm"));
         Some(pg)
@@ -200,7 +200,7 @@ fn run_block(page: &str, index: usize, block: &str, strings: &[&str]) {
     };
     let _oci = if script.contains(OCI) {
         let Some(oci) = OciRegistry::start() else {
-            return skipped(page, index);
+            return skipped(file, index);
         };
         script = script.replace(OCI, &format!("oci://127.0.0.1:{}", oci.port));
         Some(oci)
@@ -252,25 +252,25 @@ fn run_block(page: &str, index: usize, block: &str, strings: &[&str]) {
     let stdout = std::fs::read_to_string(&out_path).unwrap_or_default();
     let stderr = std::fs::read_to_string(&err_path).unwrap_or_default();
     eprintln!(
-        "$ docs/{page} block {index}\n{script}\n--- exit {:?}\n--- stdout\n{stdout}--- stderr\n{stderr}",
+        "$ {file} block {index}\n{script}\n--- exit {:?}\n--- stdout\n{stdout}--- stderr\n{stderr}",
         status.map(|s| s.code())
     );
     let status = status.unwrap_or_else(|| {
-        panic!("docs/{page} block {index} ran longer than {DEADLINE:?} and was stopped")
+        panic!("{file} block {index} ran longer than {DEADLINE:?} and was stopped")
     });
-    assert_eq!(status.code(), Some(0), "docs/{page} block {index} failed");
+    assert_eq!(status.code(), Some(0), "{file} block {index} failed");
     for s in strings {
         assert!(
             stdout.contains(s),
-            "docs/{page} block {index} did not print {s:?}"
+            "{file} block {index} did not print {s:?}"
         );
     }
 }
 
-fn skipped(page: &str, index: usize) {
+fn skipped(file: &str, index: usize) {
     let _ = writeln!(
         std::io::stderr(),
-        "skipped: docs/{page} block {index} needs a service that is not available here"
+        "skipped: {file} block {index} needs a service that is not available here"
     );
 }
 

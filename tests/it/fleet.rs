@@ -574,3 +574,34 @@ fn a_rotated_key_is_followed_by_clients_that_pinned_the_old_one() {
         "{out}"
     );
 }
+
+/// An outcome report whose error class is cut inside a multi-byte character is stored (cut at a
+/// character boundary), not answered with a panic.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_report_cut_inside_a_character_is_taken() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path();
+    let root = home.join("registry");
+    keygen(home, &root, &[]);
+    let registry = Registry::start(home, &root);
+    // 31 ASCII bytes, then a two-byte character across the 32-byte limit.
+    let class = format!("{}é and more", "x".repeat(31));
+    let batch = serde_json::json!({
+        "client": "c0",
+        "reports": [{
+            "package": "test/hello", "version": "1.0.0", "format": "v3", "phase": "run",
+            "ok": false, "error_class": class, "bucket": 7
+        }]
+    });
+    let url = fleet::reports_url(&fleet::policy_url(&registry.url));
+    let answer = reqwest::Client::new()
+        .post(&url)
+        .json(&batch)
+        .send()
+        .await
+        .unwrap();
+    assert!(answer.status().is_success(), "{}", answer.status());
+    let status = operator(home, &root, &["status"]);
+    let hello = &status["rates"]["packages"]["test/hello"]["v3"];
+    assert_eq!(hello["failures"], 1, "{status}");
+}

@@ -67,25 +67,9 @@ impl Failure {
         ExitStatus::Failed(self.kind)
     }
 
-    /// The failure as one JSON line on stdout.
-    pub(crate) fn render_json(&self) {
-        let value = serde_json::json!({
-            "error": self.message,
-            "kind": self.kind,
-            "hints": self.hints,
-        });
-        println!("{value}");
-    }
-
     /// Prints the failure on stderr, and as JSON on stdout with `--json`.
     pub(crate) fn render(&self, json: bool) {
-        if json {
-            self.render_json();
-        }
-        eprintln!("error: {}", self.message);
-        for hint in &self.hints {
-            eprintln!("  hint: {hint}");
-        }
+        webcpm_cli_common::render_failure(json, &self.message, &self.kind, &self.hints);
     }
 }
 

@@ -7,45 +7,16 @@ mod args;
 mod commands;
 mod failure;
 
-use std::io::IsTerminal;
+use webcpm_cli_common::NotParsed;
 
-use clap::Parser;
-
-use args::{Cli, GlobalArgs, RegistryCommand};
+use args::{Cli, RegistryCommand};
 use failure::{ExitStatus, Failure, FailureKind};
-
-fn init_logging(global: &GlobalArgs) {
-    let default = match (global.quiet, global.verbose) {
-        (true, _) => "error",
-        (false, 0) => "warn",
-        (false, 1) => "info",
-        (false, _) => "debug",
-    };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("webcpm={default},warn")));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
-        .with_target(false)
-        .without_time()
-        .try_init();
-}
 
 /// Parses the arguments; on a usage error, says so (as JSON too with `--json`).
 fn parse() -> Result<Cli, ExitStatus> {
-    let json_requested = std::env::args().any(|a| a == "--json");
-    Cli::try_parse().map_err(|e| {
-        use clap::error::ErrorKind;
-        if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
-            let _ = e.print();
-            return ExitStatus::Success;
-        }
-        if json_requested {
-            Failure::usage(e.kind().to_string()).render_json();
-        }
-        let _ = e.print();
-        ExitStatus::Failed(FailureKind::Usage)
+    webcpm_cli_common::parse(&FailureKind::Usage).map_err(|not| match not {
+        NotParsed::Shown => ExitStatus::Success,
+        NotParsed::Usage => ExitStatus::Failed(FailureKind::Usage),
     })
 }
 
@@ -55,7 +26,7 @@ pub fn main() -> i32 {
         Ok(cli) => cli,
         Err(status) => return status.code(),
     };
-    init_logging(&cli.global);
+    webcpm_cli_common::init_logging(cli.global.quiet, cli.global.verbose, "");
     let json = cli.global.json;
     let status = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

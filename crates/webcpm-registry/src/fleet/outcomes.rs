@@ -93,7 +93,9 @@ pub(super) fn insert(
                     r.format.as_str(),
                     phase.as_str().unwrap_or("run"),
                     r.ok,
-                    r.error_class.as_deref().map(|c| &c[..c.len().min(32)]),
+                    r.error_class
+                        .as_deref()
+                        .map(|c| &c[..c.floor_char_boundary(32)]),
                     r.bucket
                 ],
             )
