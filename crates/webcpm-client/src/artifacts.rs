@@ -66,7 +66,7 @@ impl CompileReporter for Quiet {
 }
 
 /// Maps and parses a stored blob (checked when it entered the store, so not checked again).
-pub fn open_blob(store: &Store, blob: &Sha256Digest) -> Result<Checked, PrepareError> {
+pub(crate) fn open_blob(store: &Store, blob: &Sha256Digest) -> Result<Checked, PrepareError> {
     let path = store.blob_path(blob);
     let bytes = container::map_file(&path).map_err(|source| StoreError::Io { path, source })?;
     container::open_stored(bytes).map_err(|source| PrepareError::Container {
@@ -296,7 +296,7 @@ pub async fn prepare(
 /// first compiles, the others find its artifact (unless `when` is [`Recompile::Always`]). With a
 /// shared cache, its artifact is pulled instead when it has one that passes the checks, and one
 /// compiled here is pushed there.
-pub fn compile_one(
+pub(crate) fn compile_one(
     store: &Store,
     backend: &dyn Backend,
     how: &Compiling,

@@ -44,7 +44,7 @@ use crate::package::{
 use crate::resolver::{Lookup, PackageSource, Resolution};
 
 /// The format version this webcpm writes and reads.
-pub const VERSION: u32 = 1;
+pub(crate) const VERSION: u32 = 1;
 
 /// Why a lockfile cannot be used.
 #[derive(Debug, thiserror::Error)]

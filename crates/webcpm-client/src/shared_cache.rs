@@ -26,8 +26,8 @@ pub const ARTIFACT_TYPE: &str = "application/vnd.webcpm.compiled.v1";
 pub const LAYER_TYPE: &str = "application/vnd.webcpm.compiled.artifact";
 pub const ENGINE_KEY: &str = "dev.webcpm.engine-hash";
 pub const ATOM_KEY: &str = "dev.webcpm.atom-sha256";
-pub const VERSION_KEY: &str = "dev.webcpm.version";
-pub const BACKEND_KEY: &str = "dev.webcpm.engine";
+pub(crate) const VERSION_KEY: &str = "dev.webcpm.version";
+pub(crate) const BACKEND_KEY: &str = "dev.webcpm.engine";
 
 /// The shared repository of compiled code, the key its artifacts must be signed with, and, on
 /// the machines that push, the secret half of that key.

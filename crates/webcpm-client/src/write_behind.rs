@@ -17,7 +17,7 @@ use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot};
 
 /// Bytes written between two requests to start write-back.
-pub const WINDOW: u64 = 8 << 20;
+pub(crate) const WINDOW: u64 = 8 << 20;
 
 /// Chunks queued for the thread at most (reqwest's chunks are at most a few tens of KiB).
 const QUEUE: usize = 256;

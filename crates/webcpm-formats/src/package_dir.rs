@@ -86,7 +86,7 @@ pub fn build(dir: &Path) -> Result<Built, DirError> {
 
 /// The directory's manifest: `wasmer.toml`, else `wapm.toml` (its older name, which Wasmer
 /// still reads).
-pub fn manifest_path(dir: &Path) -> PathBuf {
+pub(crate) fn manifest_path(dir: &Path) -> PathBuf {
     let wasmer = dir.join("wasmer.toml");
     let wapm = dir.join("wapm.toml");
     match !wasmer.exists() && wapm.exists() {

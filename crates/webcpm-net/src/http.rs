@@ -187,7 +187,7 @@ impl std::fmt::Display for Secret {
 }
 
 /// The longest `Retry-After` that is honoured; a server asking for more gets this much.
-pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
+pub(crate) const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
 
 /// A `Retry-After` header in seconds (HTTP dates are not honoured), capped at
 /// [`MAX_RETRY_AFTER`].

@@ -317,7 +317,7 @@ impl NodeFault {
 }
 
 /// The `webcManifest` a `bad-manifest` rule serves.
-pub const BAD_MANIFEST: &str = "{\"this is\": not JSON";
+pub(crate) const BAD_MANIFEST: &str = "{\"this is\": not JSON";
 
 /// What the GraphQL handler is to do with a query.
 pub enum GraphqlFault {
@@ -450,7 +450,7 @@ impl Faults {
 }
 
 /// The answer for actions that need no file: `status` and `reset`.
-pub fn early_response(action: &Action) -> Option<Response> {
+pub(crate) fn early_response(action: &Action) -> Option<Response> {
     let response = match action {
         Action::Status {
             status,
@@ -481,7 +481,7 @@ pub fn early_response(action: &Action) -> Option<Response> {
 
 /// Shapes a blob response for a body-level action: `stream` yields the `count` bytes of the
 /// file that start at `start`; `len` is the file's length.
-pub fn shape_blob(
+pub(crate) fn shape_blob(
     action: &Action,
     mut response: axum::http::response::Builder,
     stream: impl Stream<Item = std::io::Result<Bytes>> + Send + 'static,

@@ -23,10 +23,10 @@ use super::db::{PackageRecord, VersionRecord};
 use crate::package::Sha256Digest;
 
 /// The hash the broken version's nodes carry.
-pub const BROKEN_HASH: &str = "1234asdf";
+pub(crate) const BROKEN_HASH: &str = "1234asdf";
 
 /// The URL the broken version's v2 node carries.
-pub const BROKEN_URL: &str = "https://example.com/";
+pub(crate) const BROKEN_URL: &str = "https://example.com/";
 
 /// The real-shapes switch: the signing key and the lifetime of URLs.
 #[derive(Debug, Clone)]

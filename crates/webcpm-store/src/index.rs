@@ -45,7 +45,7 @@ pub use sql::IndexError;
 use sql::now_ms;
 
 /// The schema version this binary writes.
-pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+pub(crate) const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
 /// Append-only: never edit a released entry, add a new one.
 const MIGRATIONS: &[&str] = &[

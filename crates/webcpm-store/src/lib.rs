@@ -34,10 +34,10 @@ use std::path::{Path, PathBuf};
 pub use gc::GcReport;
 pub use index::{
     ArtifactEntry, ArtifactRow, AtomRow, BaselineOnly, BlobEntry, BlobRow, Capability, Decision,
-    Event, Index, IndexError, InstallMember, InstallRecord, Installed, Repoint, SCHEMA_VERSION,
+    Event, Index, IndexError, InstallMember, InstallRecord, Installed, Repoint,
 };
 pub use lock::{FileLock, LockError, Mode as LockMode};
-pub use verify::{Orphans, VerifyMode, VerifyReport, hash_file};
+pub use verify::{Orphans, VerifyMode, VerifyReport};
 
 use webcpm_formats::package::{Sha256Digest, WebcVersion};
 

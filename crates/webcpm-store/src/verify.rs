@@ -54,7 +54,7 @@ impl VerifyReport {
 }
 
 /// The SHA-256 and length of a file, read in blocks.
-pub fn hash_file(path: &Path) -> std::io::Result<(Sha256Digest, u64)> {
+pub(crate) fn hash_file(path: &Path) -> std::io::Result<(Sha256Digest, u64)> {
     let mut file = fs::File::open(path)?;
     let mut hasher = sha2::Sha256::new();
     let mut buf = vec![0u8; 1 << 20];

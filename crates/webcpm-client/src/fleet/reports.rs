@@ -22,9 +22,9 @@ use std::time::Duration;
 use sha2::Digest;
 
 /// The most reports kept while the registry is away.
-pub const MAX_QUEUED: usize = 1000;
+pub(crate) const MAX_QUEUED: usize = 1000;
 /// The most reports sent at once.
-pub const BATCH: usize = 200;
+pub(crate) const BATCH: usize = 200;
 
 pub use webcpm_formats::report::{Batch, Phase, Report};
 

@@ -307,7 +307,7 @@ fn keep_locked(
 }
 
 /// Takes the lock file `dir/name` (both made if missing), waiting for it; released on drop.
-pub fn lock_in(dir: &Path, name: &str) -> std::io::Result<File> {
+pub(crate) fn lock_in(dir: &Path, name: &str) -> std::io::Result<File> {
     std::fs::create_dir_all(dir)?;
     let file = File::options()
         .create(true)
@@ -319,7 +319,7 @@ pub fn lock_in(dir: &Path, name: &str) -> std::io::Result<File> {
 }
 
 /// Replaces `dir/name` whole: a temporary file in `dir`, fsynced, renamed over it.
-pub fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), SourceError> {
+pub(crate) fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), SourceError> {
     let target = dir.join(name);
     let mut temp = tempfile::Builder::new()
         .prefix(&format!(".{name}-"))

@@ -115,7 +115,7 @@ mod answer {
 }
 
 /// The largest GraphQL answer read; a registry that sends more is refused.
-pub const MAX_ANSWER: usize = 64 << 20;
+pub(crate) const MAX_ANSWER: usize = 64 << 20;
 
 /// The longest error text taken from a registry's answer into a message.
 const MAX_MESSAGE: usize = 500;

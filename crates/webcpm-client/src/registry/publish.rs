@@ -38,7 +38,7 @@ struct GenerateUploadUrl;
 struct PublishPackage;
 
 /// The size of one upload request.
-pub const CHUNK: usize = 4 << 20;
+pub(crate) const CHUNK: usize = 4 << 20;
 
 /// The longest text taken from a registry's answer into a message.
 const MAX_MESSAGE: usize = 500;

@@ -11,7 +11,7 @@ use crate::package::{InputError, PackageName, WebcVersion};
 use crate::policy::Forced;
 
 /// The built-in defaults.
-pub const DEFAULTS: &str = include_str!("../../../../config/default.toml");
+pub(crate) const DEFAULTS: &str = include_str!("../../../../config/default.toml");
 
 /// Where a value came from.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]

@@ -21,7 +21,7 @@ use std::time::Duration;
 
 pub use edit::{Edit, EditError, Readers, edit_file};
 pub use env::ENV_VARS;
-pub use layers::{DEFAULTS, Layer, SettingsError, Sources, parse_value};
+pub use layers::{Layer, SettingsError, Sources, parse_value};
 
 use layers::Layered;
 

@@ -268,7 +268,7 @@ pub fn command(
 /// `wasi@unstable_`, `https://webc.org/runner/wasi` and what Wasmer's own check lets through after
 /// it (`https://webc.org/runner/wasi@unstable_`, `https://webc.org/runner/wasi/command@unstable_`
 /// of early WebC files).
-pub fn is_wasi_runner(runner: &str) -> bool {
+pub(crate) fn is_wasi_runner(runner: &str) -> bool {
     let name = runner
         .strip_prefix("https://webc.org/runner/")
         .unwrap_or(runner);
