@@ -209,3 +209,47 @@ fn bad_input_to_registry_add_is_refused_and_writes_nothing() {
     let again = publish(home, &root, &good, &["--force"]);
     assert_eq!(again["v3"]["sha256"], first["v3"]["sha256"]);
 }
+
+/// `webcpm registry …` runs `webcpm-registry` with the same arguments: its output, its exit codes,
+/// the global flags `webcpm` took before `registry` (`--json`), and `webcpm`'s own global flags
+/// after it, which `webcpm` accepted there before the registry was a binary of its own.
+#[test]
+fn webcpm_registry_runs_the_registry_binary() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path();
+    let root = home.join("registry");
+    let made = run(webcpm(home)
+        .args([
+            "--json",
+            "registry",
+            "token",
+            "create",
+            "--namespace",
+            "me",
+            "--root",
+        ])
+        .arg(&root)
+        .arg("--home")
+        .arg(home.join("elsewhere")));
+    assert_eq!(made.status.code(), Some(0), "{}", stderr(&made));
+    assert_eq!(json(&made)["namespace"], "me");
+    let bad = run(webcpm(home)
+        .args([
+            "registry",
+            "token",
+            "create",
+            "--namespace",
+            "no/pe",
+            "--root",
+        ])
+        .arg(&root));
+    assert_eq!(bad.status.code(), Some(2), "{}", stderr(&bad));
+    assert!(stderr(&bad).contains("error:"), "{}", stderr(&bad));
+    let help = run(webcpm(home).args(["registry", "--help"]));
+    assert_eq!(help.status.code(), Some(0));
+    assert!(
+        stdout(&help).contains("webcpm-registry"),
+        "{}",
+        stdout(&help)
+    );
+}

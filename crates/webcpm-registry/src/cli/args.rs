@@ -33,6 +33,23 @@ pub(crate) struct GlobalArgs {
     /// More log output on stderr (-vv for debug)
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub(crate) verbose: u8,
+    /// `webcpm`'s own global flags, taken and ignored, so that a `webcpm registry …` command
+    /// line that gave them (as `webcpm` accepted them there) still runs.
+    #[command(flatten)]
+    #[allow(dead_code)]
+    client: ClientGlobals,
+}
+
+/// `webcpm`'s `--home`, `--registry` and `--config`, which no registry command reads.
+#[derive(Debug, Args, Clone, Default)]
+#[allow(dead_code)]
+pub(crate) struct ClientGlobals {
+    #[arg(long, global = true, hide = true, value_name = "DIR")]
+    home: Option<PathBuf>,
+    #[arg(long, global = true, hide = true, value_name = "URL")]
+    registry: Option<String>,
+    #[arg(long, global = true, hide = true, value_name = "FILE")]
+    config: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
