@@ -197,6 +197,11 @@ impl Rule {
     }
 }
 
+/// A TOML error as one line, without the file excerpt around it.
+fn toml_message(e: toml::de::Error) -> String {
+    e.message().replace('\n', " ").trim().to_string()
+}
+
 /// A `[[fault]]` table split into its scope (the keys every action shares) and its action (the
 /// rest, `action` included), each read by serde.
 fn split(mut table: toml::Table) -> Result<(Action, ScopeText), String> {
@@ -206,9 +211,8 @@ fn split(mut table: toml::Table) -> Result<(Action, ScopeText), String> {
             scope.insert(key.to_string(), value);
         }
     }
-    let message = |e: toml::de::Error| e.message().replace('\n', " ").trim().to_string();
-    let action = Action::deserialize(toml::Value::Table(table)).map_err(message)?;
-    let scope = ScopeText::deserialize(toml::Value::Table(scope)).map_err(message)?;
+    let action = Action::deserialize(toml::Value::Table(table)).map_err(toml_message)?;
+    let scope = ScopeText::deserialize(toml::Value::Table(scope)).map_err(toml_message)?;
     Ok((action.checked()?, scope))
 }
 
@@ -351,8 +355,7 @@ impl Faults {
 
     /// Parses the TOML text of a fault file.
     pub fn parse(text: &str) -> Result<Faults, String> {
-        let file: FileText =
-            toml::from_str(text).map_err(|e| e.message().replace('\n', " ").trim().to_string())?;
+        let file: FileText = toml::from_str(text).map_err(toml_message)?;
         let rules = file
             .fault
             .into_iter()
