@@ -160,7 +160,17 @@ async fn flush(
     drop(store);
     let client = reports::client_id(&config.url, &id);
     let url = fleet::reports_url(&config.url);
-    match reports::flush(http, &url, &dir, &client, timeout).await {
+    let outbox = reports::Outbox {
+        url: &url,
+        client: &client,
+        token: ctx
+            .settings
+            .fleet
+            .report_token
+            .as_ref()
+            .map(|t| t.val.as_str()),
+    };
+    match reports::flush(http, &outbox, &dir, timeout).await {
         Ok(n) => n,
         Err(e) => {
             tracing::info!("{e}");

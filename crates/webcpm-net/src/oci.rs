@@ -184,6 +184,18 @@ impl OciRepo {
             .map_err(|e| self.failed(e))
     }
 
+    /// Whether the registry answers with these credentials: asks for a blob no one has.
+    pub async fn ping(&self) -> Result<(), OciError> {
+        self.authenticate(RegistryOperation::Pull).await?;
+        let image = self.reference("latest");
+        let nothing = format!("sha256:{}", "0".repeat(64));
+        self.client
+            .blob_exists(&image, &nothing)
+            .await
+            .map(drop)
+            .map_err(|e| self.failed(e))
+    }
+
     /// Stores `bytes` as a blob unless the registry has it already; returns its digest.
     pub async fn push_blob(&self, bytes: bytes::Bytes) -> Result<Sha256Digest, OciError> {
         self.authenticate(RegistryOperation::Push).await?;

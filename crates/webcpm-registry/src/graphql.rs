@@ -127,17 +127,29 @@ async fn load(ctx: &Context<'_>, name: &str) -> async_graphql::Result<Option<Pac
         return Ok(None);
     };
     let catalog = catalog(ctx)?;
+    if let Ok(metrics) = ctx.data::<Arc<super::metrics::Metrics>>() {
+        metrics.resolved();
+    }
     Ok(catalog.package(name).await?.map(|record| PackageNode {
         record: Arc::new(record),
         catalog: Arc::clone(catalog),
     }))
 }
 
+/// What a package lookup costs in a query's complexity (a database query), against the limit
+/// of [`super::schema`]: at most a few hundred lookups in one request.
+pub(crate) const LOOKUP: usize = 100;
+/// How many versions a package's `versions` list is counted as: its fields cost this many times
+/// over. A version's `package` (the way back up the cycle) is priced the same, so that
+/// `versions { package { versions … } }` is refused instead of costing N^depth.
+pub(crate) const VERSIONS: usize = 100;
+
 /// `type Query`
 pub(crate) struct Query;
 
 #[Object(name = "Query")]
 impl Query {
+    #[graphql(complexity = "LOOKUP + child_complexity")]
     async fn get_package(
         &self,
         ctx: &Context<'_>,
@@ -146,6 +158,7 @@ impl Query {
         load(ctx, &name).await
     }
 
+    #[graphql(complexity = "LOOKUP + child_complexity")]
     async fn get_package_version(
         &self,
         ctx: &Context<'_>,
@@ -214,6 +227,7 @@ impl PackageNode {
         })
     }
 
+    #[graphql(complexity = "VERSIONS * child_complexity")]
     async fn versions(&self) -> Option<Vec<Option<VersionNode>>> {
         Some(
             (0..self.record.versions.len())
@@ -258,6 +272,7 @@ impl VersionNode {
         self.package.record.latest() == Some(self.index)
     }
 
+    #[graphql(complexity = "VERSIONS * child_complexity")]
     async fn package(&self) -> PackageNode {
         self.package.clone()
     }

@@ -43,15 +43,20 @@
 //! registry ([`shapes`]: null sizes, one file behind both nodes, a broken version, signed URLs
 //! that expire).
 
+mod access;
 mod add;
 mod blobs;
 mod db;
 pub mod faults;
 pub mod fleet;
 mod graphql;
+mod health;
+mod limits;
+mod metrics;
 mod publish_api;
 mod routes;
 mod schema;
+mod server;
 pub mod shapes;
 mod storage;
 mod tokens;
@@ -72,12 +77,17 @@ use std::time::Duration;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+pub use access::{LogFormat, REQUEST_ID};
 pub use add::{AddOptions, AddReport, BlobReport, PublishError, add, set_archived};
 pub use blobs::{AUTH_ENV as OCI_AUTH_ENV, BlobError};
 pub use db::{Database, DbError};
+pub use limits::{Limits, Rate};
 pub use schema::sdl;
 pub use storage::{Storage, StorageError};
-pub use tokens::{NewToken, TokenError, create as create_token};
+pub use tokens::{
+    NewReportToken, NewToken, Revoked, TokenError, create as create_token, create_report_token,
+    revoke as revoke_token,
+};
 
 /// How long a shutdown waits for downloads in flight before it cuts them.
 const GRACE: Duration = Duration::from_secs(10);
@@ -97,6 +107,10 @@ pub struct ServeOptions {
     pub upload_url: Option<String>,
     /// A file that gets one line per request.
     pub access_log: Option<PathBuf>,
+    /// How those lines are written.
+    pub access_log_format: LogFormat,
+    /// What a request, an address and a token may take.
+    pub limits: Limits,
     /// Allow a listen address that is not loopback.
     pub allow_public: bool,
     /// A fault file ([`faults`], chaos mode); `None` serves faithfully.
@@ -108,6 +122,8 @@ pub struct ServeOptions {
     pub policy_ttl: Duration,
     /// Let `publishPackage` replace a version that is already published.
     pub allow_republish: bool,
+    /// Take outcome reports without a report token (a closed network's fleet).
+    pub open_reports: bool,
 }
 
 /// How long a signed rollout policy stays valid by default: a day.
@@ -123,11 +139,14 @@ impl ServeOptions {
             public_url: None,
             upload_url: None,
             access_log: None,
+            access_log_format: LogFormat::Text,
+            limits: Limits::default(),
             allow_public: false,
             faults: None,
             real_shapes: None,
             policy_ttl: DEFAULT_POLICY_TTL,
             allow_republish: false,
+            open_reports: false,
         }
     }
 }
@@ -201,17 +220,12 @@ impl RunningServer {
         }
     }
 
-    /// Serves until Ctrl-C (then shuts down gracefully) or until the server fails.
+    /// Serves until Ctrl-C or SIGTERM (then stops taking connections and finishes the requests
+    /// in flight, for up to 10 s) or until the server fails.
     pub async fn wait(mut self) -> Result<(), ServerError> {
-        let interrupted = async {
-            if let Err(e) = tokio::signal::ctrl_c().await {
-                tracing::warn!("cannot watch for Ctrl-C: {e}");
-                std::future::pending::<()>().await;
-            }
-        };
         tokio::select! {
             result = &mut self.task => return flatten(result),
-            () = interrupted => tracing::info!("interrupted: shutting down"),
+            signal = stop_signal() => tracing::info!("{signal}: shutting down"),
         }
         self.stop().await
     }
@@ -228,6 +242,35 @@ impl RunningServer {
                 Ok(())
             }
         }
+    }
+}
+
+/// The first of Ctrl-C and (on Unix) SIGTERM, by name.
+async fn stop_signal() -> &'static str {
+    let interrupted = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::warn!("cannot watch for Ctrl-C: {e}");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminated = async {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                term.recv().await;
+            }
+            Err(e) => {
+                tracing::warn!("cannot watch for SIGTERM: {e}");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminated = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupted => "interrupted",
+        () = terminated => "terminated",
     }
 }
 
@@ -273,7 +316,10 @@ async fn blocking<T: Send + 'static>(
 }
 
 /// Opens `--access-log` for appending.
-fn open_access_log(path: &std::path::Path) -> Result<routes::AccessLog, ServerError> {
+fn open_access_log(
+    path: &std::path::Path,
+    format: LogFormat,
+) -> Result<access::AccessLog, ServerError> {
     let file = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -282,7 +328,7 @@ fn open_access_log(path: &std::path::Path) -> Result<routes::AccessLog, ServerEr
             path: path.to_path_buf(),
             source,
         })?;
-    Ok(routes::AccessLog::new(file))
+    Ok(access::AccessLog::new(file, format))
 }
 
 /// Opens the database (migrating it), for the request handlers and for the fault rules when
@@ -309,6 +355,34 @@ async fn open_database(
     ))
 }
 
+/// The layers around every route, outermost last: a panic becomes a 500, the limits hold, the
+/// request is counted, and it gets an id and an access log line.
+fn guard(
+    app: axum::Router,
+    limiter: &Arc<limits::Limiter>,
+    metrics: Arc<metrics::Metrics>,
+    access_log: Option<Arc<access::AccessLog>>,
+) -> axum::Router {
+    use axum::middleware::from_fn_with_state;
+    app.layer(tower_http::catch_panic::CatchPanicLayer::custom(limits::panicked))
+        .layer(from_fn_with_state(Arc::clone(limiter), limits::limit))
+        .layer(from_fn_with_state(metrics, metrics::count))
+        .layer(from_fn_with_state(access_log, access::log_request))
+}
+
+/// Every minute, lets the rate limiter forget addresses and tokens it has not seen lately;
+/// ends with the server.
+async fn forget_idle(limiter: std::sync::Weak<limits::Limiter>) {
+    let mut every = tokio::time::interval(Duration::from_secs(60));
+    loop {
+        every.tick().await;
+        match limiter.upgrade() {
+            Some(limiter) => limiter.forget_idle(),
+            None => return,
+        }
+    }
+}
+
 /// Binds, then serves the registry in `opts.root` on the current tokio runtime; returns at once.
 pub async fn start(opts: ServeOptions) -> Result<RunningServer, ServerError> {
     if !opts.allow_public && !opts.listen.ip().is_loopback() {
@@ -332,8 +406,9 @@ pub async fn start(opts: ServeOptions) -> Result<RunningServer, ServerError> {
     let access_log = opts
         .access_log
         .as_deref()
-        .map(open_access_log)
-        .transpose()?;
+        .map(|path| open_access_log(path, opts.access_log_format))
+        .transpose()?
+        .map(Arc::new);
     let listener = tokio::net::TcpListener::bind(opts.listen)
         .await
         .map_err(|source| ServerError::Bind {
@@ -357,25 +432,31 @@ pub async fn start(opts: ServeOptions) -> Result<RunningServer, ServerError> {
         uploads.unwrap_or_else(|| base_url.clone()),
         opts.allow_republish,
     ));
+    let metrics = Arc::new(metrics::Metrics::new());
     let state = Arc::new(routes::AppState {
         blobs: storage.blobs.clone(),
         pool: Arc::clone(&pool),
-        schema: schema::build_schema(Some(catalog), Some(publishing.clone())),
-        access_log,
+        schema: schema::build_schema(Some(catalog), Some(publishing.clone()), Some(&metrics)),
+        metrics: Arc::clone(&metrics),
         faults,
         shapes,
         publishing,
     });
-    let rollout = fleet::service(&storage.root, Arc::clone(&pool), opts.policy_ttl);
-    let app = routes::router(state, fleet::router(Arc::new(rollout)));
+    let rollout = fleet::service(
+        &storage.root,
+        Arc::clone(&pool),
+        opts.policy_ttl,
+        Arc::clone(&metrics),
+        opts.open_reports,
+    );
+    let operator = health::routes(Arc::clone(&pool), storage.blobs.clone())
+        .merge(metrics::routes(Arc::clone(&metrics), Arc::clone(&pool)));
+    let app = routes::router(state, fleet::router(Arc::new(rollout)), operator);
+    let limiter = Arc::new(limits::Limiter::new(opts.limits.clone(), Arc::clone(&metrics)));
+    let app = guard(app, &limiter, metrics, access_log);
+    tokio::spawn(forget_idle(Arc::downgrade(&limiter)));
     let (stop, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = stopped.await;
-            })
-            .await
-    });
+    let task = tokio::spawn(server::serve(listener, app, opts.limits.clone(), stopped));
     tracing::info!(
         "serving the registry in {} (database {}, blobs {:?}) on http://{addr} (URLs based on {base_url})",
         storage.root.display(),

@@ -385,9 +385,13 @@ impl Mutation {
         })?;
         let file = publishing.take_upload(url, &namespace)?;
         let description = input.description.as_deref();
-        publishing
+        let stored = publishing
             .store(&file, &name, &version, description)
-            .await?;
+            .await;
+        if let Ok(metrics) = ctx.data::<Arc<crate::metrics::Metrics>>() {
+            metrics.published(stored.is_ok());
+        }
+        stored?;
         let node = find_version(ctx, name.as_str(), &version.to_string()).await?;
         Ok(Some(PublishPackagePayload {
             client_mutation_id: input.client_mutation_id,

@@ -10,25 +10,18 @@
 //! registry (`--blobs`), a blob request is answered `307` to the blob there, which serves the
 //! same headers and `Range` itself.
 //!
-//! Access log format (one line per request, appended and written at once when the response
-//! starts): `METHOD PATH RANGE_OR_- STATUS BYTES auth=yes|no fault=NAME|- t=MILLIS`, where
-//! `BYTES` is the body's length as sent in `Content-Length` (0 for `HEAD` and for bodies of
-//! unknown length), `auth` says whether the request carried an `Authorization` header (never its
-//! value), `fault` names the fault rule that fired ([`super::faults`]), and `t` is when the
-//! request arrived, in milliseconds since the Unix epoch.
+//! The access log and request ids are [`super::access`]'s; the limits [`super::limits`]'s.
 //!
 //! Every handler gets the shared [`AppState`]; the fault rules, when `--faults` was given, are
 //! consulted there and shape the answer through [`super::faults`]. With `--real-shapes`, a
 //! download needs a valid, unexpired signature in its query ([`super::shapes`]), else `403`.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use axum::Router;
-use axum::body::{Body, HttpBody};
-use axum::extract::{Path as UrlPath, RawQuery, Request, State};
+use axum::body::Body;
+use axum::extract::{Path as UrlPath, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
-use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use bytes::{BufMut, Bytes, BytesMut};
@@ -37,6 +30,7 @@ use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use super::blobs::{BlobSource, BlobStore};
 use super::db::Pool;
 use super::faults::{self, Faults, GraphqlFault};
+use super::metrics::Metrics;
 use super::publish_api::{self, Bearer, FORBIDDEN, Publishing, UNAUTHENTICATED};
 use super::schema::RegistrySchema;
 use super::web;
@@ -52,7 +46,7 @@ pub(crate) struct AppState {
     /// The database's connections.
     pub pool: Arc<Pool>,
     pub schema: RegistrySchema,
-    pub access_log: Option<AccessLog>,
+    pub metrics: Arc<Metrics>,
     /// The `--faults` rules; `None` serves every request faithfully.
     pub faults: Option<Arc<Faults>>,
     /// `--real-shapes`: downloads need a signed URL.
@@ -61,31 +55,9 @@ pub(crate) struct AppState {
     pub publishing: Arc<Publishing>,
 }
 
-/// The `--access-log` file, opened for appending.
-pub(crate) struct AccessLog {
-    file: Mutex<std::fs::File>,
-}
-
-impl AccessLog {
-    pub(crate) fn new(file: std::fs::File) -> Self {
-        AccessLog {
-            file: Mutex::new(file),
-        }
-    }
-
-    fn write_line(&self, line: &str) {
-        let mut file = self.file.lock().unwrap_or_else(|p| p.into_inner());
-        let mut text = String::with_capacity(line.len() + 1);
-        text.push_str(line);
-        text.push('\n');
-        if let Err(e) = file.write_all(text.as_bytes()).and_then(|()| file.flush()) {
-            tracing::warn!("cannot write the access log: {e}");
-        }
-    }
-}
-
-/// The registry's routes, with the rollout routes nested under `/rollout`.
-pub(crate) fn router(state: Arc<AppState>, rollout: Router) -> Router {
+/// The registry's routes, with the rollout routes nested under `/rollout` and the operator's
+/// (`service`: health and metrics) beside them.
+pub(crate) fn router(state: Arc<AppState>, rollout: Router, service: Router) -> Router {
     Router::new()
         .route("/graphql", get(graphql).post(graphql))
         .route("/blobs/{file}", get(blob))
@@ -93,8 +65,8 @@ pub(crate) fn router(state: Arc<AppState>, rollout: Router) -> Router {
         .with_state(state.clone())
         .merge(publish_api::routes(state.publishing.clone()))
         .merge(web::routes(Arc::clone(&state.pool)))
+        .merge(service)
         .fallback(not_found)
-        .layer(middleware::from_fn_with_state(state, log_request))
 }
 
 async fn not_found() -> StatusCode {
@@ -102,7 +74,7 @@ async fn not_found() -> StatusCode {
 }
 
 /// The bearer token of a request's `Authorization` header.
-fn bearer(headers: &HeaderMap) -> Option<String> {
+pub(crate) fn bearer(headers: &HeaderMap) -> Option<String> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?.trim();
     let (scheme, token) = value.split_once(' ')?;
     let token = token.trim();
@@ -156,51 +128,6 @@ async fn graphql(
         );
     }
     answer
-}
-
-/// Writes the access log line and a tracing event for each request.
-async fn log_request(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
-    let arrived = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis());
-    let method = request.method().clone();
-    let path = request.uri().path().to_string();
-    let auth = if request.headers().contains_key(header::AUTHORIZATION) {
-        "yes"
-    } else {
-        "no"
-    };
-    let range: String = request
-        .headers()
-        .get(header::RANGE)
-        .and_then(|v| v.to_str().ok())
-        .map(|v| v.split_whitespace().collect())
-        .unwrap_or_default();
-    let response = next.run(request).await;
-    let bytes = if method == Method::HEAD {
-        0
-    } else {
-        response
-            .headers()
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse().ok())
-            .or_else(|| HttpBody::size_hint(response.body()).exact())
-            .unwrap_or(0)
-    };
-    let range = if range.is_empty() { "-" } else { &range };
-    let status = response.status().as_u16();
-    let fault = response
-        .extensions()
-        .get::<faults::Applied>()
-        .map_or("-", |a| a.0);
-    let line =
-        format!("{method} {path} {range} {status} {bytes} auth={auth} fault={fault} t={arrived}");
-    tracing::debug!("{line}");
-    if let Some(log) = &state.access_log {
-        log.write_line(&line);
-    }
-    response
 }
 
 /// What a `Range` header asks of a file of `len` bytes.
@@ -311,6 +238,7 @@ async fn blob(
     let path = match state.blobs.source(&digest) {
         BlobSource::File(path) => path,
         BlobSource::Redirect(url) => {
+            state.metrics.downloaded(StatusCode::TEMPORARY_REDIRECT);
             return Response::builder()
                 .status(StatusCode::TEMPORARY_REDIRECT)
                 .header(header::LOCATION, url)
@@ -336,7 +264,11 @@ async fn blob(
             return StatusCode::INTERNAL_SERVER_ERROR.into_response();
         }
     };
-    blob_response(file, &digest, len, &method, &headers, fault.as_ref()).await
+    let answer = blob_response(file, &digest, len, &method, &headers, fault.as_ref()).await;
+    if answer.status().is_success() {
+        state.metrics.downloaded(answer.status());
+    }
+    answer
 }
 
 /// The response for one blob request, with the file already open; `fault` is a body-level

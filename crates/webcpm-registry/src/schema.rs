@@ -2,37 +2,55 @@
 //! argument names, types, nullability, defaults), the queries from [`super::graphql`] and the
 //! publish mutations from [`super::publish_api`]. A test compares the served SDL with the file
 //! structurally.
+//!
+//! A query may nest 16 levels and cost [`MAX_COMPLEXITY`]: each field costs 1, a package lookup
+//! [`super::graphql::LOOKUP`], and a `versions` list, like a version's way back to its
+//! `package`, counts its fields [`super::graphql::VERSIONS`] times. So the cycle
+//! `versions { package { versions … } }` is refused, as are more than about 500 aliased lookups
+//! in one request; the resolve query of `graphql/get_package.graphql` costs about 1,700, so
+//! one request may resolve some 29 packages by aliases. Batched requests (a JSON array) are not
+//! taken.
 
 use std::sync::Arc;
 
 use async_graphql::{EmptySubscription, Schema};
 
 use super::graphql::{Catalog, Query};
+use super::metrics::Metrics;
 use super::publish_api::{Mutation, Publishing};
 
 /// The schema type served at `/graphql`.
 pub(crate) type RegistrySchema = Schema<Query, Mutation, EmptySubscription>;
 
+/// How deep a query may nest.
+const MAX_DEPTH: usize = 16;
+/// What a query may cost.
+pub(crate) const MAX_COMPLEXITY: usize = 50_000;
+
 /// Builds the schema; without a catalog and a publisher, only to print the SDL.
 pub(crate) fn build_schema(
     catalog: Option<Arc<Catalog>>,
     publishing: Option<Arc<Publishing>>,
+    metrics: Option<&Arc<Metrics>>,
 ) -> RegistrySchema {
     let mut builder = Schema::build(Query, Mutation, EmptySubscription)
-        .limit_depth(32)
-        .limit_complexity(10_000);
+        .limit_depth(MAX_DEPTH)
+        .limit_complexity(MAX_COMPLEXITY);
     if let Some(catalog) = catalog {
         builder = builder.data(catalog);
     }
     if let Some(publishing) = publishing {
         builder = builder.data(publishing);
     }
+    if let Some(metrics) = metrics {
+        builder = builder.data(Arc::clone(metrics));
+    }
     builder.finish()
 }
 
 /// The schema's SDL.
 pub fn sdl() -> String {
-    build_schema(None, None).sdl()
+    build_schema(None, None, None).sdl()
 }
 
 #[cfg(test)]

@@ -5,6 +5,12 @@
 //! A token is `wcpm_` and 64 hex digits from the system's random source. The registry keeps only
 //! the SHA-256 of its text (table `tokens`, see [`super::db`]), so that a copy of the registry's
 //! directory gives no one the right to publish; the token is shown once, when it is made.
+//!
+//! Report tokens (`token create --reports --name NAME`, `wcpr_` and 64 hex digits, table
+//! `report_tokens`) let clients post outcome reports (see [`crate::fleet`]); a fleet, a site or a
+//! team each get one. `token revoke TOKEN_OR_SHA256` removes either kind; revoking a report
+//! token also removes every report that came with it, so a leaked token's forgeries stop
+//! counting at once.
 
 use std::path::PathBuf;
 
@@ -17,6 +23,8 @@ use crate::package::{PackageName, Sha256Digest};
 
 /// What every token starts with, so that a leaked one is easy to recognise.
 const PREFIX: &str = "wcpm_";
+/// What every report token starts with.
+const REPORT_PREFIX: &str = "wcpr_";
 
 /// Why a token could not be made or checked.
 #[derive(Debug, thiserror::Error)]
@@ -32,8 +40,32 @@ pub enum TokenError {
     },
     #[error("cannot draw random bytes for a token: {0}; try again")]
     Random(String),
+    #[error(
+        "this registry has no token `{0}`; give the token's text or its sha256 as `token create` printed it"
+    )]
+    Unknown(String),
+    #[error("a report token needs a name (--name), such as the fleet or site it is for")]
+    NoName,
     #[error(transparent)]
     Db(#[from] DbError),
+}
+
+/// A report token just made.
+#[derive(Debug, Clone, Serialize)]
+pub struct NewReportToken {
+    pub token: String,
+    pub name: String,
+    pub sha256: Sha256Digest,
+}
+
+/// What `token revoke` removed.
+#[derive(Debug, Clone, Serialize)]
+pub struct Revoked {
+    pub sha256: Sha256Digest,
+    /// `publish` or `reports`.
+    pub kind: &'static str,
+    /// The reports that came with it, now gone.
+    pub reports_removed: u64,
 }
 
 /// A token just made: the only time its text is known.
@@ -57,16 +89,7 @@ fn check_namespace(namespace: &str) -> Result<String, TokenError> {
 /// its hash.
 pub fn create(storage: &Storage, namespace: &str) -> Result<NewToken, TokenError> {
     let namespace = check_namespace(namespace)?;
-    let root = &storage.root;
-    std::fs::create_dir_all(root).map_err(|source| TokenError::Root {
-        path: root.to_path_buf(),
-        source,
-    })?;
-    let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes).map_err(|e| TokenError::Random(e.to_string()))?;
-    let token = format!("{PREFIX}{}", hex::encode(bytes));
-    let sha256 = Sha256Digest::of(token.as_bytes());
-    let mut db = Db::open(&storage.database)?;
+    let (token, sha256, mut db) = new_token(storage, PREFIX)?;
     let sql = db.sql();
     db.conn()
         .execute(
@@ -79,6 +102,93 @@ pub fn create(storage: &Storage, namespace: &str) -> Result<NewToken, TokenError
         namespace,
         sha256,
     })
+}
+
+/// A fresh token's text and hash, and the registry's database (created when missing).
+fn new_token(storage: &Storage, prefix: &str) -> Result<(String, Sha256Digest, Db), TokenError> {
+    let root = &storage.root;
+    std::fs::create_dir_all(root).map_err(|source| TokenError::Root {
+        path: root.to_path_buf(),
+        source,
+    })?;
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).map_err(|e| TokenError::Random(e.to_string()))?;
+    let token = format!("{prefix}{}", hex::encode(bytes));
+    let sha256 = Sha256Digest::of(token.as_bytes());
+    Ok((token, sha256, Db::open(&storage.database)?))
+}
+
+/// Makes a report token named `name` (a fleet, a site) and stores its hash.
+pub fn create_report_token(storage: &Storage, name: &str) -> Result<NewReportToken, TokenError> {
+    let name = name.trim();
+    if name.is_empty() {
+        return Err(TokenError::NoName);
+    }
+    let (token, sha256, mut db) = new_token(storage, REPORT_PREFIX)?;
+    let sql = db.sql();
+    db.conn()
+        .execute(
+            "INSERT INTO report_tokens (sha256, name, created_at) VALUES ($1, $2, $3)",
+            args![sha256.hex(), name, unix_now()],
+        )
+        .map_err(sql)?;
+    Ok(NewReportToken {
+        token,
+        name: name.to_string(),
+        sha256,
+    })
+}
+
+/// The SHA-256 (hex) of a report token the registry knows; `None` for any other text.
+pub(crate) fn report_token(db: &mut Db, token: &str) -> Result<Option<String>, DbError> {
+    if !token.starts_with(REPORT_PREFIX) {
+        return Ok(None);
+    }
+    let sha256 = Sha256Digest::of(token.as_bytes()).hex();
+    let sql = db.sql();
+    let row = db
+        .conn()
+        .query_opt(
+            "SELECT sha256 FROM report_tokens WHERE sha256 = $1",
+            args![sha256.as_str()],
+        )
+        .map_err(&sql)?;
+    Ok(row.map(|_| sha256))
+}
+
+/// Removes a token of either kind, given as its text or its SHA-256 (hex), and the reports
+/// that came with a report token.
+pub fn revoke(storage: &Storage, token: &str) -> Result<Revoked, TokenError> {
+    let text = token.trim();
+    let sha256 = match text.parse::<Sha256Digest>() {
+        Ok(digest) => digest,
+        Err(_) => Sha256Digest::of(text.as_bytes()),
+    };
+    let mut db = Db::open(&storage.database)?;
+    let sql = db.sql();
+    let hex = sha256.hex();
+    db.conn()
+        .transaction(|tx| {
+            if tx.execute("DELETE FROM tokens WHERE sha256 = $1", args![hex.as_str()])? > 0 {
+                return Ok(Some(("publish", 0)));
+            }
+            if tx.execute(
+                "DELETE FROM report_tokens WHERE sha256 = $1",
+                args![hex.as_str()],
+            )? == 0
+            {
+                return Ok(None);
+            }
+            let removed = tx.execute("DELETE FROM reports WHERE token = $1", args![hex.as_str()])?;
+            Ok(Some(("reports", removed)))
+        })
+        .map_err(sql)?
+        .map(|(kind, reports_removed)| Revoked {
+            sha256,
+            kind,
+            reports_removed,
+        })
+        .ok_or_else(|| TokenError::Unknown(text.chars().take(12).collect()))
 }
 
 /// The namespace a token may publish into; `None` for a token the registry does not know.

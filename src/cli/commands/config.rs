@@ -10,9 +10,9 @@ use crate::cli::context::{load_settings, sources};
 use crate::cli::failure::{ExitStatus, Failure};
 use crate::settings::{Edit, Layer, Settings, keys, parse_value};
 
-/// A value as `config` shows it: the token is a credential, shown as `***`.
+/// A value as `config` shows it: a token is a credential, shown as `***`.
 fn shown(key: &str, value: &toml::Value) -> toml::Value {
-    if key == keys::REGISTRY_TOKEN {
+    if keys::SECRETS.contains(&key) {
         toml::Value::String("***".into())
     } else {
         value.clone()

@@ -108,12 +108,23 @@ pub fn pending(dir: &Path) -> usize {
     queued(dir).len()
 }
 
-/// Posts up to [`BATCH`] queued reports; returns how many the registry took.
+/// Where reports go and who sends them.
+#[derive(Debug, Clone)]
+pub struct Outbox<'a> {
+    /// The registry's `…/rollout/reports`.
+    pub url: &'a str,
+    /// The machine's name in reports ([`client_id`]).
+    pub client: &'a str,
+    /// The report token (`telemetry.report_token`), sent to `url` only.
+    pub token: Option<&'a str>,
+}
+
+/// Posts up to [`BATCH`] queued reports from `dir`; returns how many the registry took. Those
+/// it took are removed from the outbox, also when it kept fewer (its bound per client).
 pub async fn flush(
     http: &crate::http::Client,
-    url: &str,
+    outbox: &Outbox<'_>,
     dir: &Path,
-    client: &str,
     timeout: Duration,
 ) -> Result<usize, ReportError> {
     if pending(dir) == 0 {
@@ -142,19 +153,29 @@ pub async fn flush(
         return Ok(0);
     }
     let batch = Batch {
-        client: client.to_string(),
+        client: outbox.client.to_string(),
         reports,
     };
-    let response = http
-        .post(url)
+    let mut request = http
+        .post(outbox.url)
         .map_err(|e| ReportError::Send(e.to_string()))?
         .json(&batch)
-        .timeout(timeout)
+        .timeout(timeout);
+    if let Some(token) = outbox.token {
+        request = request.bearer_auth(token);
+    }
+    let response = request
         .send()
         .await
         .map_err(|e| ReportError::Send(crate::http::describe(&e)))?;
-    if !response.status().is_success() {
-        return Err(ReportError::Send(format!("HTTP {}", response.status())));
+    match response.status() {
+        status if status.is_success() => {}
+        reqwest::StatusCode::UNAUTHORIZED => {
+            return Err(ReportError::Send(
+                "HTTP 401: the registry takes reports with a report token only; set telemetry.report_token (WEBCPM_REPORT_TOKEN) to one made by `webcpm-registry token create --reports`".into(),
+            ));
+        }
+        status => return Err(ReportError::Send(format!("HTTP {status}"))),
     }
     let _lock = locked(dir)?;
     let now = queued(dir);

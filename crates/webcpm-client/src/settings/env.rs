@@ -52,6 +52,11 @@ pub const ENV_VARS: &[EnvVar] = &[
         "a bearer token for the registry",
     ),
     var(
+        "WEBCPM_REPORT_TOKEN",
+        Some(keys::REPORT_TOKEN),
+        "the token outcome reports are sent with (`webcpm-registry token create --reports`)",
+    ),
+    var(
         "WEBCPM_CA_FILE",
         Some(keys::CA_FILE),
         "a PEM file of CAs trusted on top of the system's",

@@ -13,6 +13,9 @@ pub const POLICY_KEY: &str = "rollout.policy_key";
 pub const POLICY_URL: &str = "rollout.policy_url";
 pub const POLICY_REFRESH: &str = "rollout.refresh";
 pub const TELEMETRY_REPORT: &str = "telemetry.report";
+pub const REPORT_TOKEN: &str = "telemetry.report_token";
+/// Keys whose values are credentials: never shown.
+pub const SECRETS: &[&str] = &[REGISTRY_TOKEN, REPORT_TOKEN];
 pub const CONCURRENCY: &str = "download.concurrency";
 pub const MAX_SIZE: &str = "download.max_size";
 pub const RETRIES: &str = "download.retries";

@@ -78,7 +78,7 @@ pub(super) struct Layered {
 }
 
 /// Keys that have no default but may be set.
-const OPTIONAL: &[&str] = &[keys::REGISTRY_TOKEN];
+const OPTIONAL: &[&str] = &[keys::REGISTRY_TOKEN, keys::REPORT_TOKEN];
 
 fn flatten(prefix: &str, table: &toml::Table, out: &mut Vec<(String, toml::Value)>) {
     for (k, v) in table {

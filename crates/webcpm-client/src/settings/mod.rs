@@ -86,6 +86,8 @@ pub struct FleetSettings {
     pub policy_url: Value<Option<String>>,
     pub refresh: Value<Duration>,
     pub report: Value<bool>,
+    /// `telemetry.report_token`: sent with the reports, to the policy's registry only.
+    pub report_token: Option<Value<String>>,
 }
 
 /// `[download]`.
@@ -209,6 +211,14 @@ impl Reader<'_> {
                 .ok_or_else(|| "expected text".into())
         })
     }
+
+    /// A key without a default: `None` when unset or empty.
+    fn optional_text(&self, key: &str) -> Result<Option<Value<String>>, SettingsError> {
+        if !self.0.values.contains_key(key) {
+            return Ok(None);
+        }
+        Ok(Some(self.text(key)?).filter(|t| !t.val.is_empty()))
+    }
 }
 
 fn priority(value: &toml::Value) -> Result<Vec<WebcVersion>, String> {
@@ -309,6 +319,7 @@ fn fleet(r: &Reader) -> Result<FleetSettings, SettingsError> {
             _ => Err("expected a whole number of seconds from 1 to 86400".into()),
         })?,
         report: r.bool(keys::TELEMETRY_REPORT)?,
+        report_token: r.optional_text(keys::REPORT_TOKEN)?,
     })
 }
 
@@ -367,10 +378,7 @@ impl Settings {
     pub fn load(sources: &Sources) -> Result<Settings, SettingsError> {
         let layered = Layered::load(sources)?;
         let r = Reader(&layered);
-        let token = match layered.values.get(keys::REGISTRY_TOKEN) {
-            Some(_) => Some(r.text(keys::REGISTRY_TOKEN)?).filter(|t| !t.val.is_empty()),
-            None => None,
-        };
+        let token = r.optional_text(keys::REGISTRY_TOKEN)?;
         let settings = Settings {
             registry: RegistrySettings {
                 url: r.text(keys::REGISTRY_URL)?,

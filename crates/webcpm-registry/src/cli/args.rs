@@ -121,6 +121,11 @@ pub(crate) struct ServeArgs {
     /// Append one line per request to this file
     #[arg(long, value_name = "FILE")]
     pub(crate) access_log: Option<PathBuf>,
+    /// The access log's lines: text columns, or one JSON object each
+    #[arg(long, value_name = "FORMAT", default_value = "text")]
+    pub(crate) access_log_format: crate::LogFormat,
+    #[command(flatten)]
+    pub(crate) limits: LimitArgs,
     /// Allow listening on an address other than loopback
     #[arg(long)]
     pub(crate) public: bool,
@@ -147,6 +152,56 @@ pub(crate) struct ServeArgs {
     /// Let a publish replace a version that is already published
     #[arg(long)]
     pub(crate) allow_republish: bool,
+    /// Take outcome reports without a report token (only on a network where every client is
+    /// trusted: anyone who reaches the registry could then halt a rollout)
+    #[arg(long)]
+    pub(crate) open_reports: bool,
+}
+
+/// What a request, an address and a token may take of `serve`.
+#[derive(Debug, Args)]
+pub(crate) struct LimitArgs {
+    /// Requests per second from one client address, as RATE or RATE:BURST (0: no limit)
+    #[arg(long, value_name = "RATE[:BURST]", default_value = "100:200")]
+    pub(crate) rate_limit: crate::Rate,
+    /// Requests per second with one publish token, as RATE or RATE:BURST (0: no limit)
+    #[arg(long, value_name = "RATE[:BURST]", default_value = "100:200")]
+    pub(crate) token_rate_limit: crate::Rate,
+    /// Behind a proxy: the client's address is the last one of X-Forwarded-For
+    #[arg(long)]
+    pub(crate) trust_forwarded_for: bool,
+    /// The largest request body in bytes, uploads aside
+    #[arg(long, value_name = "BYTES", default_value_t = 1 << 20)]
+    pub(crate) max_body: usize,
+    /// Seconds a handler may take to start its answer
+    #[arg(long, value_name = "SECONDS", default_value_t = 120)]
+    pub(crate) request_timeout: u64,
+    /// Seconds a request's headers, or a body, may take to arrive (uploads: four times that)
+    #[arg(long, value_name = "SECONDS", default_value_t = 30)]
+    pub(crate) body_timeout: u64,
+    /// Open connections at most
+    #[arg(long, value_name = "N", default_value_t = 1024)]
+    pub(crate) max_connections: usize,
+    /// Open connections from one address at most
+    #[arg(long, value_name = "N", default_value_t = 64)]
+    pub(crate) max_connections_per_address: usize,
+}
+
+impl LimitArgs {
+    pub(crate) fn limits(&self) -> crate::Limits {
+        let body_timeout = std::time::Duration::from_secs(self.body_timeout.max(1));
+        crate::Limits {
+            body: self.max_body,
+            body_timeout,
+            request_timeout: std::time::Duration::from_secs(self.request_timeout.max(1)),
+            per_address: self.rate_limit,
+            per_token: self.token_rate_limit,
+            trust_forwarded_for: self.trust_forwarded_for,
+            max_connections: self.max_connections,
+            connections_per_address: self.max_connections_per_address,
+            header_timeout: body_timeout.min(std::time::Duration::from_secs(10)),
+        }
+    }
 }
 
 /// Where a registry keeps its state: a directory, and optionally its database and package files
@@ -250,12 +305,27 @@ pub(crate) enum FleetCommand {
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum TokenCommand {
-    /// Make a token that may publish into one namespace (the registry keeps only its hash)
+    /// Make a token that may publish into one namespace, or (--reports) one that clients send
+    /// outcome reports with (the registry keeps only its hash)
     Create {
         #[command(flatten)]
         place: RegistryPlace,
         /// The namespace the token may publish into (the `ns` of `ns/name`)
-        #[arg(long, value_name = "NS")]
-        namespace: String,
+        #[arg(long, value_name = "NS", required_unless_present = "reports")]
+        namespace: Option<String>,
+        /// A report token instead, for clients' telemetry.report_token
+        #[arg(long, conflicts_with = "namespace", requires = "name")]
+        reports: bool,
+        /// What the report token is for (a fleet, a site), kept with it
+        #[arg(long, value_name = "NAME", requires = "reports")]
+        name: Option<String>,
+    },
+    /// Remove a token (its text, or its sha256); a report token's reports go with it
+    Revoke {
+        #[command(flatten)]
+        place: RegistryPlace,
+        /// The token, or the sha256 that `token create --json` printed
+        #[arg(value_name = "TOKEN")]
+        token: String,
     },
 }

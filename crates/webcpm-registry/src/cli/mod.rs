@@ -69,8 +69,8 @@ async fn dispatch(cli: Cli) -> Result<ExitStatus, Failure> {
             undo,
         } => tokio::task::block_in_place(|| commands::add::archive(global, &place, &package, undo)),
         RegistryCommand::Serve(serve) => commands::serve::serve(serve).await,
-        RegistryCommand::Token(args::TokenCommand::Create { place, namespace }) => {
-            tokio::task::block_in_place(|| commands::token::create(global, &place, &namespace))
+        RegistryCommand::Token(command) => {
+            tokio::task::block_in_place(|| commands::token::token(global, command))
         }
     }
 }

@@ -76,6 +76,15 @@ CREATE TABLE tokens (
 ) STRICT;
 ALTER TABLE versions ADD COLUMN description TEXT;
 ",
+    "
+CREATE TABLE report_tokens (
+    sha256      TEXT PRIMARY KEY NOT NULL,
+    name        TEXT NOT NULL,
+    created_at  INTEGER NOT NULL
+) STRICT;
+ALTER TABLE reports ADD COLUMN token TEXT NOT NULL DEFAULT '';
+CREATE INDEX reports_by_client ON reports(token, client, received_at);
+",
 ];
 
 pub(super) const POSTGRES: &[&str] = &["
@@ -140,6 +149,14 @@ CREATE TABLE tokens (
     namespace   TEXT NOT NULL,
     created_at  BIGINT NOT NULL
 );
+", "
+CREATE TABLE report_tokens (
+    sha256      TEXT PRIMARY KEY NOT NULL,
+    name        TEXT NOT NULL,
+    created_at  BIGINT NOT NULL
+);
+ALTER TABLE reports ADD COLUMN token TEXT NOT NULL DEFAULT '';
+CREATE INDEX reports_by_client ON reports(token, client, received_at);
 "];
 
 /// The key of the advisory lock that serialises PostgreSQL migrations ("webcpm" in ASCII).

@@ -21,15 +21,17 @@
 //! - `versions.description`: the package's description as published (untrusted text, shown by
 //!   the web page), or NULL;
 //! - `tokens(sha256 TEXT PRIMARY KEY, namespace, created_at)`: publish tokens, by the SHA-256 of
-//!   the token's text (the token itself is never stored); see `tokens.rs`.
-//!
+//!   the token's text (the token itself is never stored); see `tokens.rs`;
+//! - `report_tokens(sha256 TEXT PRIMARY KEY, name, created_at)`: the tokens clients send their
+//!   outcome reports with, likewise by hash;
 //! - `policy_changes(version, v3_percent, packages, rolled_back, halted, action, actor, reason,
 //!   at)`: the rollout policy's history, one row per `policy_version`; the last row is in force
 //!   (`packages` is the JSON of the per-package rules);
 //! - `automation(id = 1, action, min_samples, threshold, window_secs)`: what the registry does on
 //!   its own when v3 fails more than v2;
 //! - `reports(id, received_at, client, package, version, format, phase, ok, error_class,
-//!   bucket)`: the clients' outcome reports (`client` is a salted hash).
+//!   bucket, token)`: the clients' outcome reports (`client` is a salted hash, `token` the
+//!   SHA-256 of the report token they came with, empty on a registry with open reports).
 //!
 //! The rollout tables are read and written by the registry's fleet module ([`crate::fleet`]).
 //!

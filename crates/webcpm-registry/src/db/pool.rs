@@ -11,14 +11,14 @@ use super::{Database, Db, DbError};
 const KEEP: usize = 64;
 
 #[derive(Debug)]
-pub struct Pool {
+pub(crate) struct Pool {
     database: Database,
     idle: Mutex<Vec<Db>>,
 }
 
 impl Pool {
     /// A pool that starts with `first`, an open connection to `database`.
-    pub fn new(database: Database, first: Db) -> Pool {
+    pub(crate) fn new(database: Database, first: Db) -> Pool {
         Pool {
             database,
             idle: Mutex::new(vec![first]),
@@ -26,7 +26,7 @@ impl Pool {
     }
 
     /// Runs `f` on a connection of the pool. Blocking: call it off the async threads.
-    pub fn with<T, E: From<DbError>>(
+    pub(crate) fn with<T, E: From<DbError>>(
         &self,
         f: impl FnOnce(&mut Db) -> Result<T, E>,
     ) -> Result<T, E> {

@@ -1,7 +1,7 @@
 //! The registry halting or rolling back a bad v3 by itself: after each batch of reports, the
 //! failure rates of the window are compared, per package and overall. When both formats have at
-//! least `min_samples` reports and v3 fails more often than v2 by more than `threshold`
-//! percentage points, the chosen action is taken and logged with the numbers that caused it.
+//! least `min_samples` clients reporting and v3 fails on more of them than v2 does by more than
+//! `threshold` percentage points (clients, not reports: see `outcomes.rs`), the chosen action is taken and logged with the numbers that caused it.
 //!
 //! [`decide`] is pure. It only ever returns changes that move clients toward v2 (a halt, a
 //! rollback, a package set to v2): raising a percentage is a human action. With too few samples,
@@ -14,14 +14,14 @@ use crate::package::{PackageName, WebcVersion};
 /// Why v3 looks worse than v2 in `rates`, if it does.
 fn regression(rates: &Rates, a: &Automation) -> Option<String> {
     let min = u64::from(a.min_samples);
-    if rates.v3.reports < min || rates.v2.reports < min {
+    if rates.v3.clients < min || rates.v2.clients < min {
         return None;
     }
     let (v3, v2) = (rates.v3.percent(), rates.v2.percent());
     (v3 - v2 > a.threshold).then(|| {
         format!(
-            "v3 failed {v3:.1}% of {} reports, v2 {v2:.1}% of {} (threshold {} points)",
-            rates.v3.reports, rates.v2.reports, a.threshold
+            "v3 failed on {v3:.1}% of {} clients, v2 on {v2:.1}% of {} (threshold {} points)",
+            rates.v3.clients, rates.v2.clients, a.threshold
         )
     })
 }
@@ -83,10 +83,14 @@ mod tests {
             v2: Rate {
                 reports: v2.0,
                 failures: v2.1,
+                clients: v2.0,
+                failing_clients: v2.1,
             },
             v3: Rate {
                 reports: v3.0,
                 failures: v3.1,
+                clients: v3.0,
+                failing_clients: v3.1,
             },
         };
         Window {

@@ -14,8 +14,9 @@ mod serve;
 mod state;
 
 pub use keys::{KEY_FILE, KeyError, KeyReport, keygen};
-pub use outcomes::{Rate, Rates, Window};
-pub use serve::{Service, router};
+pub use outcomes::{Rate, Rates, Taken, Window};
+pub use serve::Service;
+pub(crate) use serve::router;
 pub use state::{Automation, Change, ChangeRecord, FleetError, OnRegression, PolicyState};
 
 use std::sync::Arc;
@@ -83,10 +84,23 @@ pub fn automate(storage: &Storage, automation: &Automation) -> Result<(), FleetE
 }
 
 /// The service behind the rollout routes for the registry in `root`, on its database's pool.
-pub fn service(root: &std::path::Path, pool: Arc<Pool>, ttl: std::time::Duration) -> Service {
+pub(crate) fn service(
+    root: &std::path::Path,
+    pool: Arc<Pool>,
+    ttl: std::time::Duration,
+    metrics: Arc<crate::metrics::Metrics>,
+    open_reports: bool,
+) -> Service {
     Service {
         root: root.to_path_buf(),
         pool,
         ttl,
+        metrics,
+        open_reports,
     }
+}
+
+/// The policy in force (for the metrics).
+pub(crate) fn policy_in_force(db: &mut Db) -> Result<PolicyState, FleetError> {
+    state::current(db)
 }

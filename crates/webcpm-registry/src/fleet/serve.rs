@@ -5,8 +5,10 @@
 //!   deterministic, so the body and its ETag change only when the policy does or a quarter of
 //!   its lifetime has passed, and a client always holds a copy valid for three quarters of it.
 //!   `503` while the registry has no key.
-//! - `POST /rollout/reports`: a batch of outcome reports; stored, then the automation looks at
-//!   the window and may halt or roll back (a new policy version).
+//! - `POST /rollout/reports`: a batch of outcome reports, with a report token as its bearer
+//!   token (`401` without one, unless the registry was started with `--open-reports`); stored up
+//!   to the client's bound, then the automation looks at the window and may halt or roll back
+//!   (a new policy version). Answers `{"stored": n, "dropped": m}`.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -27,14 +29,17 @@ use webcpm_formats::report::Batch;
 
 /// What the rollout routes share: the root (for the signing key) and the registry's database.
 pub struct Service {
-    pub root: PathBuf,
-    pub pool: Arc<Pool>,
+    pub(crate) root: PathBuf,
+    pub(crate) pool: Arc<Pool>,
     /// How long a signed policy stays valid.
-    pub ttl: Duration,
+    pub(crate) ttl: Duration,
+    pub(crate) metrics: Arc<crate::metrics::Metrics>,
+    /// Take reports without a report token (`--open-reports`).
+    pub(crate) open_reports: bool,
 }
 
 /// The routes, to nest under `/rollout`.
-pub fn router(service: Arc<Service>) -> Router {
+pub(crate) fn router(service: Arc<Service>) -> Router {
     Router::new()
         .route("/policy.json", get(policy))
         .route("/reports", post(take_reports))
@@ -109,11 +114,25 @@ async fn policy(State(service): State<Arc<Service>>, headers: HeaderMap) -> Resp
         .into_response()
 }
 
-/// Stores a batch, then lets the automation look at the window.
-pub(super) fn take(service: &Service, batch: &Batch, now: i64) -> Result<usize, FleetError> {
+/// Stores a batch that came with `bearer`, then lets the automation look at the window.
+pub(super) fn take(
+    service: &Service,
+    batch: &Batch,
+    bearer: Option<&str>,
+    now: i64,
+) -> Result<outcomes::Taken, FleetError> {
     service.pool.with(|db| {
+        let token = match bearer {
+            Some(text) => crate::tokens::report_token(db, text)?,
+            None => None,
+        };
+        let token = match token {
+            Some(sha256) => sha256,
+            None if service.open_reports => String::new(),
+            None => return Err(FleetError::Unauthorized),
+        };
         let automation = state::automation(db)?;
-        let stored = outcomes::insert(db, batch, now, automation.window)?;
+        let taken = outcomes::insert(db, batch, &token, now, automation.window)?;
         let window = outcomes::window(db, automation.window, now)?;
         let current = state::current(db)?;
         if let Some((change, why)) = automation::decide(&window, &automation, &current) {
@@ -126,15 +145,37 @@ pub(super) fn take(service: &Service, batch: &Batch, now: i64) -> Result<usize, 
                 );
             }
         }
-        Ok(stored)
+        let kept = &batch.reports[..taken.stored];
+        let failed = kept.iter().filter(|r| !r.ok).count() as u64;
+        service
+            .metrics
+            .reported(kept.len() as u64 - failed, failed);
+        Ok(taken)
     })
 }
 
-async fn take_reports(State(service): State<Arc<Service>>, batch: axum::Json<Batch>) -> Response {
+async fn take_reports(
+    State(service): State<Arc<Service>>,
+    headers: HeaderMap,
+    batch: axum::Json<Batch>,
+) -> Response {
     let batch = batch.0;
-    let answer = tokio::task::spawn_blocking(move || take(&service, &batch, now())).await;
+    let bearer = crate::routes::bearer(&headers);
+    let answer =
+        tokio::task::spawn_blocking(move || take(&service, &batch, bearer.as_deref(), now())).await;
     match answer {
-        Ok(Ok(n)) => (StatusCode::OK, axum::Json(serde_json::json!({"stored": n}))).into_response(),
+        Ok(Ok(taken)) => (StatusCode::OK, axum::Json(taken)).into_response(),
+        Ok(Err(FleetError::Unauthorized)) => {
+            let mut answer = failure(
+                StatusCode::UNAUTHORIZED,
+                "this registry takes outcome reports with a report token only: make one with `webcpm-registry token create --reports --name NAME` and give it to clients as telemetry.report_token".into(),
+            );
+            answer.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"webcpm reports\""),
+            );
+            answer
+        }
         Ok(Err(FleetError::Refused(why))) => failure(StatusCode::BAD_REQUEST, why),
         Ok(Err(e)) => failure(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
         Err(e) => failure(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),

@@ -24,6 +24,8 @@ pub enum FleetError {
         "the stored rollout policy is damaged ({0}); set it again with `webcpm registry rollout set`"
     )]
     Corrupt(String),
+    #[error("outcome reports need a report token")]
+    Unauthorized,
 }
 
 /// The rollout policy in force.

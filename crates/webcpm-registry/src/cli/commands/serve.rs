@@ -14,11 +14,14 @@ pub(crate) async fn serve(args: ServeArgs) -> Result<ExitStatus, Failure> {
         public_url: args.public_url,
         upload_url: args.upload_url,
         access_log: args.access_log,
+        access_log_format: args.access_log_format,
+        limits: args.limits.limits(),
         allow_public: args.public,
         faults: args.faults,
         real_shapes: args.real_shapes.then(|| Duration::from_secs(args.url_ttl)),
         policy_ttl: Duration::from_secs(args.policy_ttl),
         allow_republish: args.allow_republish,
+        open_reports: args.open_reports,
     };
     let running = crate::start(options)
         .await

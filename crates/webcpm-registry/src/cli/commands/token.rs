@@ -1,28 +1,67 @@
-//! `webcpm-registry token create`: a token that may publish into one namespace.
+//! `webcpm-registry token create|revoke`: tokens that may publish into one namespace, tokens
+//! that clients send outcome reports with, and their removal.
 
-use crate::cli::args::{GlobalArgs, RegistryPlace};
+use serde::Serialize;
+
+use crate::cli::args::{GlobalArgs, RegistryPlace, TokenCommand};
 use crate::cli::failure::{ExitStatus, Failure};
 
-/// Prints the token once; the registry keeps only its hash.
-pub(crate) fn create(
-    global: &GlobalArgs,
-    place: &RegistryPlace,
-    namespace: &str,
-) -> Result<ExitStatus, Failure> {
-    let made = crate::create_token(&place.storage()?, namespace)?;
-    if global.json {
-        println!(
-            "{}",
-            serde_json::to_string(&made).expect("plain data serializes")
-        );
-    } else {
-        println!("{}", made.token);
-        if !global.quiet {
-            eprintln!(
+pub(crate) fn token(global: &GlobalArgs, command: TokenCommand) -> Result<ExitStatus, Failure> {
+    match command {
+        TokenCommand::Create {
+            place,
+            namespace: Some(namespace),
+            ..
+        } => {
+            let made = crate::create_token(&place.storage()?, &namespace)?;
+            let note = format!(
                 "This token may publish into `{}`; it is shown only now (the registry keeps its hash). Pass it as WEBCPM_TOKEN.",
                 made.namespace
             );
+            show_new(global, &made, &made.token, &note);
         }
+        TokenCommand::Create { place, name, .. } => {
+            let made = crate::create_report_token(&place.storage()?, name.as_deref().unwrap_or(""))?;
+            let note = format!(
+                "Clients of `{}` send their outcome reports with this token; it is shown only now. Give it to them as telemetry.report_token (WEBCPM_REPORT_TOKEN).",
+                made.name
+            );
+            show_new(global, &made, &made.token, &note);
+        }
+        TokenCommand::Revoke { place, token } => revoke(global, &place, &token)?,
     }
     Ok(ExitStatus::Success)
+}
+
+/// Prints a new token once: its text on stdout (or the JSON), and what it is for on stderr.
+fn show_new(global: &GlobalArgs, made: &impl Serialize, token: &str, note: &str) {
+    if global.json {
+        println!(
+            "{}",
+            serde_json::to_string(made).expect("plain data serializes")
+        );
+    } else {
+        println!("{token}");
+        if !global.quiet {
+            eprintln!("{note}");
+        }
+    }
+}
+
+fn revoke(global: &GlobalArgs, place: &RegistryPlace, token: &str) -> Result<(), Failure> {
+    let revoked = crate::revoke_token(&place.storage()?, token)?;
+    if global.json {
+        println!(
+            "{}",
+            serde_json::to_string(&revoked).expect("plain data serializes")
+        );
+    } else if !global.quiet {
+        eprintln!(
+            "Revoked the {} token {} ({} reports removed).",
+            revoked.kind,
+            &revoked.sha256.hex()[..12],
+            revoked.reports_removed
+        );
+    }
+    Ok(())
 }
