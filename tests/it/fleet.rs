@@ -29,13 +29,41 @@ fn operator(home: &Path, root: &Path, args: &[&str]) -> serde_json::Value {
     json(&out)
 }
 
-fn keygen(home: &Path, root: &Path, extra: &[&str]) -> String {
+/// Makes (or with `--rotate`, rotates) the registry's policy keys; returns the JSON report,
+/// whose `public_key` is the root that clients pin.
+fn keygen_report(home: &Path, root: &Path, extra: &[&str]) -> serde_json::Value {
     let out = run(webcpm(home)
         .args(["registry", "keygen", "--json", "--root"])
         .arg(root)
         .args(extra));
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    json(&out)["public_key"].as_str().unwrap().to_string()
+    json(&out)
+}
+
+/// The root key that clients pin.
+fn keygen(home: &Path, root: &Path, extra: &[&str]) -> String {
+    keygen_report(home, root, extra)["public_key"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// A report token made the way an operator makes one.
+fn report_token(home: &Path, root: &Path, name: &str) -> String {
+    let out = run(webcpm(home)
+        .args([
+            "registry",
+            "token",
+            "create",
+            "--reports",
+            "--name",
+            name,
+            "--json",
+            "--root",
+        ])
+        .arg(root));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    json(&out)["token"].as_str().unwrap().to_string()
 }
 
 /// One simulated machine: its own store (and so its own installation id) and policy copy.
@@ -109,17 +137,18 @@ fn share(pairs: &BTreeSet<(usize, usize)>, clients: usize) -> f64 {
     pairs.len() as f64 * 100.0 / (clients * packages().len()) as f64
 }
 
-/// Client config for a real CLI process following the registry.
-fn follow_config(home: &Path, registry: &str, key: &str) {
+/// Client config for a real CLI process following the registry (and reporting to it with
+/// `token`).
+fn follow_config(home: &Path, registry: &str, key: &str, token: Option<&str>) {
     let dir = home.join("xdg-config/webcpm");
     std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(
-        dir.join("config.toml"),
-        format!(
-            "[registry]\nurl = \"{registry}\"\n[rollout]\npolicy_key = \"{key}\"\nrefresh = 1\n"
-        ),
-    )
-    .unwrap();
+    let mut text = format!(
+        "[registry]\nurl = \"{registry}\"\n[rollout]\npolicy_key = \"{key}\"\nrefresh = 1\n"
+    );
+    if let Some(token) = token {
+        text.push_str(&format!("[telemetry]\nreport_token = \"{token}\"\n"));
+    }
+    std::fs::write(dir.join("config.toml"), text).unwrap();
 }
 
 fn installed_format(home: &Path, name: &str) -> String {
@@ -179,8 +208,14 @@ async fn a_fleet_of_200_follows_the_registry_and_a_bad_v3_halts_itself() {
     let home = tmp.path();
     let root = home.join("registry");
     let key = keygen(home, &root, &[]);
+    let token = report_token(home, &root, "fleet");
     publish_new(home, &root, "fleet/app", "1.0.0", &[]);
-    let mut registry = Registry::start(home, &root);
+    // 200 machines, all on 127.0.0.1 here: the per-address limits are for real addresses.
+    let mut registry = Registry::start_with(
+        home,
+        &root,
+        &["--rate-limit", "0", "--max-connections-per-address", "1024"],
+    );
     let config = SourceConfig {
         url: fleet::policy_url(&registry.url),
         key: fleet::document::parse_key(&key).unwrap(),
@@ -239,7 +274,7 @@ async fn a_fleet_of_200_follows_the_registry_and_a_bad_v3_halts_itself() {
         &["set", "--package", "fleet/app", "--webc", "v3"],
     );
     for h in &cli {
-        follow_config(h, &registry.url, &key);
+        follow_config(h, &registry.url, &key, Some(&token));
         let out = run(webcpm(h).args(["install", "fleet/app"]));
         assert_eq!(out.status.code(), Some(0));
         assert_eq!(installed_format(h, "fleet/app"), "v3");
@@ -308,12 +343,13 @@ async fn a_fleet_of_200_follows_the_registry_and_a_bad_v3_halts_itself() {
     let report_url = fleet::reports_url(&config.url);
     let name: PackageName = "sim/p0".parse().unwrap();
     let send = |range: std::ops::Range<usize>| {
-        let (clients, config, http, report_url, name) = (
+        let (clients, config, http, report_url, name, token) = (
             clients.clone(),
             config.clone(),
             http.clone(),
             report_url.clone(),
             name.clone(),
+            token.clone(),
         );
         async move {
             for c in &clients[range] {
@@ -331,8 +367,12 @@ async fn a_fleet_of_200_follows_the_registry_and_a_bad_v3_halts_itself() {
                 let dir = fleet::dir(&c.home);
                 reports::record(&dir, &[report]).unwrap();
                 let id = reports::client_id(&config.url, &c.id);
-                let sent =
-                    reports::flush(&http, &report_url, &dir, &id, Duration::from_secs(5)).await;
+                let outbox = reports::Outbox {
+                    url: &report_url,
+                    client: &id,
+                    token: Some(&token),
+                };
+                let sent = reports::flush(&http, &outbox, &dir, Duration::from_secs(5)).await;
                 assert_eq!(sent.unwrap(), 1);
                 assert_eq!(reports::pending(&dir), 0);
             }
@@ -431,7 +471,7 @@ fn signed(
         issued_at,
         expires_at,
     };
-    webcpm_client::fleet::document::sign(key, policy, None)
+    webcpm_client::fleet::document::sign(key, policy, None, None)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -491,7 +531,12 @@ async fn tampered_replayed_and_expired_policies_are_refused() {
 
     // A real client process says why, and keeps its copy.
     let home = tmp.path().join("cli");
-    follow_config(&home, &registry, &document::key_hex(&key.verifying_key()));
+    follow_config(
+        &home,
+        &registry,
+        &document::key_hex(&key.verifying_key()),
+        None,
+    );
     serve(&signed(&key, 5, now, now + 3600));
     let out = run(webcpm(&home).args(["rollout", "sync"]));
     assert_eq!(out.status.code(), Some(0));
@@ -526,36 +571,40 @@ async fn tampered_replayed_and_expired_policies_are_refused() {
 }
 
 #[test]
-fn a_rotated_key_is_followed_by_clients_that_pinned_the_old_one() {
+fn a_rotated_key_is_followed_by_clients_that_pinned_the_root() {
     let tmp = tempfile::tempdir().unwrap();
     let home = tmp.path();
     let root = home.join("registry");
-    let old = keygen(home, &root, &[]);
+    let first = keygen_report(home, &root, &[]);
+    let pinned = first["public_key"].as_str().unwrap().to_string();
     let out = run(webcpm(home)
         .args(["registry", "keygen", "--root"])
         .arg(&root));
     assert_eq!(out.status.code(), Some(2), "a second key needs --rotate");
     let registry = Registry::start(home, &root);
     let client = home.join("client");
-    follow_config(&client, &registry.url, &old);
+    follow_config(&client, &registry.url, &pinned, None);
     operator(home, &root, &["set", "--v3-percent", "40"]);
     let sync = |h: &Path| json(&run(webcpm(h).args(["rollout", "sync", "--json"])));
     assert_eq!(sync(&client)["policy_version"], 1);
 
-    let new = keygen(home, &root, &["--rotate"]);
-    assert_ne!(new, old);
+    let rotated = keygen_report(home, &root, &["--rotate"]);
+    assert_eq!(rotated["public_key"], first["public_key"], "the root stays");
+    assert_ne!(rotated["signing_key"], first["signing_key"]);
+    assert_eq!(rotated["previous_key"], first["signing_key"]);
     operator(home, &root, &["set", "--v3-percent", "50"]);
     assert_eq!(
         sync(&client)["policy_version"],
         2,
-        "the old key endorses the new one"
+        "the root endorses the new signing key"
     );
     let fresh = home.join("fresh");
-    follow_config(&fresh, &registry.url, &new);
+    let signing = rotated["signing_key"].as_str().unwrap();
+    follow_config(&fresh, &registry.url, signing, None);
     assert_eq!(
         sync(&fresh)["policy_version"],
         2,
-        "or the new key is pinned"
+        "or the signing key itself is pinned"
     );
     let other = home.join("other");
     let stranger = webcpm_client::fleet::document::generate().unwrap();
@@ -563,6 +612,7 @@ fn a_rotated_key_is_followed_by_clients_that_pinned_the_old_one() {
         &other,
         &registry.url,
         &webcpm_client::fleet::document::key_hex(&stranger.verifying_key()),
+        None,
     );
     let out = sync(&other);
     assert!(out["policy_version"].is_null(), "{out}");
@@ -594,8 +644,10 @@ async fn a_report_cut_inside_a_character_is_taken() {
         }]
     });
     let url = fleet::reports_url(&fleet::policy_url(&registry.url));
+    let token = report_token(home, &root, "fleet");
     let answer = reqwest::Client::new()
         .post(&url)
+        .bearer_auth(&token)
         .json(&batch)
         .send()
         .await

@@ -422,7 +422,7 @@ impl FleetKey {
         assert_eq!(out.status.code(), Some(0));
         FleetKey {
             public: json(&out)["public_key"].as_str().unwrap().to_string(),
-            file: dir.join("policy-key"),
+            file: dir.join("policy-root-key"),
         }
     }
 

@@ -454,6 +454,13 @@ impl Serialize for Sha256Digest {
     }
 }
 
+impl<'de> serde::Deserialize<'de> for Sha256Digest {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 /// A dependency that a package's manifest declares.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Dependency {

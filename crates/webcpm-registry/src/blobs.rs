@@ -17,6 +17,7 @@ use bytes::Bytes;
 
 use crate::oci::{self, Layer, OciError, OciRepo};
 use crate::package::{PackageName, Sha256Digest};
+use crate::uploads::Chunk;
 
 pub use crate::oci::AUTH_ENV;
 
@@ -120,6 +121,91 @@ impl BlobStore {
         ))?;
         Ok(())
     }
+}
+
+impl BlobStore {
+    /// Stores one chunk of upload `id` (its bytes' SHA-256 is part of its name, so two requests
+    /// racing for one offset never mix); blocking.
+    pub(crate) fn put_chunk(
+        &self,
+        id: &str,
+        chunk: &Chunk,
+        bytes: &Bytes,
+    ) -> Result<(), BlobError> {
+        match self {
+            BlobStore::Dir { root } => {
+                let tmp = root.join("tmp");
+                std::fs::create_dir_all(&tmp).map_err(|source| BlobError::Io {
+                    path: tmp.clone(),
+                    source,
+                })?;
+                let dest = chunk_path(root, id, chunk);
+                let io = |source| BlobError::Io {
+                    path: dest.clone(),
+                    source,
+                };
+                let mut file = tempfile::NamedTempFile::new_in(&tmp).map_err(io)?;
+                file.write_all(bytes).map_err(io)?;
+                file.as_file().sync_all().map_err(io)?;
+                file.persist(&dest).map_err(|e| io(e.error))?;
+                Ok(())
+            }
+            BlobStore::Oci(repo) => {
+                oci::block_on(repo.push_blob(bytes.clone()))?;
+                Ok(())
+            }
+        }
+    }
+
+    /// The bytes of a chunk of upload `id`, checked against its SHA-256; `None` when the store
+    /// does not have them (or they changed); blocking.
+    pub(crate) fn read_chunk(&self, id: &str, chunk: &Chunk) -> Result<Option<Bytes>, BlobError> {
+        let bytes = match self {
+            BlobStore::Dir { root } => match std::fs::read(chunk_path(root, id, chunk)) {
+                Ok(bytes) => Bytes::from(bytes),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+                Err(source) => {
+                    return Err(BlobError::Io {
+                        path: chunk_path(root, id, chunk),
+                        source,
+                    });
+                }
+            },
+            BlobStore::Oci(repo) => {
+                let layer = Layer {
+                    digest: chunk.sha256,
+                    size: chunk.len,
+                    media_type: "application/octet-stream".into(),
+                };
+                match oci::block_on(repo.pull_blob(&layer)) {
+                    Ok(Some(bytes)) => bytes,
+                    Ok(None) | Err(OciError::Mismatch { .. }) => return Ok(None),
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        };
+        let whole = bytes.len() as u64 == chunk.len && Sha256Digest::of(&bytes) == chunk.sha256;
+        Ok(whole.then_some(bytes))
+    }
+
+    /// Removes the chunks of upload `id` from a directory store; an OCI registry's garbage
+    /// collection removes blobs that no manifest names.
+    pub(crate) fn drop_chunks(&self, id: &str, chunks: &[Chunk]) {
+        if let BlobStore::Dir { root } = self {
+            for chunk in chunks {
+                let _ = std::fs::remove_file(chunk_path(root, id, chunk));
+            }
+        }
+    }
+}
+
+/// `root/tmp/upload-{id}-{start}-{sha256}`.
+fn chunk_path(root: &Path, id: &str, chunk: &Chunk) -> PathBuf {
+    root.join("tmp").join(format!(
+        "upload-{id}-{}-{}",
+        chunk.start,
+        chunk.sha256.hex()
+    ))
 }
 
 /// A tag for `name@version`: `ns.name-1.2.3` (`+` becomes `_`; at most 128 characters).

@@ -60,6 +60,7 @@ mod server;
 pub mod shapes;
 mod storage;
 mod tokens;
+mod uploads;
 mod web;
 
 // The operator's command line: the one part of this crate that prints.
@@ -364,10 +365,12 @@ fn guard(
     access_log: Option<Arc<access::AccessLog>>,
 ) -> axum::Router {
     use axum::middleware::from_fn_with_state;
-    app.layer(tower_http::catch_panic::CatchPanicLayer::custom(limits::panicked))
-        .layer(from_fn_with_state(Arc::clone(limiter), limits::limit))
-        .layer(from_fn_with_state(metrics, metrics::count))
-        .layer(from_fn_with_state(access_log, access::log_request))
+    app.layer(tower_http::catch_panic::CatchPanicLayer::custom(
+        limits::panicked,
+    ))
+    .layer(from_fn_with_state(Arc::clone(limiter), limits::limit))
+    .layer(from_fn_with_state(metrics, metrics::count))
+    .layer(from_fn_with_state(access_log, access::log_request))
 }
 
 /// Every minute, lets the rate limiter forget addresses and tokens it has not seen lately;
@@ -389,20 +392,8 @@ pub async fn start(opts: ServeOptions) -> Result<RunningServer, ServerError> {
         return Err(ServerError::NotLoopback(opts.listen));
     }
     let public = opts.public_url.as_deref().map(public_base).transpose()?;
-    let uploads = opts.upload_url.as_deref().map(public_base).transpose()?;
-    let storage = opts.storage.clone();
-    if !storage.root.is_dir() {
-        // A replica whose database and files live elsewhere keeps only uploads in progress and
-        // the policy key in its root: a new one starts empty. A local registry must exist.
-        if storage.is_local() {
-            return Err(ServerError::NoRoot(storage.root.clone()));
-        }
-        std::fs::create_dir_all(&storage.root).map_err(|source| ServerError::Root {
-            path: storage.root.clone(),
-            source,
-        })?;
-    }
-    let (pool, faults) = open_database(&storage, opts.faults.as_deref()).await?;
+    prepare_root(&opts.storage)?;
+    let (pool, faults) = open_database(&opts.storage, opts.faults.as_deref()).await?;
     let access_log = opts
         .access_log
         .as_deref()
@@ -420,19 +411,67 @@ pub async fn start(opts: ServeOptions) -> Result<RunningServer, ServerError> {
         source,
     })?;
     let base_url = public.unwrap_or_else(|| format!("http://{addr}"));
+    let metrics = Arc::new(metrics::Metrics::new());
+    let app = app(&opts, pool, faults, &base_url, Arc::clone(&metrics))?;
+    let limiter = Arc::new(limits::Limiter::new(
+        opts.limits.clone(),
+        Arc::clone(&metrics),
+    ));
+    let app = guard(app, &limiter, metrics, access_log);
+    tokio::spawn(forget_idle(Arc::downgrade(&limiter)));
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(server::serve(listener, app, opts.limits.clone(), stopped));
+    tracing::info!(
+        "serving the registry in {} (database {}, blobs {:?}) on http://{addr} (URLs based on {base_url})",
+        opts.storage.root.display(),
+        opts.storage.database.place(),
+        opts.storage.blobs,
+    );
+    Ok(RunningServer {
+        addr,
+        base_url,
+        stop: Some(stop),
+        task,
+    })
+}
+
+/// Makes sure the registry's root exists: a local registry must have been made; a replica whose
+/// database and files live elsewhere keeps little in its root, and a new one starts empty.
+fn prepare_root(storage: &Storage) -> Result<(), ServerError> {
+    if storage.root.is_dir() {
+        return Ok(());
+    }
+    if storage.is_local() {
+        return Err(ServerError::NoRoot(storage.root.clone()));
+    }
+    std::fs::create_dir_all(&storage.root).map_err(|source| ServerError::Root {
+        path: storage.root.clone(),
+        source,
+    })
+}
+
+/// Every route of the registry, before the guards of [`guard`].
+fn app(
+    opts: &ServeOptions,
+    pool: Arc<db::Pool>,
+    faults: Option<Arc<faults::Faults>>,
+    base_url: &str,
+    metrics: Arc<metrics::Metrics>,
+) -> Result<axum::Router, ServerError> {
+    let storage = &opts.storage;
+    let uploads = opts.upload_url.as_deref().map(public_base).transpose()?;
     let shapes = opts.real_shapes.map(shapes::Shapes::new);
     let catalog = Arc::new(graphql::Catalog::new(
         Arc::clone(&pool),
-        base_url.clone(),
+        base_url.to_string(),
         shapes.clone(),
     ));
     let publishing = Arc::new(publish_api::Publishing::new(
         storage.clone(),
         Arc::clone(&pool),
-        uploads.unwrap_or_else(|| base_url.clone()),
+        uploads.unwrap_or_else(|| base_url.to_string()),
         opts.allow_republish,
     ));
-    let metrics = Arc::new(metrics::Metrics::new());
     let state = Arc::new(routes::AppState {
         blobs: storage.blobs.clone(),
         pool: Arc::clone(&pool),
@@ -443,32 +482,19 @@ pub async fn start(opts: ServeOptions) -> Result<RunningServer, ServerError> {
         publishing,
     });
     let rollout = fleet::service(
-        &storage.root,
+        &storage.keys,
         Arc::clone(&pool),
         opts.policy_ttl,
         Arc::clone(&metrics),
         opts.open_reports,
     );
     let operator = health::routes(Arc::clone(&pool), storage.blobs.clone())
-        .merge(metrics::routes(Arc::clone(&metrics), Arc::clone(&pool)));
-    let app = routes::router(state, fleet::router(Arc::new(rollout)), operator);
-    let limiter = Arc::new(limits::Limiter::new(opts.limits.clone(), Arc::clone(&metrics)));
-    let app = guard(app, &limiter, metrics, access_log);
-    tokio::spawn(forget_idle(Arc::downgrade(&limiter)));
-    let (stop, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(server::serve(listener, app, opts.limits.clone(), stopped));
-    tracing::info!(
-        "serving the registry in {} (database {}, blobs {:?}) on http://{addr} (URLs based on {base_url})",
-        storage.root.display(),
-        storage.database.place(),
-        storage.blobs,
-    );
-    Ok(RunningServer {
-        addr,
-        base_url,
-        stop: Some(stop),
-        task,
-    })
+        .merge(metrics::routes(metrics, pool));
+    Ok(routes::router(
+        state,
+        fleet::router(Arc::new(rollout)),
+        operator,
+    ))
 }
 
 #[cfg(test)]

@@ -192,10 +192,9 @@ fn refuse(status: StatusCode, text: &str, retry_after: Option<Duration>) -> Resp
     let mut answer = (status, format!("{text}\n")).into_response();
     if let Some(wait) = retry_after {
         let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-        answer.headers_mut().insert(
-            header::RETRY_AFTER,
-            HeaderValue::from(seconds.max(1)),
-        );
+        answer
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
     }
     answer
 }
@@ -214,7 +213,9 @@ pub(crate) async fn limit(
         limiter.metrics.rate_limited(key);
         return refuse(
             StatusCode::TOO_MANY_REQUESTS,
-            &format!("too many requests from this {key}; slow down and retry after the time in Retry-After"),
+            &format!(
+                "too many requests from this {key}; slow down and retry after the time in Retry-After"
+            ),
             Some(wait),
         );
     }
@@ -225,7 +226,10 @@ pub(crate) async fn limit(
     match tokio::time::timeout(limiter.limits.request_timeout, next.run(request)).await {
         Ok(answer) => answer,
         Err(_) => {
-            tracing::warn!("a request took longer than {:?}", limiter.limits.request_timeout);
+            tracing::warn!(
+                "a request took longer than {:?}",
+                limiter.limits.request_timeout
+            );
             refuse(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "the registry took too long to answer; retry",

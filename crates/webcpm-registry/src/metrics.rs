@@ -111,10 +111,22 @@ impl Metrics {
         r.register("reports", "Outcome reports stored", m.reports.clone());
         r.register("rate_limited", "Requests answered 429", m.limited.clone());
         for (name, help, gauge) in [
-            ("rollout_policy_version", "The policy in force", &m.policy_version),
-            ("rollout_v3_percent", "The global v3 percentage", &m.v3_percent),
+            (
+                "rollout_policy_version",
+                "The policy in force",
+                &m.policy_version,
+            ),
+            (
+                "rollout_v3_percent",
+                "The global v3 percentage",
+                &m.v3_percent,
+            ),
             ("rollout_halted", "1 while the rollout is halted", &m.halted),
-            ("rollout_rolled_back", "1 while rolled back to v2", &m.rolled_back),
+            (
+                "rollout_rolled_back",
+                "1 while rolled back to v2",
+                &m.rolled_back,
+            ),
         ] {
             r.register(name, help, gauge.clone());
         }
@@ -127,7 +139,9 @@ impl Metrics {
 
     pub(crate) fn published(&self, ok: bool) {
         let outcome = if ok { "ok" } else { "refused" };
-        self.publishes.get_or_create(&OutcomeLabels { outcome }).inc();
+        self.publishes
+            .get_or_create(&OutcomeLabels { outcome })
+            .inc();
     }
 
     pub(crate) fn downloaded(&self, status: StatusCode) {
@@ -139,7 +153,9 @@ impl Metrics {
 
     pub(crate) fn reported(&self, ok: u64, failed: u64) {
         for (outcome, n) in [("ok", ok), ("failed", failed)] {
-            self.reports.get_or_create(&OutcomeLabels { outcome }).inc_by(n);
+            self.reports
+                .get_or_create(&OutcomeLabels { outcome })
+                .inc_by(n);
         }
     }
 
@@ -203,7 +219,9 @@ async fn scrape(State((metrics, pool)): State<(Arc<Metrics>, Arc<Pool>)>) -> Res
         Err(e) => tracing::warn!("metrics: cannot read the rollout policy: {e}"),
     }
     let mut text = String::new();
-    if let Err(e) = prometheus_client::encoding::prometheus_text::encode(&mut text, &metrics.registry) {
+    if let Err(e) =
+        prometheus_client::encoding::prometheus_text::encode(&mut text, &metrics.registry)
+    {
         tracing::error!("cannot encode the metrics: {e}");
         return StatusCode::INTERNAL_SERVER_ERROR.into_response();
     }

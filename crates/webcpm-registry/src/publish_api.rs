@@ -8,25 +8,24 @@
 //! [`UNAUTHENTICATED`] (no token, or one the registry does not know) or [`FORBIDDEN`] (a token
 //! for another namespace); the HTTP layer answers those with 401 and 403.
 //!
-//! The signed URL is `{base}/uploads/{id}` (`base` is `--upload-url`, else the public URL: the
-//! upload lives on the replica that handed out its URL), where `id` is 64 random hex digits: knowing it is
+//! The signed URL is `{base}/uploads/{id}` (`base` is `--upload-url`, else the public URL; any
+//! replica takes any chunk, see [`super::uploads`]), where `id` is 64 random hex digits: knowing it is
 //! the right to upload there, so the upload itself carries no token (a token is never sent to
 //! an upload URL, which on a real registry is another origin). Uploads follow the resumable
 //! protocol of the storage behind the real registry: `POST` with `x-goog-resumable: start`
 //! answers `201` with the session's URL in `Location` (the same URL here), then `PUT`s with
 //! `Content-Range: bytes a-b/total` send the file in order, each answered `308` with
 //! `Range: bytes=0-n` until the last, answered `200`. A single `PUT` without `Content-Range`
-//! sends the whole file at once. Bytes go to `DIR/tmp/upload-{id}`; the upload is forgotten and
-//! its file removed when it is published, or an hour after its URL expired.
+//! sends the whole file at once. The session is a row of the database and each chunk a blob of
+//! the blob store; the upload is forgotten and its chunks removed when it is published, or an
+//! hour after its URL expired.
 //!
 //! A version that is already in the registry is refused unless the server was started with
 //! `--allow-republish`.
 
-use std::collections::HashMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use async_graphql::{Context, Enum, ErrorExtensions, InputObject, Object, SimpleObject};
 use axum::Router;
@@ -41,7 +40,8 @@ use super::db::Pool;
 use super::graphql::{VersionNode, find_version};
 use super::storage::Storage;
 use super::tokens;
-use crate::package::PackageName;
+use super::uploads::{self, Chunk, Session, UploadError};
+use crate::package::{PackageName, Sha256Digest};
 
 /// `extensions.code` of a request without a valid token (HTTP 401).
 pub(crate) const UNAUTHENTICATED: &str = "UNAUTHENTICATED";
@@ -56,8 +56,6 @@ const BAD_USER_INPUT: &str = "BAD_USER_INPUT";
 pub(crate) const MAX_CHUNK: usize = 16 << 20;
 /// The longest time an upload URL is valid for.
 const MAX_EXPIRY: Duration = Duration::from_secs(3600);
-/// How long an upload is kept after its URL expired, for a slow upload to be published.
-const SESSION: Duration = Duration::from_secs(3600);
 
 /// The bearer token of a GraphQL request, put in its data by the HTTP layer.
 #[derive(Debug, Clone)]
@@ -71,25 +69,6 @@ pub(crate) struct Publishing {
     /// `http://host:port` or the public URL, without a trailing `/`.
     base_url: String,
     allow_republish: bool,
-    uploads: Mutex<HashMap<String, Upload>>,
-}
-
-/// One upload in progress or complete.
-struct Upload {
-    /// The namespace of the token that asked for it.
-    namespace: String,
-    expires: Instant,
-    file: PathBuf,
-    received: u64,
-    total: Option<u64>,
-    /// A request is writing to it.
-    busy: bool,
-}
-
-impl Upload {
-    fn complete(&self) -> bool {
-        self.total == Some(self.received)
-    }
 }
 
 fn error(code: &'static str, message: impl Into<String>) -> async_graphql::Error {
@@ -113,12 +92,29 @@ impl Publishing {
             pool,
             base_url,
             allow_republish,
-            uploads: Mutex::new(HashMap::new()),
         }
     }
 
-    fn uploads(&self) -> std::sync::MutexGuard<'_, HashMap<String, Upload>> {
-        self.uploads.lock().unwrap_or_else(|p| p.into_inner())
+    /// Runs `f` on a database connection, off the async threads.
+    async fn db<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut super::db::Db, &super::blobs::BlobStore) -> Result<T, UploadError>
+        + Send
+        + 'static,
+    ) -> Result<T, UploadError> {
+        let (pool, blobs) = (Arc::clone(&self.pool), self.storage.blobs.clone());
+        tokio::task::spawn_blocking(move || pool.with(|db| f(db, &blobs)))
+            .await
+            .map_err(|e| UploadError::Task(e.to_string()))?
+    }
+
+    /// The session of upload `id` (`None` for an id that is not one).
+    async fn session(&self, id: &str) -> Result<Option<Session>, UploadError> {
+        if !uploads::valid_id(id) {
+            return Ok(None);
+        }
+        let id = id.to_string();
+        self.db(move |db, _| Ok(uploads::get(db, &id)?)).await
     }
 
     /// The namespace the request's token may publish into, or a 401 refusal.
@@ -144,42 +140,23 @@ impl Publishing {
     }
 
     /// Starts an upload for a token of `namespace`; returns its URL.
-    fn open_upload(&self, namespace: String, seconds: i32) -> async_graphql::Result<String> {
-        let tmp = self.storage.root.join("tmp");
-        std::fs::create_dir_all(&tmp).map_err(|e| internal("cannot create tmp/", e))?;
+    async fn open_upload(&self, namespace: String, seconds: i32) -> async_graphql::Result<String> {
         let mut bytes = [0u8; 32];
         getrandom::fill(&mut bytes).map_err(|e| internal("no random bytes", e))?;
         let id = hex::encode(bytes);
         let valid = Duration::from_secs(u64::try_from(seconds.max(1)).unwrap_or(60));
-        let now = Instant::now();
-        let mut uploads = self.uploads();
-        let stale: Vec<String> = uploads
-            .iter()
-            .filter(|(_, u)| !u.busy && u.expires + SESSION < now)
-            .map(|(id, _)| id.clone())
-            .collect();
-        for old in stale {
-            if let Some(upload) = uploads.remove(&old) {
-                let _ = std::fs::remove_file(upload.file);
-            }
-        }
-        uploads.insert(
-            id.clone(),
-            Upload {
-                namespace,
-                expires: now + valid.min(MAX_EXPIRY),
-                file: tmp.join(format!("upload-{id}")),
-                received: 0,
-                total: None,
-                busy: false,
-            },
-        );
+        let now = uploads::now();
+        let expires_at = now + valid.min(MAX_EXPIRY).as_secs() as i64;
+        let session = id.clone();
+        self.db(move |db, blobs| uploads::open(db, blobs, &session, &namespace, expires_at, now))
+            .await
+            .map_err(|e| internal("cannot open the upload", e))?;
         Ok(format!("{}/uploads/{id}", self.base_url))
     }
 
     /// The file of the complete upload behind `url`, made for a token of `namespace`; the
     /// upload is forgotten (the caller removes the file).
-    fn take_upload(&self, url: &str, namespace: &str) -> async_graphql::Result<PathBuf> {
+    async fn take_upload(&self, url: &str, namespace: &str) -> async_graphql::Result<PathBuf> {
         let prefix = format!("{}/uploads/", self.base_url);
         let unknown = || {
             error(
@@ -188,21 +165,42 @@ impl Publishing {
             )
         };
         let id = url.strip_prefix(&prefix).ok_or_else(unknown)?;
-        let mut uploads = self.uploads();
-        let upload = uploads.get(id).ok_or_else(unknown)?;
-        if upload.namespace != namespace {
+        let failed = |e: UploadError| internal("cannot read the upload", e);
+        let session = self
+            .session(id)
+            .await
+            .map_err(failed)?
+            .ok_or_else(unknown)?;
+        if session.namespace != namespace {
             return Err(error(
                 FORBIDDEN,
                 "this upload was made with a token for another namespace",
             ));
         }
-        if upload.busy || !upload.complete() {
+        if !session.complete() {
             return Err(error(
                 BAD_USER_INPUT,
                 "the upload is not complete; send the whole file before publishing",
             ));
         }
-        Ok(uploads.remove(id).map(|u| u.file).unwrap_or_default())
+        let (id, tmp) = (id.to_string(), self.storage.root.join("tmp"));
+        let assembled = self
+            .db(move |db, blobs| {
+                if !uploads::take(db, &id)? {
+                    return Ok(None);
+                }
+                uploads::assemble(blobs, &tmp, &id, &session).map(Some)
+            })
+            .await;
+        match assembled {
+            Ok(Some(file)) => Ok(file),
+            Ok(None) => Err(unknown()),
+            Err(e @ UploadError::Damaged(_)) => Err(error(
+                BAD_USER_INPUT,
+                format!("{e}; upload the file again with a new generateUploadUrl"),
+            )),
+            Err(e) => Err(failed(e)),
+        }
     }
 }
 
@@ -333,7 +331,7 @@ impl Mutation {
             check_namespace(&namespace, &package_name(Some(name), None)?)?;
         }
         let seconds = input.expires_after_seconds.unwrap_or(60);
-        let url = publishing.open_upload(namespace, seconds)?;
+        let url = publishing.open_upload(namespace, seconds).await?;
         tracing::info!(
             "upload URL for {} {} ({})",
             input.name.as_deref().unwrap_or("a package"),
@@ -383,11 +381,9 @@ impl Mutation {
                 "give the signedUrl the file was uploaded to",
             )
         })?;
-        let file = publishing.take_upload(url, &namespace)?;
+        let file = publishing.take_upload(url, &namespace).await?;
         let description = input.description.as_deref();
-        let stored = publishing
-            .store(&file, &name, &version, description)
-            .await;
+        let stored = publishing.store(&file, &name, &version, description).await;
         if let Ok(metrics) = ctx.data::<Arc<crate::metrics::Metrics>>() {
             metrics.published(stored.is_ok());
         }
@@ -481,11 +477,11 @@ async fn start_upload(
             "start an upload with `x-goog-resumable: start`, or PUT the whole file",
         );
     }
-    let live = publishing
-        .uploads()
-        .get(&id)
-        .is_some_and(|u| u.expires > Instant::now());
-    if !live {
+    let session = match publishing.session(&id).await {
+        Ok(session) => session,
+        Err(e) => return unavailable(&id, &e),
+    };
+    if session.is_none_or(|u| u.expires_at <= uploads::now()) {
         return answer(
             StatusCode::NOT_FOUND,
             "no such upload, or its URL expired; ask for a new one with generateUploadUrl",
@@ -538,59 +534,65 @@ async fn put_upload(
             "the file is larger than the registry takes",
         );
     }
-    let file = {
-        let mut uploads = publishing.uploads();
-        let Some(upload) = uploads
-            .get_mut(&id)
-            .filter(|u| u.expires + SESSION > Instant::now())
-        else {
-            return answer(
-                StatusCode::NOT_FOUND,
-                "no such upload, or it expired; ask for a new one with generateUploadUrl",
-            );
-        };
-        let follows = start == 0 || (start == upload.received && upload.total == Some(total));
-        if upload.busy || !follows {
+    let session = match publishing.session(&id).await {
+        Ok(session) => session.filter(|u| u.expires_at + uploads::SESSION > uploads::now()),
+        Err(e) => return unavailable(&id, &e),
+    };
+    let Some(session) = session else {
+        return answer(
+            StatusCode::NOT_FOUND,
+            "no such upload, or it expired; ask for a new one with generateUploadUrl",
+        );
+    };
+    let follows = start == 0 || (start == session.received && session.total == Some(total));
+    if !follows {
+        return answer(
+            StatusCode::CONFLICT,
+            "this chunk does not follow the bytes received so far; send them in order",
+        );
+    }
+    let chunk = Chunk {
+        start,
+        len,
+        sha256: Sha256Digest::of(&body),
+    };
+    let stored = {
+        let (id, chunk) = (id.clone(), chunk.clone());
+        publishing
+            .db(move |db, blobs| {
+                blobs.put_chunk(&id, &chunk, &body)?;
+                uploads::record(db, blobs, &id, &session, chunk, total)
+            })
+            .await
+    };
+    match stored {
+        Ok(true) => {}
+        Ok(false) => {
             return answer(
                 StatusCode::CONFLICT,
-                "this chunk does not follow the bytes received so far; send them in order",
+                "another request sent bytes for this upload at the same time; send them in order",
             );
         }
-        upload.busy = true;
-        upload.file.clone()
-    };
-    let written = tokio::task::spawn_blocking(move || write_chunk(&file, start, &body)).await;
-    let mut uploads = publishing.uploads();
-    let Some(upload) = uploads.get_mut(&id) else {
-        return answer(StatusCode::NOT_FOUND, "the upload vanished");
-    };
-    upload.busy = false;
-    if let Err(e) = written
-        .map_err(|e| e.to_string())
-        .and_then(|r| r.map_err(|e| e.to_string()))
-    {
-        tracing::error!("cannot write upload {id}: {e}");
-        return answer(StatusCode::INTERNAL_SERVER_ERROR, "cannot store the upload");
+        Err(e) => return unavailable(&id, &e),
     }
-    upload.received = end;
-    upload.total = Some(total);
-    if upload.complete() {
+    if end == total {
         return answer(StatusCode::OK, "upload complete");
     }
     let range = format!("bytes=0-{}", end - 1);
     (StatusCode::PERMANENT_REDIRECT, [(header::RANGE, range)]).into_response()
 }
 
-/// Writes `bytes` at `start` of `file`; a chunk at 0 starts the file afresh.
-fn write_chunk(file: &Path, start: u64, bytes: &[u8]) -> std::io::Result<()> {
-    let mut out = std::fs::OpenOptions::new()
-        .create(true)
-        .write(true)
-        .truncate(start == 0)
-        .append(start != 0)
-        .open(file)?;
-    out.write_all(bytes)?;
-    out.sync_all()
+/// A store or database that failed under an upload: 503, which clients retry.
+fn unavailable(id: &str, e: &UploadError) -> Response {
+    tracing::error!("upload {}: {e}", &id[..id.len().min(12)]);
+    let mut response = answer(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "the registry cannot store the upload now; try again",
+    );
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+    response
 }
 
 #[cfg(test)]

@@ -89,7 +89,10 @@ pub(crate) async fn serve(
             _ = &mut stop => break,
         };
         let Ok(permit) = Arc::clone(&slots).try_acquire_owned() else {
-            tracing::warn!("refused a connection from {peer}: {} open", limits.max_connections);
+            tracing::warn!(
+                "refused a connection from {peer}: {} open",
+                limits.max_connections
+            );
             continue;
         };
         let most = limits.connections_per_address.max(1);
@@ -101,7 +104,9 @@ pub(crate) async fn serve(
         let app = app.clone();
         let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
             let mut request = request.map(axum::body::Body::new);
-            request.extensions_mut().insert(ConnectInfo::<SocketAddr>(peer));
+            request
+                .extensions_mut()
+                .insert(ConnectInfo::<SocketAddr>(peer));
             app.clone().oneshot(request)
         });
         let connection = hyper::server::conn::http1::Builder::new()

@@ -1,7 +1,8 @@
 //! Where one registry keeps its state: the root directory (uploads in progress, the policy
 //! signing key), the database ([`Database`]: SQLite in the root, or PostgreSQL) and the package
 //! files ([`BlobStore`]: the root's `blobs/`, or an OCI registry). `registry serve`, `add`,
-//! `archive`, `token` and `rollout` all take `--root`, `--database` and `--blobs` and build one.
+//! `archive`, `token` and `rollout` all take `--root`, `--database` (or `WEBCPM_DATABASE_URL`, or
+//! `--database-file`), `--blobs` and `--policy-keys` and build one.
 
 use std::path::{Path, PathBuf};
 
@@ -14,6 +15,8 @@ pub struct Storage {
     pub root: PathBuf,
     pub database: Database,
     pub blobs: BlobStore,
+    /// The rollout policy's keys (see `fleet/keys.rs`): the root unless `--policy-keys`.
+    pub keys: PathBuf,
 }
 
 /// Why `--database` or `--blobs` cannot be used.
@@ -23,6 +26,11 @@ pub enum StorageError {
     Db(#[from] DbError),
     #[error(transparent)]
     Oci(#[from] OciError),
+    #[error("cannot read the secret file {path}: {source}; check the path and its permissions")]
+    Secret {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 impl Storage {
@@ -36,6 +44,7 @@ impl Storage {
             root: root.to_path_buf(),
             database: Database::new(root, database)?,
             blobs: BlobStore::new(root, blobs)?,
+            keys: root.to_path_buf(),
         })
     }
 

@@ -179,7 +179,8 @@ pub fn revoke(storage: &Storage, token: &str) -> Result<Revoked, TokenError> {
             {
                 return Ok(None);
             }
-            let removed = tx.execute("DELETE FROM reports WHERE token = $1", args![hex.as_str()])?;
+            let removed =
+                tx.execute("DELETE FROM reports WHERE token = $1", args![hex.as_str()])?;
             Ok(Some(("reports", removed)))
         })
         .map_err(sql)?

@@ -10,9 +10,12 @@
 //! ```
 //!
 //! Invariants: `policy.json` is only ever replaced whole (a temporary file in the same
-//! directory, fsynced, renamed) under `policy.lock`, and only by a policy that verifies, has a
-//! `policy_version` at least the cached one's (equal: an `issued_at` at least as recent), and has
-//! not expired. So a replayed older policy, a tampered one or a stale one never replaces a good
+//! directory, fsynced, renamed) under `policy.lock`, and only by a policy that verifies (a key
+//! the pinned root endorses, not expired, not revoked: see `webcpm_formats::policy_document`),
+//! has a `policy_version` at least the cached one's (equal: an `issued_at` at least as recent)
+//! and at most [`MAX_JUMP`] past it unless the root signed it itself, and has not expired. The
+//! newest revocation list seen is kept with it; a cached policy whose key it revokes no longer
+//! counts, so that a lower version by a new key replaces the forgery of a leaked one. So a replayed older policy, a tampered one or a stale one never replaces a good
 //! one, however many processes refresh at once. When the registry is away, the cached copy stays
 //! in force; once it has expired too, the safe state (v2 first) applies, with a warning.
 
@@ -25,7 +28,7 @@ use ed25519_dalek::VerifyingKey;
 use reqwest::StatusCode;
 use reqwest::header::{ETAG, IF_NONE_MATCH};
 
-use super::document::{self, DocumentError, Envelope};
+use super::document::{self, DocumentError, Envelope, Revocations};
 use crate::policy::RegistryRollout;
 
 /// Where the client follows a registry's policy.
@@ -45,7 +48,14 @@ pub struct Cached {
     pub etag: Option<String>,
     /// When the registry last confirmed it (a 200 or a 304), seconds since the epoch.
     pub checked_at: i64,
+    /// The newest revocation list the root signed that this machine has seen.
+    #[serde(default)]
+    pub revocations: Option<Revocations>,
 }
+
+/// How far past the policy in force a version may jump when not signed by the root itself: a
+/// leaked signing key cannot push clients to `u64::MAX` and lock out every later policy.
+pub const MAX_JUMP: u64 = 1000;
 
 impl Cached {
     pub fn version(&self) -> u64 {
@@ -73,6 +83,10 @@ pub enum SourceError {
         "refused the registry's policy v{version}: it expired at {expires_at} (Unix time); the registry must publish a fresh one (is `webcpm registry serve` running with its key?)"
     )]
     Expired { version: u64, expires_at: i64 },
+    #[error(
+        "refused the registry's policy v{offered}: it jumps more than {MAX_JUMP} versions past v{held} and is not signed by the root key (a leaked signing key?); the operator can sign such a jump with the root"
+    )]
+    Jump { offered: u64, held: u64 },
     #[error(
         "the registry's policy at {url} is unreachable: {reason}; the last good policy stays in force"
     )]
@@ -124,7 +138,7 @@ pub fn load(dir: &Path, key: &VerifyingKey) -> Option<Cached> {
             return None;
         }
     };
-    match document::verify(&cached.envelope, key) {
+    match document::verify(&cached.envelope, key, now(), cached.revocations.as_ref()) {
         Ok(()) => Some(cached),
         Err(e) => {
             tracing::warn!("ignoring the policy copy in {}: {e}", dir.display());
@@ -138,8 +152,14 @@ pub fn layer(cached: &Cached, now: i64) -> Option<RegistryRollout> {
     cached.envelope.policy.rollout(now).ok()
 }
 
-/// Whether `offered` may replace `held` (already verified): not older, not expired.
-pub fn check(offered: &Envelope, held: Option<&Envelope>, now: i64) -> Result<(), SourceError> {
+/// Whether `offered` may replace `held` (both already verified against `root`): not older, not
+/// too far ahead unless the root signed it, not expired.
+pub fn check(
+    offered: &Envelope,
+    held: Option<&Envelope>,
+    root: &VerifyingKey,
+    now: i64,
+) -> Result<(), SourceError> {
     let p = &offered.policy;
     if let Some(held) = held {
         let h = &held.policy;
@@ -147,6 +167,13 @@ pub fn check(offered: &Envelope, held: Option<&Envelope>, now: i64) -> Result<()
             || (p.policy_version == h.policy_version && p.issued_at < h.issued_at);
         if older {
             return Err(SourceError::Replayed {
+                offered: p.policy_version,
+                held: h.policy_version,
+            });
+        }
+        let by_root = document::parse_key(&offered.key).is_ok_and(|k| k == *root);
+        if !by_root && p.policy_version > h.policy_version.saturating_add(MAX_JUMP) {
+            return Err(SourceError::Jump {
                 offered: p.policy_version,
                 held: h.policy_version,
             });
@@ -216,7 +243,7 @@ pub fn backing_off(dir: &Path, config: &SourceConfig) -> bool {
 enum Answer {
     NotModified,
     Document {
-        envelope: Envelope,
+        envelope: Box<Envelope>,
         etag: Option<String>,
     },
 }
@@ -258,7 +285,10 @@ async fn fetch(
         url: crate::http::redact(&config.url),
         reason: e.to_string(),
     })?;
-    Ok(Answer::Document { envelope, etag })
+    Ok(Answer::Document {
+        envelope: Box::new(envelope),
+        etag,
+    })
 }
 
 /// Compares the answer with the copy on disk, under the lock, and replaces it when accepted.
@@ -282,13 +312,20 @@ fn keep_locked(
             Some(held) => (held.envelope, held.etag),
             None => return Ok(Refresh::Confirmed),
         },
-        Answer::Document { envelope, etag } => (envelope, etag),
+        Answer::Document { envelope, etag } => (*envelope, etag),
     };
-    document::verify(&envelope, key)?;
-    check(&envelope, held.as_ref().map(|h| &h.envelope), now)?;
+    let known = held.as_ref().and_then(|h| h.revocations.as_ref());
+    let revocations = document::newest_revocations(known, &envelope, key);
+    // A copy signed by a key revoked since counts as none.
+    let held =
+        held.filter(|h| document::verify(&h.envelope, key, now, revocations.as_ref()).is_ok());
+    document::verify(&envelope, key, now, revocations.as_ref())?;
+    check(&envelope, held.as_ref().map(|h| &h.envelope), key, now)?;
     let from = held.as_ref().map(Cached::version);
     let to = envelope.policy.policy_version;
-    let same = held.as_ref().is_some_and(|h| h.envelope == envelope);
+    let same = held
+        .as_ref()
+        .is_some_and(|h| h.envelope == envelope && h.revocations == revocations);
     write_atomic(
         dir,
         "policy.json",
@@ -296,6 +333,7 @@ fn keep_locked(
             envelope,
             etag,
             checked_at: now,
+            revocations,
         })
         .expect("plain data serializes"),
     )?;

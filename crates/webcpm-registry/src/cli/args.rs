@@ -84,15 +84,26 @@ pub(crate) enum RegistryCommand {
     },
     /// Serve a registry directory over HTTP (GraphQL at /graphql, files at /blobs/)
     Serve(ServeArgs),
-    /// Create the key that signs the rollout policy (or, in a directory of its own, shared
-    /// compiled code) and print its public half (for clients' rollout.policy_key, or
-    /// compile.shared_key)
+    /// Create the keys that sign the rollout policy (a root that clients pin, and a signing
+    /// key it endorses) and print the root's public half (for clients' rollout.policy_key; in a
+    /// directory of its own, for compile.shared_key); rotate or revoke signing keys
     Keygen {
+        /// The key directory (the registry root, or what serve's --policy-keys names)
         #[arg(long, value_name = "DIR")]
         root: PathBuf,
-        /// Replace the key; the old key endorses the new one for clients that pinned it
-        #[arg(long)]
+        /// Make a new signing key, endorsed by the root (clients keep their pin)
+        #[arg(long, conflicts_with = "revoke")]
         rotate: bool,
+        /// Days the root endorses the new signing key for
+        #[arg(long, value_name = "DAYS", default_value_t = 90,
+              value_parser = clap::value_parser!(u64).range(1..=3650))]
+        valid_for: u64,
+        /// Revoke a former signing key (hex): clients refuse policies it signs
+        #[arg(long, value_name = "KEY")]
+        revoke: Option<String>,
+        /// The root's secret, when it is kept outside DIR (where to write it, on creation)
+        #[arg(long, value_name = "FILE")]
+        root_key: Option<PathBuf>,
     },
     /// The fleet's rollout policy: status, percentages, halt, rollback, resume, automation
     #[command(subcommand)]
@@ -211,9 +222,22 @@ pub(crate) struct RegistryPlace {
     /// The registry's directory
     #[arg(long, value_name = "DIR")]
     pub(crate) root: PathBuf,
-    /// Keep the registry's metadata in PostgreSQL instead of DIR/registry.sqlite
-    #[arg(long, value_name = "postgres://USER@HOST/DB")]
+    /// Keep the registry's metadata in PostgreSQL instead of DIR/registry.sqlite (with a
+    /// password, better in the environment or a file, which `ps` does not show)
+    #[arg(
+        long,
+        value_name = "postgres://USER@HOST/DB",
+        env = "WEBCPM_DATABASE_URL",
+        hide_env_values = true
+    )]
     pub(crate) database: Option<String>,
+    /// A file holding the database URL (a mounted secret)
+    #[arg(long, value_name = "FILE", conflicts_with = "database")]
+    pub(crate) database_file: Option<PathBuf>,
+    /// The directory of the rollout policy's keys, when not DIR (the same secret mounted into
+    /// every replica)
+    #[arg(long, value_name = "DIR", env = "WEBCPM_POLICY_KEYS")]
+    pub(crate) policy_keys: Option<PathBuf>,
     /// Keep package files in an OCI registry instead of DIR/blobs (push credentials in
     /// WEBCPM_OCI_AUTH)
     #[arg(long, value_name = "oci://HOST/REPO")]
@@ -222,7 +246,23 @@ pub(crate) struct RegistryPlace {
 
 impl RegistryPlace {
     pub(crate) fn storage(&self) -> Result<crate::Storage, crate::StorageError> {
-        crate::Storage::new(&self.root, self.database.as_deref(), self.blobs.as_deref())
+        let from_file = match &self.database_file {
+            Some(path) => Some(
+                std::fs::read_to_string(path)
+                    .map(|text| text.trim().to_string())
+                    .map_err(|source| crate::StorageError::Secret {
+                        path: path.clone(),
+                        source,
+                    })?,
+            ),
+            None => None,
+        };
+        let database = from_file.as_deref().or(self.database.as_deref());
+        let mut storage = crate::Storage::new(&self.root, database, self.blobs.as_deref())?;
+        if let Some(keys) = &self.policy_keys {
+            storage.keys = keys.clone();
+        }
+        Ok(storage)
     }
 }
 

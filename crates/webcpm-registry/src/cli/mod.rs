@@ -48,8 +48,22 @@ pub fn main() -> i32 {
 async fn dispatch(cli: Cli) -> Result<ExitStatus, Failure> {
     let global = &cli.global;
     match cli.command {
-        RegistryCommand::Keygen { root, rotate } => {
-            commands::rollout::keygen(global, &root, rotate)
+        RegistryCommand::Keygen {
+            root,
+            rotate,
+            valid_for,
+            revoke,
+            root_key,
+        } => {
+            let options = crate::fleet::KeygenOptions {
+                rotate,
+                valid_for: std::time::Duration::from_secs(valid_for * 86_400),
+                root_key,
+            };
+            match revoke {
+                Some(key) => commands::rollout::revoke_key(global, &root, &key, &options),
+                None => commands::rollout::keygen(global, &root, &options),
+            }
         }
         // The registry's database may be PostgreSQL, whose client blocks: off the async threads.
         RegistryCommand::Rollout(cmd) => {

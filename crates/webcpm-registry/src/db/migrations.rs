@@ -85,9 +85,20 @@ CREATE TABLE report_tokens (
 ALTER TABLE reports ADD COLUMN token TEXT NOT NULL DEFAULT '';
 CREATE INDEX reports_by_client ON reports(token, client, received_at);
 ",
+    "
+CREATE TABLE uploads (
+    id          TEXT PRIMARY KEY NOT NULL,
+    namespace   TEXT NOT NULL,
+    expires_at  INTEGER NOT NULL,
+    received    INTEGER NOT NULL,
+    total       INTEGER,
+    chunks      TEXT NOT NULL
+) STRICT;
+",
 ];
 
-pub(super) const POSTGRES: &[&str] = &["
+pub(super) const POSTGRES: &[&str] = &[
+    "
 CREATE TABLE packages (
     name        TEXT PRIMARY KEY NOT NULL,
     created_at  BIGINT NOT NULL
@@ -149,7 +160,8 @@ CREATE TABLE tokens (
     namespace   TEXT NOT NULL,
     created_at  BIGINT NOT NULL
 );
-", "
+",
+    "
 CREATE TABLE report_tokens (
     sha256      TEXT PRIMARY KEY NOT NULL,
     name        TEXT NOT NULL,
@@ -157,7 +169,18 @@ CREATE TABLE report_tokens (
 );
 ALTER TABLE reports ADD COLUMN token TEXT NOT NULL DEFAULT '';
 CREATE INDEX reports_by_client ON reports(token, client, received_at);
-"];
+",
+    "
+CREATE TABLE uploads (
+    id          TEXT PRIMARY KEY NOT NULL,
+    namespace   TEXT NOT NULL,
+    expires_at  BIGINT NOT NULL,
+    received    BIGINT NOT NULL,
+    total       BIGINT,
+    chunks      TEXT NOT NULL
+);
+",
+];
 
 /// The key of the advisory lock that serialises PostgreSQL migrations ("webcpm" in ASCII).
 const MIGRATION_LOCK: i64 = 0x7765_6263_706d;

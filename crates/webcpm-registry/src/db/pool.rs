@@ -52,3 +52,15 @@ impl Pool {
         self.idle.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
+
+impl Drop for Pool {
+    /// Closing a PostgreSQL connection blocks on its own runtime, which may not happen on an
+    /// async thread (the last server task may drop the pool as it shuts down): the connections
+    /// are closed on a thread of their own there.
+    fn drop(&mut self) {
+        let idle = std::mem::take(&mut *self.lock());
+        if tokio::runtime::Handle::try_current().is_ok() {
+            let _ = std::thread::spawn(move || drop(idle)).join();
+        }
+    }
+}

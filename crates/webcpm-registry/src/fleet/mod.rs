@@ -13,7 +13,10 @@ mod outcomes;
 mod serve;
 mod state;
 
-pub use keys::{KEY_FILE, KeyError, KeyReport, keygen};
+pub use keys::{
+    DEFAULT_VALIDITY, KEY_FILE, KeyError, KeyReport, KeygenOptions, RevokeReport, keygen,
+    revoke as revoke_key,
+};
 pub use outcomes::{Rate, Rates, Taken, Window};
 pub use serve::Service;
 pub(crate) use serve::router;
@@ -28,8 +31,13 @@ use crate::storage::Storage;
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct RolloutStatus {
     pub policy: PolicyState,
-    /// The public key clients pin, `None` before `keygen`.
+    /// The root key clients pin, `None` before `keygen`.
     pub public_key: Option<String>,
+    /// The key policies are signed with, and until when the root endorses it.
+    pub signing_key: Option<String>,
+    pub endorsement_expires_at: Option<i64>,
+    /// Signing keys the root revoked.
+    pub revoked_keys: Vec<String>,
     pub automation: Automation,
     /// The failure rates over the automation's window.
     pub rates: Window,
@@ -50,16 +58,29 @@ fn open(storage: &Storage) -> Result<Db, FleetError> {
     Ok(Db::open(&storage.database)?)
 }
 
-/// The policy in force, its history, the automation and the live rates.
-pub fn status(storage: &Storage, now: i64) -> Result<RolloutStatus, FleetError> {
+/// The policy in force, its history, the automation and the live rates; the keys are read from
+/// `keys` (the key directory).
+pub fn status(
+    storage: &Storage,
+    keys: &std::path::Path,
+    now: i64,
+) -> Result<RolloutStatus, FleetError> {
     let mut db = open(storage)?;
     let automation = state::automation(&mut db)?;
-    let public_key = keys::signer(&storage.root)
-        .map_err(|e| FleetError::Refused(e.to_string()))?
-        .map(|s| webcpm_formats::policy_document::key_hex(&s.key.verifying_key()));
+    let signer = keys::signer(keys).map_err(|e| FleetError::Refused(e.to_string()))?;
+    let signer = signer.as_ref();
     Ok(RolloutStatus {
         policy: state::current(&mut db)?,
-        public_key,
+        public_key: signer.map(|s| s.root.clone()),
+        signing_key: signer
+            .map(|s| webcpm_formats::policy_document::key_hex(&s.key.verifying_key())),
+        endorsement_expires_at: signer
+            .and_then(|s| s.endorsement.as_ref())
+            .map(|e| e.expires_at),
+        revoked_keys: signer
+            .and_then(|s| s.revocations.as_ref())
+            .map(|r| r.list.keys.clone())
+            .unwrap_or_default(),
         automation,
         rates: outcomes::window(&mut db, automation.window, now)?,
         history: state::history(&mut db, 10)?,
@@ -85,14 +106,14 @@ pub fn automate(storage: &Storage, automation: &Automation) -> Result<(), FleetE
 
 /// The service behind the rollout routes for the registry in `root`, on its database's pool.
 pub(crate) fn service(
-    root: &std::path::Path,
+    keys: &std::path::Path,
     pool: Arc<Pool>,
     ttl: std::time::Duration,
     metrics: Arc<crate::metrics::Metrics>,
     open_reports: bool,
 ) -> Service {
     Service {
-        root: root.to_path_buf(),
+        keys: keys.to_path_buf(),
         pool,
         ttl,
         metrics,

@@ -27,9 +27,9 @@ use crate::package::Sha256Digest;
 use webcpm_formats::policy_document::{self as document, PolicyDocument};
 use webcpm_formats::report::Batch;
 
-/// What the rollout routes share: the root (for the signing key) and the registry's database.
+/// What the rollout routes share: the key directory and the registry's database.
 pub struct Service {
-    pub(crate) root: PathBuf,
+    pub(crate) keys: PathBuf,
     pub(crate) pool: Arc<Pool>,
     /// How long a signed policy stays valid.
     pub(crate) ttl: Duration,
@@ -55,9 +55,15 @@ fn failure(status: StatusCode, text: String) -> Response {
 
 /// The signed policy in force, as served now.
 pub(super) fn signed(service: &Service, now: i64) -> Result<Option<Vec<u8>>, String> {
-    let Some(signer) = keys::signer(&service.root).map_err(|e| e.to_string())? else {
+    let Some(signer) = keys::signer(&service.keys).map_err(|e| e.to_string())? else {
         return Ok(None);
     };
+    if let Some(e) = signer.endorsement.as_ref().filter(|e| e.expires_at <= now) {
+        tracing::error!(
+            "the policy signing key's endorsement expired at {} (Unix time): clients refuse the policy; run `webcpm registry keygen --rotate`",
+            e.expires_at
+        );
+    }
     let state = service
         .pool
         .with(state::current)
@@ -73,7 +79,7 @@ pub(super) fn signed(service: &Service, now: i64) -> Result<Option<Vec<u8>>, Str
         issued_at,
         expires_at: issued_at + service.ttl.as_secs() as i64,
     };
-    let envelope = document::sign(&signer.key, policy, signer.endorsement);
+    let envelope = document::sign(&signer.key, policy, signer.endorsement, signer.revocations);
     Ok(Some(
         serde_json::to_vec(&envelope).expect("plain data serializes"),
     ))
@@ -147,9 +153,7 @@ pub(super) fn take(
         }
         let kept = &batch.reports[..taken.stored];
         let failed = kept.iter().filter(|r| !r.ok).count() as u64;
-        service
-            .metrics
-            .reported(kept.len() as u64 - failed, failed);
+        service.metrics.reported(kept.len() as u64 - failed, failed);
         Ok(taken)
     })
 }

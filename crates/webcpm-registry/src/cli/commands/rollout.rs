@@ -11,27 +11,56 @@ use crate::fleet::{self, Automation, Change, OnRegression, RolloutStatus};
 
 use webcpm_formats::policy_document::now;
 
-/// `registry keygen`.
+/// `registry keygen [--rotate]`.
 pub(crate) fn keygen(
     global: &GlobalArgs,
     root: &std::path::Path,
-    rotate: bool,
+    options: &fleet::KeygenOptions,
 ) -> Result<ExitStatus, Failure> {
-    let report = fleet::keygen(root, rotate)?;
+    let report = fleet::keygen(root, options, now())?;
     if global.json {
         println!("{}", json!(report));
     } else if !global.quiet {
         if let Some(old) = &report.previous_key {
-            println!("rotated the policy key; the old key {old} endorses the new one");
+            eprintln!(
+                "made a new signing key {}, endorsed by the root until {} (Unix time); the old one was {old}: revoke it with `keygen --revoke {old}` once no replica signs with it",
+                report.signing_key, report.endorsement_expires_at
+            );
         }
         println!("{}", report.public_key);
+        if report.previous_key.is_none() {
+            eprintln!(
+                "pin it on every client: webcpm config set rollout.policy_key {}",
+                report.public_key
+            );
+            eprintln!(
+                "(for a key that signs shared compiled code, pin it as compile.shared_key instead, and set compile.shared_signing_key to {} on the machines that push)",
+                options
+                    .root_key
+                    .clone()
+                    .unwrap_or_else(|| root.join("policy-root-key"))
+                    .display()
+            );
+        }
+    }
+    Ok(ExitStatus::Success)
+}
+
+/// `registry keygen --revoke KEY`.
+pub(crate) fn revoke_key(
+    global: &GlobalArgs,
+    root: &std::path::Path,
+    key: &str,
+    options: &fleet::KeygenOptions,
+) -> Result<ExitStatus, Failure> {
+    let report = fleet::revoke_key(root, key, options.root_key.as_deref(), now())?;
+    if global.json {
+        println!("{}", json!(report));
+    } else if !global.quiet {
         eprintln!(
-            "pin it on every client: webcpm config set rollout.policy_key {}",
-            report.public_key
-        );
-        eprintln!(
-            "(for a key that signs shared compiled code, pin it as compile.shared_key instead, and set compile.shared_signing_key to {} on the machines that push)",
-            root.join(fleet::KEY_FILE).display()
+            "revocation list v{}: {} key(s); every replica serves it with the policy once it has this directory",
+            report.version,
+            report.revoked.len()
         );
     }
     Ok(ExitStatus::Success)
@@ -50,7 +79,8 @@ fn who(change: &FleetChange) -> String {
 pub(crate) fn rollout(global: &GlobalArgs, cmd: FleetCommand) -> Result<ExitStatus, Failure> {
     let (change, how) = match cmd {
         FleetCommand::Status { place } => {
-            return status(global, &fleet::status(&storage(&place)?, now())?);
+            let storage = storage(&place)?;
+            return status(global, &fleet::status(&storage, &storage.keys, now())?);
         }
         FleetCommand::Automate {
             place,
@@ -139,7 +169,7 @@ fn automate(
     window: Option<u64>,
 ) -> Result<ExitStatus, Failure> {
     let storage = storage(place)?;
-    let mut a: Automation = fleet::status(&storage, now())?.automation;
+    let mut a: Automation = fleet::status(&storage, &storage.keys, now())?.automation;
     if let Some(action) = on_regression {
         a.on_regression = action;
     }

@@ -21,7 +21,8 @@ pub(crate) fn token(global: &GlobalArgs, command: TokenCommand) -> Result<ExitSt
             show_new(global, &made, &made.token, &note);
         }
         TokenCommand::Create { place, name, .. } => {
-            let made = crate::create_report_token(&place.storage()?, name.as_deref().unwrap_or(""))?;
+            let made =
+                crate::create_report_token(&place.storage()?, name.as_deref().unwrap_or(""))?;
             let note = format!(
                 "Clients of `{}` send their outcome reports with this token; it is shown only now. Give it to them as telemetry.report_token (WEBCPM_REPORT_TOKEN).",
                 made.name
