@@ -90,18 +90,59 @@ impl Client {
 
     /// A GET of `url`, once [`check_url`] accepts it.
     pub fn get(&self, url: &str) -> Result<reqwest::RequestBuilder, UrlError> {
-        Ok(self.inner.get(self.check(url)?))
+        self.request(reqwest::Method::GET, url)
     }
 
     /// A PUT to `url`, once [`check_url`] accepts it.
     pub fn put(&self, url: &str) -> Result<reqwest::RequestBuilder, UrlError> {
-        Ok(self.inner.put(self.check(url)?))
+        self.request(reqwest::Method::PUT, url)
     }
 
     /// A POST to `url`, once [`check_url`] accepts it.
     pub fn post(&self, url: &str) -> Result<reqwest::RequestBuilder, UrlError> {
-        Ok(self.inner.post(self.check(url)?))
+        self.request(reqwest::Method::POST, url)
     }
+
+    /// Every request carries an `x-request-id` of its own, logged at debug level, which the
+    /// registry keeps in its access log: one id finds a request on both sides.
+    fn request(
+        &self,
+        method: reqwest::Method,
+        url: &str,
+    ) -> Result<reqwest::RequestBuilder, UrlError> {
+        let url = self.check(url)?;
+        let id = request_id();
+        tracing::debug!("request id {id}: {method} {}", redacted(&url));
+        Ok(self
+            .inner
+            .request(method, url)
+            .header(REQUEST_ID, id.as_str()))
+    }
+}
+
+/// The header that names a request on both sides.
+pub const REQUEST_ID: &str = "x-request-id";
+
+/// `{process}-{n}`: 16 hex digits drawn once per process, then a counter.
+fn request_id() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    use std::sync::OnceLock;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static PROCESS: OnceLock<u64> = OnceLock::new();
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    let process = PROCESS.get_or_init(|| {
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u32(std::process::id());
+        h.finish()
+    });
+    format!("{process:016x}-{}", NEXT.fetch_add(1, Ordering::Relaxed))
+}
+
+/// The URL without its query (signed download URLs carry their signature there).
+fn redacted(url: &reqwest::Url) -> String {
+    let mut shown = url.clone();
+    shown.set_query(None);
+    shown.to_string()
 }
 
 /// Builds the shared client: proxies from the environment (reqwest reads `HTTP_PROXY`,
