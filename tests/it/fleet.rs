@@ -657,3 +657,168 @@ async fn a_report_cut_inside_a_character_is_taken() {
     let hello = &status["rates"]["packages"]["test/hello"]["v3"];
     assert_eq!(hello["failures"], 1, "{status}");
 }
+
+/// A policy `version` signed by `key` under `root`'s endorsement until `until`, with `revoked`.
+fn endorsed(
+    root: &ed25519_dalek::SigningKey,
+    key: &ed25519_dalek::SigningKey,
+    version: u64,
+    until: i64,
+    revoked: Option<webcpm_client::fleet::document::SignedRevocations>,
+) -> webcpm_client::fleet::document::Envelope {
+    use webcpm_client::fleet::document;
+    let now = source::now();
+    let mut envelope = signed(key, version, now, now + 3600);
+    if key.verifying_key() != root.verifying_key() {
+        envelope.endorsement = Some(document::endorse(root, &key.verifying_key(), until));
+    }
+    let policy = envelope.policy.clone();
+    document::sign(key, policy, envelope.endorsement, revoked)
+}
+
+/// A leaked signing key: it cannot jump clients past the bound, it is revoked by the root, the
+/// clients that took its policy go back to the registry's, and an endorsement runs out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leaked_keys_are_bounded_revoked_and_expire() {
+    use webcpm_client::fleet::document;
+    let tmp = tempfile::tempdir().unwrap();
+    let root = document::generate().unwrap();
+    let leaked = document::generate().unwrap();
+    let body = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let (registry, _server) = fake_registry(body.clone()).await;
+    let config = SourceConfig {
+        url: fleet::policy_url(&registry),
+        key: root.verifying_key(),
+        refresh: REFRESH,
+    };
+    let dir = fleet::dir(tmp.path());
+    let http = webcpm_client::http::client(&Default::default()).unwrap();
+    let now = source::now();
+    let year = now + 365 * 86_400;
+    let serve = |envelope: &document::Envelope| {
+        *body.lock().unwrap() = serde_json::to_vec(envelope).unwrap();
+    };
+    let fetch = || source::refresh(&http, &config, &dir, Duration::from_secs(5), true);
+    let refused = |refresh: Refresh| match refresh {
+        Refresh::Failed(e) => e.to_string(),
+        other => panic!("accepted: {other:?}"),
+    };
+
+    serve(&endorsed(&root, &leaked, 5, year, None));
+    assert!(matches!(fetch().await, Refresh::Updated { to: 5, .. }));
+    // The leaked key signs u64::MAX, then a jump past the bound: both refused.
+    serve(&endorsed(&root, &leaked, u64::MAX, year, None));
+    assert!(refused(fetch().await).contains("jumps more than 1000"));
+    serve(&endorsed(&root, &leaked, 5 + 1001, year, None));
+    assert!(refused(fetch().await).contains("jumps more than 1000"));
+    // Within the bound, it is taken (the key is still endorsed)...
+    serve(&endorsed(&root, &leaked, 900, year, None));
+    assert!(matches!(fetch().await, Refresh::Updated { to: 900, .. }));
+
+    // ...until the root revokes it and the registry signs with a new key, at a lower version.
+    let fresh = document::generate().unwrap();
+    let list = document::sign_revocations(
+        &root,
+        document::Revocations {
+            version: 1,
+            issued_at: now,
+            keys: vec![document::key_hex(&leaked.verifying_key())],
+        },
+    );
+    serve(&endorsed(&root, &fresh, 6, year, Some(list.clone())));
+    assert!(
+        matches!(fetch().await, Refresh::Updated { to: 6, .. }),
+        "the copy from the revoked key is dropped"
+    );
+    // The client keeps the list: the leaked key's policies are refused without it.
+    serve(&endorsed(&root, &leaked, 10, year, None));
+    assert!(refused(fetch().await).contains("revoked"));
+    assert_eq!(source::load(&dir, &config.key).unwrap().version(), 6);
+    // A list the root did not sign is ignored, not obeyed.
+    let mut forged = list.clone();
+    forged.list.keys = vec![document::key_hex(&fresh.verifying_key())];
+    forged.list.version = 2;
+    serve(&endorsed(&root, &fresh, 7, year, Some(forged)));
+    assert!(matches!(fetch().await, Refresh::Updated { to: 7, .. }));
+
+    // The root itself may make a jump (the operator's way out of a poisoned version).
+    serve(&endorsed(&root, &root, 50_000, year, Some(list.clone())));
+    assert!(matches!(fetch().await, Refresh::Updated { to: 50_000, .. }));
+
+    // An endorsement that ran out is refused.
+    let stale = document::generate().unwrap();
+    serve(&endorsed(&root, &stale, 50_001, now - 10, Some(list)));
+    assert!(refused(fetch().await).contains("endorsement expired"));
+}
+
+/// The operator's side: `keygen --valid-for`, `--rotate`, `--revoke`, against a real server and
+/// a real client process.
+#[test]
+fn the_operator_rotates_and_revokes_keys_and_clients_follow() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path();
+    let root = home.join("registry");
+    let first = keygen_report(home, &root, &["--valid-for", "1"]);
+    let pinned = first["public_key"].as_str().unwrap().to_string();
+    // The day is over: the root's endorsement, as the root would have written it, ended 10 s ago.
+    use webcpm_client::fleet::document;
+    let secret = std::fs::read_to_string(root.join("policy-root-key")).unwrap();
+    let root_key = document::parse_secret(secret.trim()).unwrap();
+    let signing = document::parse_key(first["signing_key"].as_str().unwrap()).unwrap();
+    let ended = document::endorse(&root_key, &signing, source::now() - 10);
+    std::fs::write(
+        root.join("policy-key.endorsement"),
+        serde_json::to_string(&ended).unwrap(),
+    )
+    .unwrap();
+    operator(home, &root, &["set", "--v3-percent", "20"]);
+    let registry = Registry::start(home, &root);
+    let client = home.join("client");
+    follow_config(&client, &registry.url, &pinned, None);
+    let sync = |h: &Path| json(&run(webcpm(h).args(["rollout", "sync", "--json"])));
+    let out = sync(&client);
+    assert!(
+        out["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("endorsement expired"),
+        "{out}"
+    );
+
+    let rotated = keygen_report(home, &root, &["--rotate", "--valid-for", "30"]);
+    assert_eq!(sync(&client)["policy_version"], 1);
+    let old = first["signing_key"].as_str().unwrap();
+    let current = rotated["signing_key"].as_str().unwrap();
+    let revoke = |key: &str| {
+        run(webcpm(home)
+            .args(["registry", "keygen", "--json", "--revoke", key, "--root"])
+            .arg(&root))
+    };
+    let out = revoke(current);
+    assert_eq!(out.status.code(), Some(2), "the key in use is not revoked");
+    assert!(stderr(&out).contains("rotate first"), "{}", stderr(&out));
+    let out = revoke(&pinned);
+    assert_eq!(out.status.code(), Some(2), "nor the root");
+    let out = revoke(old);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(json(&out)["revoked"][0], old);
+
+    // The root's secret can be kept offline: moved away, and given back when needed.
+    let offline = home.join("offline-root");
+    std::fs::rename(root.join("policy-root-key"), &offline).unwrap();
+    let out = run(webcpm(home)
+        .args(["registry", "keygen", "--rotate", "--root"])
+        .arg(&root));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("--root-key"), "{}", stderr(&out));
+    keygen_report(
+        home,
+        &root,
+        &["--rotate", "--root-key", offline.to_str().unwrap()],
+    );
+    operator(home, &root, &["set", "--v3-percent", "30"]);
+    let status = operator(home, &root, &["status"]);
+    assert_eq!(status["revoked_keys"][0], old, "{status}");
+    assert!(status["endorsement_expires_at"].as_i64().unwrap() > source::now());
+    assert_eq!(sync(&client)["policy_version"], 2);
+}
