@@ -558,3 +558,211 @@ async fn reports_need_a_token_and_one_client_cannot_halt_a_rollout() {
         "{status}"
     );
 }
+
+/// The first `.webc` file of a registry directory.
+fn a_webc_file(root: &Path) -> Vec<u8> {
+    let file = std::fs::read_dir(root.join("blobs"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "webc"))
+        .unwrap();
+    std::fs::read(file).unwrap()
+}
+
+/// Replicas on PostgreSQL and docker-registry, with the database URL in a file: an upload
+/// started on one replica takes chunks on both and is published through the second; then a
+/// backup of the database and the blob store, restored into a fresh replica, serves the same
+/// packages; and a replica whose database is gone says it is not ready.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_share_uploads_and_a_backup_restores_into_a_fresh_replica() {
+    use crate::services::{OciRegistry, Postgres};
+    // The postgres crate blocks on a runtime of its own: off this one's threads.
+    use tokio::task::block_in_place as blocking;
+    let Some(pg) = blocking(Postgres::start) else {
+        return;
+    };
+    let Some(oci) = OciRegistry::start() else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path();
+    let secret = home.join("database-url");
+    std::fs::write(&secret, format!("{}\n", blocking(|| pg.database("svc")))).unwrap();
+    let blobs = oci.repo("webcpm/packages");
+    let shared = [
+        "--database-file",
+        secret.to_str().unwrap(),
+        "--blobs",
+        blobs.as_str(),
+    ];
+    publish_new(home, &home.join("r1"), "test/hello", "1.0.0", &shared);
+    let a = Registry::start_with(home, &home.join("r1"), &shared);
+    // B hands out upload URLs as A does (behind one address, they would share it).
+    let mut b_args = shared.to_vec();
+    let a_base = base(&a);
+    b_args.extend(["--upload-url", a_base.as_str()]);
+    let b = Registry::start_with(home, &home.join("r2"), &b_args);
+    let out = run(webcpm(home)
+        .args([
+            "registry",
+            "token",
+            "create",
+            "--namespace",
+            "acme",
+            "--root",
+        ])
+        .arg(home.join("r1"))
+        .args(shared));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let token = stdout(&out).trim().to_string();
+
+    let client = reqwest::Client::new();
+    let gql = |registry: &Registry, query: String| {
+        let request = client
+            .post(&registry.url)
+            .bearer_auth(&token)
+            .json(&serde_json::json!({ "query": query }));
+        async move {
+            request
+                .send()
+                .await
+                .unwrap()
+                .json::<serde_json::Value>()
+                .await
+                .unwrap()
+        }
+    };
+    let answer = gql(
+        &a,
+        r#"mutation { generateUploadUrl(input: {name: "acme/raw"}) { signedUrl { url } } }"#.into(),
+    )
+    .await;
+    let url = answer["data"]["generateUploadUrl"]["signedUrl"]["url"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let on_b = url.replace(&a_base, &base(&b));
+    let webc = a_webc_file(&hello_registry(&home.join("local")).0);
+    let half = webc.len() / 2;
+    let put = |to: &str, range: std::ops::Range<usize>| {
+        client
+            .put(to)
+            .header(
+                "content-range",
+                format!("bytes {}-{}/{}", range.start, range.end - 1, webc.len()),
+            )
+            .body(webc[range].to_vec())
+            .send()
+    };
+    let r = client
+        .post(&url)
+        .header("x-goog-resumable", "start")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 201);
+    assert_eq!(put(&url, 0..half).await.unwrap().status().as_u16(), 308);
+    assert_eq!(
+        put(&on_b, half + 1..webc.len())
+            .await
+            .unwrap()
+            .status()
+            .as_u16(),
+        409,
+        "B knows where A's chunk ended"
+    );
+    assert_eq!(
+        put(&on_b, half..webc.len())
+            .await
+            .unwrap()
+            .status()
+            .as_u16(),
+        200
+    );
+    let answer = gql(
+        &b,
+        format!(
+            r#"mutation {{ publishPackage(input: {{name: "acme/raw", version: "1.0.0", manifest: "",
+                signedUrl: "{url}", uploadFormat: webcv3}}) {{ success }} }}"#
+        ),
+    )
+    .await;
+    assert_eq!(
+        answer["data"]["publishPackage"]["success"], true,
+        "{answer}"
+    );
+    let user = home.join("user");
+    for name in ["acme/raw", "test/hello"] {
+        let out = run(webcpm(&user).args(["--registry", &a.url, "install", name]));
+        assert_eq!(out.status.code(), Some(0), "{name}: {}", stderr(&out));
+    }
+    assert!(
+        !std::fs::read_to_string(format!("/proc/{}/cmdline", a.pid()))
+            .unwrap()
+            .contains("postgres://"),
+        "the database URL is not on the command line"
+    );
+
+    // Backup: the database with pg_dump, the blob store as files; restored elsewhere.
+    let dump = home.join("registry.dump");
+    let out = std::process::Command::new(Postgres::program("pg_dump"))
+        .args(["--format=custom", "--file"])
+        .arg(&dump)
+        .arg(pg.url("svc"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let restored = blocking(|| pg.database("restored"));
+    let out = std::process::Command::new(Postgres::program("pg_restore"))
+        .args(["--no-owner", "--dbname", &restored])
+        .arg(&dump)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let oci_copy = oci.copy();
+    let copy_blobs = oci_copy.repo("webcpm/packages");
+    let fresh = Registry::start_with(
+        home,
+        &home.join("r3"),
+        &["--database", &restored, "--blobs", &copy_blobs],
+    );
+    let user = home.join("after-restore");
+    for name in ["acme/raw", "test/hello"] {
+        let out = run(webcpm(&user).args(["--registry", &fresh.url, "install", name]));
+        assert_eq!(out.status.code(), Some(0), "{name}: {}", stderr(&out));
+    }
+    let out = run(webcpm(&user).args(["run", "test/hello"]));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let ready = client
+        .get(format!("{}/readyz", base(&fresh)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status().as_u16(), 200);
+
+    // The database goes away: alive, not ready, and it says why.
+    blocking(|| drop(pg));
+    let r = client
+        .get(format!("{}/readyz", base(&fresh)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 503);
+    let ready: serde_json::Value = r.json().await.unwrap();
+    assert_ne!(ready["database"], "ok", "{ready}");
+    assert_eq!(ready["blobs"], "ok", "{ready}");
+    let alive = client
+        .get(format!("{}/healthz", base(&fresh)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(alive.status().as_u16(), 200);
+}

@@ -172,6 +172,14 @@ impl Postgres {
         format!("postgres://webcpm@127.0.0.1:{}/{name}", self.port)
     }
 
+    /// A program of PostgreSQL's (`pg_dump`, `pg_restore`).
+    pub(crate) fn program(name: &str) -> PathBuf {
+        let lib: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+            .map(|dirs| dirs.flatten().map(|d| d.path().join("bin")).collect())
+            .unwrap_or_default();
+        find(&[name], &lib).unwrap_or_else(|| panic!("no {name}"))
+    }
+
     /// A new, empty database; returns its URL.
     pub(crate) fn database(&self, name: &str) -> String {
         let mut client = postgres::Client::connect(&self.url("postgres"), postgres::NoTls)
@@ -210,6 +218,24 @@ impl OciRegistry {
 
     fn start_with(program: &Path) -> Result<OciRegistry, String> {
         let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        Self::start_in(program, dir)
+    }
+
+    /// A new registry that starts from a copy of this one's storage (as a backup restores it).
+    pub(crate) fn copy(&self) -> OciRegistry {
+        let dir = tempfile::tempdir().unwrap();
+        let out = Command::new("cp")
+            .arg("-a")
+            .arg(self.dir.path().join("storage"))
+            .arg(dir.path())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        let program = find(&["docker-registry"], &[]).unwrap();
+        Self::start_in(&program, dir).unwrap()
+    }
+
+    fn start_in(program: &Path, dir: tempfile::TempDir) -> Result<OciRegistry, String> {
         let port = free_port();
         let config = dir.path().join("config.yml");
         let storage = dir.path().join("storage");
