@@ -84,6 +84,16 @@ const EXPECTED: &[(&str, &[&[&str]])] = &[
                 "me/wc v2 -> v3",
                 "v4 rollback by ",
             ],
+            // Running the registry as a service.
+            &[
+                "ok\n",
+                "{\"blobs\":\"ok\",\"database\":\"ok\",\"ready\":true}",
+                "webcpm_registry_http_requests_total{route=\"/graphql\",method=\"POST\",status=\"200\"}",
+                "big body: 413",
+                "x-request-id: ticket-1234",
+                "\n1\n",
+                "stopped: exit 0",
+            ],
         ],
     ),
     (

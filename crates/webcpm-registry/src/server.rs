@@ -122,6 +122,13 @@ pub(crate) async fn serve(
         });
     }
     drop(listener);
-    graceful.shutdown().await;
+    // Every request is bounded by its limits; past those, the stragglers are cut.
+    let grace = limits.request_timeout + limits.body_timeout * 4;
+    if tokio::time::timeout(grace, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("requests still open after {grace:?} of shutdown: closed");
+    }
     Ok(())
 }
