@@ -42,7 +42,7 @@ rm -rf "$WORK"/*
 KEY=$("$W" registry keygen --root "$REG" 2>/dev/null)
 "$W" registry rollout set --root "$REG" --v3-percent 50 --reason bench -q
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-"$W" registry serve --root "$REG" --listen "127.0.0.1:$PORT" > "$WORK/serve.out" 2>"$WORK/serve.err" &
+"$W" registry serve --root "$REG" --listen "127.0.0.1:$PORT" --rate-limit 0 > "$WORK/serve.out" 2>"$WORK/serve.err" &
 SERVER=$!
 trap 'kill $SERVER 2>/dev/null || true' EXIT
 sleep 1

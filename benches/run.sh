@@ -130,7 +130,7 @@ PY
   touch "$REG/$STAMP"
 fi
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-"$W" registry serve --root "$REG" --listen "127.0.0.1:$PORT" > "$WORK/serve.out" 2>"$WORK/serve.err" &
+"$W" registry serve --root "$REG" --listen "127.0.0.1:$PORT" --rate-limit 0 > "$WORK/serve.out" 2>"$WORK/serve.err" &
 SERVER=$!
 trap 'kill $SERVER 2>/dev/null || true' EXIT
 sleep 1
@@ -217,7 +217,7 @@ say "install of 20 packages of 8 MB over 50 ms of round-trip time"
 # byte 25 ms late each way, at most 2 MiB in flight per connection and direction.
 PORT2=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 PPORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-"$W" registry serve --root "$REG" --listen "127.0.0.1:$PORT2" --public-url "http://127.0.0.1:$PPORT" >/dev/null 2>&1 &
+"$W" registry serve --root "$REG" --listen "127.0.0.1:$PORT2" --rate-limit 0 --public-url "http://127.0.0.1:$PPORT" >/dev/null 2>&1 &
 SERVER2=$!
 CONNS=$WORK/proxy-connections.log
 python3 "$ROOT/benches/delay-proxy.py" "$PPORT" "$PORT2" 25 $((2 << 20)) "$CONNS" &

@@ -33,43 +33,23 @@ ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 if [ ${#need[@]} -gt 0 ]; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
 fi
-PGBIN=$(dirname "$(ls /usr/lib/postgresql/*/bin/initdb | head -n1)")
+. benches/services.sh
 say "building webcpm (release)"
 cargo build --release --locked
 W=$ROOT/target/release/webcpm
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-
 PIDS=()
 cleanup() {
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
   pkill -f "$ROOT/target/release/webcpm-registry serve" 2>/dev/null || true
-  [ -d "$WORK/pg" ] && su postgres -s /bin/sh -c "$PGBIN/pg_ctl -D $WORK/pg -m immediate stop" >/dev/null 2>&1 || true
+  [ -d "$WORK/pg" ] && pg "-m immediate stop" >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
 
 # --- services ----------------------------------------------------------------------------------
-rm -rf "$WORK"/{pg,oci,r*,stores,homes} "$WORK"/*.out
-mkdir -p "$WORK/pg" "$WORK/oci"
-chown postgres "$WORK/pg"
-PGPORT=$(port)
-su postgres -s /bin/sh -c "$PGBIN/initdb -D $WORK/pg -A trust -U webcpm --no-sync -E UTF8" >/dev/null
-su postgres -s /bin/sh -c "$PGBIN/pg_ctl -D $WORK/pg -l $WORK/pg/log -w -o '-p $PGPORT -k $WORK/pg -c listen_addresses=127.0.0.1 -c max_connections=400' start" >/dev/null
-psql -q -h 127.0.0.1 -p "$PGPORT" -U webcpm -d postgres -c 'CREATE DATABASE bench'
-DB=postgres://webcpm@127.0.0.1:$PGPORT/bench
-OCIPORT=$(port)
-cat > "$WORK/oci/config.yml" <<YML
-version: 0.1
-log:
-  level: error
-storage:
-  filesystem:
-    rootdirectory: $WORK/oci/storage
-http:
-  addr: 127.0.0.1:$OCIPORT
-YML
-docker-registry serve "$WORK/oci/config.yml" >/dev/null 2>&1 &
-PIDS+=($!)
-until curl -sf "http://127.0.0.1:$OCIPORT/v2/" >/dev/null; do sleep 0.1; done
+rm -rf "$WORK"/{r*,stores,homes} "$WORK"/*.out
+start_postgres bench
+start_oci
+PIDS+=("$OCIPID")
 BLOBS=oci://127.0.0.1:$OCIPORT/webcpm/packages
 
 # --- packages: the demo's greeter and yosys ----------------------------------------------------
@@ -116,7 +96,7 @@ unset WEBCPM_HOME WEBCPM_CONFIG WEBCPM_OCI_AUTH WEBCPM_REGISTRY
 serve() { # NAME ARGS...: starts a replica, prints its port
   local name=$1; shift
   local p; p=$(port)
-  "$W" registry serve --listen "127.0.0.1:$p" "$@" > "$WORK/$name.out" 2>"$WORK/$name.err" &
+  "$W" registry serve --listen "127.0.0.1:$p" --rate-limit 0 --max-connections-per-address 1024 "$@" > "$WORK/$name.out" 2>"$WORK/$name.err" &
   local pid=$!
   until grep -q listening "$WORK/$name.out" 2>/dev/null; do
     kill -0 "$pid" 2>/dev/null || { cat "$WORK/$name.err" >&2; exit 1; }
@@ -156,7 +136,7 @@ KEY=$("$W" registry keygen --json --root "$WORK/compile-key" 2>/dev/null | pytho
 printf '[compile]\nshared = "%s"\nshared_key = "%s"\n' "$SHARED" "$KEY" > "$WORK/shared.toml"
 say "seeding the shared cache: one store compiles yosys, signs it and pushes it"
 WEBCPM_CONFIG=$WORK/shared.toml WEBCPM_OCI_AUTH=builder:secret \
-  WEBCPM_COMPILE_SHARED_SIGNING_KEY=$WORK/compile-key/policy-key \
+  WEBCPM_COMPILE_SHARED_SIGNING_KEY=$WORK/compile-key/policy-root-key \
   "$W" --home "$WORK/stores/seed" install -v bench/yosys --registry "http://127.0.0.1:$P1/graphql" 2>&1 | grep -E "Compiled|Pulled" >&2
 say "install yosys on an empty store: compile here vs pull the shared artifact"
 hyperfine -N --style basic --runs 3 --prepare "rm -rf $WORK/stores/x" --export-json "$RESULTS/scale-yosys.json" \

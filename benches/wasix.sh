@@ -46,7 +46,7 @@ module = "main"
 runner = "wasi"
 TOML
 "$W" registry add --root "$WORK/registry" "$WORK/pkg" >/dev/null
-"$W" registry serve --root "$WORK/registry" --listen 127.0.0.1:0 > "$WORK/serve.out" &
+"$W" registry serve --root "$WORK/registry" --listen 127.0.0.1:0 --rate-limit 0 > "$WORK/serve.out" &
 SERVER=$!
 trap 'kill $SERVER' EXIT
 until grep -q listening "$WORK/serve.out"; do sleep 0.1; done

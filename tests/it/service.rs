@@ -30,6 +30,22 @@ fn exchange(addr: &str, bytes: &[u8], limit: Duration) -> Option<String> {
     Some(read_all(&mut stream))
 }
 
+/// Sends `bytes` and waits for the server to answer or close: what came back, and how long it
+/// took.
+fn stalled(addr: &str, bytes: &[u8]) -> (String, Duration) {
+    let started = Instant::now();
+    let answer = exchange(addr, bytes, Duration::from_secs(10)).expect("the server accepts");
+    (answer, started.elapsed())
+}
+
+async fn get(client: &reqwest::Client, registry: &Registry, path: &str) -> reqwest::Response {
+    client
+        .get(format!("{}{path}", base(registry)))
+        .send()
+        .await
+        .unwrap()
+}
+
 fn read_all(stream: &mut TcpStream) -> String {
     let mut out = Vec::new();
     let mut buf = [0u8; 4096];
@@ -139,30 +155,17 @@ async fn hostile_requests_are_cut_off_and_answered_plainly() {
     }
 
     // A body that stops coming: 408 once the body time is over.
-    let started = Instant::now();
-    let answer = exchange(
+    let (answer, took) = stalled(
         &addr,
         b"POST /graphql HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"qu",
-        Duration::from_secs(10),
-    )
-    .unwrap();
+    );
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
-    assert!(started.elapsed() < Duration::from_secs(8));
+    assert!(took < Duration::from_secs(8), "{took:?}");
 
     // Headers that never end (slowloris): the connection is closed.
-    let started = Instant::now();
-    let answer = exchange(
-        &addr,
-        b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ",
-        Duration::from_secs(10),
-    )
-    .unwrap();
+    let (answer, took) = stalled(&addr, b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ");
     assert!(!answer.contains("200 OK"), "{answer}");
-    assert!(
-        started.elapsed() < Duration::from_secs(8),
-        "{:?}",
-        started.elapsed()
-    );
+    assert!(took < Duration::from_secs(8), "{took:?}");
 
     // At most 4 connections from one address: the fifth is closed unanswered.
     let open: Vec<TcpStream> = (0..4).map(|_| TcpStream::connect(&addr).unwrap()).collect();
@@ -178,11 +181,7 @@ async fn hostile_requests_are_cut_off_and_answered_plainly() {
     );
     drop(open);
     std::thread::sleep(Duration::from_millis(200));
-    let r = client
-        .get(format!("{}/healthz", base(&registry)))
-        .send()
-        .await
-        .unwrap();
+    let r = get(&client, &registry, "/healthz").await;
     assert_eq!(r.status().as_u16(), 200);
 }
 
@@ -215,18 +214,11 @@ async fn rates_are_limited_per_address_and_per_token_and_the_client_waits() {
         assert!(limited >= 5, "{limited} of 10 limited");
         // The health routes are not limited: a probe is never answered 429.
         for _ in 0..10 {
-            let r = client
-                .get(format!("{}/healthz", base(&registry)))
-                .send()
-                .await
-                .unwrap();
+            let r = get(&client, &registry, "/healthz").await;
             assert_eq!(r.status().as_u16(), 200);
         }
-        let metrics = client
-            .get(format!("{}/metrics", base(&registry)))
-            .send()
+        let metrics = get(&client, &registry, "/metrics")
             .await
-            .unwrap()
             .text()
             .await
             .unwrap();
@@ -243,8 +235,39 @@ async fn rates_are_limited_per_address_and_per_token_and_the_client_waits() {
         assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
         let log = registry.log();
         assert!(log.iter().any(|l| l.contains(" 429 ")), "{log:#?}");
-        let run = run(webcpm(&user).args(["run", "test/hello"]));
-        assert_eq!(run.status.code(), Some(0), "{}", stderr(&run));
+        let ran = run(webcpm(&user).args(["run", "test/hello"]));
+        assert_eq!(ran.status.code(), Some(0), "{}", stderr(&ran));
+        // A publish is four requests: each answered 429 is sent again after its Retry-After.
+        let out = run(webcpm(home)
+            .args([
+                "registry",
+                "token",
+                "create",
+                "--namespace",
+                "test",
+                "--root",
+            ])
+            .arg(&root));
+        let token = stdout(&out).trim().to_string();
+        let pkg = Pkg {
+            name: "test/limited",
+            version: "1.0.0",
+            ..Pkg::default()
+        };
+        let dir = package_dir(home, &pkg);
+        let before = registry.log().len();
+        let out = run(webcpm(&user)
+            .env("WEBCPM_TOKEN", &token)
+            .args(["--registry", &registry.url, "publish"])
+            .arg(&dir));
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        let log = registry.log();
+        assert!(
+            log[before..].iter().any(|l| l.contains(" 429 ")),
+            "{log:#?}"
+        );
+        let out = run(webcpm(&user).args(["--registry", &registry.url, "install", "test/limited"]));
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     }
     {
         // Per token: the address is free, the token is not.
@@ -280,12 +303,11 @@ async fn health_metrics_and_request_ids_for_the_operator() {
     let (root, _) = hello_registry(home);
     let registry = Registry::start_with(home, &root, &["--access-log-format", "json"]);
     let client = reqwest::Client::new();
-    let get = |path: &str| client.get(format!("{}{path}", base(&registry))).send();
 
-    let r = get("/healthz").await.unwrap();
+    let r = get(&client, &registry, "/healthz").await;
     assert_eq!(r.status().as_u16(), 200);
     assert_eq!(r.text().await.unwrap().trim(), "ok");
-    let r = get("/readyz").await.unwrap();
+    let r = get(&client, &registry, "/readyz").await;
     assert_eq!(r.status().as_u16(), 200);
     let ready: serde_json::Value = r.json().await.unwrap();
     assert_eq!(ready["ready"], true, "{ready}");
@@ -351,7 +373,7 @@ async fn health_metrics_and_request_ids_for_the_operator() {
         "{lines:#?}"
     );
 
-    let metrics = get("/metrics").await.unwrap();
+    let metrics = get(&client, &registry, "/metrics").await;
     assert!(
         metrics.headers()["content-type"]
             .to_str()
@@ -379,7 +401,7 @@ async fn health_metrics_and_request_ids_for_the_operator() {
     // The blob store cannot be written: not ready (503), and says which part.
     std::fs::remove_dir_all(root.join("tmp")).unwrap();
     std::fs::write(root.join("tmp"), b"in the way").unwrap();
-    let r = get("/readyz").await.unwrap();
+    let r = get(&client, &registry, "/readyz").await;
     assert_eq!(r.status().as_u16(), 503);
     let ready: serde_json::Value = r.json().await.unwrap();
     assert_eq!(ready["ready"], false);
@@ -389,7 +411,7 @@ async fn health_metrics_and_request_ids_for_the_operator() {
         "{ready}"
     );
     assert_eq!(
-        get("/healthz").await.unwrap().status().as_u16(),
+        get(&client, &registry, "/healthz").await.status().as_u16(),
         200,
         "alive all the same"
     );
@@ -741,28 +763,16 @@ async fn replicas_share_uploads_and_a_backup_restores_into_a_fresh_replica() {
     }
     let out = run(webcpm(&user).args(["run", "test/hello"]));
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let ready = client
-        .get(format!("{}/readyz", base(&fresh)))
-        .send()
-        .await
-        .unwrap();
+    let ready = get(&client, &fresh, "/readyz").await;
     assert_eq!(ready.status().as_u16(), 200);
 
     // The database goes away: alive, not ready, and it says why.
     blocking(|| drop(pg));
-    let r = client
-        .get(format!("{}/readyz", base(&fresh)))
-        .send()
-        .await
-        .unwrap();
+    let r = get(&client, &fresh, "/readyz").await;
     assert_eq!(r.status().as_u16(), 503);
     let ready: serde_json::Value = r.json().await.unwrap();
     assert_ne!(ready["database"], "ok", "{ready}");
     assert_eq!(ready["blobs"], "ok", "{ready}");
-    let alive = client
-        .get(format!("{}/healthz", base(&fresh)))
-        .send()
-        .await
-        .unwrap();
+    let alive = get(&client, &fresh, "/healthz").await;
     assert_eq!(alive.status().as_u16(), 200);
 }

@@ -49,6 +49,9 @@ pub(crate) const UNAUTHENTICATED: &str = "UNAUTHENTICATED";
 pub(crate) const FORBIDDEN: &str = "FORBIDDEN";
 /// `extensions.code` of a version that is already published.
 pub(crate) const ALREADY_EXISTS: &str = "ALREADY_EXISTS";
+/// `extensions.code` of a request the registry could not serve now and left undone (its
+/// database or blob store did not answer): HTTP 503 with `Retry-After`, safe to send again.
+pub(crate) const UNAVAILABLE: &str = "UNAVAILABLE";
 /// `extensions.code` of a request whose input is wrong.
 const BAD_USER_INPUT: &str = "BAD_USER_INPUT";
 
@@ -78,6 +81,15 @@ fn error(code: &'static str, message: impl Into<String>) -> async_graphql::Error
 fn internal(what: &str, e: impl std::fmt::Display) -> async_graphql::Error {
     tracing::error!("{what}: {e}");
     async_graphql::Error::new(format!("internal error: {what}; see the registry's log"))
+}
+
+/// A failure before anything was changed: the client may send the request again.
+fn unavailable(what: &str, e: impl std::fmt::Display) -> async_graphql::Error {
+    tracing::error!("{what}: {e}");
+    error(
+        UNAVAILABLE,
+        format!("the registry cannot serve this now ({what}); try again shortly"),
+    )
 }
 
 impl Publishing {
@@ -129,8 +141,8 @@ impl Publishing {
         let found =
             tokio::task::spawn_blocking(move || pool.with(|db| tokens::namespace_of(db, &token)))
                 .await
-                .map_err(|e| internal("the token check failed", e))?
-                .map_err(|e| internal("the token check failed", e))?;
+                .map_err(|e| unavailable("the token check failed", e))?
+                .map_err(|e| unavailable("the token check failed", e))?;
         found.ok_or_else(|| {
             error(
                 UNAUTHENTICATED,
@@ -150,7 +162,7 @@ impl Publishing {
         let session = id.clone();
         self.db(move |db, blobs| uploads::open(db, blobs, &session, &namespace, expires_at, now))
             .await
-            .map_err(|e| internal("cannot open the upload", e))?;
+            .map_err(|e| unavailable("cannot open the upload", e))?;
         Ok(format!("{}/uploads/{id}", self.base_url))
     }
 
@@ -199,7 +211,7 @@ impl Publishing {
                 BAD_USER_INPUT,
                 format!("{e}; upload the file again with a new generateUploadUrl"),
             )),
-            Err(e) => Err(failed(e)),
+            Err(e) => Err(internal("cannot read the upload", e)),
         }
     }
 }
@@ -479,7 +491,7 @@ async fn start_upload(
     }
     let session = match publishing.session(&id).await {
         Ok(session) => session,
-        Err(e) => return unavailable(&id, &e),
+        Err(e) => return store_failed(&id, &e),
     };
     if session.is_none_or(|u| u.expires_at <= uploads::now()) {
         return answer(
@@ -536,7 +548,7 @@ async fn put_upload(
     }
     let session = match publishing.session(&id).await {
         Ok(session) => session.filter(|u| u.expires_at + uploads::SESSION > uploads::now()),
-        Err(e) => return unavailable(&id, &e),
+        Err(e) => return store_failed(&id, &e),
     };
     let Some(session) = session else {
         return answer(
@@ -573,7 +585,7 @@ async fn put_upload(
                 "another request sent bytes for this upload at the same time; send them in order",
             );
         }
-        Err(e) => return unavailable(&id, &e),
+        Err(e) => return store_failed(&id, &e),
     }
     if end == total {
         return answer(StatusCode::OK, "upload complete");
@@ -583,8 +595,8 @@ async fn put_upload(
 }
 
 /// A store or database that failed under an upload: 503, which clients retry.
-fn unavailable(id: &str, e: &UploadError) -> Response {
-    tracing::error!("upload {}: {e}", &id[..id.len().min(12)]);
+fn store_failed(id: &str, e: &UploadError) -> Response {
+    tracing::error!("upload {}: {e}", &id[..id.floor_char_boundary(12)]);
     let mut response = answer(
         StatusCode::SERVICE_UNAVAILABLE,
         "the registry cannot store the upload now; try again",

@@ -31,7 +31,7 @@ use super::blobs::{BlobSource, BlobStore};
 use super::db::Pool;
 use super::faults::{self, Faults, GraphqlFault};
 use super::metrics::Metrics;
-use super::publish_api::{self, Bearer, FORBIDDEN, Publishing, UNAUTHENTICATED};
+use super::publish_api::{self, Bearer, FORBIDDEN, Publishing, UNAUTHENTICATED, UNAVAILABLE};
 use super::schema::RegistrySchema;
 use super::web;
 use crate::package::Sha256Digest;
@@ -82,7 +82,8 @@ pub(crate) fn bearer(headers: &HeaderMap) -> Option<String> {
 }
 
 /// A refused publish is answered 401 or 403 (by the code of its first refusal), as the real
-/// registry's HTTP layer does; every other answer is 200.
+/// registry's HTTP layer does, and one left undone for a database that did not answer 503;
+/// every other answer is 200.
 fn status_of(response: &async_graphql::Response) -> StatusCode {
     let code = response
         .errors
@@ -94,6 +95,7 @@ fn status_of(response: &async_graphql::Response) -> StatusCode {
     match code.as_deref() {
         Some(UNAUTHENTICATED) => StatusCode::UNAUTHORIZED,
         Some(FORBIDDEN) => StatusCode::FORBIDDEN,
+        Some(UNAVAILABLE) => StatusCode::SERVICE_UNAVAILABLE,
         _ => StatusCode::OK,
     }
 }
@@ -126,6 +128,11 @@ async fn graphql(
             header::WWW_AUTHENTICATE,
             HeaderValue::from_static("Bearer realm=\"webcpm registry\""),
         );
+    }
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        answer
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
     }
     answer
 }

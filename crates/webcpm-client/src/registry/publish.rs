@@ -13,6 +13,8 @@
 //! the token is [`PublishClientError::Unauthorized`] (HTTP 401) or
 //! [`PublishClientError::Forbidden`] (403), with the registry's own words, scrubbed of the token.
 
+use std::time::Duration;
+
 use bytes::Bytes;
 use graphql_client::GraphQLQuery;
 use serde::Serialize;
@@ -160,6 +162,16 @@ fn clean(text: &str, token: Option<&Secret>) -> String {
     flat
 }
 
+/// How many times a mutation that the registry left undone is sent again.
+const MUTATION_RETRIES: u32 = 4;
+
+/// The `extensions.code` of the first error that has one.
+fn code(errors: &[graphql_client::Error]) -> Option<&str> {
+    errors
+        .iter()
+        .find_map(|e| e.extensions.as_ref()?.get("code")?.as_str())
+}
+
 /// A client that publishes to one registry.
 #[derive(Debug, Clone)]
 pub struct Publisher {
@@ -255,16 +267,57 @@ impl Publisher {
         }
     }
 
-    /// One mutation to the registry, with the token; a refusal becomes its error.
+    /// One mutation to the registry, with the token; a refusal becomes its error. An answer
+    /// that says nothing was done (`429`, or `503` with the code `UNAVAILABLE`) is retried, at
+    /// most [`MUTATION_RETRIES`] times, after its `Retry-After`.
     async fn mutate<Q: GraphQLQuery>(
         &self,
         variables: Q::Variables,
     ) -> Result<Q::ResponseData, PublishClientError> {
         let url = http::redact(self.endpoint.as_str());
+        let body = serde_json::to_vec(&Q::build_query(variables))
+            .map_err(|e| self.malformed(&e.to_string()))?;
+        let mut attempt = 0;
+        loop {
+            let (status, retry_after, answer) = self.post(&body, &url).await?;
+            let answer: Option<graphql_client::Response<Q::ResponseData>> =
+                serde_json::from_slice(&answer).ok();
+            let (data, errors) = match answer {
+                Some(a) => (a.data, a.errors.unwrap_or_default()),
+                None => (None, Vec::new()),
+            };
+            let undone = status == 429 || (status == 503 && code(&errors) == Some("UNAVAILABLE"));
+            if undone && attempt < MUTATION_RETRIES {
+                attempt += 1;
+                let wait = http::retry_delay(Duration::from_millis(200), attempt, retry_after);
+                tracing::warn!(
+                    "the registry at {url} answered {status} and did nothing; trying again in {} ms",
+                    wait.as_millis()
+                );
+                tokio::time::sleep(wait).await;
+                continue;
+            }
+            if let Some(refusal) = self.refusal(status, &errors, &url) {
+                return Err(refusal);
+            }
+            if !(200..300).contains(&status) {
+                return Err(PublishClientError::Status { url, status });
+            }
+            return data.ok_or_else(|| self.malformed("no `data` and no `errors`"));
+        }
+    }
+
+    /// Posts a GraphQL body with the token: the status, its `Retry-After` and the answer.
+    async fn post(
+        &self,
+        body: &[u8],
+        url: &str,
+    ) -> Result<(u16, Option<Duration>, Bytes), PublishClientError> {
         let mut request = self
             .http
             .post(self.endpoint.as_str())?
-            .json(&Q::build_query(variables));
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body.to_vec());
         if let Some(token) = &self.token {
             request = request.bearer_auth(token.expose());
         }
@@ -272,27 +325,16 @@ impl Publisher {
             .send()
             .await
             .map_err(|e| PublishClientError::Unreachable {
-                url: url.clone(),
+                url: url.to_string(),
                 reason: http::describe(&e),
             })?;
-        let status = response.status();
-        let body = response.bytes().await.unwrap_or_default();
-        let answer: Option<graphql_client::Response<Q::ResponseData>> =
-            serde_json::from_slice(&body).ok();
-        let (data, errors) = match answer {
-            Some(a) => (a.data, a.errors.unwrap_or_default()),
-            None => (None, Vec::new()),
-        };
-        if let Some(refusal) = self.refusal(status.as_u16(), &errors, &url) {
-            return Err(refusal);
-        }
-        if !status.is_success() {
-            return Err(PublishClientError::Status {
-                url,
-                status: status.as_u16(),
-            });
-        }
-        data.ok_or_else(|| self.malformed("no `data` and no `errors`"))
+        let status = response.status().as_u16();
+        let retry_after = http::retry_after(response.headers());
+        Ok((
+            status,
+            retry_after,
+            response.bytes().await.unwrap_or_default(),
+        ))
     }
 
     /// The error for a refused request: by HTTP status (401, 403), then by the first error's
@@ -312,14 +354,7 @@ impl Publisher {
             self.token.as_ref(),
         );
         let url = url.to_string();
-        let code = errors.iter().find_map(|e| {
-            e.extensions
-                .as_ref()?
-                .get("code")?
-                .as_str()
-                .map(str::to_string)
-        });
-        match (status, code.as_deref()) {
+        match (status, code(errors)) {
             (401, _) => Some(PublishClientError::Unauthorized { url, message }),
             (403, _) => Some(PublishClientError::Forbidden { url, message }),
             (_, Some("ALREADY_EXISTS")) => Some(PublishClientError::Exists { url, message }),
@@ -328,7 +363,37 @@ impl Publisher {
         }
     }
 
-    /// Uploads `bytes` to the signed URL, in chunks, without the token.
+    /// Sends `bytes[start..end]` of the upload: the status and its `Retry-After`, or why
+    /// nothing came back.
+    async fn put_chunk(
+        &self,
+        session: &reqwest::Url,
+        bytes: &Bytes,
+        start: usize,
+        end: usize,
+    ) -> Result<(u16, Option<Duration>), String> {
+        let total = bytes.len();
+        let response = self
+            .http
+            .put(session.as_str())
+            .map_err(|e| e.to_string())?
+            .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
+            .header(
+                reqwest::header::CONTENT_RANGE,
+                format!("bytes {start}-{}/{total}", end.saturating_sub(1)),
+            )
+            .body(bytes.slice(start..end))
+            .send()
+            .await
+            .map_err(|e| http::describe(&e))?;
+        Ok((
+            response.status().as_u16(),
+            http::retry_after(response.headers()),
+        ))
+    }
+
+    /// Uploads `bytes` to the signed URL, in chunks, without the token; a chunk that the
+    /// registry did not store is sent again, at most [`MUTATION_RETRIES`] times in all.
     async fn upload(&self, signed: &str, bytes: &Bytes) -> Result<(), PublishClientError> {
         let signed_url = self.http.check(signed)?;
         let shown = http::redact(signed);
@@ -336,15 +401,29 @@ impl Publisher {
             url: shown.clone(),
             reason,
         };
-        let started = self
-            .http
-            .post(signed_url.as_str())?
-            .header(reqwest::header::CONTENT_LENGTH, "0")
-            .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
-            .header("x-goog-resumable", "start")
-            .send()
-            .await
-            .map_err(|e| failed(http::describe(&e)))?;
+        let mut retries = 0;
+        let started = loop {
+            let sent = self
+                .http
+                .post(signed_url.as_str())?
+                .header(reqwest::header::CONTENT_LENGTH, "0")
+                .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
+                .header("x-goog-resumable", "start")
+                .send()
+                .await;
+            // Starting is asked again as often as needed: it only names the session.
+            let busy = match &sent {
+                Ok(r) => matches!(r.status().as_u16(), 429 | 503),
+                Err(_) => true,
+            };
+            if !busy || retries == MUTATION_RETRIES {
+                break sent.map_err(|e| failed(http::describe(&e)))?;
+            }
+            retries += 1;
+            let retry_after = sent.ok().and_then(|r| http::retry_after(r.headers()));
+            let wait = http::retry_delay(Duration::from_millis(200), retries, retry_after);
+            tokio::time::sleep(wait).await;
+        };
         if !started.status().is_success() {
             return Err(failed(format!(
                 "starting it answered HTTP {}",
@@ -364,26 +443,33 @@ impl Publisher {
         let mut start = 0;
         while start < total.max(1) {
             let end = (start + CHUNK).min(total);
-            let response = self
-                .http
-                .put(session.as_str())?
-                .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
-                .header(
-                    reqwest::header::CONTENT_RANGE,
-                    format!("bytes {start}-{}/{total}", end.saturating_sub(1)),
-                )
-                .body(bytes.slice(start..end))
-                .send()
-                .await
-                .map_err(|e| failed(http::describe(&e)))?;
-            let status = response.status().as_u16();
+            let sent = self.put_chunk(&session, bytes, start, end).await;
+            let (status, retry_after) = match &sent {
+                Ok((status, retry_after)) => (*status, *retry_after),
+                Err(_) => (0, None),
+            };
             let last = end == total;
-            if !(last && (200..300).contains(&status) || !last && status == 308) {
-                return Err(failed(format!(
-                    "bytes {start}-{end} answered HTTP {status}"
-                )));
+            if last && (200..300).contains(&status) || !last && status == 308 {
+                start = end.max(1);
+                continue;
             }
-            start = end.max(1);
+            // Nothing stored (a lost connection, 429, 503), or, after such a retry, a 409: the
+            // registry did take the chunk whose answer was lost. Send again; after a 409, all of
+            // it (a chunk at 0 starts the upload afresh).
+            let again = matches!(status, 0 | 429 | 503) || status == 409 && retries > 0;
+            if again && retries < MUTATION_RETRIES {
+                retries += 1;
+                if status == 409 {
+                    start = 0;
+                }
+                let wait = http::retry_delay(Duration::from_millis(200), retries, retry_after);
+                tokio::time::sleep(wait).await;
+                continue;
+            }
+            return Err(failed(match sent {
+                Err(reason) => reason,
+                Ok(_) => format!("bytes {start}-{end} answered HTTP {status}"),
+            }));
         }
         Ok(())
     }
