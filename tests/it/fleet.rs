@@ -747,8 +747,28 @@ async fn leaked_keys_are_bounded_revoked_and_expire() {
 
     // An endorsement that ran out is refused.
     let stale = document::generate().unwrap();
-    serve(&endorsed(&root, &stale, 50_001, now - 10, Some(list)));
+    serve(&endorsed(
+        &root,
+        &stale,
+        50_001,
+        now - 10,
+        Some(list.clone()),
+    ));
     assert!(refused(fetch().await).contains("endorsement expired"));
+
+    // A copy whose endorsement runs out after it was taken still keeps replays out.
+    let brief = document::generate().unwrap();
+    serve(&endorsed(
+        &root,
+        &brief,
+        50_002,
+        now + 2,
+        Some(list.clone()),
+    ));
+    assert!(matches!(fetch().await, Refresh::Updated { to: 50_002, .. }));
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    serve(&endorsed(&root, &fresh, 7, year, Some(list)));
+    assert!(refused(fetch().await).contains("older than the policy v50002"));
 }
 
 /// The operator's side: `keygen --valid-for`, `--rotate`, `--revoke`, against a real server and
@@ -799,6 +819,13 @@ fn the_operator_rotates_and_revokes_keys_and_clients_follow() {
     assert!(stderr(&out).contains("rotate first"), "{}", stderr(&out));
     let out = revoke(&pinned);
     assert_eq!(out.status.code(), Some(2), "nor the root");
+    let out = revoke("0123");
+    assert_eq!(out.status.code(), Some(2), "a typo is not a key");
+    assert!(
+        stderr(&out).contains("is not a policy key"),
+        "{}",
+        stderr(&out)
+    );
     let out = revoke(old);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(json(&out)["revoked"][0], old);
@@ -811,6 +838,29 @@ fn the_operator_rotates_and_revokes_keys_and_clients_follow() {
         .arg(&root));
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("--root-key"), "{}", stderr(&out));
+    let other = home.join("other-root");
+    let seed: String = document::generate()
+        .unwrap()
+        .to_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    std::fs::write(&other, seed).unwrap();
+    let out = run(webcpm(home)
+        .args(["registry", "keygen", "--rotate", "--root-key"])
+        .arg(&other)
+        .arg("--root")
+        .arg(&root));
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "another root's secret is refused"
+    );
+    assert!(
+        stderr(&out).contains("this registry's root is"),
+        "{}",
+        stderr(&out)
+    );
     keygen_report(
         home,
         &root,

@@ -212,11 +212,17 @@ async fn rates_are_limited_per_address_and_per_token_and_the_client_waits() {
             }
         }
         assert!(limited >= 5, "{limited} of 10 limited");
-        // The health routes are not limited: a probe is never answered 429.
+        // The liveness probe is not limited: it is never answered 429.
         for _ in 0..10 {
             let r = get(&client, &registry, "/healthz").await;
             assert_eq!(r.status().as_u16(), 200);
         }
+        // /metrics asks the database: it is limited as the rest; its turn comes after a second.
+        assert_eq!(
+            get(&client, &registry, "/metrics").await.status().as_u16(),
+            429
+        );
+        tokio::time::sleep(Duration::from_millis(1100)).await;
         let metrics = get(&client, &registry, "/metrics")
             .await
             .text()

@@ -13,7 +13,8 @@
 //! arrived, in milliseconds since the Unix epoch. With `--access-log-format json`, the same
 //! fields as one JSON object per line, with the client's address and the milliseconds taken:
 //! `{"t":…,"id":…,"client":…,"method":…,"path":…,"range":…,"status":…,"bytes":…,"auth":…,
-//! "fault":…,"ms":…}`.
+//! "fault":…,"ms":…}`. An upload's path is logged with the first 8 digits of its id only: the
+//! whole id is the right to write to the upload.
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -155,7 +156,7 @@ pub(crate) async fn log_request(
     let arrived = now_millis();
     let id = request_id(&request);
     let method = request.method().clone();
-    let path = request.uri().path().to_string();
+    let path = shown_path(request.uri().path());
     let client = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
@@ -203,4 +204,12 @@ pub(crate) async fn log_request(
         log.write_line(&entry.line(log.format));
     }
     response
+}
+
+/// The path as logged: `/uploads/{id}` keeps 8 digits of its id.
+fn shown_path(path: &str) -> String {
+    match path.strip_prefix("/uploads/") {
+        Some(id) if id.len() > 8 => format!("/uploads/{}…", &id[..id.floor_char_boundary(8)]),
+        _ => path.to_string(),
+    }
 }

@@ -90,8 +90,8 @@ pub use tokens::{
     revoke as revoke_token,
 };
 
-/// How long a shutdown waits for downloads in flight before it cuts them.
-const GRACE: Duration = Duration::from_secs(10);
+/// How long a shutdown waits for the requests in flight before it cuts them.
+const GRACE: Duration = Duration::from_secs(30);
 
 /// What `registry serve` was told.
 #[derive(Debug, Clone)]

@@ -124,38 +124,71 @@ pub(crate) struct Limiter {
     limits: Limits,
     by_address: Option<DefaultKeyedRateLimiter<IpAddr>>,
     by_token: Option<DefaultKeyedRateLimiter<Sha256Digest>>,
+    /// Permits for upload bodies in memory ([`UPLOADS_AT_ONCE`]).
+    uploads: Arc<tokio::sync::Semaphore>,
     metrics: Arc<Metrics>,
 }
 
-/// Routes that are never rate limited: a load balancer's probes and the metrics scraper.
-const UNCOUNTED: &[&str] = &["/healthz", "/readyz", "/metrics"];
+/// The route that is never rate limited: a load balancer's liveness probe, which touches
+/// nothing but the process. (`/readyz` and `/metrics` ask the database: they are limited as
+/// every other route is.)
+const UNCOUNTED: &[&str] = &["/healthz"];
+
+/// Upload bodies read at once, at most (each up to [`MAX_CHUNK`]): past that, `503` with
+/// `Retry-After`, so that uploads cannot hold more than this many chunks' memory.
+const UPLOADS_AT_ONCE: usize = 16;
+
+/// The network a rate counts by: an IPv4 address, or an IPv6 address's /64 (one machine is
+/// commonly given a whole /64, and could otherwise take a new address for every request).
+pub(crate) fn network(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6(std::net::Ipv6Addr::from(
+                u128::from(v6) & !((1u128 << 64) - 1),
+            )),
+        },
+        v4 => v4,
+    }
+}
 
 impl Limiter {
     pub(crate) fn new(limits: Limits, metrics: Arc<Metrics>) -> Self {
         Limiter {
             by_address: limits.per_address.quota().map(RateLimiter::dashmap),
             by_token: limits.per_token.quota().map(RateLimiter::dashmap),
+            uploads: Arc::new(tokio::sync::Semaphore::new(UPLOADS_AT_ONCE)),
             limits,
             metrics,
         }
     }
 
-    /// The client's address: the peer's, or behind a trusted proxy the last forwarded one.
+    /// The client's address, as a rate's key: the peer's, or behind a trusted proxy the last
+    /// forwarded one (what the proxy saw; anything before it, the client may have written).
     fn address(&self, request: &Request) -> Option<IpAddr> {
-        if self.limits.trust_forwarded_for
-            && let Some(ip) = request
+        let forwarded = self.limits.trust_forwarded_for.then(|| {
+            let last = request
                 .headers()
                 .get_all("x-forwarded-for")
                 .iter()
-                .filter_map(|v| v.to_str().ok())
-                .flat_map(|v| v.split(','))
-                .filter_map(|a| a.trim().parse::<IpAddr>().ok())
-                .next_back()
-        {
-            return Some(ip);
-        }
-        let peer = request.extensions().get::<ConnectInfo<SocketAddr>>()?;
-        Some(peer.0.ip())
+                .next_back()?;
+            last.to_str()
+                .ok()?
+                .rsplit(',')
+                .next()?
+                .trim()
+                .parse::<IpAddr>()
+                .ok()
+        });
+        let ip = match forwarded.flatten() {
+            Some(ip) => ip,
+            None => request
+                .extensions()
+                .get::<ConnectInfo<SocketAddr>>()?
+                .0
+                .ip(),
+        };
+        Some(network(ip))
     }
 
     /// `Some(wait)` when the request is over a rate.
@@ -219,6 +252,25 @@ pub(crate) async fn limit(
             Some(wait),
         );
     }
+    let upload = path.starts_with("/uploads/");
+    if upload && !crate::uploads::valid_id(&path["/uploads/".len()..]) {
+        return refuse(StatusCode::NOT_FOUND, "no such upload", None);
+    }
+    // Held until the body is read and handled: what an upload's chunk occupies.
+    let _reading = if upload {
+        match Arc::clone(&limiter.uploads).try_acquire_owned() {
+            Ok(permit) => Some(permit),
+            Err(_) => {
+                return refuse(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "the registry is taking as many uploads as it can; retry",
+                    Some(Duration::from_secs(1)),
+                );
+            }
+        }
+    } else {
+        None
+    };
     let request = match read_body(&limiter.limits, request).await {
         Ok(request) => request,
         Err(answer) => return answer,
@@ -292,6 +344,19 @@ pub(crate) fn panicked(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_ipv6_client_counts_by_its_64() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        assert_eq!(network(ip("2001:db8:1:2:aaaa::1")), ip("2001:db8:1:2::"));
+        assert_eq!(
+            network(ip("2001:db8:1:2:ffff:ffff:ffff:ffff")),
+            network(ip("2001:db8:1:2::7"))
+        );
+        assert_ne!(network(ip("2001:db8:1:3::1")), ip("2001:db8:1:2::"));
+        assert_eq!(network(ip("::ffff:192.0.2.7")), ip("192.0.2.7"));
+        assert_eq!(network(ip("192.0.2.7")), ip("192.0.2.7"));
+    }
 
     #[test]
     fn rates_parse() {

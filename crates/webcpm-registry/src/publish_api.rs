@@ -198,7 +198,7 @@ impl Publishing {
         let (id, tmp) = (id.to_string(), self.storage.root.join("tmp"));
         let assembled = self
             .db(move |db, blobs| {
-                if !uploads::take(db, &id)? {
+                if !uploads::take(db, &id, &session)? {
                     return Ok(None);
                 }
                 uploads::assemble(blobs, &tmp, &id, &session).map(Some)

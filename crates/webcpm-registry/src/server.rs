@@ -95,8 +95,15 @@ pub(crate) async fn serve(
             );
             continue;
         };
-        let most = limits.connections_per_address.max(1);
-        let Some(counted) = PerAddress::take(&table, peer.ip(), most, permit) else {
+        // Behind a trusted proxy, every connection comes from the proxy: only the total counts.
+        let most = if limits.trust_forwarded_for {
+            limits.max_connections.max(1)
+        } else {
+            limits.connections_per_address.max(1)
+        };
+        let Some(counted) =
+            PerAddress::take(&table, super::limits::network(peer.ip()), most, permit)
+        else {
             tracing::warn!("refused a connection from {peer}: {most} open from that address");
             continue;
         };

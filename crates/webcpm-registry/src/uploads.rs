@@ -196,12 +196,17 @@ pub(crate) fn record(
     Ok(true)
 }
 
-/// Takes the session out of the database: `true` when this request removed it.
-pub(crate) fn take(db: &mut Db, id: &str) -> Result<bool, DbError> {
+/// Takes the session out of the database, if it still holds the chunks of `seen`: `true` when
+/// this request removed it (not another publish, nor a chunk that came meanwhile).
+pub(crate) fn take(db: &mut Db, id: &str, seen: &Session) -> Result<bool, DbError> {
     let e = db.sql();
+    let chunks = serde_json::to_string(&seen.chunks).expect("plain data serializes");
     let removed = db
         .conn()
-        .execute("DELETE FROM uploads WHERE id = $1", args![id])
+        .execute(
+            "DELETE FROM uploads WHERE id = $1 AND received = $2 AND chunks = $3",
+            args![id, seen.received as i64, chunks],
+        )
         .map_err(&e)?;
     Ok(removed == 1)
 }

@@ -13,10 +13,13 @@
 //! directory, fsynced, renamed) under `policy.lock`, and only by a policy that verifies (a key
 //! the pinned root endorses, not expired, not revoked: see `webcpm_formats::policy_document`),
 //! has a `policy_version` at least the cached one's (equal: an `issued_at` at least as recent)
-//! and at most [`MAX_JUMP`] past it unless the root signed it itself, and has not expired. The
-//! newest revocation list seen is kept with it; a cached policy whose key it revokes no longer
-//! counts, so that a lower version by a new key replaces the forgery of a leaked one. So a replayed older policy, a tampered one or a stale one never replaces a good
-//! one, however many processes refresh at once. When the registry is away, the cached copy stays
+//! and at most [`MAX_JUMP`] past it unless the root signed it itself or the copy held has
+//! expired, and has not expired. The copy held bounds what replaces it as it was when it was
+//! accepted (an endorsement that ran out since still counts). The newest revocation list seen
+//! is kept with it; a cached policy whose key it revokes no longer counts, so that a lower
+//! version by a new key replaces the forgery of a leaked one. So a replayed older policy, a
+//! tampered one or a stale one never replaces a good one, however many processes refresh at
+//! once. When the registry is away, the cached copy stays
 //! in force; once it has expired too, the safe state (v2 first) applies, with a warning.
 
 use std::fs::File;
@@ -84,7 +87,7 @@ pub enum SourceError {
     )]
     Expired { version: u64, expires_at: i64 },
     #[error(
-        "refused the registry's policy v{offered}: it jumps more than {MAX_JUMP} versions past v{held} and is not signed by the root key (a leaked signing key?); the operator can sign such a jump with the root"
+        "refused the registry's policy v{offered}: it jumps more than {MAX_JUMP} versions past v{held} and is not signed by the root key (a leaked signing key?); the last good policy stays in force, and a jump is taken once it has expired"
     )]
     Jump { offered: u64, held: u64 },
     #[error(
@@ -130,6 +133,21 @@ fn io(path: &Path) -> impl Fn(std::io::Error) -> SourceError + '_ {
 /// The policy kept in `dir`, if any, checked again against the pinned key (a key changed in the
 /// config makes an old copy worthless). A damaged or foreign copy counts as none.
 pub fn load(dir: &Path, key: &VerifyingKey) -> Option<Cached> {
+    read_copy(dir, key, AsOf::Now)
+}
+
+/// When a kept copy is checked for.
+#[derive(Clone, Copy)]
+enum AsOf {
+    /// Now: to use it.
+    Now,
+    /// When it was last accepted: to bound what may replace it (an endorsement that has run out
+    /// since still keeps a replay or a jump out).
+    Accepted,
+}
+
+/// The kept copy, checked as of `as_of`.
+fn read_copy(dir: &Path, key: &VerifyingKey, as_of: AsOf) -> Option<Cached> {
     let text = std::fs::read(dir.join("policy.json")).ok()?;
     let cached: Cached = match serde_json::from_slice(&text) {
         Ok(c) => c,
@@ -138,11 +156,26 @@ pub fn load(dir: &Path, key: &VerifyingKey) -> Option<Cached> {
             return None;
         }
     };
-    match document::verify(&cached.envelope, key, now(), cached.revocations.as_ref()) {
+    match document::verify(
+        &cached.envelope,
+        key,
+        cached.as_of(as_of),
+        cached.revocations.as_ref(),
+    ) {
         Ok(()) => Some(cached),
         Err(e) => {
             tracing::warn!("ignoring the policy copy in {}: {e}", dir.display());
             None
+        }
+    }
+}
+
+impl Cached {
+    /// The time `as_of` names for this copy.
+    fn as_of(&self, as_of: AsOf) -> i64 {
+        match as_of {
+            AsOf::Now => now(),
+            AsOf::Accepted => self.checked_at.min(now()),
         }
     }
 }
@@ -171,8 +204,11 @@ pub fn check(
                 held: h.policy_version,
             });
         }
+        // A copy that has expired (a machine away for longer than the policy lives) does not
+        // bound the jump: revoking a leaked key is what undoes a jump it made.
         let by_root = document::parse_key(&offered.key).is_ok_and(|k| k == *root);
-        if !by_root && p.policy_version > h.policy_version.saturating_add(MAX_JUMP) {
+        let stale = now >= h.expires_at;
+        if !by_root && !stale && p.policy_version > h.policy_version.saturating_add(MAX_JUMP) {
             return Err(SourceError::Jump {
                 offered: p.policy_version,
                 held: h.policy_version,
@@ -306,7 +342,7 @@ fn keep_locked(
     now: i64,
 ) -> Result<Refresh, SourceError> {
     let _lock = lock_in(dir, "policy.lock").map_err(io(&dir.join("policy.lock")))?;
-    let held = load(dir, key);
+    let held = read_copy(dir, key, AsOf::Accepted);
     let (envelope, etag) = match answer {
         Answer::NotModified => match held.clone() {
             Some(held) => (held.envelope, held.etag),
@@ -317,8 +353,15 @@ fn keep_locked(
     let known = held.as_ref().and_then(|h| h.revocations.as_ref());
     let revocations = document::newest_revocations(known, &envelope, key);
     // A copy signed by a key revoked since counts as none.
-    let held =
-        held.filter(|h| document::verify(&h.envelope, key, now, revocations.as_ref()).is_ok());
+    let held = held.filter(|h| {
+        document::verify(
+            &h.envelope,
+            key,
+            h.as_of(AsOf::Accepted),
+            revocations.as_ref(),
+        )
+        .is_ok()
+    });
     document::verify(&envelope, key, now, revocations.as_ref())?;
     check(&envelope, held.as_ref().map(|h| &h.envelope), key, now)?;
     let from = held.as_ref().map(Cached::version);

@@ -62,6 +62,18 @@ pub enum KeyError {
     RevokingCurrent(String),
     #[error("`{0}` is the root key, which clients pin: it cannot be revoked, only re-pinned")]
     RevokingRoot(String),
+    #[error(
+        "{path} holds the secret of key {found}, but this registry's root is {root}; give the file of the root's secret"
+    )]
+    WrongRoot {
+        path: PathBuf,
+        found: String,
+        root: String,
+    },
+    #[error(
+        "`{0}` is not a policy key (64 hex digits); copy it from `previous_key` of `keygen --json` or `signing_key` of `rollout status --json`"
+    )]
+    NotAKey(String),
     #[error("cannot use the policy key file {path}: {source}; check the file and its permissions")]
     Io {
         path: PathBuf,
@@ -177,7 +189,15 @@ fn write_json(dir: &Path, name: &str, value: &impl serde::Serialize) -> Result<(
 fn root_secret(dir: &Path, root_key: Option<&Path>) -> Result<SigningKey, KeyError> {
     let path = root_key.map_or_else(|| dir.join(ROOT_FILE), Path::to_path_buf);
     if let Some(root) = secret(&path)? {
-        return Ok(root);
+        let found = document::key_hex(&root.verifying_key());
+        return match read_path(&dir.join(ROOT_PUBLIC))? {
+            Some(known) if known != found => Err(KeyError::WrongRoot {
+                path,
+                found,
+                root: known,
+            }),
+            _ => Ok(root),
+        };
     }
     if read_path(&dir.join(ROOT_PUBLIC))?.is_none()
         && let Some(single) = secret(&dir.join(KEY_FILE))?
@@ -252,6 +272,9 @@ pub fn revoke(
 ) -> Result<RevokeReport, KeyError> {
     let current = signer(dir)?.ok_or_else(|| KeyError::Missing(dir.to_path_buf()))?;
     let key = key.trim().to_ascii_lowercase();
+    if document::parse_key(&key).is_err() {
+        return Err(KeyError::NotAKey(key));
+    }
     if document::key_hex(&current.key.verifying_key()) == key {
         return Err(KeyError::RevokingCurrent(key));
     }
@@ -263,6 +286,8 @@ pub fn revoke(
     list.version += 1;
     list.issued_at = now;
     list.keys.push(key);
+    list.keys.sort();
+    list.keys.dedup();
     let signed = document::sign_revocations(&root, list);
     write_json(dir, REVOKED, &signed)?;
     Ok(RevokeReport {

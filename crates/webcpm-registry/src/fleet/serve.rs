@@ -58,7 +58,25 @@ pub(super) fn signed(service: &Service, now: i64) -> Result<Option<Vec<u8>>, Str
     let Some(signer) = keys::signer(&service.keys).map_err(|e| e.to_string())? else {
         return Ok(None);
     };
-    if let Some(e) = signer.endorsement.as_ref().filter(|e| e.expires_at <= now) {
+    // Said once a minute, not at every client's refresh.
+    static SAID_AT: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
+    let due = || {
+        let said = SAID_AT.load(std::sync::atomic::Ordering::Relaxed);
+        now - said >= 60
+            && SAID_AT
+                .compare_exchange(
+                    said,
+                    now,
+                    std::sync::atomic::Ordering::Relaxed,
+                    std::sync::atomic::Ordering::Relaxed,
+                )
+                .is_ok()
+    };
+    if let Some(e) = signer
+        .endorsement
+        .as_ref()
+        .filter(|e| e.expires_at <= now && due())
+    {
         tracing::error!(
             "the policy signing key's endorsement expired at {} (Unix time): clients refuse the policy; run `webcpm registry keygen --rotate`",
             e.expires_at
