@@ -781,4 +781,20 @@ async fn replicas_share_uploads_and_a_backup_restores_into_a_fresh_replica() {
     assert_eq!(ready["blobs"], "ok", "{ready}");
     let alive = get(&client, &fresh, "/healthz").await;
     assert_eq!(alive.status().as_u16(), 200);
+    // A resolve it cannot answer is a 503 to retry, not a 200 that carries an error.
+    let r = client
+        .post(&fresh.url)
+        .json(&serde_json::json!({
+            "query": r#"{ getPackage(name: "test/hello") { versions { version } } }"#
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 503);
+    assert_eq!(r.headers()["retry-after"], "1");
+    let answer: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(
+        answer["errors"][0]["extensions"]["code"], "UNAVAILABLE",
+        "{answer}"
+    );
 }

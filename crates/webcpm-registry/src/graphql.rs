@@ -40,7 +40,10 @@ impl Catalog {
     }
 
     /// Loads a package with all its versions, off the async threads.
-    async fn package(self: &Arc<Self>, name: PackageName) -> Result<Option<PackageRecord>, String> {
+    async fn package(
+        self: &Arc<Self>,
+        name: PackageName,
+    ) -> async_graphql::Result<Option<PackageRecord>> {
         let this = Arc::clone(self);
         let result =
             tokio::task::spawn_blocking(move || this.pool.with(|db| db.package(&name))).await;
@@ -54,7 +57,9 @@ impl Catalog {
             Ok(Err(e)) => Err(db_failure(e)),
             Err(e) => {
                 tracing::error!("registry database task failed: {e}");
-                Err("internal error: the registry database task failed".into())
+                Err(async_graphql::Error::new(
+                    "internal error: the registry database task failed",
+                ))
             }
         }
     }
@@ -69,9 +74,20 @@ impl Catalog {
     }
 }
 
-fn db_failure(e: DbError) -> String {
+/// A database that did not answer leaves the request undone: `UNAVAILABLE` (HTTP 503 with
+/// `Retry-After`), which clients send again; a bad row is the registry's own fault.
+fn db_failure(e: DbError) -> async_graphql::Error {
+    use async_graphql::ErrorExtensions;
     tracing::error!("{e}");
-    "internal error: the registry database failed; see the server's log".into()
+    match e {
+        DbError::Sql { .. } | DbError::Open { .. } => {
+            async_graphql::Error::new("the registry's database did not answer; try again shortly")
+                .extend_with(|_, x| x.set("code", super::publish_api::UNAVAILABLE))
+        }
+        _ => async_graphql::Error::new(
+            "internal error: the registry database failed; see the server's log",
+        ),
+    }
 }
 
 /// `scalar JSONString`: a JSON string whose text is a JSON document.

@@ -501,6 +501,46 @@ fn app(
 mod tests {
     use super::*;
 
+    /// A handler that panics is answered 500 with a plain message: the panic's text (which may
+    /// hold anything) stays in the log.
+    #[tokio::test]
+    async fn a_panic_is_answered_500_without_its_trace() {
+        use tower::ServiceExt;
+        let app = axum::Router::new().route(
+            "/boom",
+            axum::routing::get(|| async {
+                panic!("secret detail of the server");
+                #[allow(unreachable_code)]
+                ""
+            }),
+        );
+        let metrics = Arc::new(metrics::Metrics::new());
+        let limiter = Arc::new(limits::Limiter::new(
+            Limits::default(),
+            Arc::clone(&metrics),
+        ));
+        let request = axum::http::Request::builder()
+            .uri("/boom")
+            .extension(axum::extract::ConnectInfo(SocketAddr::from((
+                [127, 0, 0, 1],
+                9,
+            ))))
+            .body(axum::body::Body::empty())
+            .unwrap();
+        let answer = guard(app, &limiter, metrics, None)
+            .oneshot(request)
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 500);
+        let body = http_body_util::BodyExt::collect(answer.into_body())
+            .await
+            .unwrap()
+            .to_bytes();
+        let text = String::from_utf8_lossy(&body);
+        assert!(!text.contains("secret detail"), "{text}");
+        assert!(text.contains("internal error"), "{text}");
+    }
+
     #[test]
     fn public_urls_are_normalised() {
         let ok = |u: &str| public_base(u).unwrap();
