@@ -83,6 +83,14 @@ fn internal(what: &str, e: impl std::fmt::Display) -> async_graphql::Error {
     async_graphql::Error::new(format!("internal error: {what}; see the registry's log"))
 }
 
+/// The `extensions.code` of an error.
+fn code_of(e: &async_graphql::Error) -> Option<&str> {
+    match e.extensions.as_ref()?.get("code")? {
+        async_graphql::Value::String(code) => Some(code),
+        _ => None,
+    }
+}
+
 /// A failure before anything was changed: the client may send the request again.
 fn unavailable(what: &str, e: impl std::fmt::Display) -> async_graphql::Error {
     tracing::error!("{what}: {e}");
@@ -166,22 +174,22 @@ impl Publishing {
         Ok(format!("{}/uploads/{id}", self.base_url))
     }
 
-    /// The file of the complete upload behind `url`, made for a token of `namespace`; the
-    /// upload is forgotten (the caller removes the file).
-    async fn take_upload(&self, url: &str, namespace: &str) -> async_graphql::Result<PathBuf> {
+    /// The complete upload behind `url`, made for a token of `namespace`: its id, its session
+    /// and its bytes in a new file (which the caller removes). The upload stays until
+    /// [`Self::finish_upload`].
+    async fn read_upload(&self, url: &str, namespace: &str) -> async_graphql::Result<Upload> {
         let prefix = format!("{}/uploads/", self.base_url);
         let unknown = || {
             error(
                 BAD_USER_INPUT,
-                "signedUrl is not an upload URL of this registry; ask for one with generateUploadUrl",
+                "signedUrl is not an upload URL of this registry (or it was published already); ask for one with generateUploadUrl",
             )
         };
-        let id = url.strip_prefix(&prefix).ok_or_else(unknown)?;
-        let failed = |e: UploadError| internal("cannot read the upload", e);
+        let id = url.strip_prefix(&prefix).ok_or_else(unknown)?.to_string();
         let session = self
-            .session(id)
+            .session(&id)
             .await
-            .map_err(failed)?
+            .map_err(|e| unavailable("cannot read the upload", e))?
             .ok_or_else(unknown)?;
         if session.namespace != namespace {
             return Err(error(
@@ -195,25 +203,38 @@ impl Publishing {
                 "the upload is not complete; send the whole file before publishing",
             ));
         }
-        let (id, tmp) = (id.to_string(), self.storage.root.join("tmp"));
+        let (seen, at, tmp) = (session.clone(), id.clone(), self.storage.root.join("tmp"));
         let assembled = self
-            .db(move |db, blobs| {
-                if !uploads::take(db, &id, &session)? {
-                    return Ok(None);
-                }
-                uploads::assemble(blobs, &tmp, &id, &session).map(Some)
-            })
+            .db(move |_, blobs| uploads::assemble(blobs, &tmp, &at, &seen))
             .await;
         match assembled {
-            Ok(Some(file)) => Ok(file),
-            Ok(None) => Err(unknown()),
+            Ok(file) => Ok(Upload { id, session, file }),
             Err(e @ UploadError::Damaged(_)) => Err(error(
                 BAD_USER_INPUT,
                 format!("{e}; upload the file again with a new generateUploadUrl"),
             )),
-            Err(e) => Err(internal("cannot read the upload", e)),
+            Err(e) => Err(unavailable("cannot read the upload", e)),
         }
     }
+
+    /// Forgets an upload that was used; a failure only leaves it for the clean-up of stale ones.
+    async fn finish_upload(&self, upload: Upload) {
+        let Upload { id, session, file } = upload;
+        let _ = std::fs::remove_file(&file);
+        let done = self
+            .db(move |db, blobs| Ok(uploads::finish(db, blobs, &id, &session)?))
+            .await;
+        if let Err(e) = done {
+            tracing::warn!("a published upload stays until it expires: {e}");
+        }
+    }
+}
+
+/// An upload read for publishing.
+struct Upload {
+    id: String,
+    session: Session,
+    file: PathBuf,
 }
 
 fn publishing<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a Arc<Publishing>> {
@@ -393,9 +414,19 @@ impl Mutation {
                 "give the signedUrl the file was uploaded to",
             )
         })?;
-        let file = publishing.take_upload(url, &namespace).await?;
+        let upload = publishing.read_upload(url, &namespace).await?;
         let description = input.description.as_deref();
-        let stored = publishing.store(&file, &name, &version, description).await;
+        let stored = publishing
+            .store(&upload.file, &name, &version, description)
+            .await;
+        // An upload is used up by a publish, or by a refusal that would come again; one left
+        // undone (UNAVAILABLE) stays for the client to ask again.
+        match &stored {
+            Err(e) if code_of(e) == Some(UNAVAILABLE) => {
+                let _ = std::fs::remove_file(&upload.file);
+            }
+            _ => publishing.finish_upload(upload).await,
+        }
         if let Ok(metrics) = ctx.data::<Arc<crate::metrics::Metrics>>() {
             metrics.published(stored.is_ok());
         }
@@ -410,7 +441,7 @@ impl Mutation {
 }
 
 impl Publishing {
-    /// Adds the uploaded file as `name@version`, in both formats, and removes it.
+    /// Adds the uploaded file as `name@version`, in both formats.
     async fn store(
         &self,
         file: &Path,
@@ -426,13 +457,9 @@ impl Publishing {
             only: None,
             description: description.map(str::to_string),
         };
-        let result = tokio::task::spawn_blocking(move || {
-            let result = add(&storage, &upload, &options);
-            let _ = std::fs::remove_file(&upload);
-            result
-        })
-        .await
-        .map_err(|e| internal("the publish task failed", e))?;
+        let result = tokio::task::spawn_blocking(move || add(&storage, &upload, &options))
+            .await
+            .map_err(|e| internal("the publish task failed", e))?;
         match result {
             Ok(report) => {
                 tracing::info!("published {}@{}", report.package, report.version);
@@ -455,6 +482,10 @@ impl Publishing {
                     BAD_USER_INPUT,
                     e.to_string().replace(&shown, "the uploaded file"),
                 ))
+            }
+            // Nothing was published and the upload stays: the client may ask again.
+            Err(e @ (PublishError::Db(_) | PublishError::Blob(_))) => {
+                Err(unavailable("cannot store the package", e))
             }
             Err(e) => Err(internal("cannot store the package", e)),
         }

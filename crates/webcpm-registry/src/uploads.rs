@@ -11,8 +11,6 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use bytes::Bytes;
-
 use super::blobs::{BlobError, BlobStore};
 use super::db::sql::{Row, Val, args};
 use super::db::{Db, DbError};
@@ -196,9 +194,14 @@ pub(crate) fn record(
     Ok(true)
 }
 
-/// Takes the session out of the database, if it still holds the chunks of `seen`: `true` when
-/// this request removed it (not another publish, nor a chunk that came meanwhile).
-pub(crate) fn take(db: &mut Db, id: &str, seen: &Session) -> Result<bool, DbError> {
+/// Forgets a published upload: its session, if it still holds the chunks of `seen` (not when
+/// a chunk came meanwhile, nor when another publish forgot it first), and then its chunks.
+pub(crate) fn finish(
+    db: &mut Db,
+    blobs: &BlobStore,
+    id: &str,
+    seen: &Session,
+) -> Result<(), DbError> {
     let e = db.sql();
     let chunks = serde_json::to_string(&seen.chunks).expect("plain data serializes");
     let removed = db
@@ -208,39 +211,43 @@ pub(crate) fn take(db: &mut Db, id: &str, seen: &Session) -> Result<bool, DbErro
             args![id, seen.received as i64, chunks],
         )
         .map_err(&e)?;
-    Ok(removed == 1)
+    if removed == 1 {
+        blobs.drop_chunks(id, &seen.chunks);
+    }
+    Ok(())
 }
 
-/// Writes the chunks of a taken session, in order, into a new file in `tmp`, checking each;
-/// the chunks are then dropped from the blob store.
+/// Writes the chunks of a session, in order, into a new file in `tmp`, checking each. The
+/// session and its chunks stay until [`finish`]: a publish that fails can be asked again.
 pub(crate) fn assemble(
     blobs: &BlobStore,
     tmp: &Path,
     id: &str,
     session: &Session,
 ) -> Result<PathBuf, UploadError> {
-    std::fs::create_dir_all(tmp).map_err(|source| BlobError::Io {
-        path: tmp.to_path_buf(),
-        source,
-    })?;
-    let path = tmp.join(format!("upload-{id}"));
-    let io = |source| BlobError::Io {
-        path: path.clone(),
-        source,
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| BlobError::Io { path, source }
     };
-    let mut out = std::fs::File::create(&path).map_err(io)?;
+    std::fs::create_dir_all(tmp).map_err(io(tmp))?;
+    let (mut out, path) = tempfile::Builder::new()
+        .prefix(&format!("upload-{id}-"))
+        .tempfile_in(tmp)
+        .and_then(|t| t.keep().map_err(|e| e.error))
+        .map_err(io(tmp))?;
     let mut at = 0;
     for chunk in &session.chunks {
         if chunk.start != at {
+            let _ = std::fs::remove_file(&path);
             return Err(UploadError::Damaged(at));
         }
-        let bytes: Bytes = blobs
-            .read_chunk(id, chunk)?
-            .ok_or(UploadError::Damaged(chunk.start))?;
-        out.write_all(&bytes).map_err(io)?;
+        let Some(bytes) = blobs.read_chunk(id, chunk)? else {
+            let _ = std::fs::remove_file(&path);
+            return Err(UploadError::Damaged(chunk.start));
+        };
+        out.write_all(&bytes).map_err(io(&path))?;
         at += chunk.len;
     }
-    out.sync_all().map_err(io)?;
-    blobs.drop_chunks(id, &session.chunks);
+    out.sync_all().map_err(io(&path))?;
     Ok(path)
 }

@@ -35,7 +35,8 @@ struct GenerateUploadUrl;
 #[graphql(
     schema_path = "../../schema/registry.graphql",
     query_path = "../../graphql/publish_package.graphql",
-    response_derives = "Debug"
+    response_derives = "Debug",
+    variables_derives = "Clone"
 )]
 struct PublishPackage;
 
@@ -73,6 +74,8 @@ pub enum PublishClientError {
     Refused { url: String, message: String },
     #[error("the registry at {url} answered HTTP {status}; try again later")]
     Status { url: String, status: u16 },
+    #[error("the registry at {url} answered HTTP {status} and did nothing; try again later")]
+    Undone { url: String, status: u16 },
     #[error("cannot reach {url}: {reason}; check the registry URL and the network")]
     Unreachable { url: String, reason: String },
     #[error("the registry at {url} sent an answer that does not match its schema: {reason}")]
@@ -172,6 +175,18 @@ fn code(errors: &[graphql_client::Error]) -> Option<&str> {
         .find_map(|e| e.extensions.as_ref()?.get("code")?.as_str())
 }
 
+impl PublishClientError {
+    /// Whether the registry may have done what was asked though no answer said so: the
+    /// connection broke, or a proxy answered 502 or 504 for the registry.
+    pub fn outcome_unknown(&self) -> bool {
+        match self {
+            PublishClientError::Unreachable { .. } => true,
+            PublishClientError::Status { status, .. } => matches!(status, 502 | 504),
+            _ => false,
+        }
+    }
+}
+
 /// A client that publishes to one registry.
 #[derive(Debug, Clone)]
 pub struct Publisher {
@@ -202,12 +217,15 @@ impl Publisher {
             .map_err(|e| PublishClientError::Container(e.to_string()))??;
         let (name, version) = (&package.name, package.version.to_string());
         let answer: generate_upload_url::ResponseData = self
-            .mutate::<GenerateUploadUrl>(generate_upload_url::Variables {
-                name: Some(name.to_string()),
-                version: Some(version.clone()),
-                filename: Some(format!("{}-{version}.webc", name.name())),
-                expires_after_seconds: Some(UPLOAD_SECONDS),
-            })
+            .mutate::<GenerateUploadUrl>(
+                generate_upload_url::Variables {
+                    name: Some(name.to_string()),
+                    version: Some(version.clone()),
+                    filename: Some(format!("{}-{version}.webc", name.name())),
+                    expires_after_seconds: Some(UPLOAD_SECONDS),
+                },
+                true,
+            )
             .await?;
         let url = answer
             .generate_upload_url
@@ -215,18 +233,77 @@ impl Publisher {
             .signed_url
             .url;
         self.upload(&url, &package.bytes).await?;
-        let answer: publish_package::ResponseData = self
-            .mutate::<PublishPackage>(publish_package::Variables {
-                name: Some(name.to_string()),
-                namespace: Some(name.namespace().to_string()),
-                version: Some(version.clone()),
-                description: package.description.clone(),
-                manifest: package.manifest_text.clone(),
-                signed_url: Some(url),
-                upload_format: Some(publish_package::UploadFormat::webcv3),
+        let variables = publish_package::Variables {
+            name: Some(name.to_string()),
+            namespace: Some(name.namespace().to_string()),
+            version: Some(version.clone()),
+            description: package.description.clone(),
+            manifest: package.manifest_text.clone(),
+            signed_url: Some(url),
+            upload_format: Some(publish_package::UploadFormat::webcv3),
+        };
+        match self
+            .mutate::<PublishPackage>(variables.clone(), false)
+            .await
+        {
+            Ok(answer) => self.published(&package, answer),
+            Err(e) if e.outcome_unknown() => self.ask_again(&package, variables, e).await,
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The answer to `publishPackage` was lost (the connection broke, or a proxy answered for a
+    /// replica that went away): ask once more, and if the registry says the version is there
+    /// already (or the upload used), see whether what is there is what was uploaded.
+    async fn ask_again(
+        &self,
+        package: &Package,
+        variables: publish_package::Variables,
+        lost: PublishClientError,
+    ) -> Result<Published, PublishClientError> {
+        tracing::warn!("{lost}; asking the registry again");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        match self.mutate::<PublishPackage>(variables, false).await {
+            Ok(answer) => self.published(package, answer),
+            Err(PublishClientError::Exists { .. } | PublishClientError::Refused { .. }) => {
+                self.already_there(package).await?.ok_or(lost)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The version as the registry has it, when its v3 file is the bytes that were uploaded.
+    async fn already_there(
+        &self,
+        package: &Package,
+    ) -> Result<Option<Published>, PublishClientError> {
+        let token = self.token.as_ref().map(|t| t.expose().to_string());
+        let client = super::RegistryClient::new(self.http.clone(), self.endpoint.as_str(), token)
+            .map_err(|e| self.malformed(&e.to_string()))?;
+        let releases = client
+            .package(&package.name)
+            .await
+            .map_err(|e| self.malformed(&e.to_string()))?
+            .unwrap_or_default();
+        let sha256 = crate::package::Sha256Digest::of(&package.bytes);
+        let Some(release) = releases.into_iter().find(|r| {
+            r.version == package.version && r.v3.distribution().is_some_and(|d| d.sha256 == sha256)
+        }) else {
+            return Ok(None);
+        };
+        let format = |offer: &crate::package::Offer| {
+            offer.distribution().map(|d| PublishedFormat {
+                sha256: Some(d.sha256.hex()),
+                size: d.size.and_then(|n| i64::try_from(n).ok()),
             })
-            .await?;
-        self.published(&package, answer)
+        };
+        Ok(Some(Published {
+            package: package.name.clone(),
+            version: package.version.to_string(),
+            registry: http::redact(self.endpoint.as_str()),
+            v2: format(&release.v2),
+            v3: format(&release.v3),
+        }))
     }
 
     fn published(
@@ -269,42 +346,72 @@ impl Publisher {
 
     /// One mutation to the registry, with the token; a refusal becomes its error. An answer
     /// that says nothing was done (`429`, or `503` with the code `UNAVAILABLE`) is retried, at
-    /// most [`MUTATION_RETRIES`] times, after its `Retry-After`.
+    /// most [`MUTATION_RETRIES`] times, after its `Retry-After`; with `idempotent`, so is a
+    /// request whose answer was lost ([`PublishClientError::outcome_unknown`]).
     async fn mutate<Q: GraphQLQuery>(
         &self,
         variables: Q::Variables,
+        idempotent: bool,
     ) -> Result<Q::ResponseData, PublishClientError> {
         let url = http::redact(self.endpoint.as_str());
         let body = serde_json::to_vec(&Q::build_query(variables))
             .map_err(|e| self.malformed(&e.to_string()))?;
         let mut attempt = 0;
         loop {
-            let (status, retry_after, answer) = self.post(&body, &url).await?;
-            let answer: Option<graphql_client::Response<Q::ResponseData>> =
-                serde_json::from_slice(&answer).ok();
-            let (data, errors) = match answer {
-                Some(a) => (a.data, a.errors.unwrap_or_default()),
-                None => (None, Vec::new()),
+            let (outcome, retry_after) = match self.post(&body, &url).await {
+                Ok((status, retry_after, answer)) => {
+                    (self.answer::<Q>(status, &answer, &url), retry_after)
+                }
+                Err(e) => (Err(e), None),
             };
-            let undone = status == 429 || (status == 503 && code(&errors) == Some("UNAVAILABLE"));
-            if undone && attempt < MUTATION_RETRIES {
-                attempt += 1;
-                let wait = http::retry_delay(Duration::from_millis(200), attempt, retry_after);
-                tracing::warn!(
-                    "the registry at {url} answered {status} and did nothing; trying again in {} ms",
-                    wait.as_millis()
-                );
-                tokio::time::sleep(wait).await;
-                continue;
+            let again = match &outcome {
+                Err(PublishClientError::Undone { .. }) => true,
+                Err(e) => idempotent && e.outcome_unknown(),
+                Ok(_) => false,
+            };
+            if !again || attempt == MUTATION_RETRIES {
+                return outcome;
             }
-            if let Some(refusal) = self.refusal(status, &errors, &url) {
-                return Err(refusal);
-            }
-            if !(200..300).contains(&status) {
-                return Err(PublishClientError::Status { url, status });
-            }
-            return data.ok_or_else(|| self.malformed("no `data` and no `errors`"));
+            attempt += 1;
+            let wait = http::retry_delay(Duration::from_millis(200), attempt, retry_after);
+            tracing::warn!(
+                "{}; trying again in {} ms",
+                outcome.err().map(|e| e.to_string()).unwrap_or_default(),
+                wait.as_millis()
+            );
+            tokio::time::sleep(wait).await;
         }
+    }
+
+    /// What an answer to a mutation says.
+    fn answer<Q: GraphQLQuery>(
+        &self,
+        status: u16,
+        answer: &[u8],
+        url: &str,
+    ) -> Result<Q::ResponseData, PublishClientError> {
+        let answer: Option<graphql_client::Response<Q::ResponseData>> =
+            serde_json::from_slice(answer).ok();
+        let (data, errors) = match answer {
+            Some(a) => (a.data, a.errors.unwrap_or_default()),
+            None => (None, Vec::new()),
+        };
+        if status == 429 || (status == 503 && code(&errors) == Some("UNAVAILABLE")) {
+            return Err(PublishClientError::Undone {
+                url: url.to_string(),
+                status,
+            });
+        }
+        if let Some(refusal) = self.refusal(status, &errors, url) {
+            return Err(refusal);
+        }
+        if !(200..300).contains(&status) {
+            return Err(PublishClientError::Status {
+                url: url.to_string(),
+                status,
+            });
+        }
+        data.ok_or_else(|| self.malformed("no `data` and no `errors`"))
     }
 
     /// Posts a GraphQL body with the token: the status, its `Retry-After` and the answer.
