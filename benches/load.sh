@@ -27,16 +27,8 @@ CONNECTIONS=${CONNECTIONS:-32}
 mkdir -p "$WORK" "$RESULTS"
 say() { printf '\n== %s\n' "$*" >&2; }
 
-need=()
-command -v wrk >/dev/null || need+=(wrk)
-command -v nginx >/dev/null || need+=(nginx-light)
-command -v docker-registry >/dev/null || need+=(docker-registry)
-command -v curl >/dev/null || need+=(curl)
-ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
-if [ ${#need[@]} -gt 0 ]; then
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
-fi
 . benches/services.sh
+install_missing wrk:wrk nginx:nginx-light docker-registry:docker-registry curl:curl initdb:postgresql
 say "building webcpm (release)"
 cargo build --release --locked
 W=$ROOT/target/release/webcpm

@@ -25,15 +25,8 @@ part() { case " $PARTS " in *" $1 "*) return 0;; *) return 1;; esac; }
 mkdir -p "$WORK" "$RESULTS"
 say() { printf '\n== %s\n' "$*" >&2; }
 
-need=()
-command -v wrk >/dev/null || need+=(wrk)
-command -v hyperfine >/dev/null || need+=(hyperfine)
-command -v docker-registry >/dev/null || need+=(docker-registry)
-ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
-if [ ${#need[@]} -gt 0 ]; then
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
-fi
 . benches/services.sh
+install_missing wrk:wrk hyperfine:hyperfine docker-registry:docker-registry initdb:postgresql
 say "building webcpm (release)"
 cargo build --release --locked
 W=$ROOT/target/release/webcpm

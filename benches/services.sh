@@ -1,21 +1,39 @@
-# Sourced by the benches that need PostgreSQL and docker-registry (Debian's packages, installed
-# by the caller): each is started on a free port of 127.0.0.1 under $WORK, which must be set.
+# Sourced by the benches that need PostgreSQL and docker-registry: each is started on a free
+# port of 127.0.0.1 under $WORK, which must be set.
 #
-#   start_postgres DBNAME    initdb in $WORK/pg, start it; sets PGBIN, PGPORT, PGOPTS, DB
+#   install_missing CMD:PACKAGE...   installs Debian's PACKAGE where CMD is missing (`initdb`:
+#                                    PostgreSQL's, which is not on the PATH)
+#   start_postgres DBNAME    initdb in $WORK/pg, start it; sets PGPORT, PGOPTS, DB
 #   pg ARGS                  pg_ctl on it, as the postgres user ("-m immediate stop", ...)
 #   start_oci                docker-registry in $WORK/oci; sets OCIPORT, OCIPID
 
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
-PGBIN=$(dirname "$(ls /usr/lib/postgresql/*/bin/initdb | head -n1)")
-pg() { su postgres -s /bin/sh -c "$PGBIN/pg_ctl -D $WORK/pg $*"; }
+install_missing() {
+  local need=() pair cmd
+  for pair in "$@"; do
+    cmd=${pair%%:*}
+    if [ "$cmd" = initdb ]; then
+      ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && continue
+    else
+      command -v "$cmd" >/dev/null && continue
+    fi
+    need+=("${pair#*:}")
+  done
+  if [ ${#need[@]} -gt 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+  fi
+}
+
+pgbin() { dirname "$(ls /usr/lib/postgresql/*/bin/initdb | head -n1)"; }
+pg() { su postgres -s /bin/sh -c "$(pgbin)/pg_ctl -D $WORK/pg $*"; }
 
 start_postgres() {
   rm -rf "$WORK/pg" && mkdir -p "$WORK/pg"
   chown postgres "$WORK/pg"
   PGPORT=$(port)
   PGOPTS="-p $PGPORT -k $WORK/pg -c listen_addresses=127.0.0.1 -c max_connections=400"
-  su postgres -s /bin/sh -c "$PGBIN/initdb -D $WORK/pg -A trust -U webcpm --no-sync -E UTF8" >/dev/null
+  su postgres -s /bin/sh -c "$(pgbin)/initdb -D $WORK/pg -A trust -U webcpm --no-sync -E UTF8" >/dev/null
   pg "-l $WORK/pg/log -w -o '$PGOPTS' start" >/dev/null
   psql -q -h 127.0.0.1 -p "$PGPORT" -U webcpm -d postgres -c "CREATE DATABASE $1"
   DB=postgres://webcpm@127.0.0.1:$PGPORT/$1

@@ -320,22 +320,18 @@ async fn health_metrics_and_request_ids_for_the_operator() {
     assert_eq!(ready["database"], "ok", "{ready}");
 
     // A request id from the caller is kept and echoed; a bad one is replaced.
-    let r = client
-        .post(&registry.url)
-        .header("x-request-id", "trace-42.a")
-        .json(&serde_json::json!({ "query": "{ __typename }" }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.headers()["x-request-id"], "trace-42.a");
-    let r = client
-        .post(&registry.url)
-        .header("x-request-id", "not/an id")
-        .json(&serde_json::json!({ "query": "{ __typename }" }))
-        .send()
-        .await
-        .unwrap();
-    let made = r.headers()["x-request-id"].to_str().unwrap().to_string();
+    let echoed = |id: &'static str| {
+        let request = client
+            .post(&registry.url)
+            .header("x-request-id", id)
+            .json(&serde_json::json!({ "query": "{ __typename }" }));
+        async move {
+            let r = request.send().await.unwrap();
+            r.headers()["x-request-id"].to_str().unwrap().to_string()
+        }
+    };
+    assert_eq!(echoed("trace-42.a").await, "trace-42.a");
+    let made = echoed("not/an id").await;
     assert_eq!(made.len(), 32, "{made}");
     assert!(made.bytes().all(|b| b.is_ascii_hexdigit()), "{made}");
 
