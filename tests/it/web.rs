@@ -245,3 +245,160 @@ fn pages_forbid_scripts_and_unknown_packages_are_not_found() {
         "a version published while serving is shown"
     );
 }
+
+/// `registry rollout ARGS --root ROOT`, which must succeed.
+fn rollout(home: &Path, root: &Path, args: &[&str]) {
+    let out = run(webcpm(home)
+        .args(["registry", "rollout"])
+        .args(args)
+        .arg("--root")
+        .arg(root));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
+
+/// Outcome reports of `n` machines named `{prefix}{i}`, one each, through the report endpoint.
+fn report(registry: &Registry, token: &str, prefix: &str, n: usize, format: &str, ok: bool) {
+    let url = registry.url.replace("/graphql", "/rollout/reports");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    for i in 0..n {
+        let batch = serde_json::json!({
+            "client": format!("{prefix}{i}"),
+            "reports": [{
+                "package": "test/alpha", "version": "1.1.0", "format": format, "phase": "run",
+                "ok": ok, "error_class": (!ok).then_some("trap"), "bucket": 1
+            }]
+        });
+        let status = rt.block_on(async {
+            reqwest::Client::new()
+                .post(&url)
+                .bearer_auth(token)
+                .json(&batch)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        });
+        assert!(status.is_success(), "{status}");
+    }
+}
+
+#[test]
+fn the_rollout_page_draws_the_timeline_and_the_rates_in_a_real_browser() {
+    let Some(browser) = chromium() else {
+        let ci = std::env::var("CI").unwrap_or_default();
+        assert!(
+            matches!(ci.as_str(), "" | "0" | "false"),
+            "CI is set but chromium is not installed"
+        );
+        eprintln!("skipped: no chromium on PATH; the rollout page is untested");
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path();
+    let root = home.join("registry");
+    publish_new(home, &root, "test/alpha", "1.1.0", &[]);
+    let out = run(webcpm(home)
+        .args(["registry", "keygen", "--root"])
+        .arg(&root));
+    assert_eq!(out.status.code(), Some(0));
+    let made = run(webcpm(home)
+        .args([
+            "registry",
+            "token",
+            "create",
+            "--reports",
+            "--name",
+            "fleet",
+            "--root",
+        ])
+        .arg(&root));
+    let token = stdout(&made).trim().to_string();
+    rollout(
+        home,
+        &root,
+        &[
+            "set",
+            "--v3-percent",
+            "10",
+            "--reason",
+            "canary <b>",
+            "--by",
+            "ops",
+        ],
+    );
+    rollout(
+        home,
+        &root,
+        &["set", "--v3-percent", "30", "--reason", "canary is fine"],
+    );
+    rollout(
+        home,
+        &root,
+        &["set", "--package", "test/alpha", "--webc", "v3"],
+    );
+    rollout(
+        home,
+        &root,
+        &[
+            "automate",
+            "--on-regression",
+            "halt",
+            "--min-samples",
+            "3",
+            "--threshold",
+            "10",
+        ],
+    );
+    let registry = Registry::start(home, &root);
+    report(&registry, &token, "good", 4, "v2", true);
+    report(&registry, &token, "bad", 4, "v3", false);
+    let base = registry.url.trim_end_matches("graphql").to_string();
+    let page = format!("{base}rollout");
+    let profile = home.join("chromium-profile");
+
+    let dom = browse(&browser, &profile, &page, &["--dump-dom"]);
+    let seen = visible_text(&dom);
+    assert!(seen.contains("Policy in force"), "{seen}");
+    assert!(seen.contains("30% of machines"), "{seen}");
+    assert!(
+        seen.contains("halted"),
+        "the automation halted the rollout: {seen}"
+    );
+    assert!(seen.contains("test/alpha v3 for every machine"), "{seen}");
+    assert!(seen.contains("canary <b>"), "a reason is text: {seen}");
+    assert!(
+        !dom.contains("<b>") && !dom.to_lowercase().contains("<script"),
+        "{dom}"
+    );
+    // The timeline: one line, a dot for each of the 4 changes (3 by hand, then the halt, red);
+    // the rates: four lines (v2 and v3, install and run) and the halt again.
+    let charts = dom.matches("<svg").count();
+    assert_eq!(charts, 2, "{dom}");
+    assert_eq!(dom.matches("<polyline").count(), 5, "{dom}");
+    assert_eq!(dom.matches("class=\"mark manual\"").count(), 3, "{dom}");
+    assert_eq!(dom.matches("class=\"mark automatic\"").count(), 2, "{dom}");
+    assert!(seen.contains("by automation: halt"), "{seen}");
+    // The table beside the rates: v3 run failed on every report, v2 run on none.
+    assert!(seen.contains("v3 run 4 4 1000.0"), "{seen}");
+    assert!(seen.contains("v2 run 4 0 0.0"), "{seen}");
+
+    // The package pages sum it up and link here.
+    let index = visible_text(&browse(&browser, &profile, &base, &["--dump-dom"]));
+    assert!(
+        index.contains("Policy v4: WebC v3 first on 30% of machines, halted"),
+        "{index}"
+    );
+    assert!(index.contains("8 reports, 4 failures"), "{index}");
+
+    // A phone's width: the charts scale down and the page is drawn.
+    let png_file = Path::new(env!("CARGO_TARGET_TMPDIR")).join("web-rollout.png");
+    let _ = std::fs::remove_file(&png_file);
+    let flag = format!("--screenshot={}", png_file.display());
+    browse(
+        &browser,
+        &profile,
+        &page,
+        &[&flag, "--window-size=400,1200"],
+    );
+    assert_not_blank(&png_file, 400);
+}

@@ -480,6 +480,7 @@ fn app(
         faults,
         shapes,
         publishing,
+        keys: storage.keys.clone(),
     });
     let rollout = fleet::service(
         &storage.keys,

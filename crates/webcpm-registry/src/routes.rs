@@ -53,18 +53,20 @@ pub(crate) struct AppState {
     pub shapes: Option<super::shapes::Shapes>,
     /// Uploads in progress, shared with the publish mutations.
     pub publishing: Arc<Publishing>,
+    /// The rollout policy's key directory, for the web page.
+    pub keys: std::path::PathBuf,
 }
 
-/// The registry's routes, with the rollout routes nested under `/rollout` and the operator's
-/// (`service`: health and metrics) beside them.
+/// The registry's routes, with the rollout's (`/rollout/...`) and the operator's (`service`:
+/// health and metrics) beside them.
 pub(crate) fn router(state: Arc<AppState>, rollout: Router, service: Router) -> Router {
     Router::new()
         .route("/graphql", get(graphql).post(graphql))
         .route("/blobs/{file}", get(blob))
-        .nest_service("/rollout", rollout)
         .with_state(state.clone())
+        .merge(rollout)
         .merge(publish_api::routes(state.publishing.clone()))
-        .merge(web::routes(Arc::clone(&state.pool)))
+        .merge(web::routes(Arc::clone(&state.pool), state.keys.clone()))
         .merge(service)
         .fallback(not_found)
 }

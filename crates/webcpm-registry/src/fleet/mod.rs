@@ -12,6 +12,7 @@ mod keys;
 mod outcomes;
 mod serve;
 mod state;
+mod view;
 
 pub use keys::{
     DEFAULT_VALIDITY, KEY_FILE, KeyError, KeyReport, KeygenOptions, RevokeReport, keygen,
@@ -21,6 +22,7 @@ pub use outcomes::{Rate, Rates, Taken, Window};
 pub use serve::Service;
 pub(crate) use serve::router;
 pub use state::{Automation, Change, ChangeRecord, FleetError, OnRegression, PolicyState};
+pub use view::{BUCKETS, Bucket, Count, Overview, PHASES, Step, overview};
 
 use std::sync::Arc;
 

@@ -38,11 +38,12 @@ pub struct Service {
     pub(crate) open_reports: bool,
 }
 
-/// The routes, to nest under `/rollout`.
+/// The routes: `/rollout/policy.json` and `/rollout/reports` (`/rollout` itself is the web
+/// page's).
 pub(crate) fn router(service: Arc<Service>) -> Router {
     Router::new()
-        .route("/policy.json", get(policy))
-        .route("/reports", post(take_reports))
+        .route("/rollout/policy.json", get(policy))
+        .route("/rollout/reports", post(take_reports))
         .with_state(service)
 }
 

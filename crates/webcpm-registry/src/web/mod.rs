@@ -1,6 +1,7 @@
 //! The registry's web page, for people: `/` lists the packages, `/packages/{ns}/{name}` shows one
 //! package with every version, each with both formats (size and SHA-256), archived versions
-//! marked; both show the rollout policy in force and the outcome rates.
+//! marked; both sum up the rollout policy in force and the outcome reports, which `/rollout`
+//! shows whole, with charts ([`rollout`]).
 //!
 //! Server-rendered HTML from maud templates, no JavaScript at all, one small inline stylesheet
 //! that reads on a phone (the versions are cards, hashes wrap). Every value is escaped by the
@@ -8,6 +9,10 @@
 //! `Content-Security-Policy` that allows no script. Links are relative, so that the site works
 //! behind a proxy under any prefix. Each request reads the database afresh.
 
+mod charts;
+mod rollout;
+
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use axum::Router;
@@ -19,6 +24,7 @@ use maud::{DOCTYPE, Markup, PreEscaped, html};
 
 use super::db::sql::args;
 use super::db::{BlobRecord, Db, DbError, PackageRecord, Pool, VersionRecord};
+use crate::fleet::{self, FleetError, Overview};
 use crate::package::{PackageName, WebcVersion};
 
 /// No script may run; styles only from the page itself.
@@ -42,19 +48,39 @@ dl{display:grid;grid-template-columns:max-content minmax(0,1fr);gap:.2rem .75rem
 dt{font-weight:600}
 dd{margin:0;min-width:0}
 @media (max-width:32rem){dl{grid-template-columns:minmax(0,1fr)}dd{margin-bottom:.4rem}}
+nav a{margin-right:1rem}
+.chart{width:100%;height:auto;max-height:18rem;margin:.5rem 0}
+.chart .axis{stroke:currentColor;opacity:.6}
+.chart .grid{stroke:#8886;stroke-dasharray:4}
+.chart .tick{font-size:11px;fill:currentColor}
+.chart .line{fill:none;stroke-width:2.5}
+.chart .install{stroke-dasharray:6 4}
+.v2{stroke:#1f6fd0;color:#1f6fd0}
+.v3{stroke:#c25a00;color:#c25a00}
+.chart .mark{stroke:#fff;stroke-width:1.5}
+.chart .mark.manual{fill:#666}
+.chart .mark.automatic{fill:#c00}
+.key{font-weight:700}
+.scroll{overflow-x:auto}
+table{border-collapse:collapse;width:100%;font-size:.9rem}
+caption{text-align:left;font-weight:600;padding:.25rem 0}
+th,td{text-align:left;padding:.2rem .5rem;border-bottom:1px solid #8884;vertical-align:top}
+tr.automatic td{color:#c00}
 ";
 
-/// What the pages read: the registry's database.
+/// What the pages read: the registry's database, and its key directory (for the signing key).
 struct Site {
     pool: Arc<Pool>,
+    keys: PathBuf,
 }
 
 /// The page's routes.
-pub(crate) fn routes(pool: Arc<Pool>) -> Router {
+pub(crate) fn routes(pool: Arc<Pool>, keys: PathBuf) -> Router {
     Router::new()
         .route("/", get(index))
+        .route("/rollout", get(rollout_page))
         .route("/packages/{namespace}/{name}", get(package))
-        .with_state(Arc::new(Site { pool }))
+        .with_state(Arc::new(Site { pool, keys }))
 }
 
 /// A package with its versions and the description of each version.
@@ -112,9 +138,9 @@ fn all(db: &mut Db) -> Result<Vec<Listing>, DbError> {
 }
 
 /// Runs `read` on the database off the async threads.
-async fn read<T: Send + 'static>(
+async fn read<T: Send + 'static, E: From<DbError> + std::fmt::Display + Send + 'static>(
     site: &Site,
-    read: impl FnOnce(&mut Db) -> Result<T, DbError> + Send + 'static,
+    read: impl FnOnce(&mut Db) -> Result<T, E> + Send + 'static,
 ) -> Result<T, Response> {
     let pool = Arc::clone(&site.pool);
     let result = tokio::task::spawn_blocking(move || pool.with(read))
@@ -134,9 +160,24 @@ async fn read<T: Send + 'static>(
     })
 }
 
+/// The rollout's overview, now.
+fn overview(site: &Site) -> impl FnOnce(&mut Db) -> Result<Overview, FleetError> + use<> {
+    let keys = site.keys.clone();
+    move |db| fleet::overview(db, &keys, webcpm_formats::policy_document::now())
+}
+
 async fn index(State(site): State<Arc<Site>>) -> Response {
-    match read(&site, all).await {
-        Ok(listings) => page_response(StatusCode::OK, index_page(&listings)),
+    let overview = overview(&site);
+    let both = move |db: &mut Db| -> Result<_, FleetError> { Ok((all(db)?, overview(db)?)) };
+    match read(&site, both).await {
+        Ok((listings, o)) => page_response(StatusCode::OK, index_page(&listings, &o)),
+        Err(response) => response,
+    }
+}
+
+async fn rollout_page(State(site): State<Arc<Site>>) -> Response {
+    match read(&site, overview(&site)).await {
+        Ok(o) => page_response(StatusCode::OK, layout("Rollout", "./", rollout::body(&o))),
         Err(response) => response,
     }
 }
@@ -149,9 +190,12 @@ async fn package(
     let Ok(name) = format!("{namespace}/{name}").parse::<PackageName>() else {
         return not_found(home);
     };
-    match read(&site, move |db| listing(db, &name)).await {
-        Ok(Some(listing)) => page_response(StatusCode::OK, package_page(&listing, home)),
-        Ok(None) => not_found(home),
+    let overview = overview(&site);
+    let both =
+        move |db: &mut Db| -> Result<_, FleetError> { Ok((listing(db, &name)?, overview(db)?)) };
+    match read(&site, both).await {
+        Ok((Some(listing), o)) => page_response(StatusCode::OK, package_page(&listing, &o, home)),
+        Ok((None, _)) => not_found(home),
         Err(response) => response,
     }
 }
@@ -198,7 +242,12 @@ fn layout(title: &str, home: &str, body: Markup) -> Markup {
                 style { (PreEscaped(CSS)) }
             }
             body {
-                header { a href=(home) { "webcpm registry" } }
+                header {
+                    nav {
+                        a href=(home) { "webcpm registry" }
+                        a href={ (home) "rollout" } { "Rollout" }
+                    }
+                }
                 main { (body) }
             }
         }
@@ -213,21 +262,39 @@ fn error_page(title: &str, text: &str, home: &str) -> Markup {
     )
 }
 
-/// The rollout policy and outcome sections, the same on every page.
-fn fleet_sections() -> Markup {
+/// The rollout policy and outcome reports in short, the same on every page; `home` is the
+/// relative link to `/`.
+fn fleet_sections(o: &Overview, home: &str) -> Markup {
+    let p = &o.policy;
+    let reports: u64 = o.totals().iter().flatten().map(|c| c.reports).sum();
+    let failures: u64 = o.totals().iter().flatten().map(|c| c.failures).sum();
     html! {
         section #policy {
             h2 { "Rollout policy" }
-            p.muted { "None published: clients follow their own settings." }
+            @if p.policy_version == 0 {
+                p.muted { "None published: clients follow their own settings." }
+            } @else {
+                p {
+                    "Policy v" (p.policy_version) ": WebC v3 first on " (p.v3_percent) "% of machines"
+                    @if p.rolled_back { ", rolled back (v2 first everywhere)" }
+                    @else if p.halted { ", halted" }
+                    ". " a href={ (home) "rollout" } { "The rollout, with its timeline" }
+                }
+            }
         }
         section #outcomes {
             h2 { "Outcome rates" }
-            p.muted { "No outcome reports yet." }
+            @if reports == 0 {
+                p.muted { "No outcome reports yet." }
+            } @else {
+                p { (reports) " reports, " (failures) " failures in the last " (o.automation.window.as_secs()) " s. "
+                    a href={ (home) "rollout#outcomes" } { "Rates by format and phase" } }
+            }
         }
     }
 }
 
-fn index_page(listings: &[Listing]) -> Markup {
+fn index_page(listings: &[Listing], o: &Overview) -> Markup {
     let body = html! {
         h1 { "Packages" }
         @if listings.is_empty() {
@@ -248,7 +315,7 @@ fn index_page(listings: &[Listing]) -> Markup {
                 p.muted { (versions_text(record)) }
             }
         }
-        (fleet_sections())
+        (fleet_sections(o, "./"))
     };
     layout("Packages", "./", body)
 }
@@ -264,7 +331,7 @@ fn versions_text(record: &PackageRecord) -> String {
     }
 }
 
-fn package_page(listing: &Listing, home: &str) -> Markup {
+fn package_page(listing: &Listing, o: &Overview, home: &str) -> Markup {
     let record = &listing.record;
     let name = record.name.as_str();
     let latest = record.latest();
@@ -281,7 +348,7 @@ fn package_page(listing: &Listing, home: &str) -> Markup {
             @let description = own.filter(|d| Some(*d) != listing.description());
             (version_card(version, description, latest == Some(i), home))
         }
-        (fleet_sections())
+        (fleet_sections(o, home))
     };
     layout(name, home, body)
 }
@@ -350,6 +417,17 @@ fn size_text(bytes: u64) -> String {
     }
 }
 
+/// A Unix time as `YYYY-MM-DD HH:MM` (UTC).
+fn time(seconds: i64) -> String {
+    let of_day = seconds.rem_euclid(86_400);
+    format!(
+        "{} {:02}:{:02}",
+        date(seconds),
+        of_day / 3600,
+        of_day % 3600 / 60
+    )
+}
+
 /// A Unix time as `YYYY-MM-DD` (UTC), by the civil-from-days algorithm.
 fn date(seconds: i64) -> String {
     let days = seconds.div_euclid(86_400);
@@ -374,6 +452,10 @@ mod tests {
         assert_eq!(date(0), "1970-01-01");
         assert_eq!(date(951_782_400), "2000-02-29");
         assert_eq!(date(1_764_633_600), "2025-12-02");
+        assert_eq!(
+            time(1_764_633_600 + 13 * 3600 + 5 * 60 + 9),
+            "2025-12-02 13:05"
+        );
         assert_eq!(size_text(1091), "1.1 KiB (1091 bytes)");
         assert_eq!(size_text(12), "12 bytes");
         assert_eq!(size_text(5 << 20), "5.0 MiB (5242880 bytes)");
