@@ -720,6 +720,38 @@ async fn replicas_share_uploads_and_a_backup_restores_into_a_fresh_replica() {
         let out = run(webcpm(&user).args(["--registry", &a.url, "install", name]));
         assert_eq!(out.status.code(), Some(0), "{name}: {}", stderr(&out));
     }
+    // Reports go to one replica; the rollout page of the other counts them (on PostgreSQL).
+    let out = run(webcpm(home)
+        .args([
+            "registry",
+            "token",
+            "create",
+            "--reports",
+            "--name",
+            "fleet",
+            "--root",
+        ])
+        .arg(home.join("r1"))
+        .args(shared));
+    let reports = stdout(&out).trim().to_string();
+    let batch = serde_json::json!({ "client": "c1", "reports": [{
+        "package": "test/hello", "version": "1.0.0", "format": "v3", "phase": "install",
+        "ok": false, "error_class": "integrity", "bucket": 3 }] });
+    let r = client
+        .post(format!("{}/rollout/reports", base(&a)))
+        .bearer_auth(&reports)
+        .json(&batch)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let page = get(&client, &b, "/rollout").await;
+    assert_eq!(page.status().as_u16(), 200);
+    let page = page.text().await.unwrap();
+    assert!(
+        page.contains("<td>v3</td><td>install</td><td>1</td><td>1</td>"),
+        "{page}"
+    );
     assert!(
         !std::fs::read_to_string(format!("/proc/{}/cmdline", a.pid()))
             .unwrap()

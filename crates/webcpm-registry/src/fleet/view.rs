@@ -150,7 +150,7 @@ fn buckets(db: &mut Db, window: u64, now: i64) -> Result<Vec<Bucket>, FleetError
             "SELECT (received_at - $1) / $2, format, phase, COUNT(*),
                     COUNT(*) FILTER (WHERE ok = 0)
              FROM reports WHERE received_at >= $1
-             GROUP BY (received_at - $1) / $2, format, phase",
+             GROUP BY 1, 2, 3",
             args![start, width],
         )
         .map_err(&err)?;
