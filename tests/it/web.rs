@@ -179,6 +179,32 @@ fn the_web_page_shows_packages_versions_and_formats_in_a_real_browser() {
     );
     assert!(seen.contains("Rollout policy None published"), "{seen}");
 
+    // The search box: words of the name or the description; a hostile query is only text.
+    let dom = browse(
+        &browser,
+        &profile,
+        &format!("{base}?q=Counts+WORDS"),
+        &["--dump-dom"],
+    );
+    let seen = visible_text(&dom);
+    assert!(seen.contains("1 package matches “Counts WORDS”"), "{seen}");
+    assert!(
+        seen.contains("test/evil 0.1.0") && !seen.contains("test/alpha"),
+        "{seen}"
+    );
+    let dom = browse(
+        &browser,
+        &profile,
+        &format!("{base}?q=%3Cscript%3Ealert(1)%3C%2Fscript%3E"),
+        &["--dump-dom"],
+    );
+    let seen = visible_text(&dom);
+    assert!(
+        seen.contains("No package matches “<script>alert(1)</script>”"),
+        "{seen}"
+    );
+    assert!(!dom.to_lowercase().contains("<script"), "{dom}");
+
     let page = format!("{base}packages/test/alpha");
     let dom = browse(&browser, &profile, &page, &["--dump-dom"]);
     let seen = visible_text(&dom);

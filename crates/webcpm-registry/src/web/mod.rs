@@ -16,7 +16,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{Path as UrlPath, State};
+use axum::extract::{Path as UrlPath, Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -27,8 +27,8 @@ use super::db::{BlobRecord, Db, DbError, PackageRecord, Pool, VersionRecord};
 use crate::fleet::{self, FleetError, Overview};
 use crate::package::{PackageName, WebcVersion};
 
-/// No script may run; styles only from the page itself.
-const CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; base-uri 'none'; form-action 'none'";
+/// No script may run; styles only from the page itself; the one form (search) only here.
+const CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; base-uri 'none'; form-action 'self'";
 
 const CSS: &str = "
 :root{color-scheme:light dark;font-family:system-ui,-apple-system,'Segoe UI',sans-serif;line-height:1.5}
@@ -49,6 +49,10 @@ dt{font-weight:600}
 dd{margin:0;min-width:0}
 @media (max-width:32rem){dl{grid-template-columns:minmax(0,1fr)}dd{margin-bottom:.4rem}}
 nav a{margin-right:1rem}
+form.search{display:flex;flex-wrap:wrap;gap:.5rem;align-items:center;margin:.5rem 0 1rem}
+form.search label{width:100%;font-weight:600}
+form.search input{flex:1 1 12rem;min-width:0;font:inherit;padding:.3rem .5rem}
+form.search button{font:inherit;padding:.3rem .8rem}
 .chart{width:100%;height:auto;max-height:18rem;margin:.5rem 0}
 .chart .axis{stroke:currentColor;opacity:.6}
 .chart .grid{stroke:#8886;stroke-dasharray:4}
@@ -166,11 +170,38 @@ fn overview(site: &Site) -> impl FnOnce(&mut Db) -> Result<Overview, FleetError>
     move |db| fleet::overview(db, &keys, webcpm_formats::policy_document::now())
 }
 
-async fn index(State(site): State<Arc<Site>>) -> Response {
+/// `/?q=`: the search box's words.
+#[derive(Debug, Default, serde::Deserialize)]
+struct Search {
+    #[serde(default)]
+    q: String,
+}
+
+impl Search {
+    /// Whether a package matches every word of the query, in its name or its description
+    /// (case aside); an empty query matches all.
+    fn matches(&self, listing: &Listing) -> bool {
+        let text = format!(
+            "{} {}",
+            listing.record.name.as_str(),
+            listing.description().unwrap_or_default()
+        )
+        .to_lowercase();
+        self.q
+            .to_lowercase()
+            .split_whitespace()
+            .all(|word| text.contains(word))
+    }
+}
+
+async fn index(State(site): State<Arc<Site>>, Query(search): Query<Search>) -> Response {
     let overview = overview(&site);
     let both = move |db: &mut Db| -> Result<_, FleetError> { Ok((all(db)?, overview(db)?)) };
     match read(&site, both).await {
-        Ok((listings, o)) => page_response(StatusCode::OK, index_page(&listings, &o)),
+        Ok((mut listings, o)) => {
+            listings.retain(|l| search.matches(l));
+            page_response(StatusCode::OK, index_page(&listings, &search.q, &o))
+        }
         Err(response) => response,
     }
 }
@@ -294,10 +325,25 @@ fn fleet_sections(o: &Overview, home: &str) -> Markup {
     }
 }
 
-fn index_page(listings: &[Listing], o: &Overview) -> Markup {
+fn index_page(listings: &[Listing], query: &str, o: &Overview) -> Markup {
+    let query = query.trim();
     let body = html! {
         h1 { "Packages" }
-        @if listings.is_empty() {
+        form.search method="get" action="./" role="search" {
+            label for="q" { "Search packages" }
+            input #q type="search" name="q" value=(query) placeholder="name or words of the description";
+            button type="submit" { "Search" }
+        }
+        @if !query.is_empty() {
+            p.found {
+                @match listings.len() {
+                    0 => { "No package matches “" (query) "”." }
+                    1 => { "1 package matches “" (query) "”." }
+                    n => { (n) " packages match “" (query) "”." }
+                }
+                " " a href="./" { "All packages" }
+            }
+        } @else if listings.is_empty() {
             p.muted { "No packages yet. Publish one with " code { "webcpm publish DIR" } "." }
         }
         @for listing in listings {
