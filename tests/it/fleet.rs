@@ -50,20 +50,7 @@ fn keygen(home: &Path, root: &Path, extra: &[&str]) -> String {
 
 /// A report token made the way an operator makes one.
 fn report_token(home: &Path, root: &Path, name: &str) -> String {
-    let out = run(webcpm(home)
-        .args([
-            "registry",
-            "token",
-            "create",
-            "--reports",
-            "--name",
-            name,
-            "--json",
-            "--root",
-        ])
-        .arg(root));
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    json(&out)["token"].as_str().unwrap().to_string()
+    make_token(home, root, &["--reports", "--name", name], &[])
 }
 
 /// One simulated machine: its own store (and so its own installation id) and policy copy.

@@ -244,17 +244,7 @@ async fn rates_are_limited_per_address_and_per_token_and_the_client_waits() {
         let ran = run(webcpm(&user).args(["run", "test/hello"]));
         assert_eq!(ran.status.code(), Some(0), "{}", stderr(&ran));
         // A publish is four requests: each answered 429 is sent again after its Retry-After.
-        let out = run(webcpm(home)
-            .args([
-                "registry",
-                "token",
-                "create",
-                "--namespace",
-                "test",
-                "--root",
-            ])
-            .arg(&root));
-        let token = stdout(&out).trim().to_string();
+        let token = make_token(home, &root, &["--namespace", "test"], &[]);
         let pkg = Pkg {
             name: "test/limited",
             version: "1.0.0",
@@ -626,19 +616,7 @@ async fn replicas_share_uploads_and_a_backup_restores_into_a_fresh_replica() {
     let a_base = base(&a);
     b_args.extend(["--upload-url", a_base.as_str()]);
     let b = Registry::start_with(home, &home.join("r2"), &b_args);
-    let out = run(webcpm(home)
-        .args([
-            "registry",
-            "token",
-            "create",
-            "--namespace",
-            "acme",
-            "--root",
-        ])
-        .arg(home.join("r1"))
-        .args(shared));
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let token = stdout(&out).trim().to_string();
+    let token = make_token(home, &home.join("r1"), &["--namespace", "acme"], &shared);
 
     let client = reqwest::Client::new();
     let gql = |registry: &Registry, query: String| {
@@ -721,19 +699,8 @@ async fn replicas_share_uploads_and_a_backup_restores_into_a_fresh_replica() {
         assert_eq!(out.status.code(), Some(0), "{name}: {}", stderr(&out));
     }
     // Reports go to one replica; the rollout page of the other counts them (on PostgreSQL).
-    let out = run(webcpm(home)
-        .args([
-            "registry",
-            "token",
-            "create",
-            "--reports",
-            "--name",
-            "fleet",
-            "--root",
-        ])
-        .arg(home.join("r1"))
-        .args(shared));
-    let reports = stdout(&out).trim().to_string();
+    let kind = ["--reports", "--name", "fleet"];
+    let reports = make_token(home, &home.join("r1"), &kind, &shared);
     let batch = serde_json::json!({ "client": "c1", "reports": [{
         "package": "test/hello", "version": "1.0.0", "format": "v3", "phase": "install",
         "ok": false, "error_class": "integrity", "bucket": 3 }] });
@@ -761,28 +728,21 @@ async fn replicas_share_uploads_and_a_backup_restores_into_a_fresh_replica() {
 
     // Backup: the database with pg_dump, the blob store as files; restored elsewhere.
     let dump = home.join("registry.dump");
-    let out = std::process::Command::new(Postgres::program("pg_dump"))
-        .args(["--format=custom", "--file"])
-        .arg(&dump)
-        .arg(pg.url("svc"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let postgres = |program: &str, args: &[&str]| {
+        let out = std::process::Command::new(Postgres::program(program))
+            .args(args)
+            .arg(&dump)
+            .output()
+            .unwrap();
+        let why = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "{program}: {why}");
+    };
+    postgres(
+        "pg_dump",
+        &["--dbname", &pg.url("svc"), "--format=custom", "--file"],
     );
     let restored = blocking(|| pg.database("restored"));
-    let out = std::process::Command::new(Postgres::program("pg_restore"))
-        .args(["--no-owner", "--dbname", &restored])
-        .arg(&dump)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    postgres("pg_restore", &["--no-owner", "--dbname", &restored]);
     let oci_copy = oci.copy();
     let copy_blobs = oci_copy.repo("webcpm/packages");
     let fresh = Registry::start_with(

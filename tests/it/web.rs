@@ -327,18 +327,7 @@ fn the_rollout_page_draws_the_timeline_and_the_rates_in_a_real_browser() {
         .args(["registry", "keygen", "--root"])
         .arg(&root));
     assert_eq!(out.status.code(), Some(0));
-    let made = run(webcpm(home)
-        .args([
-            "registry",
-            "token",
-            "create",
-            "--reports",
-            "--name",
-            "fleet",
-            "--root",
-        ])
-        .arg(&root));
-    let token = stdout(&made).trim().to_string();
+    let token = make_token(home, &root, &["--reports", "--name", "fleet"], &[]);
     rollout(
         home,
         &root,

@@ -194,6 +194,20 @@ pub fn publish_new(
     publish(home, root, &package_dir(home, &pkg), extra)
 }
 
+/// A token made as an operator makes one: `registry token create KIND --root ROOT PLACE`, where
+/// `kind` is `["--namespace", NS]` or `["--reports", "--name", NAME]` and `place` names where
+/// the registry keeps its state (`--database-file F`, ...), if not in the root.
+pub fn make_token(home: &Path, root: &Path, kind: &[&str], place: &[&str]) -> String {
+    let out = run(webcpm(home)
+        .args(["registry", "token", "create"])
+        .args(kind)
+        .arg("--root")
+        .arg(root)
+        .args(place));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    stdout(&out).trim().to_string()
+}
+
 /// A registry root with `test/hello@1.0.0`; returns it with the `registry add --json` report.
 pub fn hello_registry(home: &Path) -> (PathBuf, serde_json::Value) {
     let root = home.join("registry");

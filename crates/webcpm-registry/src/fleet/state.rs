@@ -201,6 +201,21 @@ pub struct Automation {
     pub window: Duration,
 }
 
+impl std::fmt::Display for Automation {
+    /// "halt on a regression: v3 failing on more than 10 points more of the clients than v2,
+    /// with at least 20 clients of each, over 600 s".
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} on a regression: v3 failing on more than {} points more of the clients than v2, with at least {} clients of each, over {} s",
+            self.on_regression.as_str(),
+            self.threshold,
+            self.min_samples,
+            self.window.as_secs()
+        )
+    }
+}
+
 mod seconds {
     pub(super) fn serialize<S: serde::Serializer>(
         d: &std::time::Duration,

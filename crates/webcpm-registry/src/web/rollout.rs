@@ -78,22 +78,11 @@ fn policy_now(o: &Overview) -> Markup {
                         }
                     }
                     dt { "Automation" }
-                    dd { (automation_text(o)) }
+                    dd { (o.automation) }
                 }
             }
         }
     }
-}
-
-fn automation_text(o: &Overview) -> String {
-    let a = &o.automation;
-    format!(
-        "on a regression: {}; at least {} clients of each format; v3 worse by more than {} points; over {} s",
-        a.on_regression.as_str(),
-        a.min_samples,
-        a.threshold,
-        a.window.as_secs()
-    )
 }
 
 fn timeline(o: &Overview) -> Markup {

@@ -219,14 +219,7 @@ fn status(global: &GlobalArgs, s: &RolloutStatus) -> Result<ExitStatus, Failure>
         Some(key) => println!("signing key: {key}"),
         None => println!("signing key: none (run `webcpm registry keygen`)"),
     }
-    let a = &s.automation;
-    println!(
-        "automation: {} on a regression of more than {} points, at least {} reports each, window {} s",
-        a.on_regression.as_str(),
-        a.threshold,
-        a.min_samples,
-        a.window.as_secs()
-    );
+    println!("automation: {}", s.automation);
     let rate = |r: &fleet::Rate| format!("{:.1}% of {}", r.percent(), r.reports);
     let o = &s.rates.overall;
     println!("failures: v3 {}, v2 {}", rate(&o.v3), rate(&o.v2));
