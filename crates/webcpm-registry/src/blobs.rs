@@ -133,23 +133,7 @@ impl BlobStore {
         bytes: &Bytes,
     ) -> Result<(), BlobError> {
         match self {
-            BlobStore::Dir { root } => {
-                let tmp = root.join("tmp");
-                std::fs::create_dir_all(&tmp).map_err(|source| BlobError::Io {
-                    path: tmp.clone(),
-                    source,
-                })?;
-                let dest = chunk_path(root, id, chunk);
-                let io = |source| BlobError::Io {
-                    path: dest.clone(),
-                    source,
-                };
-                let mut file = tempfile::NamedTempFile::new_in(&tmp).map_err(io)?;
-                file.write_all(bytes).map_err(io)?;
-                file.as_file().sync_all().map_err(io)?;
-                file.persist(&dest).map_err(|e| io(e.error))?;
-                Ok(())
-            }
+            BlobStore::Dir { root } => persist(root, &chunk_path(root, id, chunk), bytes),
             BlobStore::Oci(repo) => {
                 oci::block_on(repo.push_blob(bytes.clone()))?;
                 Ok(())
@@ -161,16 +145,14 @@ impl BlobStore {
     /// does not have them (or they changed); blocking.
     pub(crate) fn read_chunk(&self, id: &str, chunk: &Chunk) -> Result<Option<Bytes>, BlobError> {
         let bytes = match self {
-            BlobStore::Dir { root } => match std::fs::read(chunk_path(root, id, chunk)) {
-                Ok(bytes) => Bytes::from(bytes),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-                Err(source) => {
-                    return Err(BlobError::Io {
-                        path: chunk_path(root, id, chunk),
-                        source,
-                    });
+            BlobStore::Dir { root } => {
+                let path = chunk_path(root, id, chunk);
+                match std::fs::read(&path) {
+                    Ok(bytes) => Bytes::from(bytes),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+                    Err(e) => return Err(io(&path)(e)),
                 }
-            },
+            }
             BlobStore::Oci(repo) => {
                 let layer = Layer {
                     digest: chunk.sha256,
@@ -236,30 +218,29 @@ fn version_tag(name: &PackageName, version: &semver::Version) -> String {
 fn write_file(root: &Path, bytes: &Bytes) -> Result<Sha256Digest, BlobError> {
     let sha256 = Sha256Digest::of(bytes);
     let blobs = root.join("blobs");
-    let tmp = root.join("tmp");
-    for dir in [&blobs, &tmp] {
-        std::fs::create_dir_all(dir).map_err(|source| BlobError::Io {
-            path: dir.clone(),
-            source,
-        })?;
-    }
-    let dest = blobs.join(format!("{}.webc", sha256.hex()));
-    let io = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| BlobError::Io { path, source }
-    };
-    let mut file = tempfile::NamedTempFile::new_in(&tmp).map_err(io(&tmp))?;
-    file.write_all(bytes).map_err(io(file.path()))?;
-    file.as_file().sync_all().map_err(io(file.path()))?;
-    file.persist(&dest).map_err(|e| BlobError::Io {
-        path: dest.clone(),
-        source: e.error,
-    })?;
+    std::fs::create_dir_all(&blobs).map_err(io(&blobs))?;
+    persist(root, &blobs.join(format!("{}.webc", sha256.hex())), bytes)?;
     #[cfg(unix)]
     std::fs::File::open(&blobs)
         .and_then(|d| d.sync_all())
         .map_err(io(&blobs))?;
     Ok(sha256)
+}
+
+/// Writes `bytes` as `dest` whole: a temporary file in `root/tmp`, fsynced, then renamed.
+fn persist(root: &Path, dest: &Path, bytes: &[u8]) -> Result<(), BlobError> {
+    let tmp = root.join("tmp");
+    std::fs::create_dir_all(&tmp).map_err(io(&tmp))?;
+    let mut file = tempfile::NamedTempFile::new_in(&tmp).map_err(io(&tmp))?;
+    file.write_all(bytes).map_err(io(file.path()))?;
+    file.as_file().sync_all().map_err(io(file.path()))?;
+    file.persist(dest).map_err(|e| io(dest)(e.error))?;
+    Ok(())
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> BlobError + use<> {
+    let path = path.to_path_buf();
+    move |source| BlobError::Io { path, source }
 }
 
 #[cfg(test)]

@@ -36,7 +36,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 
 use super::add::{AddOptions, MAX_BLOB_SIZE, PublishError, add};
-use super::db::Pool;
+use super::db::{Pool, unix_now};
 use super::graphql::{VersionNode, find_version};
 use super::storage::Storage;
 use super::tokens;
@@ -165,7 +165,7 @@ impl Publishing {
         getrandom::fill(&mut bytes).map_err(|e| internal("no random bytes", e))?;
         let id = hex::encode(bytes);
         let valid = Duration::from_secs(u64::try_from(seconds.max(1)).unwrap_or(60));
-        let now = uploads::now();
+        let now = unix_now();
         let expires_at = now + valid.min(MAX_EXPIRY).as_secs() as i64;
         let session = id.clone();
         self.db(move |db, blobs| uploads::open(db, blobs, &session, &namespace, expires_at, now))
@@ -524,7 +524,7 @@ async fn start_upload(
         Ok(session) => session,
         Err(e) => return store_failed(&id, &e),
     };
-    if session.is_none_or(|u| u.expires_at <= uploads::now()) {
+    if session.is_none_or(|u| u.expires_at <= unix_now()) {
         return answer(
             StatusCode::NOT_FOUND,
             "no such upload, or its URL expired; ask for a new one with generateUploadUrl",
@@ -578,7 +578,7 @@ async fn put_upload(
         );
     }
     let session = match publishing.session(&id).await {
-        Ok(session) => session.filter(|u| u.expires_at + uploads::SESSION > uploads::now()),
+        Ok(session) => session.filter(|u| u.expires_at + uploads::SESSION > unix_now()),
         Err(e) => return store_failed(&id, &e),
     };
     let Some(session) = session else {

@@ -62,13 +62,6 @@ pub(crate) fn valid_id(id: &str) -> bool {
     id.len() == 64 && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
-/// Now, in Unix seconds.
-pub(crate) fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
-}
-
 fn read(row: &Row) -> Result<Session, String> {
     let e = |x: super::db::sql::BadColumn| x.to_string();
     let total = match row.0.get(4) {

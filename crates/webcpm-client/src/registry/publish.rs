@@ -168,6 +168,14 @@ fn clean(text: &str, token: Option<&Secret>) -> String {
 /// How many times a mutation that the registry left undone is sent again.
 const MUTATION_RETRIES: u32 = 4;
 
+/// Waits before retry number `attempt` of a request that did nothing (`why`): the client's
+/// backoff from 200 ms, or the registry's `Retry-After` when longer.
+async fn back_off(attempt: u32, retry_after: Option<Duration>, why: &str) {
+    let wait = http::retry_delay(Duration::from_millis(200), attempt, retry_after);
+    tracing::warn!("{why}; trying again in {} ms", wait.as_millis());
+    tokio::time::sleep(wait).await;
+}
+
 /// The `extensions.code` of the first error that has one.
 fn code(errors: &[graphql_client::Error]) -> Option<&str> {
     errors
@@ -373,13 +381,8 @@ impl Publisher {
                 return outcome;
             }
             attempt += 1;
-            let wait = http::retry_delay(Duration::from_millis(200), attempt, retry_after);
-            tracing::warn!(
-                "{}; trying again in {} ms",
-                outcome.err().map(|e| e.to_string()).unwrap_or_default(),
-                wait.as_millis()
-            );
-            tokio::time::sleep(wait).await;
+            let why = outcome.err().map(|e| e.to_string()).unwrap_or_default();
+            back_off(attempt, retry_after, &why).await;
         }
     }
 
@@ -499,6 +502,36 @@ impl Publisher {
         ))
     }
 
+    /// Asks the signed URL for an upload session (`x-goog-resumable: start`), again when the
+    /// registry is busy or unreachable (it only names the session), counting in `retries`.
+    async fn start_session(
+        &self,
+        signed_url: &reqwest::Url,
+        retries: &mut u32,
+    ) -> Result<Result<reqwest::Response, String>, PublishClientError> {
+        loop {
+            let sent = self
+                .http
+                .post(signed_url.as_str())?
+                .header(reqwest::header::CONTENT_LENGTH, "0")
+                .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
+                .header("x-goog-resumable", "start")
+                .send()
+                .await;
+            let busy = match &sent {
+                Ok(r) => matches!(r.status().as_u16(), 429 | 503),
+                Err(_) => true,
+            };
+            if !busy || *retries == MUTATION_RETRIES {
+                return Ok(sent.map_err(|e| http::describe(&e)));
+            }
+            *retries += 1;
+            let retry_after = sent.ok().and_then(|r| http::retry_after(r.headers()));
+            let why = "starting the upload found the registry busy";
+            back_off(*retries, retry_after, why).await;
+        }
+    }
+
     /// Uploads `bytes` to the signed URL, in chunks, without the token; a chunk that the
     /// registry did not store is sent again, at most [`MUTATION_RETRIES`] times in all.
     async fn upload(&self, signed: &str, bytes: &Bytes) -> Result<(), PublishClientError> {
@@ -509,28 +542,10 @@ impl Publisher {
             reason,
         };
         let mut retries = 0;
-        let started = loop {
-            let sent = self
-                .http
-                .post(signed_url.as_str())?
-                .header(reqwest::header::CONTENT_LENGTH, "0")
-                .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
-                .header("x-goog-resumable", "start")
-                .send()
-                .await;
-            // Starting is asked again as often as needed: it only names the session.
-            let busy = match &sent {
-                Ok(r) => matches!(r.status().as_u16(), 429 | 503),
-                Err(_) => true,
-            };
-            if !busy || retries == MUTATION_RETRIES {
-                break sent.map_err(|e| failed(http::describe(&e)))?;
-            }
-            retries += 1;
-            let retry_after = sent.ok().and_then(|r| http::retry_after(r.headers()));
-            let wait = http::retry_delay(Duration::from_millis(200), retries, retry_after);
-            tokio::time::sleep(wait).await;
-        };
+        let started = self
+            .start_session(&signed_url, &mut retries)
+            .await?
+            .map_err(failed)?;
         if !started.status().is_success() {
             return Err(failed(format!(
                 "starting it answered HTTP {}",
@@ -566,11 +581,14 @@ impl Publisher {
             let again = matches!(status, 0 | 429 | 503) || status == 409 && retries > 0;
             if again && retries < MUTATION_RETRIES {
                 retries += 1;
+                let why = match &sent {
+                    Err(reason) => format!("bytes {start}-{end} were not sent: {reason}"),
+                    Ok(_) => format!("bytes {start}-{end} were not stored (HTTP {status})"),
+                };
                 if status == 409 {
                     start = 0;
                 }
-                let wait = http::retry_delay(Duration::from_millis(200), retries, retry_after);
-                tokio::time::sleep(wait).await;
+                back_off(retries, retry_after, &why).await;
                 continue;
             }
             return Err(failed(match sent {

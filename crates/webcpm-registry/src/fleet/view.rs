@@ -85,6 +85,17 @@ impl Overview {
         }
         out
     }
+
+    /// The window's reports of every format and phase together.
+    pub fn sum(&self) -> Count {
+        self.totals()
+            .iter()
+            .flatten()
+            .fold(Count::default(), |a, c| Count {
+                reports: a.reports + c.reports,
+                failures: a.failures + c.failures,
+            })
+    }
 }
 
 /// Reads the overview from the database and the key directory `keys`.

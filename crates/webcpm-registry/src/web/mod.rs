@@ -297,8 +297,7 @@ fn error_page(title: &str, text: &str, home: &str) -> Markup {
 /// relative link to `/`.
 fn fleet_sections(o: &Overview, home: &str) -> Markup {
     let p = &o.policy;
-    let reports: u64 = o.totals().iter().flatten().map(|c| c.reports).sum();
-    let failures: u64 = o.totals().iter().flatten().map(|c| c.failures).sum();
+    let all = o.sum();
     html! {
         section #policy {
             h2 { "Rollout policy" }
@@ -315,10 +314,10 @@ fn fleet_sections(o: &Overview, home: &str) -> Markup {
         }
         section #outcomes {
             h2 { "Outcome rates" }
-            @if reports == 0 {
+            @if all.reports == 0 {
                 p.muted { "No outcome reports yet." }
             } @else {
-                p { (reports) " reports, " (failures) " failures in the last " (o.automation.window.as_secs()) " s. "
+                p { (all.reports) " reports, " (all.failures) " failures in the last " (o.automation.window.as_secs()) " s. "
                     a href={ (home) "rollout#outcomes" } { "Rates by format and phase" } }
             }
         }

@@ -147,8 +147,7 @@ fn timeline(o: &Overview) -> Markup {
 }
 
 fn outcomes(o: &Overview) -> Markup {
-    let totals = o.totals();
-    if totals.iter().flatten().all(|c| c.reports == 0) {
+    if o.sum().reports == 0 {
         return html! { section #outcomes { h2 { "Outcome rates" } p.muted { "No outcome reports yet." } } };
     }
     let window = o.automation.window.as_secs();
