@@ -110,6 +110,16 @@ fn assert_not_blank(png_file: &Path, width: u32) {
 const HOSTILE: &str =
     "Counts words. <script>document.body.setAttribute('data-pwned','yes')</script><b>bold?</b>";
 
+/// A readme an attacker would write: raw HTML with a script, an image whose error runs one, a
+/// `javascript:` link (also in disguise), a raw link, and some honest Markdown.
+const HOSTILE_README: &str = "# Evil\n\nCounts *words* well.\n\n\
+<script>document.body.setAttribute('data-pwned','script')</script>\n\n\
+<img src=x onerror=\"document.body.setAttribute('data-pwned','img')\">\n\n\
+[click](javascript:document.body.setAttribute('data-pwned','link')) \
+[again](<JaVa\tScRiPt:alert(1)>) \
+<a href=\"javascript:alert(2)\">raw</a>\n\n\
+| col | umn |\n|---|---|\n| 1 | 2 |\n";
+
 /// A registry with `test/alpha` 1.0.0 (archived) and 1.1.0, and `test/evil`, whose description
 /// holds markup and a script, published through `webcpm publish`.
 fn fill(home: &Path, root: &Path, registry: &Registry) -> Vec<serde_json::Value> {
@@ -132,8 +142,12 @@ fn fill(home: &Path, root: &Path, registry: &Registry) -> Vec<serde_json::Value>
     };
     let dir = package_dir(home, &pkg);
     let toml = std::fs::read_to_string(dir.join("wasmer.toml")).unwrap();
-    let toml = toml.replace("\"a test package\"", &format!("\"{HOSTILE}\""));
+    let toml = toml.replace(
+        "\"a test package\"",
+        &format!("\"{HOSTILE}\"\nreadme = \"README.md\""),
+    );
     std::fs::write(dir.join("wasmer.toml"), toml).unwrap();
+    std::fs::write(dir.join("README.md"), HOSTILE_README).unwrap();
     let out = run(webcpm(home)
         .args(["publish", "--json", "--registry", &registry.url])
         .arg(&dir)
@@ -223,8 +237,50 @@ fn the_web_page_shows_packages_versions_and_formats_in_a_real_browser() {
         }
     }
 
+    // What the commands ask for, and a line to copy for each version.
+    assert!(
+        seen.contains("Install webcpm install test/alpha@1.1.0"),
+        "{seen}"
+    );
+    assert!(seen.contains("Commands main : no network"), "{seen}");
+    assert!(
+        seen.contains("Directories its own files, read-only, at /data"),
+        "{seen}"
+    );
+
+    // A hostile readme: rendered as Markdown, its HTML shown as text, no script runs, no
+    // `javascript:` link is left.
+    let evil = format!("{base}packages/test/evil");
+    let dom = browse(&browser, &profile, &evil, &["--dump-dom"]);
+    let seen = visible_text(&dom);
+    assert!(seen.contains("Readme of 0.1.0"), "{seen}");
+    assert!(
+        dom.contains("<h2>Evil</h2>") && dom.contains("<em>words</em>"),
+        "{dom}"
+    );
+    assert!(dom.contains("<td>2</td>"), "a table is drawn: {dom}");
+    assert!(
+        seen.contains("<img src=x onerror="),
+        "raw HTML is shown as text: {seen}"
+    );
+    let body = &dom[dom.find("<body").unwrap()..];
+    let body_tag = &body[..body.find('>').unwrap()];
+    assert!(!body_tag.contains("data-pwned"), "a script ran: {body_tag}");
+    let lower = dom.to_lowercase();
+    assert!(
+        !lower.contains("<script")
+            && !lower.contains("<img")
+            && !lower.contains("<a href=\"javascript"),
+        "{dom}"
+    );
+    assert_eq!(dom.matches("<a href=\"#\">").count(), 2, "{dom}");
+
     let shots = Path::new(env!("CARGO_TARGET_TMPDIR"));
-    for (url, file) in [(&base, "web-index.png"), (&page, "web-package.png")] {
+    for (url, file) in [
+        (&base, "web-index.png"),
+        (&page, "web-package.png"),
+        (&evil, "web-readme.png"),
+    ] {
         let png_file = shots.join(file);
         let _ = std::fs::remove_file(&png_file);
         let flag = format!("--screenshot={}", png_file.display());

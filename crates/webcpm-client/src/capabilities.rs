@@ -3,51 +3,18 @@
 //! `webcpm grant`): `install` and `update` show a package that asks for more than before, or
 //! for the network without having it, and change nothing.
 //!
-//! What a package can ask for, as WebC says it: its commands (each one a program that may run),
-//! the network (a command whose module imports WASIX sockets, name resolution or the HTTP
-//! client), and the directories where it mounts its own files.
-
-use std::collections::{BTreeMap, BTreeSet};
+//! What a package can ask for is read from the package by [`crate::container::requests`].
 
 use crate::artifacts::{self, PrepareError};
-use crate::container;
 use crate::package::Sha256Digest;
-use crate::runtime::network_imports;
 use crate::store::{Capability, Store};
 
-/// What one package version asks for.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
-pub struct Requests {
-    pub commands: BTreeSet<String>,
-    /// The commands that can use the network, with the imports that say so.
-    pub network: BTreeMap<String, Vec<String>>,
-    /// Where it mounts its own files (read-only), in the program's file system.
-    pub mounts: BTreeSet<String>,
-}
+pub use crate::container::Requests;
 
 /// Reads what the stored blob's commands ask for.
 pub fn requests(store: &Store, blob: &Sha256Digest) -> Result<Requests, PrepareError> {
     let checked = artifacts::open_blob(store, blob)?;
-    let manifest = checked.manifest();
-    let mut out = Requests::default();
-    for name in manifest.commands.keys() {
-        out.commands.insert(name.clone());
-        let wasm = container::command(manifest, Some(name))
-            .ok()
-            .filter(|c| c.dependency.is_none())
-            .and_then(|c| checked.container.get_atom(&c.atom));
-        if let Some(wasm) = wasm {
-            let imports = network_imports(&wasm);
-            if !imports.is_empty() {
-                out.network.insert(name.clone(), imports);
-            }
-        }
-    }
-    out.mounts = container::mounts(manifest)
-        .into_iter()
-        .map(|m| m.guest)
-        .collect();
-    Ok(out)
+    Ok(crate::container::requests(&checked))
 }
 
 /// The lines to show when a package moves from `before` (nothing: a first install) to `after`,

@@ -3,6 +3,7 @@
 //! | module | job |
 //! |---|---|
 //! | [`package`] | package names, version requests, digests, WebC versions, ABIs, the registry's answers as types |
+//! | [`abi`] | which system interface a module needs, and which of its imports reach the network, read from its imports |
 //! | [`container`] | WebC containers: parsed through the `webc` crate and checked whole as they enter a store (paths, links, unpack limits), converted between versions, unpacked read-only |
 //! | [`package_dir`] | a package directory (`wasmer.toml` or `wapm.toml`) checked and built into WebC v3 |
 //! | [`error_text`] | errors as one line, with their causes |
@@ -12,6 +13,7 @@
 //!
 //! Nothing here touches the network or a store.
 
+pub mod abi;
 pub mod container;
 pub mod error_text;
 pub mod package;

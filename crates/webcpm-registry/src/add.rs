@@ -24,9 +24,9 @@ use bytes::Bytes;
 use serde::Serialize;
 
 use super::blobs::BlobError;
-use super::db::{BlobRecord, Db, DbError, Published};
+use super::db::{About, BlobRecord, Db, DbError, Published};
 use super::storage::Storage;
-use crate::container::{self, Checked, ContainerError, Format};
+use crate::container::{self, Checked, ContainerError, Format, Requests};
 use crate::package::{PackageName, Sha256Digest, WebcVersion};
 use crate::package_dir::{self, DirError, one_line};
 
@@ -47,6 +47,8 @@ pub struct AddOptions {
     /// The package's description; by default the one in `wasmer.toml` or in the container's
     /// manifest.
     pub description: Option<String>,
+    /// A readme, kept when the package names none of its own (the publish API's `readme`).
+    pub readme: Option<String>,
 }
 
 /// One stored format.
@@ -190,7 +192,12 @@ pub fn add(storage: &Storage, input: &Path, opts: &AddOptions) -> Result<AddRepo
         Published::Replaced => tracing::info!("replaced {name}@{version}"),
         Published::Inserted => tracing::info!("added {name}@{version}"),
     }
-    db.set_description(name, version, prepared.description.as_deref())?;
+    let about = About {
+        description: prepared.description.as_deref(),
+        readme: prepared.readme.as_deref(),
+        requests: Some(&prepared.requests),
+    };
+    db.set_about(name, version, &about)?;
     Ok(AddReport {
         package: name.clone(),
         version: version.to_string(),
@@ -245,6 +252,10 @@ struct Prepared {
     v2_manifest: String,
     v3_manifest: String,
     description: Option<String>,
+    /// The package's own readme, else the one given with it.
+    readme: Option<String>,
+    /// What its commands ask of the host.
+    requests: Requests,
 }
 
 /// What an input says about itself: its `wasmer.toml`, else its container's `wapm` annotation.
@@ -253,6 +264,23 @@ struct Identity {
     name: Option<String>,
     version: Option<String>,
     description: Option<String>,
+}
+
+impl Identity {
+    /// What `wasmer.toml` said, else what the container's `wapm` annotation says.
+    fn or_container(self, container: &Checked) -> Identity {
+        let wapm = container.manifest().wapm().ok().flatten();
+        let from_wapm = |field: fn(&webc::metadata::annotations::Wapm) -> Option<String>| {
+            wapm.as_ref().and_then(field)
+        };
+        Identity {
+            name: self.name.or_else(|| from_wapm(|w| w.name.clone())),
+            version: self.version.or_else(|| from_wapm(|w| w.version.clone())),
+            description: self
+                .description
+                .or_else(|| from_wapm(|w| w.description.clone())),
+        }
+    }
 }
 
 /// The name, version and description to publish: the options first, then what the input says.
@@ -334,27 +362,17 @@ fn prepare(input: &Path, opts: &AddOptions) -> Result<Prepared, PublishError> {
     same_atoms(input, &original, &c2)?;
     same_atoms(input, &c2, &c3)?;
 
-    let wapm = original.manifest().wapm().ok().flatten();
-    let from_wapm = |field: fn(&webc::metadata::annotations::Wapm) -> Option<String>| {
-        wapm.as_ref().and_then(field)
-    };
-    let (name, version, description) = identify(
-        opts,
-        Identity {
-            name: toml.name.or_else(|| from_wapm(|w| w.name.clone())),
-            version: toml.version.or_else(|| from_wapm(|w| w.version.clone())),
-            description: toml
-                .description
-                .or_else(|| from_wapm(|w| w.description.clone())),
-        },
-    )?;
+    let (name, version, description) = identify(opts, toml.or_container(&original))?;
     let json = |c: &Checked| {
         serde_json::to_string(c.manifest()).map_err(|e| PublishError::ManifestJson(one_line(&e)))
     };
+    let readme = container::readme(&c3).or_else(|| opts.readme.clone().map(container::cut_readme));
     Ok(Prepared {
         name,
         version,
         description,
+        readme,
+        requests: container::requests(&c3),
         v2_manifest: json(&c2)?,
         v3_manifest: json(&c3)?,
         v2,

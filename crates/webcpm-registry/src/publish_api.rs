@@ -280,8 +280,9 @@ pub enum UploadFormat {
 }
 
 /// `input PublishPackageInput`: the fields a Wasmer client sends. The registry reads the package
-/// from the upload and keeps its `description` for the web page; `license`, `homepage`,
-/// `repository`, `readme`, `file` and `wait` are accepted and not kept.
+/// from the upload and keeps its `description` and `readme` (when the package has none of its
+/// own) for the web page; `license`, `homepage`, `repository`, `file` and `wait` are accepted
+/// and not kept.
 #[derive(InputObject)]
 #[graphql(name = "PublishPackageInput")]
 #[allow(dead_code)]
@@ -415,10 +416,11 @@ impl Mutation {
             )
         })?;
         let upload = publishing.read_upload(url, &namespace).await?;
-        let description = input.description.as_deref();
-        let stored = publishing
-            .store(&upload.file, &name, &version, description)
-            .await;
+        let said = Said {
+            description: input.description,
+            readme: input.readme,
+        };
+        let stored = publishing.store(&upload.file, &name, &version, said).await;
         // An upload is used up by a publish, or by a refusal that would come again; one left
         // undone (UNAVAILABLE) stays for the client to ask again.
         match &stored {
@@ -440,6 +442,12 @@ impl Mutation {
     }
 }
 
+/// What the publisher said of the package besides its file.
+struct Said {
+    description: Option<String>,
+    readme: Option<String>,
+}
+
 impl Publishing {
     /// Adds the uploaded file as `name@version`, in both formats.
     async fn store(
@@ -447,7 +455,7 @@ impl Publishing {
         file: &Path,
         name: &PackageName,
         version: &semver::Version,
-        description: Option<&str>,
+        said: Said,
     ) -> async_graphql::Result<()> {
         let (storage, upload) = (self.storage.clone(), file.to_path_buf());
         let options = AddOptions {
@@ -455,7 +463,8 @@ impl Publishing {
             version: Some(version.clone()),
             force: self.allow_republish,
             only: None,
-            description: description.map(str::to_string),
+            description: said.description,
+            readme: said.readme,
         };
         let result = tokio::task::spawn_blocking(move || add(&storage, &upload, &options))
             .await

@@ -24,7 +24,6 @@
 //! Commands run with their arguments, their environment, the inherited stdio and the package's
 //! volumes mounted read-only. The program's exit code is returned as is.
 
-mod abi;
 mod backend;
 mod code_size;
 mod options;
@@ -39,10 +38,10 @@ use std::sync::{Arc, OnceLock};
 
 use webcpm_formats::package::Abi;
 
-pub use abi::{abi_of, network_imports};
 pub use backend::{Backend, EngineError, Miss, Module};
 pub use code_size::code_size;
 pub use options::{Command, Limits, Mount, RunError, RunOptions};
+pub use webcpm_formats::abi::{abi_of, network_imports};
 
 /// Where and how much compiled code is kept. A library user builds it in code:
 /// `CacheConfig::default().with_directory(dir).with_capacity(bytes)` or

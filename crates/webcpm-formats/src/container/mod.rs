@@ -21,11 +21,15 @@ use crate::package::WebcVersion;
 
 mod base;
 mod mounts;
+mod readme;
+mod requests;
 mod tree;
 mod unpack;
 
 use base::catch;
 pub use base::{Checked, ContainerError, Format, volume_dir_name};
+pub use readme::{MAX_README, cut_readme, readme};
+pub use requests::{Requests, requests};
 pub use tree::UnpackLimits;
 pub use unpack::{Differences, differences, make_read_only, unpack_volumes};
 

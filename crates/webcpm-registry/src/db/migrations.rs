@@ -95,6 +95,10 @@ CREATE TABLE uploads (
     chunks      TEXT NOT NULL
 ) STRICT;
 ",
+    "
+ALTER TABLE versions ADD COLUMN readme TEXT;
+ALTER TABLE versions ADD COLUMN requests TEXT;
+",
 ];
 
 pub(super) const POSTGRES: &[&str] = &[
@@ -179,6 +183,10 @@ CREATE TABLE uploads (
     total       BIGINT,
     chunks      TEXT NOT NULL
 );
+",
+    "
+ALTER TABLE versions ADD COLUMN readme TEXT;
+ALTER TABLE versions ADD COLUMN requests TEXT;
 ",
 ];
 

@@ -18,8 +18,10 @@
 //!   let SQL sort roughly, and readers sort exactly with [`semver::Version`]'s order. Hashes are
 //!   64 lower-case hex digits, sizes are bytes, manifests are the containers' manifests as JSON
 //!   text;
-//! - `versions.description`: the package's description as published (untrusted text, shown by
-//!   the web page), or NULL;
+//! - `versions.description`, `versions.readme`: the package's description and readme as
+//!   published (untrusted text, shown by the web page), or NULL; `versions.requests`: what its
+//!   commands ask of the host (the JSON of `container::Requests`), NULL for versions added before
+//!   the registry kept it;
 //! - `tokens(sha256 TEXT PRIMARY KEY, namespace, created_at)`: publish tokens, by the SHA-256 of
 //!   the token's text (the token itself is never stored); see `tokens.rs`;
 //! - `report_tokens(sha256 TEXT PRIMARY KEY, name, created_at)`: the tokens clients send their
@@ -46,6 +48,7 @@ pub(crate) mod sql;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use crate::container::Requests;
 use crate::package::{PackageName, Sha256Digest, WebcVersion};
 use sql::{Conn, Row, SqlError, args};
 
@@ -160,6 +163,8 @@ pub struct VersionRecord {
     /// A version that `--real-shapes` made up with broken nodes ([`super::shapes`]); never
     /// stored.
     pub broken: bool,
+    /// The description it was published with (untrusted text).
+    pub description: Option<String>,
 }
 
 impl VersionRecord {
@@ -184,6 +189,32 @@ pub struct PackageRecord {
 }
 
 impl PackageRecord {
+    /// The package's description: the latest version's, else the highest version's that has one.
+    pub fn description(&self) -> Option<&str> {
+        let latest = self.latest().map(|i| &self.versions[i]);
+        latest.and_then(|v| v.description.as_deref()).or_else(|| {
+            self.versions
+                .iter()
+                .rev()
+                .find_map(|v| v.description.as_deref())
+        })
+    }
+
+    /// Whether every word of `query` is in the name or the description, case aside (an empty
+    /// query matches every package): the search of the web page and of the GraphQL `search`.
+    pub fn matches(&self, query: &str) -> bool {
+        let text = format!(
+            "{} {}",
+            self.name.as_str(),
+            self.description().unwrap_or_default()
+        )
+        .to_lowercase();
+        query
+            .to_lowercase()
+            .split_whitespace()
+            .all(|word| text.contains(word))
+    }
+
     /// The index of the highest version that is neither archived nor a prerelease.
     pub fn latest(&self) -> Option<usize> {
         self.versions
@@ -193,6 +224,14 @@ impl PackageRecord {
             .find(|(_, v)| !v.archived && v.version.pre.is_empty())
             .map(|(i, _)| i)
     }
+}
+
+/// What a version says about itself, for people ([`Db::set_about`]).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct About<'a> {
+    pub description: Option<&'a str>,
+    pub readme: Option<&'a str>,
+    pub requests: Option<&'a Requests>,
 }
 
 /// What [`Db::publish`] did.
@@ -213,7 +252,7 @@ pub struct Db {
 
 /// The columns of `Db::package`'s query, in its order.
 const VERSION_COLUMNS: &str = "version, archived, published_at, v2_sha256, v2_size, v2_manifest,
-     v3_sha256, v3_size, v3_manifest, only_format";
+     v3_sha256, v3_size, v3_manifest, only_format, description";
 
 /// Reads one `versions` row of [`VERSION_COLUMNS`] and checks every value; a bad one is a
 /// corrupt database that names the package and version.
@@ -244,6 +283,7 @@ fn version_record(row: &Row, name: &PackageName, place: &str) -> Result<VersionR
         v2: blob(3)?,
         v3: blob(6)?,
         only,
+        description: row.opt_text(10).map_err(|e| corrupt(e.to_string()))?,
     })
 }
 
@@ -394,18 +434,29 @@ impl Db {
             .map_err(sql)
     }
 
-    /// Sets a version's description (written after [`Db::publish`]; none is NULL).
-    pub fn set_description(
+    /// Records what a version says about itself, for people: its description, readme and what
+    /// its commands ask for (as JSON).
+    pub fn set_about(
         &mut self,
         name: &PackageName,
         version: &semver::Version,
-        description: Option<&str>,
+        about: &About<'_>,
     ) -> Result<(), DbError> {
+        let requests = about
+            .requests
+            .map(|r| serde_json::to_string(r).unwrap_or_default());
         let sql = self.sql();
         self.conn
             .execute(
-                "UPDATE versions SET description = $3 WHERE package = $1 AND version = $2",
-                args![name.as_str(), version.to_string(), description],
+                "UPDATE versions SET description = $3, readme = $4, requests = $5
+                 WHERE package = $1 AND version = $2",
+                args![
+                    name.as_str(),
+                    version.to_string(),
+                    about.description,
+                    about.readme,
+                    requests
+                ],
             )
             .map(drop)
             .map_err(sql)
@@ -462,6 +513,15 @@ impl Db {
             name: name.clone(),
             versions,
         }))
+    }
+
+    /// The packages that match `query` ([`PackageRecord::matches`]), by name.
+    pub fn search(&mut self, query: &str) -> Result<Vec<PackageRecord>, DbError> {
+        let mut found = Vec::new();
+        for name in self.package_names()? {
+            found.extend(self.package(&name)?.filter(|p| p.matches(query)));
+        }
+        Ok(found)
     }
 
     /// Every package name, sorted.

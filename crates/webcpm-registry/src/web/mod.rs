@@ -1,7 +1,6 @@
 //! The registry's web page, for people: `/` lists the packages, `/packages/{ns}/{name}` shows one
-//! package with every version, each with both formats (size and SHA-256), archived versions
-//! marked; both sum up the rollout policy in force and the outcome reports, which `/rollout`
-//! shows whole, with charts ([`rollout`]).
+//! package, its readme and every version ([`package`]); both sum up the rollout policy in force
+//! and the outcome reports, which `/rollout` shows whole, with charts ([`rollout`]).
 //!
 //! Server-rendered HTML from maud templates, no JavaScript at all, one small inline stylesheet
 //! that reads on a phone (the versions are cards, hashes wrap). Every value is escaped by the
@@ -10,6 +9,8 @@
 //! behind a proxy under any prefix. Each request reads the database afresh.
 
 mod charts;
+mod package;
+mod readme;
 mod rollout;
 
 use std::path::PathBuf;
@@ -23,9 +24,10 @@ use axum::routing::get;
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 
 use super::db::sql::args;
-use super::db::{BlobRecord, Db, DbError, PackageRecord, Pool, VersionRecord};
+use super::db::{Db, DbError, PackageRecord, Pool};
+use crate::container::Requests;
 use crate::fleet::{self, FleetError, Overview};
-use crate::package::{PackageName, WebcVersion};
+use crate::package::PackageName;
 
 /// No script may run; styles only from the page itself; the one form (search) only here.
 const CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; base-uri 'none'; form-action 'self'";
@@ -40,6 +42,11 @@ h2{font-size:1.15rem;margin:1.5rem 0 .5rem}
 code{font-family:ui-monospace,'SFMono-Regular',Menlo,monospace;font-size:.85em;word-break:break-all}
 .card{border:1px solid #8886;border-radius:.5rem;padding:.6rem 1rem;margin:.75rem 0}
 .card h3{margin:0;font-size:1.05rem}
+.copy{user-select:all;-webkit-user-select:all;display:inline-block;padding:.15rem .4rem;border:1px solid #8886;border-radius:.3rem}
+.readme{border-top:1px solid #8886;margin-top:1.5rem;overflow-wrap:anywhere}
+.readme pre{overflow-x:auto;padding:.5rem;border:1px solid #8884;border-radius:.3rem}
+.readme img{max-width:100%}
+ul.asks{margin:.2rem 0;padding-left:1.2rem}
 .archived{opacity:.75;border-style:dashed}
 .badge{display:inline-block;border:1px solid #b00;color:#b00;border-radius:1rem;padding:0 .5rem;font-size:.75rem;font-weight:600;vertical-align:middle}
 .badge.latest{border-color:#070;color:#070}
@@ -87,23 +94,14 @@ pub(crate) fn routes(pool: Arc<Pool>, keys: PathBuf) -> Router {
         .with_state(Arc::new(Site { pool, keys }))
 }
 
-/// A package with its versions and the description of each version.
+/// A package with its versions and what each version's commands ask for, in the record's order
+/// (`None` for versions added before the registry kept it).
 struct Listing {
     record: PackageRecord,
-    descriptions: Vec<Option<String>>,
+    requests: Vec<Option<Requests>>,
 }
 
-impl Listing {
-    /// The description of the latest version, or else of the highest one that has one.
-    fn description(&self) -> Option<&str> {
-        let latest = self.record.latest();
-        latest
-            .and_then(|i| self.descriptions[i].as_deref())
-            .or_else(|| self.descriptions.iter().rev().find_map(|d| d.as_deref()))
-    }
-}
-
-/// Reads one package and the descriptions of its versions, in the record's order.
+/// Reads one package and what its versions ask for.
 fn listing(db: &mut Db, name: &PackageName) -> Result<Option<Listing>, DbError> {
     let Some(record) = db.package(name)? else {
         return Ok(None);
@@ -112,11 +110,11 @@ fn listing(db: &mut Db, name: &PackageName) -> Result<Option<Listing>, DbError> 
     let rows = db
         .conn()
         .query(
-            "SELECT version, description FROM versions WHERE package = $1",
+            "SELECT version, requests FROM versions WHERE package = $1",
             args![name.as_str()],
         )
         .map_err(sql)?;
-    let descriptions = record
+    let requests = record
         .versions
         .iter()
         .map(|v| {
@@ -124,21 +122,10 @@ fn listing(db: &mut Db, name: &PackageName) -> Result<Option<Listing>, DbError> 
             rows.iter()
                 .find(|row| row.text(0).is_ok_and(|t| t == text))
                 .and_then(|row| row.opt_text(1).ok().flatten())
+                .and_then(|json| serde_json::from_str(&json).ok())
         })
         .collect();
-    Ok(Some(Listing {
-        record,
-        descriptions,
-    }))
-}
-
-/// Every package, by name.
-fn all(db: &mut Db) -> Result<Vec<Listing>, DbError> {
-    let mut out = Vec::new();
-    for name in db.package_names()? {
-        out.extend(listing(db, &name)?);
-    }
-    Ok(out)
+    Ok(Some(Listing { record, requests }))
 }
 
 /// Runs `read` on the database off the async threads.
@@ -177,31 +164,13 @@ struct Search {
     q: String,
 }
 
-impl Search {
-    /// Whether a package matches every word of the query, in its name or its description
-    /// (case aside); an empty query matches all.
-    fn matches(&self, listing: &Listing) -> bool {
-        let text = format!(
-            "{} {}",
-            listing.record.name.as_str(),
-            listing.description().unwrap_or_default()
-        )
-        .to_lowercase();
-        self.q
-            .to_lowercase()
-            .split_whitespace()
-            .all(|word| text.contains(word))
-    }
-}
-
 async fn index(State(site): State<Arc<Site>>, Query(search): Query<Search>) -> Response {
     let overview = overview(&site);
-    let both = move |db: &mut Db| -> Result<_, FleetError> { Ok((all(db)?, overview(db)?)) };
+    let both = move |db: &mut Db| -> Result<_, FleetError> {
+        Ok((db.search(&search.q)?, overview(db)?, search.q))
+    };
     match read(&site, both).await {
-        Ok((mut listings, o)) => {
-            listings.retain(|l| search.matches(l));
-            page_response(StatusCode::OK, index_page(&listings, &search.q, &o))
-        }
+        Ok((found, o, query)) => page_response(StatusCode::OK, index_page(&found, &query, &o)),
         Err(response) => response,
     }
 }
@@ -222,11 +191,20 @@ async fn package(
         return not_found(home);
     };
     let overview = overview(&site);
-    let both =
-        move |db: &mut Db| -> Result<_, FleetError> { Ok((listing(db, &name)?, overview(db)?)) };
-    match read(&site, both).await {
-        Ok((Some(listing), o)) => page_response(StatusCode::OK, package_page(&listing, &o, home)),
-        Ok((None, _)) => not_found(home),
+    let all = move |db: &mut Db| -> Result<_, FleetError> {
+        let listing = listing(db, &name)?;
+        let readme = match &listing {
+            Some(l) => package::readme(db, l)?,
+            None => None,
+        };
+        Ok((listing, readme, overview(db)?))
+    };
+    match read(&site, all).await {
+        Ok((Some(listing), readme, o)) => {
+            let page = package::page(&listing, readme.as_ref(), &o, home);
+            page_response(StatusCode::OK, page)
+        }
+        Ok((None, _, _)) => not_found(home),
         Err(response) => response,
     }
 }
@@ -324,7 +302,7 @@ fn fleet_sections(o: &Overview, home: &str) -> Markup {
     }
 }
 
-fn index_page(listings: &[Listing], query: &str, o: &Overview) -> Markup {
+fn index_page(found: &[PackageRecord], query: &str, o: &Overview) -> Markup {
     let query = query.trim();
     let body = html! {
         h1 { "Packages" }
@@ -335,18 +313,17 @@ fn index_page(listings: &[Listing], query: &str, o: &Overview) -> Markup {
         }
         @if !query.is_empty() {
             p.found {
-                @match listings.len() {
+                @match found.len() {
                     0 => { "No package matches “" (query) "”." }
                     1 => { "1 package matches “" (query) "”." }
                     n => { (n) " packages match “" (query) "”." }
                 }
                 " " a href="./" { "All packages" }
             }
-        } @else if listings.is_empty() {
+        } @else if found.is_empty() {
             p.muted { "No packages yet. Publish one with " code { "webcpm publish DIR" } "." }
         }
-        @for listing in listings {
-            @let record = &listing.record;
+        @for record in found {
             @let latest = record.latest().map(|i| record.versions[i].version.to_string());
             article.card.package {
                 h3 {
@@ -354,7 +331,7 @@ fn index_page(listings: &[Listing], query: &str, o: &Overview) -> Markup {
                     " "
                     span.version { (latest.as_deref().unwrap_or("no release")) }
                 }
-                @if let Some(description) = listing.description() {
+                @if let Some(description) = record.description() {
                     p.description { (description) }
                 }
                 p.muted { (versions_text(record)) }
@@ -373,74 +350,6 @@ fn versions_text(record: &PackageRecord) -> String {
     match archived {
         0 => format!("{count} version{plural}"),
         n => format!("{count} version{plural}, {n} archived"),
-    }
-}
-
-fn package_page(listing: &Listing, o: &Overview, home: &str) -> Markup {
-    let record = &listing.record;
-    let name = record.name.as_str();
-    let latest = record.latest();
-    let body = html! {
-        h1 { (name) }
-        @if let Some(description) = listing.description() {
-            p.description { (description) }
-        }
-        p { "Install: " code { "webcpm install " (name) } }
-        h2 { "Versions" }
-        @for (i, version) in record.versions.iter().enumerate().rev() {
-            @let own = listing.descriptions[i].as_deref();
-            // A version's description is shown when it differs from the package's.
-            @let description = own.filter(|d| Some(*d) != listing.description());
-            (version_card(version, description, latest == Some(i), home))
-        }
-        (fleet_sections(o, home))
-    };
-    layout(name, home, body)
-}
-
-fn version_card(v: &VersionRecord, description: Option<&str>, latest: bool, home: &str) -> Markup {
-    let class = if v.archived {
-        "card version archived"
-    } else {
-        "card version"
-    };
-    html! {
-        article class=(class) id={ "v" (v.version.to_string()) } {
-            h3 {
-                (v.version.to_string())
-                @if latest { " " span.badge.latest { "latest" } }
-                @if v.archived { " " span.badge.archived-mark { "archived" } }
-            }
-            p.muted { "Published " (date(v.published_at)) }
-            @if let Some(description) = description {
-                p.description { (description) }
-            }
-            dl {
-                @for webc in WebcVersion::ALL {
-                    (format_rows(v, webc, home))
-                }
-            }
-        }
-    }
-}
-
-fn format_rows(v: &VersionRecord, webc: WebcVersion, home: &str) -> Markup {
-    let name = match webc {
-        WebcVersion::V2 => "WebC v2",
-        WebcVersion::V3 => "WebC v3",
-    };
-    if !v.offers(webc) {
-        return html! { dt { (name) } dd.muted { "not offered" } };
-    }
-    let blob: &BlobRecord = v.blob(webc);
-    let hex = blob.sha256.hex();
-    html! {
-        dt { (name) }
-        dd {
-            a href={ (home) "blobs/" (hex) ".webc" } { (size_text(blob.size)) }
-            br;
-            code.sha256 { "sha256:" (hex) }
-        }
     }
 }
 

@@ -57,6 +57,7 @@ fn add_options(
         force,
         only,
         description: None,
+        readme: None,
     })
 }
 

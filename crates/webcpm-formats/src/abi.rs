@@ -6,7 +6,7 @@
 
 use wasmparser::{Parser, Payload, TypeRef};
 
-use webcpm_formats::package::Abi;
+use crate::package::Abi;
 
 /// The ABI of a module; [`Abi::Other`] for bytes that do not parse as one.
 pub fn abi_of(wasm: &[u8]) -> Abi {
