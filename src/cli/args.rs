@@ -58,6 +58,15 @@ pub(super) enum Command {
     Lock(LockArgs),
     /// Show, for each install, the newest version its request allows and the newest overall
     Outdated,
+    /// Find packages in the registry whose name or description holds every word
+    Search {
+        /// The words
+        #[arg(required = true, value_name = "WORD")]
+        words: Vec<String>,
+        /// Show at most this many packages
+        #[arg(long, default_value_t = 20, value_name = "N")]
+        limit: usize,
+    },
     /// Move installs to the newest version their request allows
     Update {
         /// Only these installs (default: all)

@@ -111,6 +111,7 @@ async fn dispatch(cli: Cli) -> Result<ExitStatus, Failure> {
             lock::lock(&ctx, args).await
         }
         Command::Outdated => outdated::outdated(&plain()?).await,
+        Command::Search { words, limit } => search::search(&plain()?, &words, limit).await,
         Command::Update { packages, format } => {
             let ctx = Context::with_format(global, &format)?;
             follow::follow(&ctx, Wait::Normal, Network::Online, false).await;

@@ -25,6 +25,7 @@ mod rollout;
 mod run;
 mod sandbox;
 mod scale;
+mod search;
 mod service;
 mod services;
 mod store;

@@ -16,8 +16,11 @@ use async_graphql::{
     Context, Enum, InputValueError, InputValueResult, Object, Scalar, ScalarType, Value,
 };
 
+use time::format_description::well_known::Rfc3339;
+
 use super::db::{BlobRecord, DbError, PackageRecord, Pool};
 use super::faults::{BAD_MANIFEST, NodeFault};
+use super::graphql_search::{PackagesFilter, Page, SearchConnection};
 use super::shapes::{self, Shapes};
 use crate::package::{PackageName, WebcVersion};
 
@@ -44,16 +47,29 @@ impl Catalog {
         self: &Arc<Self>,
         name: PackageName,
     ) -> async_graphql::Result<Option<PackageRecord>> {
+        let mut record = self.read(move |db| db.package(&name)).await?;
+        if let (Some(shapes), Some(record)) = (&self.shapes, record.as_mut()) {
+            shapes.add_broken_version(record);
+        }
+        Ok(record)
+    }
+
+    /// The packages that match `query`, by name.
+    pub(crate) async fn search(
+        self: &Arc<Self>,
+        query: String,
+    ) -> async_graphql::Result<Vec<PackageRecord>> {
+        self.read(move |db| db.search(&query)).await
+    }
+
+    /// Runs `read` on the database, off the async threads.
+    async fn read<T: Send + 'static>(
+        self: &Arc<Self>,
+        read: impl FnOnce(&mut super::db::Db) -> Result<T, DbError> + Send + 'static,
+    ) -> async_graphql::Result<T> {
         let this = Arc::clone(self);
-        let result =
-            tokio::task::spawn_blocking(move || this.pool.with(|db| db.package(&name))).await;
-        match result {
-            Ok(Ok(mut record)) => {
-                if let (Some(shapes), Some(record)) = (&self.shapes, record.as_mut()) {
-                    shapes.add_broken_version(record);
-                }
-                Ok(record)
-            }
+        match tokio::task::spawn_blocking(move || this.pool.with(read)).await {
+            Ok(Ok(value)) => Ok(value),
             Ok(Err(e)) => Err(db_failure(e)),
             Err(e) => {
                 tracing::error!("registry database task failed: {e}");
@@ -105,6 +121,29 @@ impl ScalarType for JsonString {
 
     fn to_value(&self) -> Value {
         Value::String(self.0.clone())
+    }
+}
+
+/// `scalar DateTime`: a Unix time, written as RFC 3339 (ISO 8601) in UTC
+/// (`2024-05-16T09:09:40Z`; the real registry writes the same instant as `...+00:00`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct DateTime(pub i64);
+
+#[Scalar(name = "DateTime")]
+impl ScalarType for DateTime {
+    fn parse(value: Value) -> InputValueResult<Self> {
+        let Value::String(text) = &value else {
+            return Err(InputValueError::expected_type(value));
+        };
+        let parsed = time::OffsetDateTime::parse(text, &Rfc3339)
+            .map_err(|e| InputValueError::custom(format!("not an RFC 3339 time: {e}")))?;
+        Ok(DateTime(parsed.unix_timestamp()))
+    }
+
+    fn to_value(&self) -> Value {
+        let at = time::OffsetDateTime::from_unix_timestamp(self.0)
+            .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+        Value::String(at.format(&Rfc3339).unwrap_or_default())
     }
 }
 
@@ -182,6 +221,29 @@ impl Query {
         #[graphql(default_with = "Some(String::from(\"latest\"))")] version: Option<String>,
     ) -> async_graphql::Result<Option<VersionNode>> {
         find_version(ctx, &name, version.as_deref().unwrap_or("latest")).await
+    }
+
+    /// Packages only: each match is its latest version ([`super::search`]).
+    #[graphql(complexity = "LOOKUP + VERSIONS * child_complexity")]
+    async fn search(
+        &self,
+        ctx: &Context<'_>,
+        after: Option<String>,
+        first: Option<i32>,
+        packages: Option<PackagesFilter>,
+        query: String,
+    ) -> async_graphql::Result<SearchConnection> {
+        let found = catalog(ctx)?.search(query).await?;
+        let nodes = found.into_iter().filter_map(|record| {
+            let index = record.latest().or(record.versions.len().checked_sub(1))?;
+            let package = PackageNode {
+                record: Arc::new(record),
+                catalog: Arc::clone(catalog(ctx).ok()?),
+            };
+            Some(VersionNode { package, index })
+        });
+        let page = Page::new(after.as_deref(), first, packages.and_then(|p| p.count))?;
+        Ok(page.connection(nodes.collect()))
     }
 }
 
@@ -282,6 +344,14 @@ impl VersionNode {
 
     async fn is_archived(&self) -> async_graphql::Result<bool> {
         Ok(self.record()?.archived)
+    }
+
+    async fn created_at(&self) -> async_graphql::Result<DateTime> {
+        Ok(DateTime(self.record()?.published_at))
+    }
+
+    async fn description(&self) -> async_graphql::Result<String> {
+        Ok(self.record()?.description.clone().unwrap_or_default())
     }
 
     async fn is_last_version(&self) -> bool {

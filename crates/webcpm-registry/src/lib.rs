@@ -50,6 +50,7 @@ mod db;
 pub mod faults;
 pub mod fleet;
 mod graphql;
+mod graphql_search;
 mod health;
 mod limits;
 mod metrics;

@@ -18,6 +18,7 @@ pub(super) mod rollout;
 pub(super) mod rollout_status;
 pub(super) mod rollout_sync;
 pub(super) mod run;
+pub(super) mod search;
 pub(super) mod shell;
 pub(super) mod uninstall;
 pub(super) mod update;

@@ -40,6 +40,7 @@
 //! scrubbed from any text the registry sends back into an error.
 
 pub mod publish;
+pub mod search;
 
 use graphql_client::GraphQLQuery;
 
@@ -67,9 +68,10 @@ struct GetPackage;
 mod answer {
     use serde::Deserialize;
 
+    /// Any GraphQL answer: its `data` of type `D`, or its `errors`.
     #[derive(Debug, Deserialize)]
-    pub(super) struct Response {
-        pub data: Option<Data>,
+    pub(super) struct Response<D> {
+        pub data: Option<D>,
         pub errors: Option<Vec<Error>>,
     }
 
@@ -190,19 +192,7 @@ pub fn parse_answer(
     name: &PackageName,
     allow_insecure_http: bool,
 ) -> Result<Option<Vec<Release>>, AnswerError> {
-    let answer: answer::Response = serde_json::from_slice(bytes)
-        .map_err(|e| AnswerError::Malformed(clipped(&e.to_string())))?;
-    if let Some(errors) = answer.errors.filter(|e| !e.is_empty()) {
-        let messages = errors
-            .iter()
-            .map(|e| e.message.as_str())
-            .collect::<Vec<_>>()
-            .join("; ");
-        return Err(AnswerError::GraphQl(clipped(&messages)));
-    }
-    let data = answer
-        .data
-        .ok_or_else(|| AnswerError::Malformed("no `data` and no `errors`".into()))?;
+    let data: answer::Data = data_of(bytes)?;
     let Some(package) = data.get_package else {
         return Ok(None);
     };
@@ -213,6 +203,20 @@ pub fn parse_answer(
         ))));
     }
     Ok(Some(convert_package(name, package, allow_insecure_http)))
+}
+
+/// The `data` of a GraphQL answer; its `errors` (clipped), or a body that is not an answer, are
+/// errors.
+fn data_of<D: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<D, AnswerError> {
+    let answer: answer::Response<D> = serde_json::from_slice(bytes)
+        .map_err(|e| AnswerError::Malformed(clipped(&e.to_string())))?;
+    if let Some(errors) = answer.errors.filter(|e| !e.is_empty()) {
+        let messages: Vec<&str> = errors.iter().map(|e| e.message.as_str()).collect();
+        return Err(AnswerError::GraphQl(clipped(&messages.join("; "))));
+    }
+    answer
+        .data
+        .ok_or_else(|| AnswerError::Malformed("no `data` and no `errors`".into()))
 }
 
 /// A client for one registry.
@@ -259,11 +263,26 @@ impl RegistryClient {
     /// Every version of `name` with both formats, or `None` when the registry does not know it.
     /// Transient failures are retried with backoff, honouring `Retry-After`.
     pub async fn package(&self, name: &PackageName) -> Result<Option<Vec<Release>>, RegistryError> {
+        // `_/name` for a package of the global namespace (see the module's documentation).
+        let body = GetPackage::build_query(get_package::Variables {
+            name: name.to_string(),
+        });
+        let (bytes, url) = self.send(&body).await?;
+        parse_answer(&bytes, name, self.http.allows_insecure_http())
+            .map_err(|e| self.scrubbed(e.at(url)))
+    }
+
+    /// Posts a GraphQL request; the answer's body and the registry's URL as messages show it.
+    /// Transient failures are retried with backoff, honouring `Retry-After`.
+    pub(crate) async fn send(
+        &self,
+        body: &impl serde::Serialize,
+    ) -> Result<(Vec<u8>, String), RegistryError> {
         let url = http::redact(self.endpoint.as_str());
         let mut attempt = 0;
-        let bytes = loop {
-            match self.ask(name, &url).await {
-                Ok(bytes) => break bytes,
+        loop {
+            match self.ask(body, &url).await {
+                Ok(bytes) => return Ok((bytes, url)),
                 Err(e) if e.is_transient() && attempt < self.retries => {
                     attempt += 1;
                     let retry_after = match &e {
@@ -276,36 +295,31 @@ impl RegistryClient {
                 }
                 Err(e) => return Err(e),
             }
-        };
-        parse_answer(&bytes, name, self.http.allows_insecure_http()).map_err(|e| {
-            let e = e.at(url);
-            match (&self.token, e) {
-                (Some(token), RegistryError::GraphQl { url, messages }) => RegistryError::GraphQl {
-                    url,
-                    messages: token.scrub(&messages),
-                },
-                (Some(token), RegistryError::Malformed { url, reason }) => {
-                    RegistryError::Malformed {
-                        url,
-                        reason: token.scrub(&reason),
-                    }
-                }
-                (_, e) => e,
-            }
-        })
+        }
+    }
+
+    /// The error with the token scrubbed from whatever text the registry sent back.
+    pub(crate) fn scrubbed(&self, e: RegistryError) -> RegistryError {
+        match (&self.token, e) {
+            (Some(token), RegistryError::GraphQl { url, messages }) => RegistryError::GraphQl {
+                url,
+                messages: token.scrub(&messages),
+            },
+            (Some(token), RegistryError::Malformed { url, reason }) => RegistryError::Malformed {
+                url,
+                reason: token.scrub(&reason),
+            },
+            (_, e) => e,
+        }
     }
 
     /// One request: the answer's body, at most [`MAX_ANSWER`] bytes.
-    async fn ask(&self, name: &PackageName, url: &str) -> Result<Vec<u8>, RegistryError> {
+    async fn ask(&self, body: &impl serde::Serialize, url: &str) -> Result<Vec<u8>, RegistryError> {
         let unreachable = |e: reqwest::Error| RegistryError::Unreachable {
             url: url.to_string(),
             reason: http::describe(&e),
         };
-        // `_/name` for a package of the global namespace (see the module's documentation).
-        let body = GetPackage::build_query(get_package::Variables {
-            name: name.to_string(),
-        });
-        let mut request = self.http.post(self.endpoint.as_str())?.json(&body);
+        let mut request = self.http.post(self.endpoint.as_str())?.json(body);
         if let Some(token) = &self.token {
             request = request.bearer_auth(token.expose());
         }

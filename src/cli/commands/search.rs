@@ -1,0 +1,69 @@
+//! `webcpm search WORDS`: the packages whose name or description holds every word, from the
+//! registry's `search` query (the real Wasmer registry's too): name, latest version, when it was
+//! published and the description. With `--json`, the same as objects.
+
+use crate::printer::out;
+use serde_json::json;
+
+use crate::cli::context::Context;
+use crate::cli::failure::{ExitStatus, Failure};
+use crate::install::{InstallError, Network};
+
+pub(crate) async fn search(
+    ctx: &Context,
+    words: &[String],
+    limit: usize,
+) -> Result<ExitStatus, Failure> {
+    let query = words.join(" ");
+    let installer = ctx.installer(Network::Online)?;
+    let client = installer.client.as_ref().expect("an online installer");
+    let results = client
+        .search(&query, limit)
+        .await
+        .map_err(InstallError::from)?;
+    if ctx.global.json {
+        out!(
+            "{}",
+            json!({ "query": query, "total": results.total, "packages": results.found })
+        );
+        return Ok(ExitStatus::Success);
+    }
+    if results.found.is_empty() {
+        ctx.say(format!("No package matches “{query}”."));
+        return Ok(ExitStatus::Success);
+    }
+    for found in &results.found {
+        let date = found
+            .created_at
+            .as_deref()
+            .map_or("", |t| t.get(..10).unwrap_or(t));
+        ctx.say(format!(
+            "{:<32} {:<12} {:<10}  {}",
+            found.name.as_str(),
+            found.version,
+            date,
+            one_line(&found.description)
+        ));
+    }
+    if let Some(total) = results.total.filter(|t| *t as usize > results.found.len()) {
+        ctx.say(format!(
+            "{} of {total} shown; raise --limit for more",
+            results.found.len()
+        ));
+    }
+    Ok(ExitStatus::Success)
+}
+
+/// A description on one line, at most 80 characters, with no control characters (the text is
+/// the registry's: it must not move the terminal's cursor).
+fn one_line(text: &str) -> String {
+    let clean: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    let words = clean.split_whitespace().collect::<Vec<_>>().join(" ");
+    match words.char_indices().nth(80) {
+        Some((at, _)) => format!("{}…", &words[..at]),
+        None => words,
+    }
+}
