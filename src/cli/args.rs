@@ -469,9 +469,15 @@ pub(super) enum CacheCommand {
 
 #[derive(Debug, Args)]
 pub(super) struct PublishArgs {
-    /// The package directory (holding a wasmer.toml)
-    #[arg(default_value = ".", value_name = "DIR")]
+    /// The package directory (holding a wasmer.toml), or a prebuilt WebC v2 or v3 file
+    #[arg(default_value = ".", value_name = "DIR|FILE.webc")]
     pub dir: PathBuf,
+    /// The package's name, for a .webc file that does not say it (`ns/name`)
+    #[arg(long, value_name = "NS/NAME")]
+    pub name: Option<PackageName>,
+    /// The version, for a .webc file that does not say it
+    #[arg(long, value_name = "X.Y.Z")]
+    pub version: Option<String>,
     /// Allow plain http to hosts other than loopback [env: WEBCPM_ALLOW_INSECURE_HTTP]
     #[arg(long)]
     pub allow_insecure_http: bool,

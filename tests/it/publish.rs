@@ -318,3 +318,81 @@ fn uploads_follow_the_resumable_protocol_and_bad_files_are_refused() {
         "{answer}"
     );
 }
+
+/// A prebuilt `.webc` (as CI builds one) publishes as it is, in either format, named by its
+/// manifest; a file that is not WebC, or that names no package, is refused before any upload.
+#[test]
+fn a_prebuilt_webc_file_is_published_as_it_is() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path();
+    // A build elsewhere: both formats of test/ci@2.0.0.
+    let build = home.join("build");
+    let built = publish_new(home, &build, "test/ci", "2.0.0", &[]);
+    let root = home.join("registry");
+    let token = make_token(home, &root, &["--namespace", "test"], &[]);
+    let registry = Registry::start(home, &root);
+    let publish_file = |file: &Path, naming: &[&str]| {
+        let out = run(webcpm(home)
+            .args(["publish", "--json", "--registry", &registry.url])
+            .arg(file)
+            .args(naming)
+            .env("WEBCPM_TOKEN", &token));
+        eprintln!("{}", stderr(&out));
+        out
+    };
+    for (webc, version) in [("v2", "2.0.0"), ("v3", "2.1.0")] {
+        let sha = built[webc]["sha256"].as_str().unwrap();
+        let file = home.join(format!("ci-{webc}.webc"));
+        std::fs::copy(build.join("blobs").join(format!("{sha}.webc")), &file).unwrap();
+        // The file does not say its name (recent builds leave it out): it must be given.
+        let out = publish_file(&file, &[]);
+        assert_eq!(out.status.code(), Some(1));
+        assert!(stderr(&out).contains("--name ns/name"), "{}", stderr(&out));
+        let out = publish_file(&file, &["--name", "test/ci", "--version", version]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        let published = json(&out);
+        assert_eq!(published["package"], "test/ci");
+        assert_eq!(published["version"], version);
+        assert_eq!(published[webc]["sha256"], sha, "the file is kept as it is");
+        let request = format!("test/ci@{version}");
+        let out =
+            run(webcpm(home).args(["run", &request, "--webc", webc, "--registry", &registry.url]));
+        assert_eq!(stdout(&out), "test/ci\n");
+    }
+    // Again: the version exists.
+    let again = home.join("ci-v3.webc");
+    let out = publish_file(&again, &["--name", "test/ci", "--version", "2.1.0"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    // Naming flags are for files: a directory names itself.
+    let dir = package_dir(
+        home,
+        &Pkg {
+            name: "test/dir",
+            version: "1.0.0",
+            ..Pkg::default()
+        },
+    );
+    let out = publish_file(&dir, &["--name", "test/other"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("set them in its wasmer.toml"),
+        "{}",
+        stderr(&out)
+    );
+
+    let uploads = requests(&registry, "/uploads").len();
+    let not_webc = home.join("notes.webc");
+    std::fs::write(&not_webc, b"just text").unwrap();
+    let out = publish_dir(home, &registry, &not_webc, Some(&token));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("does not check out as a WebC file"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        requests(&registry, "/uploads").len(),
+        uploads,
+        "nothing was uploaded"
+    );
+}

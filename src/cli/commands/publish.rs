@@ -1,10 +1,11 @@
-//! `webcpm publish [DIR]`: builds a package directory and publishes it to the registry
+//! `webcpm publish [DIR|FILE.webc]`: builds a package directory (or takes a prebuilt `.webc`
+//! file) and publishes it to the registry
 //! (`--registry`, `WEBCPM_REGISTRY`), with the token of `WEBCPM_TOKEN` or `registry.token`.
 
 use crate::cli::args::{FormatArgs, PublishArgs};
 use crate::cli::context::{Context, format_flags};
 use crate::cli::failure::{ExitStatus, Failure};
-use crate::registry::publish::Publisher;
+use crate::registry::publish::{Naming, Publisher};
 
 /// The settings flags of `publish`.
 pub(crate) fn flags(args: &PublishArgs) -> Vec<(String, toml::Value, String)> {
@@ -28,7 +29,14 @@ pub(crate) async fn publish(ctx: &Context, args: PublishArgs) -> Result<ExitStat
         args.dir.display(),
         crate::http::redact(&settings.registry.url.val)
     ));
-    let published = publisher.publish(&args.dir).await?;
+    let version = args.version.as_deref().map(crate::package::parse_version);
+    let naming = Naming {
+        name: args.name.clone(),
+        version: version
+            .transpose()
+            .map_err(|e| Failure::usage(e.to_string()))?,
+    };
+    let published = publisher.publish(&args.dir, naming).await?;
     if ctx.global.json {
         ctx.print_json(&published);
         return Ok(ExitStatus::Success);

@@ -1,5 +1,6 @@
-//! `webcpm publish DIR`: the Wasmer registry's publish flow, from the client's side. The package
-//! directory is built into a WebC v3 container ([`crate::package_dir`]) and checked, then:
+//! `webcpm publish DIR|FILE.webc`: the Wasmer registry's publish flow, from the client's side.
+//! The package directory is built into a WebC v3 container ([`crate::package_dir`]) and checked
+//! (a prebuilt WebC v2 or v3 file, from CI say, is checked whole and named by its manifest), then:
 //! 1. `generateUploadUrl` (`graphql/generate_upload_url.graphql`) gives a signed URL;
 //! 2. the container is uploaded there with the resumable protocol of the storage behind the real
 //!    registry: `POST` with `x-goog-resumable: start` answers `201` and the session's URL in
@@ -13,14 +14,16 @@
 //! the token is [`PublishClientError::Unauthorized`] (HTTP 401) or
 //! [`PublishClientError::Forbidden`] (403), with the registry's own words, scrubbed of the token.
 
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use bytes::Bytes;
 use graphql_client::GraphQLQuery;
 use serde::Serialize;
 
+use crate::container::Format;
 use crate::http::{self, Secret};
-use crate::package::{PackageName, parse_version};
+use crate::package::{PackageName, WebcVersion, parse_version};
 use crate::package_dir::{self, DirError};
 
 #[derive(GraphQLQuery)]
@@ -64,6 +67,18 @@ pub enum PublishClientError {
     BadVersion(String),
     #[error("the package built from the directory does not check out: {0}; fix the package")]
     Container(String),
+    #[error(
+        "{path} does not check out as a WebC file: {reason}; publish a WebC v2 or v3 file, or the package's directory"
+    )]
+    BadFile { path: PathBuf, reason: String },
+    #[error(
+        "{path} does not say its {what} (its manifest's `wapm` annotation); give it with --name ns/name and --version X.Y.Z"
+    )]
+    Unnamed { path: PathBuf, what: &'static str },
+    #[error(
+        "--name and --version are for a prebuilt .webc file; {0} is a directory: set them in its wasmer.toml"
+    )]
+    NamedDirectory(PathBuf),
     #[error("the registry at {url} refused the publish (HTTP 401): {message}")]
     Unauthorized { url: String, message: String },
     #[error("the registry at {url} refused the publish (HTTP 403): {message}")]
@@ -98,6 +113,9 @@ impl PublishClientError {
                 | PublishClientError::NoVersion
                 | PublishClientError::BadVersion(_)
                 | PublishClientError::Container(_)
+                | PublishClientError::BadFile { .. }
+                | PublishClientError::Unnamed { .. }
+                | PublishClientError::NamedDirectory(_)
                 | PublishClientError::Exists { .. }
                 | PublishClientError::Refused { .. }
         )
@@ -122,17 +140,33 @@ pub struct Published {
     pub v3: Option<PublishedFormat>,
 }
 
-/// A package directory, built and named.
+/// A package directory, built and named, or a prebuilt `.webc` file.
 struct Package {
     name: PackageName,
     version: semver::Version,
     description: Option<String>,
     manifest_text: String,
     bytes: Bytes,
+    /// The format of `bytes`: v3 for a directory; a prebuilt file's own.
+    format: WebcVersion,
 }
 
-/// Builds and checks the directory; nothing is sent yet.
-fn pack(dir: &std::path::Path) -> Result<Package, PublishClientError> {
+/// The name and version given for a prebuilt file (a directory's are its `wasmer.toml`'s).
+#[derive(Debug, Clone, Default)]
+pub struct Naming {
+    pub name: Option<PackageName>,
+    pub version: Option<semver::Version>,
+}
+
+/// Builds and checks the directory, or checks the `.webc` file; nothing is sent yet.
+fn pack(path: &Path, naming: &Naming) -> Result<Package, PublishClientError> {
+    if path.is_file() {
+        return pack_file(path, naming);
+    }
+    if naming.name.is_some() || naming.version.is_some() {
+        return Err(PublishClientError::NamedDirectory(path.into()));
+    }
+    let dir = path;
     let built = package_dir::build(dir)?;
     let name_text = built.name.ok_or(PublishClientError::NoName)?;
     let name = name_text
@@ -149,6 +183,56 @@ fn pack(dir: &std::path::Path) -> Result<Package, PublishClientError> {
         description: built.description,
         manifest_text: built.manifest_text,
         bytes: built.bytes,
+        format: WebcVersion::V3,
+    })
+}
+
+/// A prebuilt WebC v2 or v3 file, checked whole, named by `naming`, else by its manifest's
+/// `wapm` annotation (which recent builds leave out). The registry is told its format, and
+/// keeps it as it is.
+fn pack_file(path: &Path, naming: &Naming) -> Result<Package, PublishClientError> {
+    let bad = |reason: String| PublishClientError::BadFile {
+        path: path.into(),
+        reason,
+    };
+    let bytes = Bytes::from(std::fs::read(path).map_err(|e| bad(e.to_string()))?);
+    let checked = crate::container::open(bytes.clone()).map_err(|e| bad(e.to_string()))?;
+    let Format::Current(format) = checked.format else {
+        return Err(bad("it is WebC v1, which registries no longer take".into()));
+    };
+    let wapm = checked.manifest().wapm().ok().flatten();
+    let said = |field: fn(&webc::metadata::annotations::Wapm) -> Option<String>, what| {
+        wapm.as_ref()
+            .and_then(field)
+            .ok_or(PublishClientError::Unnamed {
+                path: path.into(),
+                what,
+            })
+    };
+    let name = match &naming.name {
+        Some(name) => name.clone(),
+        None => {
+            let text = said(|w| w.name.clone(), "package name")?;
+            text.parse()
+                .map_err(|_| PublishClientError::BadName(text.clone()))?
+        }
+    };
+    let version = match &naming.version {
+        Some(version) => version.clone(),
+        None => {
+            let text = said(|w| w.version.clone(), "version")?;
+            parse_version(&text).map_err(|_| PublishClientError::BadVersion(text))?
+        }
+    };
+    // `publishPackage` wants a manifest: the `wasmer.toml` that names the file's package.
+    let manifest_text = format!("[package]\nname = \"{name}\"\nversion = \"{version}\"\n");
+    Ok(Package {
+        name,
+        version,
+        description: wapm.and_then(|w| w.description),
+        manifest_text,
+        bytes,
+        format,
     })
 }
 
@@ -218,9 +302,13 @@ impl Publisher {
     }
 
     /// Builds the package in `dir` and publishes it.
-    pub async fn publish(&self, dir: &std::path::Path) -> Result<Published, PublishClientError> {
-        let dir = dir.to_path_buf();
-        let package = tokio::task::spawn_blocking(move || pack(&dir))
+    pub async fn publish(
+        &self,
+        path: &Path,
+        naming: Naming,
+    ) -> Result<Published, PublishClientError> {
+        let path = path.to_path_buf();
+        let package = tokio::task::spawn_blocking(move || pack(&path, &naming))
             .await
             .map_err(|e| PublishClientError::Container(e.to_string()))??;
         let (name, version) = (&package.name, package.version.to_string());
@@ -248,7 +336,10 @@ impl Publisher {
             description: package.description.clone(),
             manifest: package.manifest_text.clone(),
             signed_url: Some(url),
-            upload_format: Some(publish_package::UploadFormat::webcv3),
+            upload_format: Some(match package.format {
+                WebcVersion::V2 => publish_package::UploadFormat::webcv2,
+                WebcVersion::V3 => publish_package::UploadFormat::webcv3,
+            }),
         };
         match self
             .mutate::<PublishPackage>(variables.clone(), false)
@@ -295,7 +386,10 @@ impl Publisher {
             .unwrap_or_default();
         let sha256 = crate::package::Sha256Digest::of(&package.bytes);
         let Some(release) = releases.into_iter().find(|r| {
-            r.version == package.version && r.v3.distribution().is_some_and(|d| d.sha256 == sha256)
+            r.version == package.version
+                && r.offer(package.format)
+                    .distribution()
+                    .is_some_and(|d| d.sha256 == sha256)
         }) else {
             return Ok(None);
         };
