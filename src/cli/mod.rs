@@ -21,6 +21,7 @@ mod optimizer;
 mod registry_bin;
 mod reporters;
 mod requests;
+mod yanked;
 
 use webcpm_cli_common::NotParsed;
 

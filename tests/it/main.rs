@@ -31,3 +31,4 @@ mod services;
 mod store;
 mod tiers;
 mod web;
+mod yank;

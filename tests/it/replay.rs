@@ -181,17 +181,14 @@ fn bare_and_global_names_are_one_package_and_broken_versions_are_skipped() {
 }
 
 #[test]
-fn archived_versions_are_passed_over() {
+fn archived_versions_are_passed_over_unless_pinned() {
     let tmp = tempfile::tempdir().unwrap();
     let replay = Replay::start("wasmer-python-archived.response.json");
     let out = resolve(tmp.path(), &replay, &["wasmer/python", "--json"]);
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(json(&out)["version"], "3.12.1");
-    let out = resolve(tmp.path(), &replay, &["wasmer/python@3.12.2"]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        stderr(&out).contains("3.12.2 (archived)"),
-        "{}",
-        stderr(&out)
-    );
+    // Pinned exactly, an archived (yanked) version is still taken, as cargo takes one.
+    let out = resolve(tmp.path(), &replay, &["wasmer/python@3.12.2", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(json(&out)["version"], "3.12.2");
 }

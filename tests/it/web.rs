@@ -126,9 +126,10 @@ fn fill(home: &Path, root: &Path, registry: &Registry) -> Vec<serde_json::Value>
     let old = publish_new(home, root, "test/alpha", "1.0.0", &[]);
     let new = publish_new(home, root, "test/alpha", "1.1.0", &[]);
     let out = run(webcpm(home)
-        .args(["registry", "archive", "--root"])
+        .args(["registry", "yank", "--root"])
         .arg(root)
-        .arg("test/alpha@1.0.0"));
+        .arg("test/alpha@1.0.0")
+        .args(["--reason", "leaks <b>memory</b>"]));
     assert_eq!(out.status.code(), Some(0));
     let made = run(webcpm(home)
         .args(["registry", "token", "create", "--json", "--root"])
@@ -224,6 +225,7 @@ fn the_web_page_shows_packages_versions_and_formats_in_a_real_browser() {
     let seen = visible_text(&dom);
     assert!(seen.contains("1.1.0 latest"), "{seen}");
     assert!(seen.contains("1.0.0 archived"), "{seen}");
+    assert!(seen.contains("Reason: leaks <b>memory</b>"), "{seen}");
     for report in &reports {
         for webc in ["v2", "v3"] {
             let blob = &report[webc];

@@ -462,6 +462,13 @@ impl Installer {
             failures,
             downloaded,
         } = tree;
+        for yanked in resolution.members.iter().filter(|m| m.release.archived) {
+            tracing::warn!(
+                "{}@{} is yanked (archived by the registry); it is installed because it was asked for exactly: move to another version when you can",
+                yanked.release.name,
+                yanked.release.version
+            );
+        }
         if let Some(runtime) = &self.runtime {
             let blobs: Vec<Sha256Digest> = members.iter().map(|m| m.sha256).collect();
             let when = if options.refresh {

@@ -4,7 +4,8 @@
 //! caller can load those packages (from the registry or the index) and ask again.
 //!
 //! Rules:
-//! - the highest version that matches, is not archived and is usable wins. A version is usable
+//! - the highest version that matches, is not archived (yanked: unless the request pins exactly
+//!   that version) and is usable wins. A version is usable
 //!   when at least one of its nodes is (whatever the policy: forcing a format never changes the
 //!   version chosen, it only refuses it with the reason): versions whose hash is not a SHA-256
 //!   or whose node lacks a URL are skipped with their reason, as Wasmer's resolver skips them
@@ -149,7 +150,8 @@ pub enum Resolve {
     Needs(Vec<PackageName>),
 }
 
-/// Picks the highest matching, non-archived release that is usable in one of `formats`.
+/// Picks the highest matching release that is usable in one of `formats` and not archived
+/// (yanked), unless the request pins it exactly.
 pub fn select<'a>(
     releases: &'a [Release],
     request: &VersionRequest,
@@ -157,7 +159,7 @@ pub fn select<'a>(
 ) -> Option<&'a Release> {
     releases
         .iter()
-        .filter(|r| !r.archived && request.matches(&r.version))
+        .filter(|r| (!r.archived || request.pins(&r.version)) && request.matches(&r.version))
         .filter(|r| r.unusable(formats).is_none())
         .max_by(|a, b| a.version.cmp(&b.version))
 }
@@ -486,6 +488,15 @@ mod tests {
         assert_eq!(v("a/b@^1"), "1.2.0");
         assert_eq!(v("a/b"), "2.0.0");
         assert_eq!(v("a/b@=1.0.0"), "1.0.0");
+        // A yanked version is taken only when pinned exactly.
+        assert_eq!(v("a/b@1.3.0"), "1.3.0");
+        assert_eq!(v("a/b@=1.3.0"), "1.3.0");
+        for not_a_pin in ["a/b@~1.3", "a/b@=1.3", "a/b@>=1.3.0, <1.4.0"] {
+            assert!(
+                resolve(&spec(not_a_pin), &p, &src, false).is_err(),
+                "{not_a_pin}"
+            );
+        }
         let err = resolve(&spec("a/b@^3"), &p, &src, false).unwrap_err();
         assert!(err.to_string().contains("1.3.0 (archived)"), "{err}");
     }

@@ -162,6 +162,25 @@ pub enum VersionRequest {
 }
 
 impl VersionRequest {
+    /// Whether the request names `version` and no other (`1.2.3`, `=1.2.3`): a yanked
+    /// (archived) version is still taken then, as cargo takes a yanked version that a lockfile
+    /// or an exact `=` names.
+    pub fn pins(&self, version: &semver::Version) -> bool {
+        match self {
+            VersionRequest::Exact(v) => v == version,
+            VersionRequest::Req(req) => match req.comparators.as_slice() {
+                [c] => {
+                    c.op == semver::Op::Exact
+                        && c.minor.is_some()
+                        && c.patch.is_some()
+                        && req.matches(version)
+                }
+                _ => false,
+            },
+            VersionRequest::Latest => false,
+        }
+    }
+
     pub fn matches(&self, version: &semver::Version) -> bool {
         match self {
             VersionRequest::Latest => version.pre.is_empty(),

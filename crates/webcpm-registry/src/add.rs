@@ -224,17 +224,19 @@ fn retag_stored(
     Ok(())
 }
 
-/// Marks a version archived (or not). Archived versions are still listed and downloadable, but
-/// are never `latest`.
+/// Marks a version archived (yanked), with the reason if one is given, or not archived.
+/// Archived versions are still listed and downloadable, but are never `latest`, and clients
+/// take them only when asked for exactly.
 pub fn set_archived(
     storage: &Storage,
     name: &PackageName,
     version: &semver::Version,
     archived: bool,
+    reason: Option<&str>,
 ) -> Result<(), PublishError> {
     let mut db = Db::open_existing(&storage.database)?
         .ok_or_else(|| PublishError::NoRegistry(storage.root.clone()))?;
-    if !db.set_archived(name, version, archived)? {
+    if !db.set_archived(name, version, archived, reason)? {
         return Err(PublishError::NoSuchVersion {
             name: name.clone(),
             version: version.clone(),
@@ -540,7 +542,14 @@ mod tests {
 
         // Archiving.
         let version = semver::Version::new(1, 0, 0);
-        set_archived(&Storage::local(&root), &report.package, &version, true).unwrap();
+        set_archived(
+            &Storage::local(&root),
+            &report.package,
+            &version,
+            true,
+            None,
+        )
+        .unwrap();
         let mut db = Db::open_existing(&super::super::db::Database::new(&root, None).unwrap())
             .unwrap()
             .unwrap();
@@ -550,11 +559,21 @@ mod tests {
             &report.package,
             &semver::Version::new(9, 9, 9),
             true,
+            None,
         )
         .unwrap_err();
         assert!(matches!(err, PublishError::NoSuchVersion { .. }) && err.is_input());
         let nowhere = tmp.path().join("nowhere");
-        assert!(set_archived(&Storage::local(&nowhere), &report.package, &version, true).is_err());
+        assert!(
+            set_archived(
+                &Storage::local(&nowhere),
+                &report.package,
+                &version,
+                true,
+                None
+            )
+            .is_err()
+        );
         assert!(!nowhere.exists());
     }
 

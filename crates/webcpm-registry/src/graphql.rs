@@ -338,6 +338,14 @@ impl VersionNode {
 
 #[Object(name = "PackageVersion")]
 impl VersionNode {
+    async fn id(&self) -> async_graphql::Result<async_graphql::ID> {
+        let version = &self.record()?.version;
+        Ok(super::yank_api::version_id(
+            &self.package.record.name,
+            version,
+        ))
+    }
+
     async fn version(&self) -> async_graphql::Result<String> {
         Ok(self.record()?.version.to_string())
     }

@@ -63,6 +63,7 @@ mod storage;
 mod tokens;
 mod uploads;
 mod web;
+mod yank_api;
 
 // The operator's command line: the one part of this crate that prints.
 #[allow(clippy::print_stdout, clippy::print_stderr)]
@@ -600,6 +601,7 @@ mod tests {
             &reports[3].package,
             &semver::Version::new(1, 2, 0),
             true,
+            Some("broke the build"),
         )
         .unwrap();
         let log = tmp.path().join("access.log");

@@ -41,6 +41,7 @@ use super::graphql::{VersionNode, find_version};
 use super::storage::Storage;
 use super::tokens;
 use super::uploads::{self, Chunk, Session, UploadError};
+use super::yank_api::{ArchiveInput, ArchivePayload};
 use crate::package::{PackageName, Sha256Digest};
 
 /// `extensions.code` of a request without a valid token (HTTP 401).
@@ -53,7 +54,7 @@ pub(crate) const ALREADY_EXISTS: &str = "ALREADY_EXISTS";
 /// database or blob store did not answer): HTTP 503 with `Retry-After`, safe to send again.
 pub(crate) const UNAVAILABLE: &str = "UNAVAILABLE";
 /// `extensions.code` of a request whose input is wrong.
-const BAD_USER_INPUT: &str = "BAD_USER_INPUT";
+pub(crate) const BAD_USER_INPUT: &str = "BAD_USER_INPUT";
 
 /// The largest body of one upload request.
 pub(crate) const MAX_CHUNK: usize = 16 << 20;
@@ -74,7 +75,7 @@ pub(crate) struct Publishing {
     allow_republish: bool,
 }
 
-fn error(code: &'static str, message: impl Into<String>) -> async_graphql::Error {
+pub(crate) fn error(code: &'static str, message: impl Into<String>) -> async_graphql::Error {
     async_graphql::Error::new(message).extend_with(|_, e| e.set("code", code))
 }
 
@@ -92,7 +93,7 @@ fn code_of(e: &async_graphql::Error) -> Option<&str> {
 }
 
 /// A failure before anything was changed: the client may send the request again.
-fn unavailable(what: &str, e: impl std::fmt::Display) -> async_graphql::Error {
+pub(crate) fn unavailable(what: &str, e: impl std::fmt::Display) -> async_graphql::Error {
     tracing::error!("{what}: {e}");
     error(
         UNAVAILABLE,
@@ -116,7 +117,7 @@ impl Publishing {
     }
 
     /// Runs `f` on a database connection, off the async threads.
-    async fn db<T: Send + 'static>(
+    pub(crate) async fn db<T: Send + 'static>(
         &self,
         f: impl FnOnce(&mut super::db::Db, &super::blobs::BlobStore) -> Result<T, UploadError>
         + Send
@@ -138,7 +139,7 @@ impl Publishing {
     }
 
     /// The namespace the request's token may publish into, or a 401 refusal.
-    async fn authorize(&self, ctx: &Context<'_>) -> async_graphql::Result<String> {
+    pub(crate) async fn authorize(&self, ctx: &Context<'_>) -> async_graphql::Result<String> {
         let Some(token) = ctx.data_opt::<Bearer>().and_then(|b| b.0.clone()) else {
             return Err(error(
                 UNAUTHENTICATED,
@@ -237,7 +238,7 @@ struct Upload {
     file: PathBuf,
 }
 
-fn publishing<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a Arc<Publishing>> {
+pub(crate) fn publishing<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a Arc<Publishing>> {
     ctx.data::<Arc<Publishing>>()
 }
 
@@ -335,7 +336,7 @@ fn package_name(name: Option<&str>, namespace: Option<&str>) -> async_graphql::R
         .map_err(|e: crate::package::InputError| error(BAD_USER_INPUT, e.to_string()))
 }
 
-fn check_namespace(allowed: &str, name: &PackageName) -> async_graphql::Result<()> {
+pub(crate) fn check_namespace(allowed: &str, name: &PackageName) -> async_graphql::Result<()> {
     if name.namespace() == allowed {
         return Ok(());
     }
@@ -354,6 +355,14 @@ pub(crate) struct Mutation;
 
 #[Object(name = "Mutation")]
 impl Mutation {
+    async fn change_package_version_archived_status(
+        &self,
+        ctx: &Context<'_>,
+        input: ArchiveInput,
+    ) -> async_graphql::Result<Option<ArchivePayload>> {
+        super::yank_api::change(ctx, input).await
+    }
+
     async fn generate_upload_url(
         &self,
         ctx: &Context<'_>,

@@ -138,6 +138,9 @@ pub(crate) async fn install(
     if ctx.global.json && failures.is_empty() {
         out!("{}", json!({ "installed": installed }));
     }
+    if let Some(lock) = lock.as_ref().filter(|_| !args.offline) {
+        crate::cli::yanked::warn_locked(ctx, lock).await;
+    }
     enforce_capacity(ctx)?;
     match failures.len() {
         0 => Ok(ExitStatus::Success),

@@ -1,7 +1,8 @@
 //! `webcpm outdated`: for each install, the installed version, the newest version its request
-//! allows, and the newest overall, from one registry query per package.
+//! allows, and the newest overall, from one registry query per package; a warning for each
+//! installed version that the registry has yanked since.
 
-use crate::printer::out;
+use crate::printer::{err, out};
 use serde_json::json;
 
 use crate::cli::context::Context;
@@ -19,6 +20,8 @@ struct Row {
     installed: String,
     wanted: Option<String>,
     latest: Option<String>,
+    /// The installed version is yanked (archived) by the registry.
+    yanked: bool,
 }
 
 pub(crate) async fn outdated(ctx: &Context) -> Result<ExitStatus, Failure> {
@@ -34,6 +37,14 @@ pub(crate) async fn outdated(ctx: &Context) -> Result<ExitStatus, Failure> {
     for (install, answer) in installs.iter().zip(answers) {
         let releases = answer.map_err(InstallError::from)?.unwrap_or_default();
         rows.push(row(install, &releases));
+    }
+    for r in rows.iter().filter(|r| r.yanked) {
+        err!(
+            "warning: {}@{} (installed) is yanked by the registry; `webcpm update {}` moves to what the request allows",
+            r.package,
+            r.installed,
+            r.package
+        );
     }
     if ctx.global.json {
         out!("{}", json!({ "packages": rows }));
@@ -75,5 +86,8 @@ fn row(install: &Installed, releases: &[crate::package::Release]) -> Row {
         installed: install.version.to_string(),
         wanted: newest(&request),
         latest: newest(&VersionRequest::Latest),
+        yanked: releases
+            .iter()
+            .any(|r| r.version == install.version && r.archived),
     }
 }

@@ -73,12 +73,18 @@ pub(crate) enum RegistryCommand {
         #[arg(long, value_name = "v2|v3")]
         webc: Option<WebcVersion>,
     },
-    /// Mark a published version archived (or, with --undo, not archived)
-    Archive {
+    /// Yank a published version: mark it archived, with the reason clients and the web page
+    /// show (or, with --undo, not archived). Ranges and `latest` skip it; an exact pin or a
+    /// lockfile still installs it, with a warning
+    #[command(visible_alias = "archive")]
+    Yank {
         #[command(flatten)]
         place: RegistryPlace,
         /// `ns/name@version`
         package: String,
+        /// Why (shown on the package's page)
+        #[arg(long, value_name = "TEXT", conflicts_with = "undo")]
+        reason: Option<String>,
         #[arg(long)]
         undo: bool,
     },

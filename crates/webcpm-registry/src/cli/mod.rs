@@ -77,11 +77,14 @@ async fn dispatch(cli: Cli) -> Result<ExitStatus, Failure> {
             force,
             webc,
         } => commands::add::add(global, &place, path, name, version, force, webc).await,
-        RegistryCommand::Archive {
+        RegistryCommand::Yank {
             place,
             package,
+            reason,
             undo,
-        } => tokio::task::block_in_place(|| commands::add::archive(global, &place, &package, undo)),
+        } => tokio::task::block_in_place(|| {
+            commands::add::yank(global, &place, &package, reason.as_deref(), undo)
+        }),
         RegistryCommand::Serve(serve) => commands::serve::serve(serve).await,
         RegistryCommand::Token(command) => {
             tokio::task::block_in_place(|| commands::token::token(global, command))

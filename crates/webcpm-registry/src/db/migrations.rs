@@ -98,6 +98,7 @@ CREATE TABLE uploads (
     "
 ALTER TABLE versions ADD COLUMN readme TEXT;
 ALTER TABLE versions ADD COLUMN requests TEXT;
+ALTER TABLE versions ADD COLUMN archived_reason TEXT;
 ",
 ];
 
@@ -187,6 +188,7 @@ CREATE TABLE uploads (
     "
 ALTER TABLE versions ADD COLUMN readme TEXT;
 ALTER TABLE versions ADD COLUMN requests TEXT;
+ALTER TABLE versions ADD COLUMN archived_reason TEXT;
 ",
 ];
 

@@ -21,7 +21,7 @@
 //! - `versions.description`, `versions.readme`: the package's description and readme as
 //!   published (untrusted text, shown by the web page), or NULL; `versions.requests`: what its
 //!   commands ask of the host (the JSON of `container::Requests`), NULL for versions added before
-//!   the registry kept it;
+//!   the registry kept it; `versions.archived_reason`: why it was archived (yanked), if said;
 //! - `tokens(sha256 TEXT PRIMARY KEY, namespace, created_at)`: publish tokens, by the SHA-256 of
 //!   the token's text (the token itself is never stored); see `tokens.rs`;
 //! - `report_tokens(sha256 TEXT PRIMARY KEY, name, created_at)`: the tokens clients send their
@@ -165,6 +165,8 @@ pub struct VersionRecord {
     pub broken: bool,
     /// The description it was published with (untrusted text).
     pub description: Option<String>,
+    /// Why it was archived (yanked), when the operator said.
+    pub archived_reason: Option<String>,
 }
 
 impl VersionRecord {
@@ -252,7 +254,7 @@ pub struct Db {
 
 /// The columns of `Db::package`'s query, in its order.
 const VERSION_COLUMNS: &str = "version, archived, published_at, v2_sha256, v2_size, v2_manifest,
-     v3_sha256, v3_size, v3_manifest, only_format, description";
+     v3_sha256, v3_size, v3_manifest, only_format, description, archived_reason";
 
 /// Reads one `versions` row of [`VERSION_COLUMNS`] and checks every value; a bad one is a
 /// corrupt database that names the package and version.
@@ -284,6 +286,7 @@ fn version_record(row: &Row, name: &PackageName, place: &str) -> Result<VersionR
         v3: blob(6)?,
         only,
         description: row.opt_text(10).map_err(|e| corrupt(e.to_string()))?,
+        archived_reason: row.opt_text(11).map_err(|e| corrupt(e.to_string()))?,
     })
 }
 
@@ -462,19 +465,23 @@ impl Db {
             .map_err(sql)
     }
 
-    /// Sets a version's archived flag; `false` when there is no such version.
+    /// Sets a version's archived flag, with the reason (kept only while archived); `false` when
+    /// there is no such version.
     pub fn set_archived(
         &mut self,
         name: &PackageName,
         version: &semver::Version,
         archived: bool,
+        reason: Option<&str>,
     ) -> Result<bool, DbError> {
         let sql = self.sql();
+        let reason = reason.filter(|_| archived);
         let n = self
             .conn
             .execute(
-                "UPDATE versions SET archived = $3 WHERE package = $1 AND version = $2",
-                args![name.as_str(), version.to_string(), archived],
+                "UPDATE versions SET archived = $3, archived_reason = $4
+                 WHERE package = $1 AND version = $2",
+                args![name.as_str(), version.to_string(), archived, reason],
             )
             .map_err(sql)?;
         Ok(n > 0)
@@ -620,10 +627,10 @@ mod tests {
         assert_eq!(order, ["1.2.0", "1.9.0", "1.10.0", "2.0.0-rc.1"]);
         assert_eq!(p.versions[2].v2, blob(3));
         assert_eq!(p.latest(), Some(2));
-        assert!(db.set_archived(&name, &v110, true).unwrap());
+        assert!(db.set_archived(&name, &v110, true, None).unwrap());
         assert_eq!(db.package(&name).unwrap().unwrap().latest(), Some(1));
         assert!(
-            !db.set_archived(&name, &semver::Version::new(9, 0, 0), true)
+            !db.set_archived(&name, &semver::Version::new(9, 0, 0), true, None)
                 .unwrap()
         );
         assert!(db.package(&"ns/other".parse().unwrap()).unwrap().is_none());

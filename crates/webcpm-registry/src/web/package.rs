@@ -1,8 +1,8 @@
 //! The page of one package (`/packages/{ns}/{name}`): its description, a line to copy that
 //! installs it, its readme rendered safely ([`super::readme`]), then every version, newest first,
-//! with its publish date, whether it is archived, a line that installs exactly it, its commands
-//! and what they ask of the host (the network, the directories where it mounts its own files),
-//! and both formats with their sizes and SHA-256.
+//! with its publish date, whether it is archived (yanked) and why, a line that installs exactly
+//! it, its commands and what they ask of the host (the network, the directories where it mounts
+//! its own files), and both formats with their sizes and SHA-256.
 
 use maud::{Markup, PreEscaped, html};
 
@@ -108,6 +108,12 @@ impl Card<'_> {
                     @if v.archived { " " span.badge.archived-mark { "archived" } }
                 }
                 p.muted { "Published " (date(v.published_at)) }
+                @if v.archived {
+                    p.yanked {
+                        "Yanked: ranges and " code { "latest" } " skip it; an exact pin still installs it, with a warning."
+                        @if let Some(reason) = &v.archived_reason { " Reason: " q { (reason) } }
+                    }
+                }
                 @if let Some(description) = self.description {
                     p.description { (description) }
                 }

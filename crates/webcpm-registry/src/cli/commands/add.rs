@@ -61,11 +61,13 @@ fn add_options(
     })
 }
 
-/// `archive`: a version hidden from resolution (or shown again with `--undo`).
-pub(crate) fn archive(
+/// `yank` (or `archive`): a version hidden from ranges and `latest`, with the reason (or shown
+/// again with `--undo`).
+pub(crate) fn yank(
     global: &GlobalArgs,
     place: &RegistryPlace,
     package: &str,
+    reason: Option<&str>,
     undo: bool,
 ) -> Result<ExitStatus, Failure> {
     let spec: PackageSpec = package
@@ -77,11 +79,12 @@ pub(crate) fn archive(
                 .hint("write it as ns/name@1.2.3"),
         );
     };
-    crate::set_archived(&place.storage()?, &spec.name, &version, !undo)?;
+    crate::set_archived(&place.storage()?, &spec.name, &version, !undo, reason)?;
     if global.json {
         println!(
             "{}",
-            json!({"package": spec.name, "version": version.to_string(), "archived": !undo})
+            json!({"package": spec.name, "version": version.to_string(), "archived": !undo,
+                   "reason": reason.filter(|_| !undo)})
         );
     }
     Ok(ExitStatus::Success)

@@ -1,0 +1,51 @@
+//! Versions that the registry has yanked (archived) since they were locked or installed:
+//! `install --locked` and `outdated` say so on stderr, and change nothing. The registry is asked
+//! once per package, all at once; a registry that cannot be asked now is no error here.
+
+use crate::printer::err;
+
+use crate::cli::context::Context;
+use crate::install::Network;
+use crate::package::{PackageName, Release};
+
+/// The versions of `wanted` (name, version) that `releases` mark archived.
+pub(crate) fn yanked<'a>(
+    wanted: &'a [(PackageName, String)],
+    releases: &[Option<Vec<Release>>],
+) -> Vec<&'a (PackageName, String)> {
+    wanted
+        .iter()
+        .zip(releases)
+        .filter(|((_, version), found)| {
+            found
+                .iter()
+                .flatten()
+                .any(|r| r.version.to_string() == *version && r.archived)
+        })
+        .map(|(w, _)| w)
+        .collect()
+}
+
+/// Asks the registry about every locked package and warns about those that are yanked.
+pub(crate) async fn warn_locked(ctx: &Context, lock: &crate::lockfile::Lockfile) {
+    let wanted: Vec<(PackageName, String)> = lock
+        .packages
+        .iter()
+        .filter_map(|p| Some((p.name.parse().ok()?, p.version.clone())))
+        .collect();
+    let Ok(installer) = ctx.installer(Network::Online) else {
+        return;
+    };
+    let Some(client) = installer.client.as_ref() else {
+        return;
+    };
+    let answers =
+        futures_util::future::join_all(wanted.iter().map(|(name, _)| client.package(name))).await;
+    let releases: Vec<Option<Vec<Release>>> =
+        answers.into_iter().map(|a| a.ok().flatten()).collect();
+    for (name, version) in yanked(&wanted, &releases) {
+        err!(
+            "warning: {name}@{version} (locked) is yanked by the registry; lock a newer version when you can (webcpm lock)"
+        );
+    }
+}
