@@ -8,8 +8,8 @@ mod demo;
 mod printer;
 
 use webcpm_client::{
-    artifacts, capabilities, fetch, fleet, http, install, local, lockfile, package, policy,
-    registry, resolver, rollout, run, runtime, settings, shared_cache, store,
+    artifacts, capabilities, cooldown, fetch, fleet, http, install, local, lockfile, package,
+    policy, registry, resolver, rollout, run, runtime, settings, shared_cache, store,
 };
 
 fn main() {

@@ -137,6 +137,10 @@ pub(super) struct FormatArgs {
     /// Allow plain http to hosts other than loopback [env: WEBCPM_ALLOW_INSECURE_HTTP]
     #[arg(long)]
     pub allow_insecure_http: bool,
+    /// The cooldown: choose no version younger than this (7d, 12h; 0: off)
+    /// [env: WEBCPM_MIN_RELEASE_AGE]
+    #[arg(long, value_name = "AGE")]
+    pub min_release_age: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use super::args::{FormatArgs, GlobalArgs};
 use super::failure::Failure;
 use super::reporters::{Bars, CompileLines};
+use crate::cooldown::{self, Cooldown};
 use crate::fetch::{Fetcher, Progress, Silent};
 use crate::install::{Installer, Network};
 use crate::package::WebcVersion;
@@ -48,6 +49,13 @@ pub(super) fn format_flags(format: &FormatArgs) -> Vec<(String, toml::Value, Str
             keys::ALLOW_INSECURE_HTTP.to_string(),
             toml::Value::Boolean(true),
             "--allow-insecure-http".to_string(),
+        ));
+    }
+    if let Some(age) = &format.min_release_age {
+        flags.push((
+            keys::MIN_RELEASE_AGE.to_string(),
+            toml::Value::String(age.clone()),
+            "--min-release-age".to_string(),
         ));
     }
     flags
@@ -219,6 +227,19 @@ impl Context {
 
     /// The format policy: the settings, this machine's installation id, and the registry's
     /// last good policy when this machine follows one.
+    /// The cooldown in force (`resolve.min_release_age`), measured from now, or from
+    /// `WEBCPM_NOW` (RFC 3339) when it is set.
+    pub(crate) fn cooldown(&self) -> Result<Cooldown, Failure> {
+        let now = match std::env::var(env::NOW) {
+            Ok(text) => cooldown::parse_time(&text).map_err(|e| {
+                Failure::usage(format!("{}: {e}", env::NOW))
+                    .hint("write it as 2026-12-07T12:00:00Z, or unset it")
+            })?,
+            Err(_) => cooldown::unix_now(),
+        };
+        Ok(self.settings.resolve.cooldown(now))
+    }
+
     pub(super) fn policy(&self, store: &Store) -> Result<Policy, Failure> {
         let mut policy = self.settings.policy();
         policy.rollout.installation_id = store.installation_id()?;
@@ -289,6 +310,7 @@ impl Context {
             fetcher: Fetcher::new(http, settings.fetch(), progress).with_registry(client.as_ref()),
             client,
             policy,
+            cooldown: self.cooldown()?,
             downloads: Arc::new(tokio::sync::Semaphore::new(
                 settings.download.concurrency.val,
             )),

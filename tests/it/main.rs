@@ -7,6 +7,7 @@
 use webcpm_test_support as common;
 
 mod backends;
+mod cooldown;
 mod demo;
 mod docs;
 mod faults;

@@ -23,6 +23,7 @@ use futures_util::StreamExt;
 use tokio::sync::Semaphore;
 
 use crate::artifacts::{self, CompileReporter, PrepareError};
+use crate::cooldown::Cooldown;
 use crate::fetch::{FetchError, Fetcher, Renew, Request};
 use crate::package::{
     CandidateOutcome, Dependency, InputError, PackageName, PackageSpec, Release, Sha256Digest,
@@ -131,7 +132,7 @@ pub struct Explanation {
     pub candidates: Vec<CandidateReport>,
     pub tree: Vec<TreeEntry>,
     /// What the registry's answer was like: fields it left out, one file behind both nodes,
-    /// signed URLs, versions skipped as unusable.
+    /// signed URLs, versions skipped as unusable, newer versions the cooldown held back.
     pub notes: Vec<String>,
 }
 
@@ -243,6 +244,8 @@ pub struct Installer {
     pub client: Option<RegistryClient>,
     pub fetcher: Fetcher,
     pub policy: Policy,
+    /// How old a version must be to be chosen (`resolve.min_release_age`).
+    pub cooldown: Cooldown,
     /// Downloads under way at once, across every package.
     pub downloads: Arc<Semaphore>,
 }
@@ -287,7 +290,7 @@ impl Installer {
             .ok_or_else(|| InstallError::Offline(spec.name.clone()))?;
         let mut loaded = Loaded::default();
         loop {
-            match resolver::resolve(spec, &self.policy, &loaded, no_deps)? {
+            match resolver::resolve(spec, &self.policy, &self.cooldown, &loaded, no_deps)? {
                 Resolve::Done(resolution) => return Ok(resolution),
                 Resolve::Needs(names) => {
                     let answers = futures_util::future::join_all(
@@ -399,12 +402,15 @@ impl Installer {
         spec: &PackageSpec,
         options: InstallOptions,
     ) -> Result<InstallReport, InstallError> {
-        let resolution = match resolver::resolve(spec, &self.policy, source, options.no_deps)? {
-            Resolve::Done(resolution) => resolution,
-            Resolve::Needs(names) => {
-                unreachable!("a locked source knows every package or none: {names:?}")
-            }
-        };
+        // What was locked is taken as it is: the cooldown applies when a lockfile is written.
+        let cooldown = Cooldown::default();
+        let resolution =
+            match resolver::resolve(spec, &self.policy, &cooldown, source, options.no_deps)? {
+                Resolve::Done(resolution) => resolution,
+                Resolve::Needs(names) => {
+                    unreachable!("a locked source knows every package or none: {names:?}")
+                }
+            };
         let tree = self.fetch_first_viable(&resolution).await?;
         self.complete(spec, options, &resolution, tree).await
     }
@@ -462,6 +468,15 @@ impl Installer {
             failures,
             downloaded,
         } = tree;
+        for young in resolution.members.iter() {
+            if let Some(hold) = self.cooldown.hold(&young.release) {
+                tracing::warn!(
+                    "{}@{} is younger than resolve.min_release_age ({hold}); it is installed because it was asked for exactly",
+                    young.release.name,
+                    young.release.version
+                );
+            }
+        }
         for yanked in resolution.members.iter().filter(|m| m.release.archived) {
             tracing::warn!(
                 "{}@{} is yanked (archived by the registry); it is installed because it was asked for exactly: move to another version when you can",
@@ -725,6 +740,12 @@ fn notes(resolution: &Resolution) -> Vec<String> {
     }
     for s in &resolution.skipped {
         notes.push(format!("{}@{} skipped: {}", s.name, s.version, s.reason));
+    }
+    for h in &resolution.held {
+        notes.push(format!(
+            "{}@{} {} (resolve.min_release_age)",
+            h.name, h.version, h.hold
+        ));
     }
     notes
 }

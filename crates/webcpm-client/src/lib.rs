@@ -30,6 +30,7 @@ pub use webcpm_store as store;
 
 pub mod artifacts;
 pub mod capabilities;
+pub mod cooldown;
 pub mod fetch;
 pub mod fleet;
 pub mod install;

@@ -258,6 +258,7 @@ impl LockedPackage {
             name,
             version,
             archived: false,
+            published_at: None,
             v2: offer(WebcVersion::V2, &self.v2)?,
             v3: offer(WebcVersion::V3, &self.v3)?,
         })

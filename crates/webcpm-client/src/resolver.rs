@@ -19,6 +19,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
+use crate::cooldown::{Cooldown, Hold};
 use crate::package::{
     CandidateOutcome, Dependency, Distribution, Offer, PackageName, PackageSpec, Release,
     VersionRequest, WebcVersion,
@@ -118,6 +119,17 @@ pub struct Resolution {
     /// Versions higher than the one chosen that matched the request but were skipped as
     /// unusable, with the reason.
     pub skipped: Vec<Skipped>,
+    /// Versions higher than the one chosen that matched the request but are held back by the
+    /// cooldown, highest first.
+    pub held: Vec<Held>,
+}
+
+/// A version the cooldown held back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Held {
+    pub name: PackageName,
+    pub version: semver::Version,
+    pub hold: Hold,
 }
 
 /// A version passed over because none of its allowed formats can be used.
@@ -150,16 +162,18 @@ pub enum Resolve {
     Needs(Vec<PackageName>),
 }
 
-/// Picks the highest matching release that is usable in one of `formats` and not archived
-/// (yanked), unless the request pins it exactly.
+/// Picks the highest matching release that is usable in one of `formats`, not archived (yanked)
+/// and not held back by the cooldown, unless the request pins it exactly.
 pub fn select<'a>(
     releases: &'a [Release],
     request: &VersionRequest,
     formats: &[WebcVersion],
+    cooldown: &Cooldown,
 ) -> Option<&'a Release> {
     releases
         .iter()
-        .filter(|r| (!r.archived || request.pins(&r.version)) && request.matches(&r.version))
+        .filter(|r| request.matches(&r.version))
+        .filter(|r| request.pins(&r.version) || (!r.archived && cooldown.hold(r).is_none()))
         .filter(|r| r.unusable(formats).is_none())
         .max_by(|a, b| a.version.cmp(&b.version))
 }
@@ -188,7 +202,7 @@ fn unusable_above(
     skipped
 }
 
-fn version_list(releases: &[Release], formats: &[WebcVersion]) -> Vec<String> {
+fn version_list(releases: &[Release], formats: &[WebcVersion], cooldown: &Cooldown) -> Vec<String> {
     let mut sorted: Vec<&Release> = releases.iter().collect();
     sorted.sort_by(|a, b| a.version.cmp(&b.version));
     sorted.dedup_by(|a, b| a.version == b.version);
@@ -199,6 +213,8 @@ fn version_list(releases: &[Release], formats: &[WebcVersion]) -> Vec<String> {
                 format!("{} (archived)", r.version)
             } else if r.unusable(formats).is_some() {
                 format!("{} (unusable)", r.version)
+            } else if let Some(hold) = cooldown.hold(r) {
+                format!("{} ({hold})", r.version)
             } else {
                 r.version.to_string()
             }
@@ -216,10 +232,34 @@ fn dependencies(release: &Release, order: &[WebcVersion]) -> Vec<Dependency> {
         .unwrap_or_default()
 }
 
+/// The matching, non-archived releases above `chosen` that the cooldown holds back, highest
+/// first.
+fn held_above(
+    releases: &[Release],
+    request: &VersionRequest,
+    cooldown: &Cooldown,
+    chosen: &semver::Version,
+) -> Vec<Held> {
+    let mut held: Vec<Held> = releases
+        .iter()
+        .filter(|r| !r.archived && request.matches(&r.version) && r.version > *chosen)
+        .filter_map(|r| {
+            Some(Held {
+                name: r.name.clone(),
+                version: r.version.clone(),
+                hold: cooldown.hold(r)?,
+            })
+        })
+        .collect();
+    held.sort_by(|a, b| b.version.cmp(&a.version));
+    held
+}
+
 /// Resolves `spec` and, unless `no_deps`, its dependencies.
 pub fn resolve(
     spec: &PackageSpec,
     policy: &Policy,
+    cooldown: &Cooldown,
     source: &dyn PackageSource,
     no_deps: bool,
 ) -> Result<Resolve, ResolveError> {
@@ -229,6 +269,7 @@ pub fn resolve(
     let mut chosen: BTreeMap<PackageName, (String, semver::Version)> = BTreeMap::new();
     let mut pending: BTreeSet<PackageName> = BTreeSet::new();
     let mut skipped: Vec<Skipped> = Vec::new();
+    let mut held: Vec<Held> = Vec::new();
     let mut queue: VecDeque<(PackageSpec, u32, Option<PackageName>)> = VecDeque::new();
     queue.push_back((spec.clone(), 0, None));
 
@@ -259,7 +300,13 @@ pub fn resolve(
             }
             Lookup::Found(releases) => releases,
         };
-        let release = pick(releases, &want, needed_by.as_ref(), usable_in)?;
+        let release = pick(releases, &want, needed_by.as_ref(), usable_in, cooldown)?;
+        held.extend(held_above(
+            releases,
+            &want.version,
+            cooldown,
+            &release.version,
+        ));
         skipped.extend(unusable_above(
             releases,
             &want.version,
@@ -284,7 +331,7 @@ pub fn resolve(
     if !pending.is_empty() {
         return Ok(Resolve::Needs(pending.into_iter().collect()));
     }
-    choose_format(members, &order.formats, order.rule, skipped)
+    choose_format(members, &order.formats, order.rule, skipped, held)
 }
 
 /// The release a request selects among the usable ones or, when none matches, why: the best
@@ -294,8 +341,9 @@ fn pick<'a>(
     want: &PackageSpec,
     needed_by: Option<&PackageName>,
     usable_in: &[WebcVersion],
+    cooldown: &Cooldown,
 ) -> Result<&'a Release, ResolveError> {
-    if let Some(release) = select(releases, &want.version, usable_in) {
+    if let Some(release) = select(releases, &want.version, usable_in, cooldown) {
         return Ok(release);
     }
     if let Some(best) = unusable_above(releases, &want.version, usable_in, None)
@@ -312,7 +360,7 @@ fn pick<'a>(
         name: want.name.clone(),
         request: want.version.to_string(),
         needed_by: needed_by.cloned(),
-        available: version_list(releases, usable_in),
+        available: version_list(releases, usable_in, cooldown),
     })
 }
 
@@ -343,6 +391,7 @@ fn choose_format(
     formats: &[WebcVersion],
     rule: String,
     skipped: Vec<Skipped>,
+    held: Vec<Held>,
 ) -> Result<Resolve, ResolveError> {
     let mut candidates = Vec::new();
     let mut viable = Vec::new();
@@ -402,6 +451,7 @@ fn choose_format(
         viable,
         rule,
         skipped,
+        held,
     }))
 }
 
@@ -445,6 +495,7 @@ mod tests {
             name: name.parse().unwrap(),
             version: version.parse().unwrap(),
             archived,
+            published_at: Some(1_000),
             v2: dist(WebcVersion::V2, deps),
             v3: if v3 {
                 dist(WebcVersion::V3, deps)
@@ -480,7 +531,7 @@ mod tests {
         let p = Policy::default();
         let spec = |s: &str| s.parse::<PackageSpec>().unwrap();
         let v = |s| {
-            done(resolve(&spec(s), &p, &src, false))
+            done(resolve(&spec(s), &p, &Cooldown::default(), &src, false))
                 .root()
                 .version
                 .to_string()
@@ -493,11 +544,11 @@ mod tests {
         assert_eq!(v("a/b@=1.3.0"), "1.3.0");
         for not_a_pin in ["a/b@~1.3", "a/b@=1.3", "a/b@>=1.3.0, <1.4.0"] {
             assert!(
-                resolve(&spec(not_a_pin), &p, &src, false).is_err(),
+                resolve(&spec(not_a_pin), &p, &Cooldown::default(), &src, false).is_err(),
                 "{not_a_pin}"
             );
         }
-        let err = resolve(&spec("a/b@^3"), &p, &src, false).unwrap_err();
+        let err = resolve(&spec("a/b@^3"), &p, &Cooldown::default(), &src, false).unwrap_err();
         assert!(err.to_string().contains("1.3.0 (archived)"), "{err}");
     }
 
@@ -518,7 +569,13 @@ mod tests {
             v3_only,
         ]);
         let spec = |s: &str| s.parse::<PackageSpec>().unwrap();
-        let r = done(resolve(&spec("a/b"), &Policy::default(), &src, false));
+        let r = done(resolve(
+            &spec("a/b"),
+            &Policy::default(),
+            &Cooldown::default(),
+            &src,
+            false,
+        ));
         assert_eq!(r.root().version.to_string(), "1.2.0");
         let skipped: Vec<String> = r.skipped.iter().map(|s| s.version.to_string()).collect();
         assert_eq!(skipped, ["1.4.0", "1.3.0"]);
@@ -531,15 +588,36 @@ mod tests {
             }),
             ..Policy::default()
         };
-        let err = resolve(&spec("a/b@~1.1"), &v2_only, &src, false).unwrap_err();
+        let err = resolve(
+            &spec("a/b@~1.1"),
+            &v2_only,
+            &Cooldown::default(),
+            &src,
+            false,
+        )
+        .unwrap_err();
         assert!(matches!(err, ResolveError::NoFormat { .. }), "{err}");
-        let err = resolve(&spec("a/b@1.3.0"), &Policy::default(), &src, false).unwrap_err();
+        let err = resolve(
+            &spec("a/b@1.3.0"),
+            &Policy::default(),
+            &Cooldown::default(),
+            &src,
+            false,
+        )
+        .unwrap_err();
         assert!(
             matches!(&err, ResolveError::Unusable { version, reason, .. }
                 if version.to_string() == "1.3.0" && reason.contains("no download URL")),
             "{err}"
         );
-        let err = resolve(&spec("a/b@^2"), &Policy::default(), &src, false).unwrap_err();
+        let err = resolve(
+            &spec("a/b@^2"),
+            &Policy::default(),
+            &Cooldown::default(),
+            &src,
+            false,
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("1.3.0 (unusable)"), "{err}");
     }
 
@@ -552,6 +630,7 @@ mod tests {
         let r = done(resolve(
             &"a/root".parse().unwrap(),
             &Policy::default(),
+            &Cooldown::default(),
             &src,
             false,
         ));
@@ -575,7 +654,14 @@ mod tests {
             true,
             &["a/gone@^1"],
         )]);
-        let err = resolve(&"a/root".parse().unwrap(), &Policy::default(), &src, false).unwrap_err();
+        let err = resolve(
+            &"a/root".parse().unwrap(),
+            &Policy::default(),
+            &Cooldown::default(),
+            &src,
+            false,
+        )
+        .unwrap_err();
         assert_eq!(
             err.to_string(),
             "package a/root depends on a/gone, which was not found in the registry"
@@ -584,6 +670,7 @@ mod tests {
         done(resolve(
             &"a/root".parse().unwrap(),
             &Policy::default(),
+            &Cooldown::default(),
             &src,
             true,
         ));
@@ -597,7 +684,15 @@ mod tests {
                 Lookup::Pending
             }
         }
-        match resolve(&"a/b".parse().unwrap(), &Policy::default(), &Empty, false).unwrap() {
+        match resolve(
+            &"a/b".parse().unwrap(),
+            &Policy::default(),
+            &Cooldown::default(),
+            &Empty,
+            false,
+        )
+        .unwrap()
+        {
             Resolve::Needs(n) => assert_eq!(n, vec!["a/b".parse().unwrap()]),
             Resolve::Done(_) => panic!("resolved from nothing"),
         }

@@ -558,6 +558,9 @@ pub struct Release {
     pub name: PackageName,
     pub version: semver::Version,
     pub archived: bool,
+    /// When it was published (Unix seconds), as the registry says (`createdAt`); `None` when it
+    /// does not.
+    pub published_at: Option<i64>,
     pub v2: Offer,
     pub v3: Offer,
 }

@@ -49,6 +49,9 @@ pub struct AddOptions {
     pub description: Option<String>,
     /// A readme, kept when the package names none of its own (the publish API's `readme`).
     pub readme: Option<String>,
+    /// The publish time to record (Unix seconds), for a copy of another registry's version;
+    /// `None`: now.
+    pub published_at: Option<i64>,
 }
 
 /// One stored format.
@@ -198,6 +201,9 @@ pub fn add(storage: &Storage, input: &Path, opts: &AddOptions) -> Result<AddRepo
         requests: Some(&prepared.requests),
     };
     db.set_about(name, version, &about)?;
+    if let Some(at) = opts.published_at {
+        db.set_published_at(name, version, at)?;
+    }
     Ok(AddReport {
         package: name.clone(),
         version: version.to_string(),

@@ -474,6 +474,7 @@ impl Publishing {
             only: None,
             description: said.description,
             readme: said.readme,
+            published_at: None,
         };
         let result = tokio::task::spawn_blocking(move || add(&storage, &upload, &options))
             .await

@@ -7,6 +7,7 @@ use serde_json::json;
 
 use crate::cli::context::Context;
 use crate::cli::failure::{ExitStatus, Failure};
+use crate::cooldown::Cooldown;
 use crate::install::{InstallError, Network};
 use crate::package::{PackageSpec, VersionRequest, WebcVersion};
 use crate::resolver::select;
@@ -22,6 +23,8 @@ struct Row {
     latest: Option<String>,
     /// The installed version is yanked (archived) by the registry.
     yanked: bool,
+    /// The newest version the cooldown holds back (newer than `latest`), and why.
+    held: Option<String>,
 }
 
 pub(crate) async fn outdated(ctx: &Context) -> Result<ExitStatus, Failure> {
@@ -30,13 +33,19 @@ pub(crate) async fn outdated(ctx: &Context) -> Result<ExitStatus, Failure> {
         None => Vec::new(),
     };
     let installer = ctx.installer(Network::Online)?;
+    let cooldown = ctx.cooldown()?;
     let client = installer.client.as_ref().expect("an online installer");
     let answers =
         futures_util::future::join_all(installs.iter().map(|i| client.package(&i.package))).await;
     let mut rows = Vec::new();
     for (install, answer) in installs.iter().zip(answers) {
         let releases = answer.map_err(InstallError::from)?.unwrap_or_default();
-        rows.push(row(install, &releases));
+        rows.push(row(install, &releases, &cooldown));
+    }
+    for r in &rows {
+        if let Some(held) = &r.held {
+            ctx.note(format!("{}: {held} (resolve.min_release_age)", r.package));
+        }
     }
     for r in rows.iter().filter(|r| r.yanked) {
         err!(
@@ -71,15 +80,21 @@ pub(crate) async fn outdated(ctx: &Context) -> Result<ExitStatus, Failure> {
     Ok(ExitStatus::Success)
 }
 
-fn row(install: &Installed, releases: &[crate::package::Release]) -> Row {
+fn row(install: &Installed, releases: &[crate::package::Release], cooldown: &Cooldown) -> Row {
     let request = install
         .request
         .parse::<PackageSpec>()
         .map(|s| s.version)
         .unwrap_or(VersionRequest::Latest);
     let newest = |request: &VersionRequest| {
-        select(releases, request, &WebcVersion::ALL).map(|r| r.version.to_string())
+        select(releases, request, &WebcVersion::ALL, cooldown).map(|r| r.version.to_string())
     };
+    let held = releases
+        .iter()
+        .filter(|r| !r.archived && VersionRequest::Latest.matches(&r.version))
+        .filter_map(|r| Some((r, cooldown.hold(r)?)))
+        .max_by(|a, b| a.0.version.cmp(&b.0.version))
+        .map(|(r, hold)| format!("{} {hold}", r.version));
     Row {
         package: install.package.to_string(),
         request: install.request.clone(),
@@ -89,5 +104,6 @@ fn row(install: &Installed, releases: &[crate::package::Release]) -> Row {
         yanked: releases
             .iter()
             .any(|r| r.version == install.version && r.archived),
+        held,
     }
 }

@@ -53,6 +53,8 @@ use crate::package::{
 /// The scalar `JSONString`: the real registry sends a string holding JSON; some servers send the
 /// JSON itself. Both are accepted.
 type JSONString = serde_json::Value;
+/// The scalar `DateTime`: RFC 3339 text (read by [`crate::cooldown::parse_time`]).
+type DateTime = String;
 
 /// Builds the request; its response types are not used (see [`answer`]).
 #[derive(GraphQLQuery)]
@@ -100,6 +102,8 @@ mod answer {
     pub(super) struct Version {
         #[serde(rename = "isArchived", default)]
         pub is_archived: bool,
+        #[serde(rename = "createdAt", default)]
+        pub created_at: Option<String>,
         pub v2: Option<Node>,
         pub v3: Option<Node>,
     }
@@ -377,6 +381,7 @@ fn convert_package(
                 name: name.clone(),
                 version,
                 archived: v.is_archived,
+                published_at: v.created_at.as_deref().and_then(unix_time),
                 v2: convert_node(WebcVersion::V2, v.v2, allow_insecure_http),
                 v3: convert_node(WebcVersion::V3, v.v3, allow_insecure_http),
             },
@@ -388,6 +393,7 @@ fn convert_package(
                     name: name.clone(),
                     version,
                     archived: false,
+                    published_at: None,
                     v2: Offer::Invalid(why.clone()),
                     v3: Offer::Invalid(why),
                 }
@@ -396,6 +402,12 @@ fn convert_package(
         releases.push(release);
     }
     releases
+}
+
+/// An RFC 3339 time (`createdAt`: `2024-05-16T09:09:40.370046+00:00` from the real registry)
+/// as Unix seconds; `None` for one that is not.
+fn unix_time(text: &str) -> Option<i64> {
+    crate::cooldown::parse_time(text).ok()
 }
 
 fn convert_node(webc: WebcVersion, node: Option<answer::Node>, allow_insecure_http: bool) -> Offer {

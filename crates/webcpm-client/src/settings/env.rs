@@ -6,6 +6,8 @@
 pub const HOME: &str = "WEBCPM_HOME";
 /// The user config file (`--config`).
 pub const CONFIG: &str = "WEBCPM_CONFIG";
+/// The time the cooldown is measured from (RFC 3339); unset: now.
+pub const NOW: &str = "WEBCPM_NOW";
 /// The system config file.
 pub const SYSTEM_CONFIG: &str = "WEBCPM_SYSTEM_CONFIG";
 /// One WebC format and no other (`--webc`).
@@ -35,6 +37,16 @@ pub const ENV_VARS: &[EnvVar] = &[
         "`user:password` or a token for pushing to OCI registries (`compile.shared`, `registry serve --blobs`)",
     ),
     var(HOME, None, "the store's directory (--home)"),
+    var(
+        NOW,
+        None,
+        "resolve as of this time (RFC 3339) instead of now: the cooldown's clock, to reproduce a resolution",
+    ),
+    var(
+        "WEBCPM_MIN_RELEASE_AGE",
+        Some(keys::MIN_RELEASE_AGE),
+        "the cooldown: how old a version must be to be chosen (7d, 12h; 0: off)",
+    ),
     var(CONFIG, None, "the user config file (--config)"),
     var(
         SYSTEM_CONFIG,

@@ -33,3 +33,6 @@ pub const MAX_MEMORY: &str = "run.max_memory";
 pub const RUN_TIMEOUT: &str = "run.timeout";
 pub const RUN_NETWORK: &str = "run.network";
 pub const UNPACK_RATIO: &str = "store.unpack_ratio";
+pub const MIN_RELEASE_AGE: &str = "resolve.min_release_age";
+pub const MIN_RELEASE_AGE_EXEMPT: &str = "resolve.min_release_age_exempt";
+pub const ALLOW_UNKNOWN_RELEASE_TIME: &str = "resolve.allow_unknown_release_time";

@@ -150,8 +150,53 @@ pub struct Settings {
     pub store: StoreSettings,
     pub run: RunSettings,
     pub fleet: FleetSettings,
+    pub resolve: ResolveSettings,
     /// The layers as written, for `config show` and `config get`.
     layered: Layered,
+}
+
+/// `[resolve]`: the cooldown.
+#[derive(Debug, Clone)]
+pub struct ResolveSettings {
+    /// Seconds; 0: no cooldown.
+    pub min_release_age: Value<u64>,
+    pub exempt: Value<Vec<PackageName>>,
+    pub allow_unknown_release_time: Value<bool>,
+}
+
+impl ResolveSettings {
+    /// The cooldown, measured from `now` (Unix seconds).
+    pub fn cooldown(&self, now: i64) -> crate::cooldown::Cooldown {
+        crate::cooldown::Cooldown {
+            min_age: Some(self.min_release_age.val).filter(|a| *a > 0),
+            now,
+            exempt: self.exempt.val.clone(),
+            allow_unknown: self.allow_unknown_release_time.val,
+        }
+    }
+}
+
+/// `[resolve]`.
+fn resolve(r: &Reader) -> Result<ResolveSettings, SettingsError> {
+    Ok(ResolveSettings {
+        min_release_age: r.typed(keys::MIN_RELEASE_AGE, |v| match v {
+            toml::Value::String(text) => crate::cooldown::parse_age(text),
+            toml::Value::Integer(0) => Ok(0),
+            _ => Err("expected a duration such as \"7d\" or \"12h\" (\"0\": off)".into()),
+        })?,
+        exempt: r.typed(keys::MIN_RELEASE_AGE_EXEMPT, |v| {
+            let items = v.as_array().ok_or("expected a list of package names")?;
+            items
+                .iter()
+                .map(|item| {
+                    let text = item.as_str().ok_or("each entry must be \"ns/name\"")?;
+                    text.parse::<PackageName>()
+                        .map_err(|e| format!("`{text}`: {e}"))
+                })
+                .collect()
+        })?,
+        allow_unknown_release_time: r.bool(keys::ALLOW_UNKNOWN_RELEASE_TIME)?,
+    })
 }
 
 /// Reads typed values out of the layers, naming the key and the layer on a bad value.
@@ -430,6 +475,7 @@ impl Settings {
             store: store(&r)?,
             run: run(&r)?,
             fleet: fleet(&r)?,
+            resolve: resolve(&r)?,
             layered,
         };
         Ok(settings)
@@ -709,6 +755,9 @@ mod tests {
             keys::RUN_TIMEOUT,
             keys::RUN_NETWORK,
             keys::UNPACK_RATIO,
+            keys::MIN_RELEASE_AGE,
+            keys::MIN_RELEASE_AGE_EXEMPT,
+            keys::ALLOW_UNKNOWN_RELEASE_TIME,
         ];
         for (key, _, _) in s.entries() {
             assert!(read.contains(&key), "{key} has no typed field");

@@ -55,24 +55,7 @@ pub(crate) struct ClientGlobals {
 #[derive(Debug, Subcommand)]
 pub(crate) enum RegistryCommand {
     /// Publish a package directory (with a wasmer.toml) or a .webc file as both WebC v2 and v3
-    Add {
-        #[command(flatten)]
-        place: RegistryPlace,
-        /// A directory holding a wasmer.toml, or a .webc file of any version
-        path: PathBuf,
-        /// The package name, when the package does not say or to override it
-        #[arg(long, value_name = "NS/NAME")]
-        name: Option<String>,
-        /// The version, when the package does not say or to override it
-        #[arg(long, value_name = "VERSION")]
-        version: Option<String>,
-        /// Replace a version that is already published
-        #[arg(long)]
-        force: bool,
-        /// Offer only this format (the other is built and checked, but not offered)
-        #[arg(long, value_name = "v2|v3")]
-        webc: Option<WebcVersion>,
-    },
+    Add(AddArgs),
     /// Yank a published version: mark it archived, with the reason clients and the web page
     /// show (or, with --undo, not archived). Ranges and `latest` skip it; an exact pin or a
     /// lockfile still installs it, with a warning
@@ -374,4 +357,29 @@ pub(crate) enum TokenCommand {
         #[arg(value_name = "TOKEN")]
         token: String,
     },
+}
+
+/// `add`'s arguments.
+#[derive(Debug, Args)]
+pub(crate) struct AddArgs {
+    #[command(flatten)]
+    pub(crate) place: RegistryPlace,
+    /// A directory holding a wasmer.toml, or a .webc file of any version
+    pub(crate) path: PathBuf,
+    /// The package name, when the package does not say or to override it
+    #[arg(long, value_name = "NS/NAME")]
+    pub(crate) name: Option<String>,
+    /// The version, when the package does not say or to override it
+    #[arg(long, value_name = "VERSION")]
+    pub(crate) version: Option<String>,
+    /// Replace a version that is already published
+    #[arg(long)]
+    pub(crate) force: bool,
+    /// Offer only this format (the other is built and checked, but not offered)
+    #[arg(long, value_name = "v2|v3")]
+    pub(crate) webc: Option<WebcVersion>,
+    /// The publish time to record (RFC 3339), for a copy of a version another registry
+    /// published; by default, now
+    #[arg(long, value_name = "TIME")]
+    pub(crate) published_at: Option<String>,
 }

@@ -69,14 +69,7 @@ async fn dispatch(cli: Cli) -> Result<ExitStatus, Failure> {
         RegistryCommand::Rollout(cmd) => {
             tokio::task::block_in_place(|| commands::rollout::rollout(global, cmd))
         }
-        RegistryCommand::Add {
-            place,
-            path,
-            name,
-            version,
-            force,
-            webc,
-        } => commands::add::add(global, &place, path, name, version, force, webc).await,
+        RegistryCommand::Add(args) => commands::add::add(global, args).await,
         RegistryCommand::Yank {
             place,
             package,

@@ -465,6 +465,23 @@ impl Db {
             .map_err(sql)
     }
 
+    /// Records when a version was published (a copy keeps its first registry's time).
+    pub fn set_published_at(
+        &mut self,
+        name: &PackageName,
+        version: &semver::Version,
+        at: i64,
+    ) -> Result<(), DbError> {
+        let sql = self.sql();
+        self.conn
+            .execute(
+                "UPDATE versions SET published_at = $3 WHERE package = $1 AND version = $2",
+                args![name.as_str(), version.to_string(), at],
+            )
+            .map(drop)
+            .map_err(sql)
+    }
+
     /// Sets a version's archived flag, with the reason (kept only while archived); `false` when
     /// there is no such version.
     pub fn set_archived(

@@ -2,22 +2,15 @@
 
 use serde_json::json;
 
-use crate::cli::args::{GlobalArgs, RegistryPlace};
+use crate::cli::args::{AddArgs, GlobalArgs, RegistryPlace};
 use crate::cli::failure::{ExitStatus, Failure, FailureKind};
-use crate::package::{InputError, PackageSpec, VersionRequest, WebcVersion};
+use crate::package::{InputError, PackageSpec, VersionRequest};
 
 /// `add`: a package directory or a `.webc` file, published as both WebC v2 and v3.
-pub(crate) async fn add(
-    global: &GlobalArgs,
-    place: &RegistryPlace,
-    path: std::path::PathBuf,
-    name: Option<String>,
-    version: Option<String>,
-    force: bool,
-    only: Option<WebcVersion>,
-) -> Result<ExitStatus, Failure> {
-    let options = add_options(name, version, force, only)?;
-    let storage = place.storage()?;
+pub(crate) async fn add(global: &GlobalArgs, args: AddArgs) -> Result<ExitStatus, Failure> {
+    let options = add_options(&args)?;
+    let storage = args.place.storage()?;
+    let path = args.path;
     let report = tokio::task::spawn_blocking(move || crate::add(&storage, &path, &options))
         .await
         .map_err(|e| Failure::internal(e.to_string()))??;
@@ -40,24 +33,39 @@ pub(crate) async fn add(
     Ok(ExitStatus::Success)
 }
 
-fn add_options(
-    name: Option<String>,
-    version: Option<String>,
-    force: bool,
-    only: Option<WebcVersion>,
-) -> Result<crate::AddOptions, Failure> {
+fn add_options(args: &AddArgs) -> Result<crate::AddOptions, Failure> {
     let input = |e: InputError| Failure::new(FailureKind::Package, e.to_string());
+    let published_at = match &args.published_at {
+        None => None,
+        Some(text) => Some(
+            time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+                .map_err(|e| {
+                    Failure::usage(format!(
+                        "--published-at `{text}` is not an RFC 3339 time: {e}"
+                    ))
+                    .hint("write it as 2026-12-07T12:00:00Z")
+                })?
+                .unix_timestamp(),
+        ),
+    };
     Ok(crate::AddOptions {
-        name: name.as_deref().map(str::parse).transpose().map_err(input)?,
-        version: version
+        name: args
+            .name
+            .as_deref()
+            .map(str::parse)
+            .transpose()
+            .map_err(input)?,
+        version: args
+            .version
             .as_deref()
             .map(crate::package::parse_version)
             .transpose()
             .map_err(input)?,
-        force,
-        only,
+        force: args.force,
+        only: args.webc,
         description: None,
         readme: None,
+        published_at,
     })
 }
 
