@@ -8,8 +8,9 @@ mod demo;
 mod printer;
 
 use webcpm_client::{
-    artifacts, capabilities, cooldown, fetch, fleet, http, install, local, lockfile, package,
-    policy, registry, resolver, rollout, run, runtime, settings, shared_cache, store,
+    artifacts, capabilities, cooldown, fetch, fleet, http, install, local, lock_graph, lockfile,
+    package, policy, registry, resolver, rollout, run, runtime, settings, shared_cache, show,
+    store,
 };
 
 fn main() {

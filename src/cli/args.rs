@@ -58,6 +58,26 @@ pub(super) enum Command {
     Lock(LockArgs),
     /// Show, for each install, the newest version its request allows and the newest overall
     Outdated,
+    /// Show a package as the registry offers it: every version, and one in detail (its formats,
+    /// commands and what they ask for)
+    Show {
+        /// `ns/name` (the latest version in detail) or `ns/name@request`
+        package: PackageSpec,
+    },
+    /// Show what a lockfile holds: each root with its dependencies
+    Tree {
+        /// The lockfile
+        #[arg(long, value_name = "FILE", default_value = "webcpm.lock")]
+        lockfile: PathBuf,
+    },
+    /// Show why a package is in a lockfile: every path from a root to it
+    Why {
+        /// The package, `namespace/name`
+        package: PackageName,
+        /// The lockfile
+        #[arg(long, value_name = "FILE", default_value = "webcpm.lock")]
+        lockfile: PathBuf,
+    },
     /// Find packages in the registry whose name or description holds every word
     Search {
         /// The words

@@ -113,6 +113,9 @@ async fn dispatch(cli: Cli) -> Result<ExitStatus, Failure> {
         }
         Command::Outdated => outdated::outdated(&plain()?).await,
         Command::Search { words, limit } => search::search(&plain()?, &words, limit).await,
+        Command::Tree { lockfile } => tree::tree(&plain()?, &lockfile),
+        Command::Show { package } => show::show(&plain()?, &package).await,
+        Command::Why { package, lockfile } => tree::why(&plain()?, &lockfile, &package),
         Command::Update { packages, format } => {
             let ctx = Context::with_format(global, &format)?;
             follow::follow(&ctx, Wait::Normal, Network::Online, false).await;

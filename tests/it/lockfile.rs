@@ -29,19 +29,26 @@ fn graphql_queries(registry: &Registry) -> usize {
         .count()
 }
 
+/// [`app_with_lib`] served, and `home/webcpm.lock` written for `requests`.
+fn locked_app(home: &Path, root: &Path, requests: &[&str]) -> (Registry, std::path::PathBuf) {
+    app_with_lib(home, root);
+    let registry = Registry::start(home, root);
+    let lock = home.join("webcpm.lock");
+    let out = run(webcpm(home)
+        .arg("lock")
+        .args(requests)
+        .args(["--registry", &registry.url, "-o"])
+        .arg(&lock));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    (registry, lock)
+}
+
 #[test]
 fn a_lockfile_installs_the_same_tree_elsewhere_and_refuses_what_changed() {
     let tmp = tempfile::tempdir().unwrap();
     let home = tmp.path();
     let root = home.join("registry");
-    app_with_lib(home, &root);
-    let registry = Registry::start(home, &root);
-    let lock = home.join("webcpm.lock");
-
-    let out = run(webcpm(home)
-        .args(["lock", "fleet/app", "--registry", &registry.url, "-o"])
-        .arg(&lock));
-    assert_eq!(out.status.code(), Some(0));
+    let (registry, lock) = locked_app(home, &root, &["fleet/app"]);
     let text = std::fs::read_to_string(&lock).unwrap();
     for expected in [
         "name = \"fleet/app\"",
@@ -170,4 +177,36 @@ fn outdated_and_update_across_three_versions() {
     );
     let out = run(webcpm(home).args(["update", "fleet/none", "--registry", &registry.url]));
     assert_eq!(out.status.code(), Some(1));
+}
+
+#[test]
+fn tree_and_why_read_the_lockfile() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path();
+    let root = home.join("registry");
+    let (_registry, lock) = locked_app(home, &root, &["fleet/app", "fleet/lib"]);
+
+    let out = run(webcpm(home).args(["tree", "--lockfile"]).arg(&lock));
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(
+        stdout(&out),
+        "fleet/app@1.0.0\n  fleet/lib@1.0.0\nfleet/lib@1.0.0 (*)\n"
+    );
+    let out = run(webcpm(home)
+        .args(["why", "fleet/lib", "--json", "--lockfile"])
+        .arg(&lock));
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(
+        json(&out)["paths"],
+        serde_json::json!([["fleet/app@1.0.0", "fleet/lib@1.0.0"], ["fleet/lib@1.0.0"]])
+    );
+    let out = run(webcpm(home)
+        .args(["why", "fleet/none", "--lockfile"])
+        .arg(&lock));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("fleet/none is not in"),
+        "{}",
+        stderr(&out)
+    );
 }

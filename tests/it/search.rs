@@ -133,3 +133,66 @@ fn search_finds_packages_by_every_word_and_pages_through_them() {
     let message = bad["errors"][0]["message"].as_str().unwrap();
     assert!(message.contains("not a cursor"), "{bad}");
 }
+
+#[test]
+fn show_lists_every_version_and_details_the_one_asked_for() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path();
+    let root = home.join("registry");
+    publish_described(home, &root, "test/wordcount", "1.0.0", "Counts words");
+    publish_described(home, &root, "test/wordcount", "1.2.0", "Counts words");
+    let out = run(webcpm(home)
+        .args(["registry", "yank", "--root"])
+        .arg(&root)
+        .arg("test/wordcount@1.0.0"));
+    assert_eq!(out.status.code(), Some(0));
+    let registry = Registry::start(home, &root);
+    let show = |args: &[&str]| {
+        run(webcpm(home)
+            .args(["show", "--registry", &registry.url])
+            .args(args))
+    };
+
+    let out = show(&["test/wordcount", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let shown = json(&out);
+    assert_eq!(shown["versions"][0]["version"], "1.2.0");
+    assert_eq!(shown["versions"][1]["yanked"], true);
+    assert!(
+        shown["versions"][0]["published"]
+            .as_str()
+            .unwrap()
+            .contains('T')
+    );
+    let detail = &shown["detail"];
+    assert_eq!(detail["version"], "1.2.0");
+    assert_eq!(detail["formats"].as_array().unwrap().len(), 2, "{shown}");
+    assert_eq!(detail["commands"][0]["name"], "main");
+    assert!(
+        detail["commands"][0]["network"].is_null(),
+        "unknown before install"
+    );
+    assert_eq!(detail["mounts"], serde_json::json!(["/data"]));
+
+    // Once installed, the module's imports say: no network.
+    let out = run(webcpm(home).args(["install", "test/wordcount", "--registry", &registry.url]));
+    assert_eq!(out.status.code(), Some(0));
+    let out = show(&["test/wordcount"]);
+    let text = stdout(&out);
+    assert!(text.contains("command main: no network"), "{text}");
+    assert!(
+        text.contains("yanked") && text.contains("mounts its own files, read-only, at /data"),
+        "{text}"
+    );
+
+    // A yanked version in detail, when asked for exactly; an unknown package is an error.
+    let out = show(&["test/wordcount@1.0.0", "--json"]);
+    assert_eq!(json(&out)["detail"]["version"], "1.0.0");
+    let out = show(&["test/none"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("test/none was not found"),
+        "{}",
+        stderr(&out)
+    );
+}

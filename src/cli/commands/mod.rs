@@ -20,5 +20,7 @@ pub(super) mod rollout_sync;
 pub(super) mod run;
 pub(super) mod search;
 pub(super) mod shell;
+pub(super) mod show;
+pub(super) mod tree;
 pub(super) mod uninstall;
 pub(super) mod update;
