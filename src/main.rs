@@ -10,7 +10,7 @@ mod printer;
 use webcpm_client::{
     artifacts, capabilities, cooldown, fetch, fleet, http, install, local, lock_graph, lockfile,
     package, policy, registry, resolver, rollout, run, runtime, settings, shared_cache, show,
-    store,
+    store, vendor,
 };
 
 fn main() {

@@ -64,6 +64,15 @@ pub(super) enum Command {
         /// `ns/name` (the latest version in detail) or `ns/name@request`
         package: PackageSpec,
     },
+    /// Write every locked package (both formats) and the lockfile into a directory, for
+    /// `install --locked FILE --from DIR` on a machine without the network
+    Vendor {
+        /// The directory
+        dir: PathBuf,
+        /// The lockfile
+        #[arg(long, value_name = "FILE", default_value = "webcpm.lock")]
+        lockfile: PathBuf,
+    },
     /// Show what a lockfile holds: each root with its dependencies
     Tree {
         /// The lockfile
@@ -191,9 +200,19 @@ pub(super) struct InstallArgs {
     /// Use only what the store holds; never ask the registry
     #[arg(long, conflicts_with = "refresh")]
     pub offline: bool,
+    /// With --locked: take the packages from this directory (`webcpm vendor`), with no network
+    #[arg(long, value_name = "DIR", requires = "locked")]
+    pub from: Option<PathBuf>,
     /// Ask the registry even when the installed version satisfies the request
     #[arg(long)]
     pub refresh: bool,
+}
+
+impl InstallArgs {
+    /// Whether the registry may not be asked: `--offline`, or packages `--from` a directory.
+    pub(super) fn offline(&self) -> bool {
+        self.offline || self.from.is_some()
+    }
 }
 
 #[derive(Debug, Args)]

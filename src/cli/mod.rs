@@ -99,7 +99,7 @@ async fn dispatch(cli: Cli) -> Result<ExitStatus, Failure> {
     match cli.command {
         Command::Install(args) => {
             let (ctx, lock) = install::context(global, &args)?;
-            let network = Network::offline_if(args.offline);
+            let network = Network::offline_if(args.offline());
             follow::follow(&ctx, Wait::Normal, network, false).await;
             let names = install::names(&args, lock.as_ref());
             let result = install::install(&ctx, lock, args).await;
@@ -114,6 +114,7 @@ async fn dispatch(cli: Cli) -> Result<ExitStatus, Failure> {
         Command::Outdated => outdated::outdated(&plain()?).await,
         Command::Search { words, limit } => search::search(&plain()?, &words, limit).await,
         Command::Tree { lockfile } => tree::tree(&plain()?, &lockfile),
+        Command::Vendor { dir, lockfile } => vendor::vendor(global, &dir, &lockfile).await,
         Command::Show { package } => show::show(&plain()?, &package).await,
         Command::Why { package, lockfile } => tree::why(&plain()?, &lockfile, &package),
         Command::Update { packages, format } => {

@@ -210,3 +210,65 @@ fn tree_and_why_read_the_lockfile() {
         stderr(&out)
     );
 }
+
+#[test]
+fn a_vendored_lockfile_installs_with_the_registry_gone() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path();
+    let root = home.join("registry");
+    let (registry, lock) = locked_app(home, &root, &["fleet/app"]);
+    let vendored = home.join("vendor");
+    let out = run(webcpm(home)
+        .arg("vendor")
+        .arg(&vendored)
+        .arg("--lockfile")
+        .arg(&lock));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("Vendored 4 files"),
+        "{}",
+        stdout(&out)
+    );
+    drop(registry);
+
+    // Another machine, and no registry at all: everything comes from the directory.
+    let install = |store: &str| {
+        let other = home.join(store);
+        std::fs::create_dir_all(&other).unwrap();
+        let out = run(webcpm(&other)
+            .args(["install", "--locked"])
+            .arg(vendored.join("webcpm.lock"))
+            .arg("--from")
+            .arg(&vendored));
+        (other, out)
+    };
+    let (other, out) = install("other");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let out = run(webcpm(&other).args(["run", "fleet/app"]));
+    assert_eq!(stdout(&out), "fleet/app\n");
+
+    // A file changed after vendoring is refused, and so is a missing one.
+    let text = std::fs::read_to_string(vendored.join("webcpm.lock")).unwrap();
+    let lib_v3 = text
+        .split("[package.v3]")
+        .nth(1)
+        .and_then(|t| t.split("sha256 = \"").nth(1))
+        .map(|t| t[..64].to_string())
+        .unwrap();
+    let file = vendored.join(format!("{lib_v3}.webc"));
+    let mut bytes = std::fs::read(&file).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    std::fs::write(&file, &bytes).unwrap();
+    let (_, out) = install("tampered");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("is not the file the lockfile names"),
+        "{}",
+        stderr(&out)
+    );
+    std::fs::remove_file(&file).unwrap();
+    let (_, out) = install("missing");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("is missing"), "{}", stderr(&out));
+}

@@ -44,4 +44,5 @@ pub mod run;
 pub mod settings;
 pub mod shared_cache;
 pub mod show;
+pub mod vendor;
 pub mod write_behind;

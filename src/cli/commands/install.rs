@@ -8,7 +8,7 @@ use serde_json::json;
 
 use crate::cli::args::{GlobalArgs, InstallArgs};
 use crate::cli::context::{Context, format_flags};
-use crate::cli::failure::{ExitStatus, Failure};
+use crate::cli::failure::{ExitStatus, Failure, FailureKind};
 use crate::cli::lockfile::read_lockfile;
 use crate::cli::requests::Before;
 use crate::install::{InstallError, InstallOptions, InstallReport, Network};
@@ -72,8 +72,13 @@ async fn install_all(
     lock: Option<&Lockfile>,
     args: &InstallArgs,
 ) -> Result<(Vec<PackageSpec>, Vec<Result<InstallReport, InstallError>>), Failure> {
-    let network = Network::offline_if(args.offline);
+    let network = Network::offline_if(args.offline());
     let installer = ctx.installer(network)?;
+    if let (Some(dir), Some(lock)) = (&args.from, lock) {
+        let added = crate::vendor::import(&installer.store, lock, dir)
+            .map_err(|e| Failure::new(FailureKind::Integrity, e.to_string()))?;
+        ctx.note(format!("{added} file(s) taken from {}", dir.display()));
+    }
     let options = InstallOptions {
         no_deps: args.format.no_deps,
         network,
@@ -138,7 +143,7 @@ pub(crate) async fn install(
     if ctx.global.json && failures.is_empty() {
         out!("{}", json!({ "installed": installed }));
     }
-    if let Some(lock) = lock.as_ref().filter(|_| !args.offline) {
+    if let Some(lock) = lock.as_ref().filter(|_| !args.offline()) {
         crate::cli::yanked::warn_locked(ctx, lock).await;
     }
     enforce_capacity(ctx)?;

@@ -24,3 +24,4 @@ pub(super) mod show;
 pub(super) mod tree;
 pub(super) mod uninstall;
 pub(super) mod update;
+pub(super) mod vendor;
