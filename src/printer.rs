@@ -6,6 +6,14 @@
 
 use std::fmt::Arguments;
 
+/// Text from a registry or a package, safe to print: control characters (which could move the
+/// cursor or clear the screen) become spaces.
+pub(crate) fn plain(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
+}
+
 /// Writes text on stdout, as `print!` would.
 pub(crate) fn stdout(text: Arguments<'_>) {
     print!("{text}");

@@ -92,9 +92,10 @@ pub(super) enum Command {
         /// The words
         #[arg(required = true, value_name = "WORD")]
         words: Vec<String>,
-        /// Show at most this many packages
-        #[arg(long, default_value_t = 20, value_name = "N")]
-        limit: usize,
+        /// Show at most this many packages (1 or more)
+        #[arg(long, default_value_t = 20, value_name = "N",
+              value_parser = clap::value_parser!(u16).range(1..))]
+        limit: u16,
     },
     /// Move installs to the newest version their request allows
     Update {

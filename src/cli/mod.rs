@@ -112,7 +112,9 @@ async fn dispatch(cli: Cli) -> Result<ExitStatus, Failure> {
             lock::lock(&ctx, args).await
         }
         Command::Outdated => outdated::outdated(&plain()?).await,
-        Command::Search { words, limit } => search::search(&plain()?, &words, limit).await,
+        Command::Search { words, limit } => {
+            search::search(&plain()?, &words, usize::from(limit)).await
+        }
         Command::Tree { lockfile } => tree::tree(&plain()?, &lockfile),
         Command::Vendor { dir, lockfile } => vendor::vendor(global, &dir, &lockfile).await,
         Command::Show { package } => show::show(&plain()?, &package).await,

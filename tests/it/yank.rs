@@ -120,7 +120,18 @@ fn a_yanked_version_is_skipped_by_ranges_installed_when_pinned_and_warned_about(
     assert_eq!(node["isArchived"], false, "{undone}");
     assert_eq!(node["id"], "PackageVersion:test/alpha@1.1.0");
     assert_eq!(resolved(home, &registry, "test/alpha@^1"), "1.1.0");
+    // The operator's reason stays when the API yanks the version again (the API has none).
+    let out = run(webcpm(home)
+        .args(["registry", "yank", "--root"])
+        .arg(&root)
+        .args(["test/alpha@1.0.0", "--reason", "old and slow"]));
+    assert_eq!(out.status.code(), Some(0));
     let yanked = set_archived(&registry, &mine, "1.0.0", true);
+    let page_url = registry.url.replace("/graphql", "/packages/test/alpha");
+    let page = tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(async { reqwest::get(page_url).await.unwrap().text().await.unwrap() });
+    assert!(page.contains("old and slow"), "{page}");
     assert_eq!(
         yanked["data"]["changePackageVersionArchivedStatus"]["packageVersion"]["isArchived"], true,
         "{yanked}"

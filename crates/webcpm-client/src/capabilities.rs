@@ -67,6 +67,7 @@ mod tests {
                 .map(|c| (c.to_string(), vec!["sock_listen".to_string()]))
                 .collect(),
             mounts: mounts.iter().map(|m| m.to_string()).collect(),
+            unknown: Default::default(),
         }
     }
 

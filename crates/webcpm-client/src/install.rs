@@ -387,9 +387,23 @@ impl Installer {
                     continue;
                 }
             }
+            self.warn_young(&resolution);
             return self.complete(spec, options, &resolution, tree).await;
         }
         unreachable!("the rounds of learning end in an install or an error")
+    }
+
+    /// Says which members the cooldown would have held back: they were asked for exactly.
+    fn warn_young(&self, resolution: &Resolution) {
+        for young in &resolution.members {
+            if let Some(hold) = self.cooldown.hold(&young.release) {
+                tracing::warn!(
+                    "{}@{} is younger than resolve.min_release_age ({hold}); it is installed because it was asked for exactly",
+                    young.release.name,
+                    young.release.version
+                );
+            }
+        }
     }
 
     /// Installs one root of a lockfile. The resolver sees only the locked releases, so nothing
@@ -468,15 +482,6 @@ impl Installer {
             failures,
             downloaded,
         } = tree;
-        for young in resolution.members.iter() {
-            if let Some(hold) = self.cooldown.hold(&young.release) {
-                tracing::warn!(
-                    "{}@{} is younger than resolve.min_release_age ({hold}); it is installed because it was asked for exactly",
-                    young.release.name,
-                    young.release.version
-                );
-            }
-        }
         for yanked in resolution.members.iter().filter(|m| m.release.archived) {
             tracing::warn!(
                 "{}@{} is yanked (archived by the registry); it is installed because it was asked for exactly: move to another version when you can",

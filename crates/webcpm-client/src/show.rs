@@ -125,6 +125,7 @@ fn detail(release: &Release, store: Option<&Store>) -> Detail {
                     name: name.clone(),
                     network: stored
                         .as_ref()
+                        .filter(|s| !s.unknown.contains(name))
                         .map(|s| s.network.get(name).cloned().unwrap_or_default()),
                 })
                 .collect(),

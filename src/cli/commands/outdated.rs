@@ -89,9 +89,16 @@ fn row(install: &Installed, releases: &[crate::package::Release], cooldown: &Coo
     let newest = |request: &VersionRequest| {
         select(releases, request, &WebcVersion::ALL, cooldown).map(|r| r.version.to_string())
     };
+    let latest = select(
+        releases,
+        &VersionRequest::Latest,
+        &WebcVersion::ALL,
+        cooldown,
+    );
     let held = releases
         .iter()
         .filter(|r| !r.archived && VersionRequest::Latest.matches(&r.version))
+        .filter(|r| latest.is_none_or(|l| r.version > l.version))
         .filter_map(|r| Some((r, cooldown.hold(r)?)))
         .max_by(|a, b| a.0.version.cmp(&b.0.version))
         .map(|(r, hold)| format!("{} {hold}", r.version));

@@ -33,14 +33,26 @@ pub(crate) async fn search(
         return Ok(ExitStatus::Success);
     }
     for found in &results.found {
+        // The registry's text is parsed, not printed: only a real date reaches the terminal.
         let date = found
             .created_at
             .as_deref()
-            .map_or("", |t| t.get(..10).unwrap_or(t));
+            .and_then(|t| crate::cooldown::parse_time(t).ok())
+            .map(|at| {
+                crate::cooldown::rfc3339(at)
+                    .chars()
+                    .take(10)
+                    .collect::<String>()
+            })
+            .unwrap_or_default();
+        let mut version = crate::printer::plain(&found.version);
+        if found.yanked {
+            version.push_str(" (yanked)");
+        }
         ctx.say(format!(
             "{:<32} {:<12} {:<10}  {}",
             found.name.as_str(),
-            found.version,
+            version,
             date,
             one_line(&found.description)
         ));
@@ -57,10 +69,7 @@ pub(crate) async fn search(
 /// A description on one line, at most 80 characters, with no control characters (the text is
 /// the registry's: it must not move the terminal's cursor).
 fn one_line(text: &str) -> String {
-    let clean: String = text
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
+    let clean = crate::printer::plain(text);
     let words = clean.split_whitespace().collect::<Vec<_>>().join(" ");
     match words.char_indices().nth(80) {
         Some((at, _)) => format!("{}…", &words[..at]),

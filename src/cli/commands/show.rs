@@ -1,7 +1,7 @@
 //! `webcpm show ns/name[@request]`: a package as the registry offers it (see
 //! [`crate::show`]), from one query: every version, and the one the request names in detail.
 
-use crate::printer::out;
+use crate::printer::{out, plain};
 
 use crate::cli::context::Context;
 use crate::cli::failure::{ExitStatus, Failure};
@@ -41,7 +41,7 @@ pub(crate) async fn show(ctx: &Context, spec: &PackageSpec) -> Result<ExitStatus
             "  {:<12} {:<22} {}",
             v.version,
             v.published.as_deref().unwrap_or("(no publish time)"),
-            marks.join("; ")
+            plain(&marks.join("; "))
         );
     }
     match &shown.detail {
@@ -58,7 +58,7 @@ fn print_detail(d: &Detail) {
             .size
             .map_or("size unknown".into(), |n| format!("{n} bytes"));
         out!("  {}  sha256:{}  {size}", f.webc, f.sha256);
-        out!("      {}", f.url);
+        out!("      {}", plain(&f.url));
     }
     for c in &d.commands {
         let network = match &c.network {
@@ -66,7 +66,7 @@ fn print_detail(d: &Detail) {
             Some(imports) if imports.is_empty() => "no network".to_string(),
             Some(imports) => format!("can use the network ({})", imports.join(", ")),
         };
-        out!("  command {}: {network}", c.name);
+        out!("  command {}: {network}", plain(&c.name));
     }
     if !d.mounts.is_empty() {
         out!(

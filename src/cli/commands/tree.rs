@@ -48,6 +48,12 @@ pub(crate) fn why(
             out!("{}", path.join(" -> "));
         }
     }
+    if paths.len() >= crate::lock_graph::MAX_PATHS {
+        ctx.note(format!(
+            "the first {} paths; there may be more",
+            crate::lock_graph::MAX_PATHS
+        ));
+    }
     if paths.is_empty() {
         return Err(
             Failure::usage(format!("{package} is not in {}", lockfile.display()))

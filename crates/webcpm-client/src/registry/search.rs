@@ -27,6 +27,8 @@ pub struct Found {
     pub description: String,
     /// When the version was published, as the registry wrote it (RFC 3339).
     pub created_at: Option<String>,
+    /// Yanked: every version of the package is (the registry found no other to show).
+    pub yanked: bool,
 }
 
 /// What a search found, and how many the registry says match in all.
@@ -68,6 +70,8 @@ struct Node {
     #[serde(default)]
     description: Option<String>,
     created_at: Option<String>,
+    #[serde(default)]
+    is_archived: bool,
     package: NodePackage,
 }
 
@@ -120,6 +124,7 @@ impl RegistryClient {
                     version: clipped(&node.version),
                     description: clipped(&node.description.unwrap_or_default()),
                     created_at: node.created_at,
+                    yanked: node.is_archived,
                 });
             }
             if results.found.len() >= limit || !page.page_info.has_next_page {

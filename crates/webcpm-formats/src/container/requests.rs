@@ -16,6 +16,10 @@ pub struct Requests {
     pub network: BTreeMap<String, Vec<String>>,
     /// Where it mounts its own files (read-only), in the program's file system.
     pub mounts: BTreeSet<String>,
+    /// The commands whose module is not this package's to read (a dependency's, or one that
+    /// cannot be read): whether they can use the network is not known from this package.
+    #[serde(default)]
+    pub unknown: BTreeSet<String>,
 }
 
 /// Reads what a checked container's commands ask for. A command whose atom is in a dependency
@@ -29,11 +33,13 @@ pub fn requests(checked: &Checked) -> Requests {
             .ok()
             .filter(|c| c.dependency.is_none())
             .and_then(|c| catch(|| checked.container.get_atom(&c.atom)).ok().flatten());
-        if let Some(wasm) = wasm {
-            let imports = network_imports(&wasm);
-            if !imports.is_empty() {
-                out.network.insert(name.clone(), imports);
-            }
+        let Some(wasm) = wasm else {
+            out.unknown.insert(name.clone());
+            continue;
+        };
+        let imports = network_imports(&wasm);
+        if !imports.is_empty() {
+            out.network.insert(name.clone(), imports);
         }
     }
     out.mounts = mounts(manifest).into_iter().map(|m| m.guest).collect();

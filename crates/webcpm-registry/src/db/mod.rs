@@ -191,13 +191,16 @@ pub struct PackageRecord {
 }
 
 impl PackageRecord {
-    /// The package's description: the latest version's, else the highest version's that has one.
+    /// The package's description: the latest version's, else that of the highest version that
+    /// has one and is not yanked.
     pub fn description(&self) -> Option<&str> {
         let latest = self.latest().map(|i| &self.versions[i]);
+        // A yanked version's text does not speak for the package.
         latest.and_then(|v| v.description.as_deref()).or_else(|| {
             self.versions
                 .iter()
                 .rev()
+                .filter(|v| !v.archived)
                 .find_map(|v| v.description.as_deref())
         })
     }
@@ -482,8 +485,8 @@ impl Db {
             .map_err(sql)
     }
 
-    /// Sets a version's archived flag, with the reason (kept only while archived); `false` when
-    /// there is no such version.
+    /// Sets a version's archived flag, with the reason (kept while archived: archiving again
+    /// without one keeps it); `false` when there is no such version.
     pub fn set_archived(
         &mut self,
         name: &PackageName,
@@ -492,13 +495,15 @@ impl Db {
         reason: Option<&str>,
     ) -> Result<bool, DbError> {
         let sql = self.sql();
-        let reason = reason.filter(|_| archived);
+        // Un-archiving clears the reason; archiving without one keeps the one said before.
+        let (clear, reason) = (!archived, reason.filter(|_| archived));
         let n = self
             .conn
             .execute(
-                "UPDATE versions SET archived = $3, archived_reason = $4
+                "UPDATE versions SET archived = $3,
+                   archived_reason = CASE WHEN $5 = 1 THEN NULL ELSE COALESCE($4, archived_reason) END
                  WHERE package = $1 AND version = $2",
-                args![name.as_str(), version.to_string(), archived, reason],
+                args![name.as_str(), version.to_string(), archived, reason, clear],
             )
             .map_err(sql)?;
         Ok(n > 0)

@@ -20,7 +20,8 @@ pub(super) struct Readme {
     text: String,
 }
 
-/// The latest version's readme, else the one of the highest version that has one.
+/// The latest version's readme, else the one of the highest version that has one and is not
+/// yanked.
 pub(super) fn readme(db: &mut Db, listing: &Listing) -> Result<Option<Readme>, DbError> {
     let name = listing.record.name.as_str();
     let sql = db.sql();
@@ -37,7 +38,9 @@ pub(super) fn readme(db: &mut Db, listing: &Listing) -> Result<Option<Readme>, D
     let has = |v: &&VersionRecord| with.contains(&v.version.to_string());
     let versions = &listing.record.versions;
     let latest = listing.record.latest().map(|i| &versions[i]).filter(has);
-    let Some(chosen) = latest.or_else(|| versions.iter().rev().find(has)) else {
+    // A yanked version's readme does not speak for the package.
+    let mut kept = versions.iter().rev().filter(|v| !v.archived);
+    let Some(chosen) = latest.or_else(|| kept.find(has)) else {
         return Ok(None);
     };
     let rows = db
@@ -148,6 +151,9 @@ fn asks(requests: Option<&Requests>) -> Markup {
                         code { (command) } ": "
                         @match r.network.get(command) {
                             Some(imports) => { "can use the network (" (imports.join(", ")) ")" }
+                            None if r.unknown.contains(command) => {
+                                "the network: not known (its module is a dependency's)"
+                            }
                             None => { "no network" }
                         }
                     }
