@@ -235,7 +235,7 @@ impl Context {
                 Failure::usage(format!("{}: {e}", env::NOW))
                     .hint("write it as 2026-12-07T12:00:00Z, or unset it")
             })?,
-            Err(_) => cooldown::unix_now(),
+            Err(_) => crate::fleet::document::now(),
         };
         Ok(self.settings.resolve.cooldown(now))
     }
@@ -277,13 +277,24 @@ impl Context {
     }
 
     /// Everything an install needs; `Network::Offline` builds no registry client.
-    pub(super) fn installer(&self, network: Network) -> Result<Installer, Failure> {
-        let settings = &self.settings;
-        let http = crate::http::client(&settings.http()).map_err(|e| match e {
+    /// The HTTP client of the settings (proxies, CAs, timeouts).
+    fn http(&self) -> Result<crate::http::Client, Failure> {
+        crate::http::client(&self.settings.http()).map_err(|e| match e {
             crate::http::HttpError::Client(_) => Failure::internal(e.to_string()),
             // A CA file that cannot be used is the user's to fix.
             _ => Failure::usage(e.to_string()),
-        })?;
+        })
+    }
+
+    /// A client of the configured registry alone, for the commands that only ask it (`search`,
+    /// `show`, the yank check): no store, no runtime.
+    pub(crate) fn client(&self) -> Result<RegistryClient, Failure> {
+        self.registry_client(&self.http()?)
+    }
+
+    pub(super) fn installer(&self, network: Network) -> Result<Installer, Failure> {
+        let settings = &self.settings;
+        let http = self.http()?;
         let client = match network {
             Network::Online => Some(self.registry_client(&http)?),
             Network::Offline => None,

@@ -5,7 +5,6 @@
 use crate::printer::err;
 
 use crate::cli::context::Context;
-use crate::install::Network;
 use crate::package::{PackageName, Release};
 
 /// The versions of `wanted` (name, version) that `releases` mark archived.
@@ -33,10 +32,7 @@ pub(crate) async fn warn_locked(ctx: &Context, lock: &crate::lockfile::Lockfile)
         .iter()
         .filter_map(|p| Some((p.name.parse().ok()?, p.version.clone())))
         .collect();
-    let Ok(installer) = ctx.installer(Network::Online) else {
-        return;
-    };
-    let Some(client) = installer.client.as_ref() else {
+    let Ok(client) = ctx.client() else {
         return;
     };
     let answers =

@@ -20,17 +20,15 @@ fn publish_described(home: &Path, root: &Path, name: &str, version: &str, descri
     publish(home, root, &dir, &[]);
 }
 
-/// Posts a GraphQL query to the registry; its answer.
-fn graphql(registry: &Registry, query: &str) -> serde_json::Value {
+/// Posts a GraphQL query (or mutation) to the registry, with `token` if given; its answer.
+pub(crate) fn graphql(registry: &Registry, token: Option<&str>, query: &str) -> serde_json::Value {
     let body = serde_json::json!({ "query": query });
     tokio::runtime::Runtime::new().unwrap().block_on(async {
-        let answer = reqwest::Client::new()
-            .post(&registry.url)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        answer.json().await.unwrap()
+        let mut request = reqwest::Client::new().post(&registry.url).json(&body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send().await.unwrap().json().await.unwrap()
     })
 }
 
@@ -106,6 +104,7 @@ fn search_finds_packages_by_every_word_and_pages_through_them() {
     let page = |after: &str| {
         graphql(
             &registry,
+            None,
             &format!(
                 "{{ search(query: \"\", first: 2{after}) {{ totalCount pageInfo {{ hasNextPage \
                  hasPreviousPage endCursor }} edges {{ cursor node {{ __typename \
@@ -128,6 +127,7 @@ fn search_finds_packages_by_every_word_and_pages_through_them() {
     assert_eq!(s["pageInfo"]["hasPreviousPage"], true);
     let bad = graphql(
         &registry,
+        None,
         "{ search(query: \"x\", after: \"nope\") { totalCount } }",
     );
     let message = bad["errors"][0]["message"].as_str().unwrap();

@@ -6,21 +6,7 @@
 use std::path::Path;
 
 use crate::common::*;
-
-/// Posts a GraphQL mutation with `token`; its answer.
-fn mutate(registry: &Registry, token: &str, query: &str) -> serde_json::Value {
-    let body = serde_json::json!({ "query": query });
-    tokio::runtime::Runtime::new().unwrap().block_on(async {
-        let answer = reqwest::Client::new()
-            .post(&registry.url)
-            .bearer_auth(token)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        answer.json().await.unwrap()
-    })
-}
+use crate::search::graphql;
 
 fn resolved(home: &Path, registry: &Registry, request: &str) -> String {
     let out = run(webcpm(home).args(["resolve", request, "--json", "--registry", &registry.url]));
@@ -34,9 +20,9 @@ fn set_archived(
     version: &str,
     archived: bool,
 ) -> serde_json::Value {
-    mutate(
+    graphql(
         registry,
-        token,
+        Some(token),
         &format!(
             "mutation {{ changePackageVersionArchivedStatus(input: {{ packageVersionId: \
              \"PackageVersion:test/alpha@{version}\", isArchived: {archived} }}) \

@@ -67,13 +67,6 @@ pub fn parse_time(text: &str) -> Result<i64, String> {
         .map_err(|e| format!("`{text}` is not an RFC 3339 time ({e})"))
 }
 
-/// Now, in Unix seconds.
-pub fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-}
-
 /// A Unix time as RFC 3339, in UTC.
 pub fn rfc3339(at: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp(at)

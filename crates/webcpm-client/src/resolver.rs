@@ -186,10 +186,7 @@ fn unusable_above(
     formats: &[WebcVersion],
     chosen: Option<&semver::Version>,
 ) -> Vec<Skipped> {
-    let mut skipped: Vec<Skipped> = releases
-        .iter()
-        .filter(|r| !r.archived && request.matches(&r.version))
-        .filter(|r| chosen.is_none_or(|c| r.version > *c))
+    above(releases, request, chosen)
         .filter_map(|r| {
             Some(Skipped {
                 name: r.name.clone(),
@@ -197,9 +194,23 @@ fn unusable_above(
                 reason: r.unusable(formats)?,
             })
         })
+        .collect()
+}
+
+/// The matching, non-archived releases above `chosen` (all of them when `None`), highest first:
+/// what a choice passed over, for [`unusable_above`] and [`held_above`] to say why.
+fn above<'a>(
+    releases: &'a [Release],
+    request: &VersionRequest,
+    chosen: Option<&semver::Version>,
+) -> impl Iterator<Item = &'a Release> {
+    let mut passed: Vec<&Release> = releases
+        .iter()
+        .filter(|r| !r.archived && request.matches(&r.version))
+        .filter(|r| chosen.is_none_or(|c| r.version > *c))
         .collect();
-    skipped.sort_by(|a, b| b.version.cmp(&a.version));
-    skipped
+    passed.sort_by(|a, b| b.version.cmp(&a.version));
+    passed.into_iter()
 }
 
 fn version_list(releases: &[Release], formats: &[WebcVersion], cooldown: &Cooldown) -> Vec<String> {
@@ -240,9 +251,7 @@ fn held_above(
     cooldown: &Cooldown,
     chosen: &semver::Version,
 ) -> Vec<Held> {
-    let mut held: Vec<Held> = releases
-        .iter()
-        .filter(|r| !r.archived && request.matches(&r.version) && r.version > *chosen)
+    above(releases, request, Some(chosen))
         .filter_map(|r| {
             Some(Held {
                 name: r.name.clone(),
@@ -250,9 +259,7 @@ fn held_above(
                 hold: cooldown.hold(r)?,
             })
         })
-        .collect();
-    held.sort_by(|a, b| b.version.cmp(&a.version));
-    held
+        .collect()
 }
 
 /// Resolves `spec` and, unless `no_deps`, its dependencies.

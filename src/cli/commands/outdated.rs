@@ -33,14 +33,14 @@ pub(crate) async fn outdated(ctx: &Context) -> Result<ExitStatus, Failure> {
         None => Vec::new(),
     };
     let installer = ctx.installer(Network::Online)?;
-    let cooldown = ctx.cooldown()?;
+    let cooldown = &installer.cooldown;
     let client = installer.client.as_ref().expect("an online installer");
     let answers =
         futures_util::future::join_all(installs.iter().map(|i| client.package(&i.package))).await;
     let mut rows = Vec::new();
     for (install, answer) in installs.iter().zip(answers) {
         let releases = answer.map_err(InstallError::from)?.unwrap_or_default();
-        rows.push(row(install, &releases, &cooldown));
+        rows.push(row(install, &releases, cooldown));
     }
     for r in &rows {
         if let Some(held) = &r.held {

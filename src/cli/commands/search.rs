@@ -7,7 +7,7 @@ use serde_json::json;
 
 use crate::cli::context::Context;
 use crate::cli::failure::{ExitStatus, Failure};
-use crate::install::{InstallError, Network};
+use crate::install::InstallError;
 
 pub(crate) async fn search(
     ctx: &Context,
@@ -15,8 +15,7 @@ pub(crate) async fn search(
     limit: usize,
 ) -> Result<ExitStatus, Failure> {
     let query = words.join(" ");
-    let installer = ctx.installer(Network::Online)?;
-    let client = installer.client.as_ref().expect("an online installer");
+    let client = ctx.client()?;
     let results = client
         .search(&query, limit)
         .await

@@ -5,14 +5,13 @@ use crate::printer::{out, plain};
 
 use crate::cli::context::Context;
 use crate::cli::failure::{ExitStatus, Failure};
-use crate::install::{InstallError, Network};
+use crate::install::InstallError;
 use crate::package::PackageSpec;
 use crate::show::{Detail, describe};
 use crate::store::Store;
 
 pub(crate) async fn show(ctx: &Context, spec: &PackageSpec) -> Result<ExitStatus, Failure> {
-    let installer = ctx.installer(Network::Online)?;
-    let client = installer.client.as_ref().expect("an online installer");
+    let client = ctx.client()?;
     let Some(releases) = client
         .package(&spec.name)
         .await
