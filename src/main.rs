@@ -8,9 +8,9 @@ mod demo;
 mod printer;
 
 use webcpm_client::{
-    artifacts, capabilities, cooldown, fetch, fleet, http, install, local, lock_graph, lockfile,
-    package, policy, registry, resolver, rollout, run, runtime, settings, shared_cache, show,
-    store, vendor,
+    artifacts, capabilities, cooldown, credentials, fetch, fleet, http, install, local, lock_graph,
+    lockfile, package, policy, publishers, registry, resolver, rollout, run, runtime, sbom,
+    settings, shared_cache, show, store, vendor,
 };
 
 fn main() {

@@ -73,6 +73,22 @@ pub(super) enum Command {
         #[arg(long, value_name = "FILE", default_value = "webcpm.lock")]
         lockfile: PathBuf,
     },
+    /// Write a software bill of materials of a lockfile: every package, both distributions'
+    /// hashes, the atoms with their SHA-256 and ABI, and the dependencies
+    Sbom {
+        /// The lockfile
+        #[arg(long, value_name = "FILE", default_value = "webcpm.lock")]
+        lockfile: PathBuf,
+        /// The document's format
+        #[arg(long, value_enum, default_value_t = SbomFormat::Cyclonedx)]
+        format: SbomFormat,
+        /// Write it to this file instead of standard output
+        #[arg(long, short = 'o', value_name = "FILE")]
+        output: Option<PathBuf>,
+        /// Use only what the store holds; a distribution it lacks is an error
+        #[arg(long)]
+        offline: bool,
+    },
     /// Show what a lockfile holds: each root with its dependencies
     Tree {
         /// The lockfile
@@ -128,6 +144,16 @@ pub(super) enum Command {
     Rollout(RolloutCommand),
     /// Publish a package directory to the registry, with a token (WEBCPM_TOKEN)
     Publish(PublishArgs),
+    /// Keep a token for the registry (`--registry`, or the configured one), read from standard
+    /// input: in the OS keychain where there is one, else in credentials.toml (mode 0600)
+    /// beside the config file. It is sent to that registry's URL only
+    Login {
+        /// Keep it in credentials.toml even where there is a keychain
+        #[arg(long)]
+        no_keychain: bool,
+    },
+    /// Forget the token kept for the registry (`--registry`, or the configured one)
+    Logout,
     /// Run and fill a local registry: runs `webcpm-registry` (serve, add, archive, keygen,
     /// rollout, token) with these arguments
     #[command(disable_help_flag = true)]
@@ -525,4 +551,13 @@ pub(super) struct PublishArgs {
     /// Allow plain http to hosts other than loopback [env: WEBCPM_ALLOW_INSECURE_HTTP]
     #[arg(long)]
     pub allow_insecure_http: bool,
+}
+
+/// The formats of `sbom`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum SbomFormat {
+    /// CycloneDX 1.6, JSON
+    Cyclonedx,
+    /// SPDX 2.3, JSON
+    Spdx,
 }

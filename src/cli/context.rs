@@ -11,6 +11,7 @@ use super::args::{FormatArgs, GlobalArgs};
 use super::failure::Failure;
 use super::reporters::{Bars, CompileLines};
 use crate::cooldown::{self, Cooldown};
+use crate::credentials;
 use crate::fetch::{Fetcher, Progress, Silent};
 use crate::install::{Installer, Network};
 use crate::package::WebcVersion;
@@ -211,35 +212,61 @@ impl Context {
         Ok(self.runtime()?.engine_hashes())
     }
 
+    /// The credentials file beside the user's config file (`webcpm login`).
+    pub(super) fn credentials_file(&self) -> Option<PathBuf> {
+        config_files(&self.global)
+            .1
+            .map(|f| credentials::file_beside(&f))
+    }
+
+    /// The token for the registry in use, from wherever [`credentials`] finds one.
+    pub(super) fn token(&self) -> Result<Option<String>, Failure> {
+        let url = &self.settings.registry.url.val;
+        let found = credentials::token(
+            &self.settings.registry,
+            url,
+            self.credentials_file().as_deref(),
+        )
+        .map_err(|e| Failure::usage(e.to_string()))?;
+        Ok(found.map(|(token, source)| {
+            tracing::debug!(
+                "the token for {} comes from {source}",
+                crate::http::redact(url)
+            );
+            token
+        }))
+    }
+
     fn registry_client(&self, http: &crate::http::Client) -> Result<RegistryClient, Failure> {
         let settings = &self.settings;
-        Ok(RegistryClient::new(
-            http.clone(),
-            &settings.registry.url.val,
-            settings.registry.token.as_ref().map(|t| t.val.clone()),
+        Ok(
+            RegistryClient::new(http.clone(), &settings.registry.url.val, self.token()?)
+                .map_err(|e| {
+                    Failure::usage(e.to_string())
+                        .hint("set the registry with --registry URL or WEBCPM_REGISTRY")
+                })?
+                .with_retries(settings.download.retries.val),
         )
-        .map_err(|e| {
-            Failure::usage(e.to_string())
-                .hint("set the registry with --registry URL or WEBCPM_REGISTRY")
-        })?
-        .with_retries(settings.download.retries.val))
+    }
+
+    /// Now, in Unix seconds, or `WEBCPM_NOW` (RFC 3339) when it is set.
+    pub(crate) fn now(&self) -> Result<i64, Failure> {
+        match std::env::var(env::NOW) {
+            Ok(text) => cooldown::parse_time(&text).map_err(|e| {
+                Failure::usage(format!("{}: {e}", env::NOW))
+                    .hint("write it as 2026-12-07T12:00:00Z, or unset it")
+            }),
+            Err(_) => Ok(crate::fleet::document::now()),
+        }
+    }
+
+    /// The cooldown in force (`resolve.min_release_age`), measured from [`Context::now`].
+    pub(crate) fn cooldown(&self) -> Result<Cooldown, Failure> {
+        Ok(self.settings.resolve.cooldown(self.now()?))
     }
 
     /// The format policy: the settings, this machine's installation id, and the registry's
     /// last good policy when this machine follows one.
-    /// The cooldown in force (`resolve.min_release_age`), measured from now, or from
-    /// `WEBCPM_NOW` (RFC 3339) when it is set.
-    pub(crate) fn cooldown(&self) -> Result<Cooldown, Failure> {
-        let now = match std::env::var(env::NOW) {
-            Ok(text) => cooldown::parse_time(&text).map_err(|e| {
-                Failure::usage(format!("{}: {e}", env::NOW))
-                    .hint("write it as 2026-12-07T12:00:00Z, or unset it")
-            })?,
-            Err(_) => crate::fleet::document::now(),
-        };
-        Ok(self.settings.resolve.cooldown(now))
-    }
-
     pub(super) fn policy(&self, store: &Store) -> Result<Policy, Failure> {
         let mut policy = self.settings.policy();
         policy.rollout.installation_id = store.installation_id()?;

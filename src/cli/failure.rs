@@ -232,7 +232,7 @@ impl From<PublishClientError> for Failure {
     fn from(e: PublishClientError) -> Self {
         let hint = match &e {
             PublishClientError::Unauthorized { .. } => Some(
-                "set WEBCPM_TOKEN (or registry.token) to a token of this registry; `webcpm registry token create --root DIR --namespace NS` makes one for a local registry",
+                "give a token of this registry: WEBCPM_TOKEN, `webcpm login`, or registry.credential_process; `webcpm registry token create --root DIR --namespace NS` makes one for a local registry",
             ),
             PublishClientError::Forbidden { .. } => {
                 Some("use a token made for the package's namespace")

@@ -4,8 +4,11 @@
 use std::io::Write;
 use std::path::Path;
 
+use super::args::GlobalArgs;
+use super::context::Context;
 use super::failure::{Failure, FailureKind};
 use crate::lockfile::Lockfile;
+use crate::settings::keys;
 
 /// Reads and checks a lockfile.
 pub(super) fn read_lockfile(path: &Path) -> Result<Lockfile, Failure> {
@@ -19,10 +22,16 @@ pub(super) fn read_lockfile(path: &Path) -> Result<Lockfile, Failure> {
     })
 }
 
-/// Writes `text` to `path` so that a reader sees the old file or the new one, never a part.
+/// Writes the lockfile whole (see [`write_whole`]).
 pub(super) fn write_lockfile(path: &Path, text: &str) -> Result<(), Failure> {
+    write_whole(path, text, "the lockfile")
+}
+
+/// Writes `text` to `path` (`what` names it in errors) so that a reader sees the old file or
+/// the new one, never a part.
+pub(super) fn write_whole(path: &Path, text: &str, what: &str) -> Result<(), Failure> {
     let failed = |e: std::io::Error| {
-        Failure::usage(format!("cannot write the lockfile {}: {e}", path.display()))
+        Failure::usage(format!("cannot write {what} {}: {e}", path.display()))
             .hint("check that its directory exists and is writable")
     };
     let dir = match path.parent() {
@@ -34,4 +43,15 @@ pub(super) fn write_lockfile(path: &Path, text: &str) -> Result<(), Failure> {
     temp.as_file().sync_all().map_err(failed)?;
     temp.persist(path).map_err(|e| failed(e.error))?;
     Ok(())
+}
+
+/// The context of a command that reads a lockfile: the lockfile's registry is asked, unless
+/// `--registry` names another.
+pub(super) fn lockfile_context(global: &GlobalArgs, lock: &Lockfile) -> Result<Context, Failure> {
+    let registry = (
+        keys::REGISTRY_URL.into(),
+        toml::Value::String(lock.registry.clone()),
+        "--lockfile".into(),
+    );
+    Context::new(global, vec![registry], None)
 }

@@ -18,6 +18,7 @@ mod follow;
 mod host;
 mod lockfile;
 mod optimizer;
+mod publishers;
 mod registry_bin;
 mod reporters;
 mod requests;
@@ -91,6 +92,21 @@ pub(crate) fn main() -> i32 {
     }
 }
 
+/// Runs `cache ...`.
+async fn cache_command(ctx: &Context, cmd: CacheCommand) -> Result<ExitStatus, Failure> {
+    use commands::{cache, cache_verify};
+    match cmd {
+        CacheCommand::Dir => Ok(cache::dir(ctx)),
+        CacheCommand::List => cache::list(ctx),
+        CacheCommand::Verify { repair } => cache_verify::verify(ctx, repair).await,
+        CacheCommand::Gc { max_size } => cache::gc(ctx, max_size),
+        CacheCommand::Clean { yes } => cache::clean(ctx, yes),
+        CacheCommand::Optimize { background } => {
+            tokio::task::block_in_place(|| cache::optimize(ctx, background))
+        }
+    }
+}
+
 /// Runs the parsed command.
 async fn dispatch(cli: Cli) -> Result<ExitStatus, Failure> {
     use commands::*;
@@ -115,6 +131,12 @@ async fn dispatch(cli: Cli) -> Result<ExitStatus, Failure> {
         Command::Search { words, limit } => {
             search::search(&plain()?, &words, usize::from(limit)).await
         }
+        Command::Sbom {
+            lockfile,
+            format,
+            output,
+            offline,
+        } => sbom::sbom(global, &lockfile, format, output.as_deref(), offline).await,
         Command::Tree { lockfile } => tree::tree(&plain()?, &lockfile),
         Command::Vendor { dir, lockfile } => vendor::vendor(global, &dir, &lockfile).await,
         Command::Show { package } => show::show(&plain()?, &package).await,
@@ -145,16 +167,7 @@ async fn dispatch(cli: Cli) -> Result<ExitStatus, Failure> {
         Command::Grant(args) => grant::grant(&plain()?, args),
         Command::List => list::list(&plain()?),
         Command::Uninstall { package } => uninstall::uninstall(&plain()?, &package),
-        Command::Cache(cmd) => match cmd {
-            CacheCommand::Dir => Ok(cache::dir(&plain()?)),
-            CacheCommand::List => cache::list(&plain()?),
-            CacheCommand::Verify { repair } => cache_verify::verify(&plain()?, repair).await,
-            CacheCommand::Gc { max_size } => cache::gc(&plain()?, max_size),
-            CacheCommand::Clean { yes } => cache::clean(&plain()?, yes),
-            CacheCommand::Optimize { background } => {
-                tokio::task::block_in_place(|| cache::optimize(&plain()?, background))
-            }
-        },
+        Command::Cache(cmd) => cache_command(&plain()?, cmd).await,
         Command::Config(cmd) => config::config(global, cmd),
         Command::Rollout(RolloutCommand::Status) => rollout_status::status(&plain()?),
         Command::Rollout(RolloutCommand::Sync { offline }) => {
@@ -165,6 +178,8 @@ async fn dispatch(cli: Cli) -> Result<ExitStatus, Failure> {
             let ctx = Context::new(global, publish::flags(&args), None)?;
             publish::publish(&ctx, args).await
         }
+        Command::Login { no_keychain } => login::login(&plain()?, !no_keychain),
+        Command::Logout => login::logout(&plain()?),
         Command::Registry { args } => Err(registry_bin::forward(global, args)),
         Command::Demo => demo::demo(global.home.clone()).await,
         Command::Completions { shell } => Ok(shell::completions(shell)),

@@ -75,6 +75,8 @@ const EXPECTED: &[(&str, &[&[&str]])] = &[
                 "Hello, operator!",
                 "me/greeter@1.0.0 -> WebC v3",
             ],
+            // A mirror.
+            &["Hello, mirror!"],
             // Running a fleet.
             &[
                 "policy v3: set me/greeter webc v2",

@@ -101,6 +101,7 @@ mod tests {
             version: semver::Version::new(1, 0, 0),
             archived: false,
             published_at,
+            publisher: None,
             v2: Offer::NotOffered,
             v3: Offer::NotOffered,
         }

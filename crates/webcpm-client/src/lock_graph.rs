@@ -35,7 +35,7 @@ pub struct TreeLine {
     pub repeated: bool,
 }
 
-fn key(name: &str, version: &str) -> String {
+pub fn key(name: &str, version: &str) -> String {
     format!("{name}@{version}")
 }
 
@@ -76,6 +76,18 @@ impl Graph {
             .map(|r| key(&r.package, &r.version))
             .collect();
         Graph { nodes, roots }
+    }
+
+    /// The roots, as `ns/name@version` keys.
+    pub fn roots(&self) -> &[String] {
+        &self.roots
+    }
+
+    /// What the locked `ns/name@version` depends on, as keys; empty for one not locked.
+    pub fn dependencies(&self, key: &str) -> &[String] {
+        self.nodes
+            .get(key)
+            .map_or(&[][..], |n| n.dependencies.as_slice())
     }
 
     /// Every root and, under it, its dependencies, depth first; a package met again is marked

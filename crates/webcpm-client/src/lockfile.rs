@@ -21,6 +21,7 @@
 //! [[package]]
 //! name = "ns/app"
 //! version = "1.2.0"
+//! publisher = "alice"
 //! [package.v3]
 //! url = "https://cdn.example/app-1.2.0.webc"
 //! sha256 = "…"
@@ -90,6 +91,9 @@ pub struct LockedRoot {
 pub struct LockedPackage {
     pub name: String,
     pub version: String,
+    /// Who published it, as the registry said when the file was written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub publisher: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub v2: Option<LockedDist>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -159,6 +163,7 @@ impl Lockfile {
                     .or_insert_with(|| LockedPackage {
                         name: r.name.to_string(),
                         version: r.version.to_string(),
+                        publisher: r.publisher.clone(),
                         v2: locked_dist(&r.v2),
                         v3: locked_dist(&r.v3),
                     });
@@ -259,6 +264,7 @@ impl LockedPackage {
             version,
             archived: false,
             published_at: None,
+            publisher: self.publisher.clone(),
             v2: offer(WebcVersion::V2, &self.v2)?,
             v3: offer(WebcVersion::V3, &self.v3)?,
         })
@@ -323,6 +329,14 @@ pub fn changes(old: &Lockfile, new: &Lockfile) -> Vec<String> {
         match old_packages.get(name) {
             None => out.push(format!("+ package {name}")),
             Some(was) => {
+                if was.publisher != package.publisher {
+                    let by = |p: &Option<String>| p.clone().unwrap_or_else(|| "(not said)".into());
+                    out.push(format!(
+                        "{name} publisher: {} -> {}",
+                        by(&was.publisher),
+                        by(&package.publisher)
+                    ));
+                }
                 for (webc, a, b) in [("v2", &was.v2, &package.v2), ("v3", &was.v3, &package.v3)] {
                     out.extend(dist_changes(&format!("{name} {webc}"), a, b));
                 }

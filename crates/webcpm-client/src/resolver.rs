@@ -503,6 +503,7 @@ mod tests {
             version: version.parse().unwrap(),
             archived,
             published_at: Some(1_000),
+            publisher: None,
             v2: dist(WebcVersion::V2, deps),
             v3: if v3 {
                 dist(WebcVersion::V3, deps)

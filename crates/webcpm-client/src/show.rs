@@ -18,6 +18,8 @@ pub struct VersionLine {
     pub version: String,
     /// RFC 3339, when the registry gives it.
     pub published: Option<String>,
+    /// Who published it, when the registry says.
+    pub publisher: Option<String>,
     pub yanked: bool,
     /// Why the cooldown holds it back, if it does.
     pub held: Option<String>,
@@ -73,6 +75,7 @@ pub fn describe(
         .map(|r| VersionLine {
             version: r.version.to_string(),
             published: r.published_at.map(rfc3339),
+            publisher: r.publisher.clone(),
             yanked: r.archived,
             held: cooldown.hold(r).map(|h| h.to_string()),
         })

@@ -561,6 +561,8 @@ pub struct Release {
     /// When it was published (Unix seconds), as the registry says (`createdAt`); `None` when it
     /// does not.
     pub published_at: Option<i64>,
+    /// Who published it (`publishedBy { username }`); `None` when the registry does not say.
+    pub publisher: Option<String>,
     pub v2: Offer,
     pub v3: Offer,
 }

@@ -52,6 +52,9 @@ pub struct AddOptions {
     /// The publish time to record (Unix seconds), for a copy of another registry's version;
     /// `None`: now.
     pub published_at: Option<i64>,
+    /// Who published it (`publishedBy`): the publish token's user, or the operator's
+    /// `--publisher`; `None`: the namespace, as a namespace's owner publishes into it.
+    pub publisher: Option<String>,
 }
 
 /// One stored format.
@@ -147,6 +150,39 @@ impl PublishError {
 /// files first, then the version's row, so that no reader sees a version without its files.
 pub fn add(storage: &Storage, input: &Path, opts: &AddOptions) -> Result<AddReport, PublishError> {
     let prepared = prepare(input, opts)?;
+    write(storage, &prepared, opts)
+}
+
+/// A version's files as another registry served them (a mirror's upstream): `label` names them
+/// in errors; a format the other registry does not offer is `None`.
+pub(crate) struct Copied {
+    pub(crate) label: String,
+    pub(crate) v2: Option<Bytes>,
+    pub(crate) v3: Option<Bytes>,
+}
+
+/// Adds a version from another registry's exact files, so that their SHA-256 stay the same
+/// here: each is opened with every check `add` makes; a format that was not offered is made
+/// from the other, as `add` makes it, and not offered either.
+pub(crate) fn add_copy(
+    storage: &Storage,
+    copied: &Copied,
+    opts: &AddOptions,
+) -> Result<AddReport, PublishError> {
+    let (prepared, only) = prepare_copy(copied, opts)?;
+    let opts = AddOptions {
+        only,
+        ..opts.clone()
+    };
+    write(storage, &prepared, &opts)
+}
+
+/// Writes a checked version: its files, then its row.
+fn write(
+    storage: &Storage,
+    prepared: &Prepared,
+    opts: &AddOptions,
+) -> Result<AddReport, PublishError> {
     let (name, version) = (&prepared.name, &prepared.version);
     std::fs::create_dir_all(&storage.root).map_err(|source| PublishError::Io {
         path: storage.root.clone(),
@@ -199,6 +235,7 @@ pub fn add(storage: &Storage, input: &Path, opts: &AddOptions) -> Result<AddRepo
         description: prepared.description.as_deref(),
         readme: prepared.readme.as_deref(),
         requests: Some(&prepared.requests),
+        publisher: Some(opts.publisher.as_deref().unwrap_or(name.namespace())),
     };
     db.set_about(name, version, &about)?;
     if let Some(at) = opts.published_at {
@@ -336,13 +373,6 @@ fn prepare(input: &Path, opts: &AddOptions) -> Result<Prepared, PublishError> {
         let bytes = Bytes::from(std::fs::read(input).map_err(read_err)?);
         (bytes, Identity::default())
     };
-    let container_err = |path: &Path, source| match source {
-        ContainerError::NotWebc => PublishError::NotWebc(path.into()),
-        other => PublishError::Container {
-            path: path.into(),
-            reason: one_line(&other),
-        },
-    };
     let original = container::open(bytes.clone()).map_err(|e| container_err(input, e))?;
 
     let form = |webc: WebcVersion| -> Result<(Bytes, Checked), PublishError> {
@@ -386,6 +416,76 @@ fn prepare(input: &Path, opts: &AddOptions) -> Result<Prepared, PublishError> {
         v2,
         v3,
     })
+}
+
+fn container_err(path: &Path, source: ContainerError) -> PublishError {
+    match source {
+        ContainerError::NotWebc => PublishError::NotWebc(path.into()),
+        other => PublishError::Container {
+            path: path.into(),
+            reason: one_line(&other),
+        },
+    }
+}
+
+/// Opens `bytes` with every check and makes sure it is a `webc` file.
+fn open_as(path: &Path, bytes: &Bytes, webc: WebcVersion) -> Result<Checked, PublishError> {
+    let checked = container::open(bytes.clone()).map_err(|e| container_err(path, e))?;
+    if checked.format != Format::Current(webc) {
+        return Err(PublishError::Mismatch {
+            path: path.into(),
+            reason: format!("the {webc} file is a {} file", checked.format),
+        });
+    }
+    Ok(checked)
+}
+
+/// [`prepare`] for [`add_copy`]: both files checked, and the format made here, if any.
+fn prepare_copy(
+    copied: &Copied,
+    opts: &AddOptions,
+) -> Result<(Prepared, Option<WebcVersion>), PublishError> {
+    let path = PathBuf::from(&copied.label);
+    let made = |from: &Bytes, webc: WebcVersion, to: WebcVersion| -> Result<Bytes, PublishError> {
+        let checked = open_as(&path, from, webc)?;
+        container::convert(from, &checked, to).map_err(|e| container_err(&path, e))
+    };
+    let (v2, v3, only) = match (&copied.v2, &copied.v3) {
+        (Some(v2), Some(v3)) => (v2.clone(), v3.clone(), None),
+        (Some(v2), None) => {
+            let v3 = made(v2, WebcVersion::V2, WebcVersion::V3)?;
+            (v2.clone(), v3, Some(WebcVersion::V2))
+        }
+        (None, Some(v3)) => {
+            let v2 = made(v3, WebcVersion::V3, WebcVersion::V2)?;
+            (v2, v3.clone(), Some(WebcVersion::V3))
+        }
+        (None, None) => {
+            return Err(PublishError::Mismatch {
+                path,
+                reason: "neither format is offered".into(),
+            });
+        }
+    };
+    let c2 = open_as(&path, &v2, WebcVersion::V2)?;
+    let c3 = open_as(&path, &v3, WebcVersion::V3)?;
+    same_atoms(&path, &c2, &c3)?;
+    let (name, version, description) = identify(opts, Identity::default().or_container(&c3))?;
+    let json = |c: &Checked| {
+        serde_json::to_string(c.manifest()).map_err(|e| PublishError::ManifestJson(one_line(&e)))
+    };
+    let prepared = Prepared {
+        name,
+        version,
+        description,
+        readme: container::readme(&c3),
+        requests: container::requests(&c3),
+        v2_manifest: json(&c2)?,
+        v3_manifest: json(&c3)?,
+        v2,
+        v3,
+    };
+    Ok((prepared, only))
 }
 
 fn same_atoms(input: &Path, a: &Checked, b: &Checked) -> Result<(), PublishError> {

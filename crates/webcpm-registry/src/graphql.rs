@@ -21,6 +21,7 @@ use time::format_description::well_known::Rfc3339;
 use super::db::{BlobRecord, DbError, PackageRecord, Pool};
 use super::faults::{BAD_MANIFEST, NodeFault};
 use super::graphql_search::{PackagesFilter, Page, SearchConnection};
+use super::mirror::Mirror;
 use super::shapes::{self, Shapes};
 use crate::package::{PackageName, WebcVersion};
 
@@ -31,22 +32,34 @@ pub(crate) struct Catalog {
     base_url: String,
     /// `--real-shapes`.
     shapes: Option<Shapes>,
+    /// `--mirror`: packages are brought from the upstream before they are read.
+    mirror: Option<Arc<Mirror>>,
 }
 
 impl Catalog {
-    pub(crate) fn new(pool: Arc<Pool>, base_url: String, shapes: Option<Shapes>) -> Self {
+    pub(crate) fn new(
+        pool: Arc<Pool>,
+        base_url: String,
+        shapes: Option<Shapes>,
+        mirror: Option<Arc<Mirror>>,
+    ) -> Self {
         Catalog {
             pool,
             base_url,
             shapes,
+            mirror,
         }
     }
 
-    /// Loads a package with all its versions, off the async threads.
+    /// Loads a package with all its versions, off the async threads (a mirror brings it up to
+    /// date from its upstream first).
     async fn package(
         self: &Arc<Self>,
         name: PackageName,
     ) -> async_graphql::Result<Option<PackageRecord>> {
+        if let Some(mirror) = &self.mirror {
+            mirror.refresh(&name).await;
+        }
         let mut record = self.read(move |db| db.package(&name)).await?;
         if let (Some(shapes), Some(record)) = (&self.shapes, record.as_mut()) {
             shapes.add_broken_version(record);
@@ -362,6 +375,12 @@ impl VersionNode {
         Ok(self.record()?.description.clone().unwrap_or_default())
     }
 
+    /// Who published it; the username is empty for a version added before the registry kept it.
+    async fn published_by(&self) -> async_graphql::Result<User> {
+        let username = self.record()?.publisher.clone().unwrap_or_default();
+        Ok(User { username })
+    }
+
     async fn is_last_version(&self) -> bool {
         self.package.record.latest() == Some(self.index)
     }
@@ -493,4 +512,11 @@ impl DistributionNode {
     async fn webc_manifest(&self) -> Option<&JsonString> {
         self.manifest.as_ref()
     }
+}
+
+/// `type User`: who published a version.
+#[derive(async_graphql::SimpleObject)]
+#[graphql(name = "User")]
+pub(crate) struct User {
+    username: String,
 }

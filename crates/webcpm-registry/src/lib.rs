@@ -54,6 +54,7 @@ mod graphql_search;
 mod health;
 mod limits;
 mod metrics;
+mod mirror;
 mod publish_api;
 mod routes;
 mod schema;
@@ -85,6 +86,7 @@ pub use add::{AddOptions, AddReport, BlobReport, PublishError, add, set_archived
 pub use blobs::{AUTH_ENV as OCI_AUTH_ENV, BlobError};
 pub use db::{Database, DbError};
 pub use limits::{Limits, Rate};
+pub use mirror::MirrorOptions;
 pub use schema::sdl;
 pub use storage::{Storage, StorageError};
 pub use tokens::{
@@ -127,6 +129,8 @@ pub struct ServeOptions {
     pub allow_republish: bool,
     /// Take outcome reports without a report token (a closed network's fleet).
     pub open_reports: bool,
+    /// Be a pull-through mirror of another registry ([`mirror`]).
+    pub mirror: Option<MirrorOptions>,
 }
 
 /// How long a signed rollout policy stays valid by default: a day.
@@ -150,6 +154,7 @@ impl ServeOptions {
             policy_ttl: DEFAULT_POLICY_TTL,
             allow_republish: false,
             open_reports: false,
+            mirror: None,
         }
     }
 }
@@ -194,6 +199,8 @@ pub enum ServerError {
     Faults(#[from] faults::FaultError),
     #[error(transparent)]
     Fleet(#[from] fleet::FleetError),
+    #[error("{0}")]
+    Mirror(String),
 }
 
 /// A server started by [`start`]. Dropping it stops the server.
@@ -394,7 +401,7 @@ pub async fn start(opts: ServeOptions) -> Result<RunningServer, ServerError> {
         return Err(ServerError::NotLoopback(opts.listen));
     }
     let public = opts.public_url.as_deref().map(public_base).transpose()?;
-    prepare_root(&opts.storage)?;
+    prepare_root(&opts.storage, opts.mirror.is_some())?;
     let (pool, faults) = open_database(&opts.storage, opts.faults.as_deref()).await?;
     let access_log = opts
         .access_log
@@ -438,12 +445,13 @@ pub async fn start(opts: ServeOptions) -> Result<RunningServer, ServerError> {
 }
 
 /// Makes sure the registry's root exists: a local registry must have been made; a replica whose
-/// database and files live elsewhere keeps little in its root, and a new one starts empty.
-fn prepare_root(storage: &Storage) -> Result<(), ServerError> {
+/// database and files live elsewhere keeps little in its root, and a new one starts empty, as
+/// does a mirror.
+fn prepare_root(storage: &Storage, mirror: bool) -> Result<(), ServerError> {
     if storage.root.is_dir() {
         return Ok(());
     }
-    if storage.is_local() {
+    if storage.is_local() && !mirror {
         return Err(ServerError::NoRoot(storage.root.clone()));
     }
     std::fs::create_dir_all(&storage.root).map_err(|source| ServerError::Root {
@@ -463,10 +471,17 @@ fn app(
     let storage = &opts.storage;
     let uploads = opts.upload_url.as_deref().map(public_base).transpose()?;
     let shapes = opts.real_shapes.map(shapes::Shapes::new);
+    let mirror = opts
+        .mirror
+        .clone()
+        .map(|m| mirror::Mirror::new(m, storage.clone()).map(Arc::new))
+        .transpose()
+        .map_err(ServerError::Mirror)?;
     let catalog = Arc::new(graphql::Catalog::new(
         Arc::clone(&pool),
         base_url.to_string(),
         shapes.clone(),
+        mirror,
     ));
     let publishing = Arc::new(publish_api::Publishing::new(
         storage.clone(),

@@ -39,7 +39,7 @@ use super::add::{AddOptions, MAX_BLOB_SIZE, PublishError, add};
 use super::db::{Pool, unix_now};
 use super::graphql::{VersionNode, find_version};
 use super::storage::Storage;
-use super::tokens;
+use super::tokens::{self, Holder};
 use super::uploads::{self, Chunk, Session, UploadError};
 use super::yank_api::{ArchiveInput, ArchivePayload};
 use crate::package::{PackageName, Sha256Digest};
@@ -138,8 +138,9 @@ impl Publishing {
         self.db(move |db, _| Ok(uploads::get(db, &id)?)).await
     }
 
-    /// The namespace the request's token may publish into, or a 401 refusal.
-    pub(crate) async fn authorize(&self, ctx: &Context<'_>) -> async_graphql::Result<String> {
+    /// Who holds the request's token (the namespace it may publish into, the user it publishes
+    /// as), or a 401 refusal.
+    pub(crate) async fn authorize(&self, ctx: &Context<'_>) -> async_graphql::Result<Holder> {
         let Some(token) = ctx.data_opt::<Bearer>().and_then(|b| b.0.clone()) else {
             return Err(error(
                 UNAUTHENTICATED,
@@ -147,11 +148,10 @@ impl Publishing {
             ));
         };
         let pool = Arc::clone(&self.pool);
-        let found =
-            tokio::task::spawn_blocking(move || pool.with(|db| tokens::namespace_of(db, &token)))
-                .await
-                .map_err(|e| unavailable("the token check failed", e))?
-                .map_err(|e| unavailable("the token check failed", e))?;
+        let found = tokio::task::spawn_blocking(move || pool.with(|db| tokens::holder(db, &token)))
+            .await
+            .map_err(|e| unavailable("the token check failed", e))?
+            .map_err(|e| unavailable("the token check failed", e))?;
         found.ok_or_else(|| {
             error(
                 UNAUTHENTICATED,
@@ -369,7 +369,7 @@ impl Mutation {
         input: GenerateUploadUrlInput,
     ) -> async_graphql::Result<Option<GenerateUploadUrlPayload>> {
         let publishing = publishing(ctx)?;
-        let namespace = publishing.authorize(ctx).await?;
+        let namespace = publishing.authorize(ctx).await?.namespace;
         if let Some(name) = input.name.as_deref().filter(|n| n.contains('/')) {
             check_namespace(&namespace, &package_name(Some(name), None)?)?;
         }
@@ -393,9 +393,9 @@ impl Mutation {
         input: PublishPackageInput,
     ) -> async_graphql::Result<Option<PublishPackagePayload>> {
         let publishing = publishing(ctx)?;
-        let namespace = publishing.authorize(ctx).await?;
+        let holder = publishing.authorize(ctx).await?;
         let name = package_name(input.name.as_deref(), input.namespace.as_deref())?;
-        check_namespace(&namespace, &name)?;
+        check_namespace(&holder.namespace, &name)?;
         let version = input
             .version
             .as_deref()
@@ -424,10 +424,11 @@ impl Mutation {
                 "give the signedUrl the file was uploaded to",
             )
         })?;
-        let upload = publishing.read_upload(url, &namespace).await?;
+        let upload = publishing.read_upload(url, &holder.namespace).await?;
         let said = Said {
             description: input.description,
             readme: input.readme,
+            publisher: holder.user,
         };
         let stored = publishing.store(&upload.file, &name, &version, said).await;
         // An upload is used up by a publish, or by a refusal that would come again; one left
@@ -455,6 +456,8 @@ impl Mutation {
 struct Said {
     description: Option<String>,
     readme: Option<String>,
+    /// The token's user.
+    publisher: String,
 }
 
 impl Publishing {
@@ -475,6 +478,7 @@ impl Publishing {
             description: said.description,
             readme: said.readme,
             published_at: None,
+            publisher: Some(said.publisher),
         };
         let result = tokio::task::spawn_blocking(move || add(&storage, &upload, &options))
             .await

@@ -44,6 +44,8 @@ pub enum TokenError {
         "this registry has no token `{0}`; give the token's text or its sha256 as `token create` printed it"
     )]
     Unknown(String),
+    #[error("`{0}` is not a user name; use 1 to 64 letters, digits, `-`, `_` and `.`")]
+    BadUser(String),
     #[error("a report token needs a name (--name), such as the fleet or site it is for")]
     NoName,
     #[error(transparent)]
@@ -73,6 +75,8 @@ pub struct Revoked {
 pub struct NewToken {
     pub token: String,
     pub namespace: String,
+    /// Who publishes with it: the `publishedBy` of what it publishes.
+    pub user: String,
     /// The SHA-256 of the token's text: what the registry keeps.
     pub sha256: Sha256Digest,
 }
@@ -85,21 +89,40 @@ fn check_namespace(namespace: &str) -> Result<String, TokenError> {
     Ok(probe.namespace().to_string())
 }
 
+/// A user name: what `publishedBy { username }` says of the versions a token publishes.
+pub(crate) fn check_user(user: &str) -> Result<String, TokenError> {
+    let ok = !user.is_empty()
+        && user.len() <= 64
+        && user
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    match ok {
+        true => Ok(user.to_string()),
+        false => Err(TokenError::BadUser(user.to_string())),
+    }
+}
+
 /// Makes a token for `namespace` in the registry at `root` (created when missing) and stores
-/// its hash.
-pub fn create(storage: &Storage, namespace: &str) -> Result<NewToken, TokenError> {
+/// its hash. `user` is who publishes with it (by default the namespace).
+pub fn create(
+    storage: &Storage,
+    namespace: &str,
+    user: Option<&str>,
+) -> Result<NewToken, TokenError> {
     let namespace = check_namespace(namespace)?;
+    let user = check_user(user.unwrap_or(&namespace))?;
     let (token, sha256, mut db) = new_token(storage, PREFIX)?;
     let sql = db.sql();
     db.conn()
         .execute(
-            "INSERT INTO tokens (sha256, namespace, created_at) VALUES ($1, $2, $3)",
-            args![sha256.hex(), namespace.as_str(), unix_now()],
+            "INSERT INTO tokens (sha256, namespace, created_at, user_name) VALUES ($1, $2, $3, $4)",
+            args![sha256.hex(), namespace.as_str(), unix_now(), user.as_str()],
         )
         .map_err(sql)?;
     Ok(NewToken {
         token,
         namespace,
+        user,
         sha256,
     })
 }
@@ -192,8 +215,16 @@ pub fn revoke(storage: &Storage, token: &str) -> Result<Revoked, TokenError> {
         .ok_or_else(|| TokenError::Unknown(text.chars().take(12).collect()))
 }
 
-/// The namespace a token may publish into; `None` for a token the registry does not know.
-pub(crate) fn namespace_of(db: &mut Db, token: &str) -> Result<Option<String>, DbError> {
+/// Who holds a publish token: the namespace it may publish into and the user it publishes as.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Holder {
+    pub namespace: String,
+    pub user: String,
+}
+
+/// The holder of a publish token; `None` for a token the registry does not know. A token made
+/// before tokens named their user publishes as its namespace.
+pub(crate) fn holder(db: &mut Db, token: &str) -> Result<Option<Holder>, DbError> {
     if !token.starts_with(PREFIX) {
         return Ok(None);
     }
@@ -202,13 +233,16 @@ pub(crate) fn namespace_of(db: &mut Db, token: &str) -> Result<Option<String>, D
     let row = db
         .conn()
         .query_opt(
-            "SELECT namespace FROM tokens WHERE sha256 = $1",
+            "SELECT namespace, COALESCE(user_name, namespace) FROM tokens WHERE sha256 = $1",
             args![sha256.hex()],
         )
         .map_err(&sql)?;
-    row.map(|r| r.text(0))
-        .transpose()
-        .map_err(|e| sql(e.into()))
+    let Some(row) = row else { return Ok(None) };
+    let text = |i| row.text(i).map_err(|e| sql(e.into()));
+    Ok(Some(Holder {
+        namespace: text(0)?,
+        user: text(1)?,
+    }))
 }
 
 #[cfg(test)]
@@ -220,10 +254,13 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let root = tmp.path().join("registry");
         let storage = Storage::local(&root);
-        let made = create(&storage, "Acme").unwrap();
-        assert_eq!(made.namespace, "acme");
+        let made = create(&storage, "Acme", None).unwrap();
+        assert_eq!(
+            (made.namespace.as_str(), made.user.as_str()),
+            ("acme", "acme")
+        );
         assert!(made.token.starts_with(PREFIX) && made.token.len() == PREFIX.len() + 64);
-        let other = create(&storage, "acme").unwrap();
+        let other = create(&storage, "acme", Some("alice")).unwrap();
         assert_ne!(made.token, other.token);
 
         let file = std::fs::read(root.join(super::super::db::DB_FILE)).unwrap();
@@ -234,17 +271,27 @@ mod tests {
         );
 
         let mut db = Db::open(&storage.database).unwrap();
+        let of = |db: &mut Db, token: &str| holder(db, token).unwrap();
+        let alice = of(&mut db, &other.token).unwrap();
         assert_eq!(
-            namespace_of(&mut db, &made.token).unwrap().as_deref(),
-            Some("acme")
+            (alice.namespace.as_str(), alice.user.as_str()),
+            ("acme", "alice")
         );
+        assert_eq!(of(&mut db, &made.token).unwrap().user, "acme");
         let forged = format!("{PREFIX}{}", "0".repeat(64));
-        assert_eq!(namespace_of(&mut db, &forged).unwrap(), None);
-        assert_eq!(namespace_of(&mut db, "").unwrap(), None);
+        assert_eq!(of(&mut db, &forged), None);
+        assert_eq!(of(&mut db, ""), None);
+        assert!(matches!(
+            create(&storage, "acme", Some("a b")),
+            Err(TokenError::BadUser(_))
+        ));
 
         for bad in ["", "a/b", "with space", "ü"] {
             assert!(
-                matches!(create(&storage, bad), Err(TokenError::BadNamespace(_))),
+                matches!(
+                    create(&storage, bad, None),
+                    Err(TokenError::BadNamespace(_))
+                ),
                 "{bad}"
             );
         }

@@ -41,7 +41,7 @@ pub(crate) async fn change(
     input: ArchiveInput,
 ) -> async_graphql::Result<Option<ArchivePayload>> {
     let publishing = publishing(ctx)?;
-    let namespace = publishing.authorize(ctx).await?;
+    let namespace = publishing.authorize(ctx).await?.namespace;
     let Some((name, version)) = parse_id(&input.package_version_id) else {
         return Err(error(
             BAD_USER_INPUT,

@@ -163,6 +163,10 @@ CREATE TABLE grants (
     PRIMARY KEY (package, capability, host, guest)
 );
 "#,
+    // 4: who published each version, as the registry said at install (NULL: it did not say).
+    r#"
+ALTER TABLE versions ADD COLUMN publisher TEXT;
+"#,
 ];
 
 /// The open index. One connection, shared behind a mutex: SQLite work is short.
@@ -406,7 +410,7 @@ mod tests {
                  'rule', 'why', NULL, 1);
              INSERT INTO install_members VALUES ('ns/pkg', 'ns/pkg', '1.0.0', 'v2', '{sha}', 0);
              INSERT INTO packages VALUES ('r', 'ns/pkg', 1);
-             INSERT INTO versions VALUES ('r', 'ns/pkg', '1.0.0', 0);
+             INSERT INTO versions VALUES ('r', 'ns/pkg', '1.0.0', 0, 'alice');
              INSERT INTO distributions VALUES ('r', 'ns/pkg', '1.0.0', 'v2', 'offered',
                  'http://r/x', '{sha}', 10, 'v2', NULL, NULL);
              INSERT INTO artifacts VALUES ('e', '{sha}', 5, '{sha}', NULL, 1, 1);"

@@ -10,6 +10,7 @@ use crate::cli::args::{GlobalArgs, InstallArgs};
 use crate::cli::context::{Context, format_flags};
 use crate::cli::failure::{ExitStatus, Failure, FailureKind};
 use crate::cli::lockfile::read_lockfile;
+use crate::cli::publishers::StoreBefore;
 use crate::cli::requests::Before;
 use crate::install::{InstallError, InstallOptions, InstallReport, Network};
 use crate::lockfile::{LockedSource, Lockfile};
@@ -122,7 +123,9 @@ pub(crate) async fn install(
         ),
         None => {
             let before = Before::read(ctx, &names(&args, lock.as_ref()));
+            let publishers = StoreBefore::read(ctx);
             let (specs, results) = install_all(ctx, lock.as_ref(), &args).await?;
+            publishers.warn(ctx);
             (specs, results, before)
         }
     };

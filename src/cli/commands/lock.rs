@@ -34,6 +34,9 @@ pub(crate) async fn lock(ctx: &Context, args: LockArgs) -> Result<ExitStatus, Fa
             return Err(failure.hint("run `webcpm lock` without --locked to write it"));
         }
     } else {
+        if let Ok(old) = read_lockfile(path) {
+            crate::cli::publishers::warn_lockfile(&old, &lock);
+        }
         write_lockfile(path, &lock.to_text())?;
     }
     if ctx.global.json {

@@ -1,6 +1,7 @@
 //! `webcpm publish [DIR|FILE.webc]`: builds a package directory (or takes a prebuilt `.webc`
 //! file) and publishes it to the registry
-//! (`--registry`, `WEBCPM_REGISTRY`), with the token of `WEBCPM_TOKEN` or `registry.token`.
+//! (`--registry`, `WEBCPM_REGISTRY`), with the registry's token (`WEBCPM_TOKEN`, the credential
+//! process, `webcpm login`, or `registry.token`; see [`crate::credentials`]).
 
 use crate::cli::args::{FormatArgs, PublishArgs};
 use crate::cli::context::{Context, format_flags};
@@ -19,11 +20,7 @@ pub(crate) async fn publish(ctx: &Context, args: PublishArgs) -> Result<ExitStat
     let settings = &ctx.settings;
     let http = crate::http::client(&settings.http())
         .map_err(|e| Failure::internal(format!("cannot set up HTTP: {e}")))?;
-    let publisher = Publisher::new(
-        http,
-        &settings.registry.url.val,
-        settings.registry.token.as_ref().map(|t| t.val.clone()),
-    )?;
+    let publisher = Publisher::new(http, &settings.registry.url.val, ctx.token()?)?;
     ctx.note(format!(
         "Publishing {} to {}",
         args.dir.display(),

@@ -36,10 +36,12 @@ pub(crate) async fn show(ctx: &Context, spec: &PackageSpec) -> Result<ExitStatus
         if let Some(held) = &v.held {
             marks.push(held.clone());
         }
+        let by = v.publisher.as_deref().map(|p| format!("by {}", plain(p)));
         out!(
-            "  {:<12} {:<22} {}",
+            "  {:<12} {:<22} {:<16} {}",
             v.version,
             v.published.as_deref().unwrap_or("(no publish time)"),
+            by.unwrap_or_else(|| "(publisher not said)".into()),
             plain(&marks.join("; "))
         );
     }

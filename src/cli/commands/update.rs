@@ -7,6 +7,7 @@ use serde_json::json;
 
 use crate::cli::context::Context;
 use crate::cli::failure::{ExitStatus, Failure, FailureKind};
+use crate::cli::publishers::StoreBefore;
 use crate::cli::requests::Before;
 use crate::install::{InstallOptions, Network};
 use crate::package::{PackageName, PackageSpec};
@@ -38,6 +39,7 @@ pub(crate) async fn update(ctx: &Context, names: &[PackageName]) -> Result<ExitS
             .map(|i| i.package.clone())
             .collect::<Vec<_>>(),
     );
+    let publishers = StoreBefore::read(ctx);
     let mut moved = Vec::new();
     for install in installs
         .iter()
@@ -60,6 +62,7 @@ pub(crate) async fn update(ctx: &Context, names: &[PackageName]) -> Result<ExitS
         }
         moved.push(json!({"package": install.package, "from": from, "to": report.version, "webc": report.webc}));
     }
+    publishers.warn(ctx);
     if ctx.global.json {
         out!("{}", json!({ "updated": moved }));
     }

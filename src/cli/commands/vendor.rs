@@ -6,11 +6,9 @@
 use std::path::Path;
 
 use crate::cli::args::GlobalArgs;
-use crate::cli::context::Context;
 use crate::cli::failure::{ExitStatus, Failure, FailureKind};
-use crate::cli::lockfile::read_lockfile;
+use crate::cli::lockfile::{lockfile_context, read_lockfile};
 use crate::install::Network;
-use crate::settings::keys;
 
 pub(crate) async fn vendor(
     global: &GlobalArgs,
@@ -18,12 +16,7 @@ pub(crate) async fn vendor(
     lockfile: &Path,
 ) -> Result<ExitStatus, Failure> {
     let lock = read_lockfile(lockfile)?;
-    let registry = (
-        keys::REGISTRY_URL.into(),
-        toml::Value::String(lock.registry.clone()),
-        "--lockfile".into(),
-    );
-    let ctx = Context::new(global, vec![registry], None)?;
+    let ctx = lockfile_context(global, &lock)?;
     let installer = ctx.installer(Network::Online)?;
     let done = crate::vendor::vendor(&installer, &lock, dir)
         .await

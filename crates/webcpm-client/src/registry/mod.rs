@@ -104,8 +104,16 @@ mod answer {
         pub is_archived: bool,
         #[serde(rename = "createdAt", default)]
         pub created_at: Option<String>,
+        #[serde(rename = "publishedBy", default)]
+        pub published_by: Option<User>,
         pub v2: Option<Node>,
         pub v3: Option<Node>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    pub(super) struct User {
+        #[serde(default)]
+        pub username: Option<String>,
     }
 
     #[derive(Debug, Default, Deserialize)]
@@ -382,6 +390,7 @@ fn convert_package(
                 version,
                 archived: v.is_archived,
                 published_at: v.created_at.as_deref().and_then(unix_time),
+                publisher: v.published_by.and_then(|u| publisher(u.username)),
                 v2: convert_node(WebcVersion::V2, v.v2, allow_insecure_http),
                 v3: convert_node(WebcVersion::V3, v.v3, allow_insecure_http),
             },
@@ -394,6 +403,7 @@ fn convert_package(
                     version,
                     archived: false,
                     published_at: None,
+                    publisher: None,
                     v2: Offer::Invalid(why.clone()),
                     v3: Offer::Invalid(why),
                 }
@@ -402,6 +412,17 @@ fn convert_package(
         releases.push(release);
     }
     releases
+}
+
+/// A publisher's user name as the registry gives it: `None` when empty; control characters
+/// dropped and at most 100 characters kept, as it reaches terminals and the lockfile.
+fn publisher(username: Option<String>) -> Option<String> {
+    let name: String = username?
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(100)
+        .collect();
+    (!name.trim().is_empty()).then_some(name)
 }
 
 /// An RFC 3339 time (`createdAt`: `2024-05-16T09:09:40.370046+00:00` from the real registry)

@@ -4,6 +4,7 @@
 pub const REGISTRY_URL: &str = "registry.url";
 pub const REGISTRY_TOKEN: &str = "registry.token";
 pub const CA_FILE: &str = "registry.ca_file";
+pub const CREDENTIAL_PROCESS: &str = "registry.credential_process";
 pub const PRIORITY: &str = "webc.priority";
 pub const FALLBACK: &str = "webc.fallback";
 pub const V3_PERCENT: &str = "rollout.v3_percent";

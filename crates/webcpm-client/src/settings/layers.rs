@@ -73,6 +73,10 @@ pub struct Sources {
 #[derive(Debug, Clone)]
 pub(super) struct Layered {
     pub values: BTreeMap<String, (toml::Value, Layer)>,
+    /// The registry URL in force in the file that set `registry.token`: the only registry that
+    /// token is for. `None` when no file set it (a token from the environment or a flag is for
+    /// the registry this run uses).
+    pub token_for: Option<String>,
     pub pins: BTreeMap<PackageName, (WebcVersion, Layer)>,
     pub forced: Option<Forced>,
 }
@@ -202,6 +206,7 @@ impl Layered {
                 .collect(),
             pins: BTreeMap::new(),
             forced: None,
+            token_for: None,
         };
         for (file, layer) in [
             (&sources.system_file, Layer::System),
@@ -213,6 +218,10 @@ impl Layered {
                 for (k, v) in entries {
                     layered.set(k, v, layer.clone())?;
                 }
+                if layered.layer_of(keys::REGISTRY_TOKEN) == Some(&layer) {
+                    let url = layered.values.get(keys::REGISTRY_URL);
+                    layered.token_for = url.and_then(|(v, _)| v.as_str().map(str::to_string));
+                }
             }
         }
         for (name, text) in &sources.env {
@@ -222,6 +231,10 @@ impl Layered {
             layered.set(key.clone(), value.clone(), Layer::Flag(flag.clone()))?;
         }
         Ok(layered)
+    }
+
+    fn layer_of(&self, key: &str) -> Option<&Layer> {
+        self.values.get(key).map(|(_, layer)| layer)
     }
 
     fn set(&mut self, key: String, value: toml::Value, layer: Layer) -> Result<(), SettingsError> {

@@ -49,8 +49,36 @@ pub struct Value<T> {
 pub struct RegistrySettings {
     pub url: Value<String>,
     pub token: Option<Value<String>>,
+    /// For a token set in a file: the registry URL in force in that file, the only one it is
+    /// for ([`RegistrySettings::configured_token`]).
+    pub token_for: Option<String>,
+    /// `registry.credential_process`: a command and its arguments; empty for none.
+    pub credential_process: Value<Vec<String>>,
     /// CA certificates trusted on top of the system's; `None`: the system's only.
     pub ca_file: Value<Option<PathBuf>>,
+}
+
+impl RegistrySettings {
+    /// The configured token (`registry.token`), if it may be sent to `url`: one from the
+    /// environment or a flag is for the registry this run uses; one from a file, only for the
+    /// registry URL in force in that file.
+    pub fn configured_token(&self, url: &str) -> Option<&Value<String>> {
+        let token = self.token.as_ref()?;
+        match (&token.layer, &self.token_for) {
+            (Layer::Env(_) | Layer::Flag(_), _) => Some(token),
+            (_, Some(bound)) if same_url(bound, url) => Some(token),
+            _ => None,
+        }
+    }
+}
+
+/// Whether two registry URLs are the same once parsed (case of the host, default port, an
+/// empty path).
+pub fn same_url(a: &str, b: &str) -> bool {
+    match (reqwest::Url::parse(a), reqwest::Url::parse(b)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
+    }
 }
 
 /// `[webc]` and `[rollout]`: what the format policy is built from.
@@ -377,6 +405,20 @@ fn path_or_none(value: &toml::Value) -> Result<Option<PathBuf>, String> {
     }
 }
 
+/// `registry.credential_process`: a command line (words split at white space) or a list of
+/// words; empty for none.
+fn command_words(value: &toml::Value) -> Result<Vec<String>, String> {
+    match value {
+        toml::Value::String(text) => Ok(text.split_whitespace().map(str::to_string).collect()),
+        toml::Value::Array(items) => items
+            .iter()
+            .map(|v| v.as_str().map(str::to_string))
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(|| "expected a command as text or a list of words".into()),
+        _ => Err("expected a command as text or a list of words".into()),
+    }
+}
+
 /// `compile.shared`: an OCI repository, or `""` for none.
 fn oci_or_none(v: &toml::Value) -> Result<Option<String>, String> {
     match v.as_str() {
@@ -428,6 +470,8 @@ impl Settings {
             registry: RegistrySettings {
                 url: r.text(keys::REGISTRY_URL)?,
                 token,
+                token_for: layered.token_for.clone(),
+                credential_process: r.typed(keys::CREDENTIAL_PROCESS, command_words)?,
                 ca_file: r.typed(keys::CA_FILE, path_or_none)?,
             },
             format: FormatSettings {
@@ -729,6 +773,7 @@ mod tests {
         let read = [
             keys::REGISTRY_URL,
             keys::CA_FILE,
+            keys::CREDENTIAL_PROCESS,
             keys::PRIORITY,
             keys::FALLBACK,
             keys::V3_PERCENT,

@@ -156,6 +156,18 @@ pub(crate) struct ServeArgs {
     /// trusted: anyone who reaches the registry could then halt a rollout)
     #[arg(long)]
     pub(crate) open_reports: bool,
+    /// Be a pull-through mirror of this registry (its GraphQL URL): a package asked for is
+    /// brought from it, checked, and kept; when it is down, what is kept is still served
+    #[arg(long, value_name = "URL")]
+    pub(crate) mirror: Option<String>,
+    /// With --mirror: seconds for which what the upstream said of a package is taken as current
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        default_value_t = 300,
+        requires = "mirror"
+    )]
+    pub(crate) mirror_refresh: u64,
 }
 
 /// What a request, an address and a token may take of `serve`.
@@ -342,6 +354,10 @@ pub(crate) enum TokenCommand {
         /// The namespace the token may publish into (the `ns` of `ns/name`)
         #[arg(long, value_name = "NS", required_unless_present = "reports")]
         namespace: Option<String>,
+        /// Who publishes with the token: what `publishedBy` says of the versions it publishes,
+        /// and what clients compare to warn of a change of hands (default: the namespace)
+        #[arg(long, value_name = "USER", requires = "namespace")]
+        user: Option<String>,
         /// A report token instead, for clients' telemetry.report_token
         #[arg(long, conflicts_with = "namespace", requires = "name")]
         reports: bool,
@@ -382,4 +398,8 @@ pub(crate) struct AddArgs {
     /// published; by default, now
     #[arg(long, value_name = "TIME")]
     pub(crate) published_at: Option<String>,
+    /// Who published it (`publishedBy`), for a copy of another registry's version; by default
+    /// the namespace
+    #[arg(long, value_name = "USER")]
+    pub(crate) publisher: Option<String>,
 }

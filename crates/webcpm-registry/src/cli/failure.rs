@@ -110,9 +110,10 @@ impl From<PublishError> for Failure {
 impl From<TokenError> for Failure {
     fn from(e: TokenError) -> Self {
         match e {
-            TokenError::BadNamespace(_) | TokenError::Unknown(_) | TokenError::NoName => {
-                Failure::usage(e.to_string())
-            }
+            TokenError::BadNamespace(_)
+            | TokenError::BadUser(_)
+            | TokenError::Unknown(_)
+            | TokenError::NoName => Failure::usage(e.to_string()),
             _ => Failure::new(FailureKind::Store, e.to_string()),
         }
     }

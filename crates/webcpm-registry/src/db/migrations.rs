@@ -100,6 +100,10 @@ ALTER TABLE versions ADD COLUMN readme TEXT;
 ALTER TABLE versions ADD COLUMN requests TEXT;
 ALTER TABLE versions ADD COLUMN archived_reason TEXT;
 ",
+    "
+ALTER TABLE versions ADD COLUMN published_by TEXT;
+ALTER TABLE tokens ADD COLUMN user_name TEXT;
+",
 ];
 
 pub(super) const POSTGRES: &[&str] = &[
@@ -189,6 +193,10 @@ CREATE TABLE uploads (
 ALTER TABLE versions ADD COLUMN readme TEXT;
 ALTER TABLE versions ADD COLUMN requests TEXT;
 ALTER TABLE versions ADD COLUMN archived_reason TEXT;
+",
+    "
+ALTER TABLE versions ADD COLUMN published_by TEXT;
+ALTER TABLE tokens ADD COLUMN user_name TEXT;
 ",
 ];
 

@@ -22,8 +22,11 @@
 //!   published (untrusted text, shown by the web page), or NULL; `versions.requests`: what its
 //!   commands ask of the host (the JSON of `container::Requests`), NULL for versions added before
 //!   the registry kept it; `versions.archived_reason`: why it was archived (yanked), if said;
-//! - `tokens(sha256 TEXT PRIMARY KEY, namespace, created_at)`: publish tokens, by the SHA-256 of
-//!   the token's text (the token itself is never stored); see `tokens.rs`;
+//!   `versions.published_by`: the user who published it (the token's user, or the operator's
+//!   `--publisher`), NULL for versions added before the registry kept it;
+//! - `tokens(sha256 TEXT PRIMARY KEY, namespace, created_at, user_name)`: publish tokens, by the
+//!   SHA-256 of the token's text (the token itself is never stored), with the user who publishes
+//!   with each (NULL: the namespace); see `tokens.rs`;
 //! - `report_tokens(sha256 TEXT PRIMARY KEY, name, created_at)`: the tokens clients send their
 //!   outcome reports with, likewise by hash;
 //! - `policy_changes(version, v3_percent, packages, rolled_back, halted, action, actor, reason,
@@ -167,6 +170,8 @@ pub struct VersionRecord {
     pub description: Option<String>,
     /// Why it was archived (yanked), when the operator said.
     pub archived_reason: Option<String>,
+    /// Who published it (`publishedBy`); `None` for versions added before the registry kept it.
+    pub publisher: Option<String>,
 }
 
 impl VersionRecord {
@@ -237,6 +242,8 @@ pub struct About<'a> {
     pub description: Option<&'a str>,
     pub readme: Option<&'a str>,
     pub requests: Option<&'a Requests>,
+    /// Who published it.
+    pub publisher: Option<&'a str>,
 }
 
 /// What [`Db::publish`] did.
@@ -257,7 +264,7 @@ pub struct Db {
 
 /// The columns of `Db::package`'s query, in its order.
 const VERSION_COLUMNS: &str = "version, archived, published_at, v2_sha256, v2_size, v2_manifest,
-     v3_sha256, v3_size, v3_manifest, only_format, description, archived_reason";
+     v3_sha256, v3_size, v3_manifest, only_format, description, archived_reason, published_by";
 
 /// Reads one `versions` row of [`VERSION_COLUMNS`] and checks every value; a bad one is a
 /// corrupt database that names the package and version.
@@ -290,6 +297,7 @@ fn version_record(row: &Row, name: &PackageName, place: &str) -> Result<VersionR
         only,
         description: row.opt_text(10).map_err(|e| corrupt(e.to_string()))?,
         archived_reason: row.opt_text(11).map_err(|e| corrupt(e.to_string()))?,
+        publisher: row.opt_text(12).map_err(|e| corrupt(e.to_string()))?,
     })
 }
 
@@ -454,14 +462,15 @@ impl Db {
         let sql = self.sql();
         self.conn
             .execute(
-                "UPDATE versions SET description = $3, readme = $4, requests = $5
+                "UPDATE versions SET description = $3, readme = $4, requests = $5, published_by = $6
                  WHERE package = $1 AND version = $2",
                 args![
                     name.as_str(),
                     version.to_string(),
                     about.description,
                     about.readme,
-                    requests
+                    requests,
+                    about.publisher
                 ],
             )
             .map(drop)

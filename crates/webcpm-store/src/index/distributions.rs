@@ -15,6 +15,18 @@ use webcpm_formats::package::{
 };
 
 impl Index {
+    /// Every installed package version (a root or a dependency) whose publisher the registry
+    /// named at install: (package, version, publisher). The store's side of the publisher check.
+    pub fn installed_publishers(&self) -> Result<Vec<(String, String, String)>, IndexError> {
+        self.rows(
+            "SELECT DISTINCT v.package, v.version, v.publisher FROM versions v
+             JOIN install_members m ON m.package = v.package AND m.version = v.version
+             WHERE v.publisher IS NOT NULL",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+    }
+
     /// What a registry offered for one format of a version, as recorded at install.
     pub fn distribution(
         &self,
@@ -89,9 +101,11 @@ pub(super) fn write_release(
         params![registry, name, now],
     )?;
     tx.execute(
-        "INSERT INTO versions (registry, package, version, archived) VALUES (?1, ?2, ?3, ?4)
-         ON CONFLICT (registry, package, version) DO UPDATE SET archived = excluded.archived",
-        params![registry, name, version, release.archived],
+        "INSERT INTO versions (registry, package, version, archived, publisher)
+         VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT (registry, package, version) DO UPDATE SET archived = excluded.archived,
+             publisher = COALESCE(excluded.publisher, publisher)",
+        params![registry, name, version, release.archived, release.publisher],
     )?;
     for webc in WebcVersion::ALL {
         let (offer, url, sha, size, claimed, manifest, problem) = match release.offer(webc) {

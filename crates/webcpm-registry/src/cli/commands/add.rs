@@ -66,6 +66,12 @@ fn add_options(args: &AddArgs) -> Result<crate::AddOptions, Failure> {
         description: None,
         readme: None,
         published_at,
+        publisher: args
+            .publisher
+            .as_deref()
+            .map(crate::tokens::check_user)
+            .transpose()
+            .map_err(|e| Failure::usage(format!("--publisher: {e}")))?,
     })
 }
 

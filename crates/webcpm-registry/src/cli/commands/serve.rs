@@ -22,6 +22,10 @@ pub(crate) async fn serve(args: ServeArgs) -> Result<ExitStatus, Failure> {
         policy_ttl: Duration::from_secs(args.policy_ttl),
         allow_republish: args.allow_republish,
         open_reports: args.open_reports,
+        mirror: args.mirror.map(|upstream| crate::MirrorOptions {
+            upstream,
+            refresh: Duration::from_secs(args.mirror_refresh),
+        }),
     };
     let running = crate::start(options)
         .await

@@ -11,12 +11,13 @@ pub(crate) fn token(global: &GlobalArgs, command: TokenCommand) -> Result<ExitSt
         TokenCommand::Create {
             place,
             namespace: Some(namespace),
+            user,
             ..
         } => {
-            let made = crate::create_token(&place.storage()?, &namespace)?;
+            let made = crate::create_token(&place.storage()?, &namespace, user.as_deref())?;
             let note = format!(
-                "This token may publish into `{}`; it is shown only now (the registry keeps its hash). Pass it as WEBCPM_TOKEN.",
-                made.namespace
+                "This token may publish into `{}` as `{}`; it is shown only now (the registry keeps its hash). Pass it as WEBCPM_TOKEN.",
+                made.namespace, made.user
             );
             show_new(global, &made, &made.token, &note);
         }
