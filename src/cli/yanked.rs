@@ -1,6 +1,7 @@
 //! Versions that the registry has yanked (archived) since they were locked or installed:
 //! `install --locked` and `outdated` say so on stderr, and change nothing. The registry is asked
-//! once per package, all at once; a registry that cannot be asked now is no error here.
+//! about every package in one request (or a few, for many packages); a registry that cannot be
+//! asked now is no error here.
 
 use crate::printer::err;
 
@@ -35,10 +36,14 @@ pub(crate) async fn warn_locked(ctx: &Context, lock: &crate::lockfile::Lockfile)
     let Ok(client) = ctx.client() else {
         return;
     };
-    let answers =
-        futures_util::future::join_all(wanted.iter().map(|(name, _)| client.package(name))).await;
-    let releases: Vec<Option<Vec<Release>>> =
-        answers.into_iter().map(|a| a.ok().flatten()).collect();
+    let names: Vec<PackageName> = wanted.iter().map(|(name, _)| name.clone()).collect();
+    let releases: Vec<Option<Vec<Release>>> = match client.packages(&names).await {
+        Ok(answers) => answers,
+        Err(e) => {
+            tracing::debug!("cannot ask the registry about yanked versions: {e}");
+            return;
+        }
+    };
     for (name, version) in yanked(&wanted, &releases) {
         err!(
             "warning: {name}@{version} (locked) is yanked by the registry; lock a newer version when you can (webcpm lock)"

@@ -26,6 +26,7 @@ mod real_shapes;
 mod registry;
 mod replay;
 mod rollout;
+mod round_trips;
 mod run;
 mod sandbox;
 mod sbom;

@@ -293,12 +293,9 @@ impl Installer {
             match resolver::resolve(spec, &self.policy, &self.cooldown, &loaded, no_deps)? {
                 Resolve::Done(resolution) => return Ok(resolution),
                 Resolve::Needs(names) => {
-                    let answers = futures_util::future::join_all(
-                        names.iter().map(|name| client.package(name)),
-                    )
-                    .await;
-                    for (name, answer) in names.into_iter().zip(answers) {
-                        let mut answer = answer?;
+                    // One level of the tree: one request (or a few, for a wide level).
+                    let answers = client.packages(&names).await?;
+                    for (name, mut answer) in names.into_iter().zip(answers) {
                         if let Some(releases) = answer.as_mut() {
                             teach(releases, learned);
                         }

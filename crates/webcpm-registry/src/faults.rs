@@ -414,19 +414,17 @@ impl Faults {
             .map(|r| r.action.clone())
     }
 
-    /// What to do with a GraphQL query about `package` (its `$name`), if a rule fires.
-    pub fn for_graphql(&self, package: Option<&str>) -> Option<GraphqlFault> {
-        let package = package.and_then(|p| p.parse::<PackageName>().ok());
+    /// What to do with a GraphQL query about `packages` (its `$name`, or each name of a batch),
+    /// if a rule fires.
+    pub fn for_graphql(&self, packages: &[&str]) -> Option<GraphqlFault> {
+        let asked: Vec<PackageName> = packages.iter().filter_map(|p| p.parse().ok()).collect();
         let rule = self
             .rules
             .iter()
             .filter(|r| r.target == Target::Graphql)
-            .filter(|r| {
-                r.package
-                    .as_ref()
-                    .is_none_or(|want| package.as_ref() == Some(want))
-            })
+            .filter(|r| r.package.as_ref().is_none_or(|want| asked.contains(want)))
             .find(|r| r.take())?;
+        let package = rule.package.clone().or_else(|| asked.first().cloned());
         let answer = |response: Response| Some(GraphqlFault::Answer(mark(response, &rule.action)));
         match &rule.action {
             Action::GraphqlErrors => answer(
@@ -728,9 +726,9 @@ mod tests {
             "[[fault]]\naction = \"bad-manifest\"\npackage = \"test/a\"\nformat = \"v3\"\n",
         )
         .unwrap();
-        assert!(faults.for_graphql(Some("test/b")).is_none());
-        assert!(faults.for_graphql(None).is_none());
-        let Some(GraphqlFault::Nodes(node)) = faults.for_graphql(Some("Test/A")) else {
+        assert!(faults.for_graphql(&["test/b"]).is_none());
+        assert!(faults.for_graphql(&[]).is_none());
+        let Some(GraphqlFault::Nodes(node)) = faults.for_graphql(&["test/b", "Test/A"]) else {
             panic!("the rule fires");
         };
         let a: PackageName = "test/a".parse().unwrap();

@@ -109,11 +109,16 @@ async fn graphql(
 ) -> Response {
     let mut request = request.into_inner().data(Bearer(bearer(&headers)));
     if let Some(faults) = &state.faults {
-        let package = match request.variables.get("name") {
-            Some(async_graphql::Value::String(name)) => Some(name.as_str()),
-            _ => None,
-        };
-        match faults.for_graphql(package) {
+        // The packages asked about: `$name`, or `$n0`, `$n1`... of a batch.
+        let packages: Vec<&str> = request
+            .variables
+            .values()
+            .filter_map(|value| match value {
+                async_graphql::Value::String(name) => Some(name.as_str()),
+                _ => None,
+            })
+            .collect();
+        match faults.for_graphql(&packages) {
             Some(GraphqlFault::Answer(response)) => return response,
             Some(GraphqlFault::Nodes(node)) => request = request.data(node),
             None => {}

@@ -1,5 +1,5 @@
 //! `webcpm outdated`: for each install, the installed version, the newest version its request
-//! allows, and the newest overall, from one registry query per package; a warning for each
+//! allows, and the newest overall, asked of the registry in one request; a warning for each
 //! installed version that the registry has yanked since.
 
 use crate::printer::{err, out};
@@ -35,12 +35,11 @@ pub(crate) async fn outdated(ctx: &Context) -> Result<ExitStatus, Failure> {
     let installer = ctx.installer(Network::Online)?;
     let cooldown = &installer.cooldown;
     let client = installer.client.as_ref().expect("an online installer");
-    let answers =
-        futures_util::future::join_all(installs.iter().map(|i| client.package(&i.package))).await;
+    let names: Vec<_> = installs.iter().map(|i| i.package.clone()).collect();
+    let answers = client.packages(&names).await.map_err(InstallError::from)?;
     let mut rows = Vec::new();
     for (install, answer) in installs.iter().zip(answers) {
-        let releases = answer.map_err(InstallError::from)?.unwrap_or_default();
-        rows.push(row(install, &releases, cooldown));
+        rows.push(row(install, &answer.unwrap_or_default(), cooldown));
     }
     for r in &rows {
         if let Some(held) = &r.held {

@@ -1,6 +1,8 @@
 //! The registry client: one GraphQL query per package (`graphql/get_package.graphql`, compiled by
 //! graphql_client against `schema/registry.graphql`) that returns every version with both of its
-//! formats, `v2: distribution(version: V2)` and `v3: distribution(version: V3)`.
+//! formats, `v2: distribution(version: V2)` and `v3: distribution(version: V3)`; or, for many
+//! packages at once (a level of a dependency tree), the same fragments under one alias per
+//! package in one request ([`RegistryClient::packages`]).
 //!
 //! The answer is untrusted, and the real registry's answers are ragged: it leaves `piritaSize`,
 //! `webcVersion` and `webcManifest` null for many versions, and old versions carry hashes that
@@ -39,8 +41,11 @@
 //! downloader sends it to blob URLs on the same origin only); it is a [`http::Secret`], and is
 //! scrubbed from any text the registry sends back into an error.
 
+mod batch;
 pub mod publish;
 pub mod search;
+
+pub use batch::MAX_BATCH;
 
 use graphql_client::GraphQLQuery;
 
@@ -205,7 +210,17 @@ pub fn parse_answer(
     allow_insecure_http: bool,
 ) -> Result<Option<Vec<Release>>, AnswerError> {
     let data: answer::Data = data_of(bytes)?;
-    let Some(package) = data.get_package else {
+    releases_of(name, data.get_package, allow_insecure_http)
+}
+
+/// One package of an answer, checked to be the one asked for, as releases; `None` when the
+/// registry does not know it.
+fn releases_of(
+    name: &PackageName,
+    package: Option<answer::Package>,
+    allow_insecure_http: bool,
+) -> Result<Option<Vec<Release>>, AnswerError> {
+    let Some(package) = package else {
         return Ok(None);
     };
     let answered = format!("{}/{}", package.namespace, package.package_name);
