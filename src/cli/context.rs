@@ -29,6 +29,8 @@ pub(super) struct Context {
     pub global: GlobalArgs,
     pub settings: Settings,
     pub home: PathBuf,
+    /// The registry's token, once looked up (a credential process runs once per command).
+    token: std::sync::OnceLock<Option<String>>,
 }
 
 fn env_var(name: &str) -> Option<String> {
@@ -127,6 +129,7 @@ impl Context {
             global: global.clone(),
             settings,
             home,
+            token: std::sync::OnceLock::new(),
         })
     }
 
@@ -221,6 +224,9 @@ impl Context {
 
     /// The token for the registry in use, from wherever [`credentials`] finds one.
     pub(super) fn token(&self) -> Result<Option<String>, Failure> {
+        if let Some(token) = self.token.get() {
+            return Ok(token.clone());
+        }
         let url = &self.settings.registry.url.val;
         let found = credentials::token(
             &self.settings.registry,
@@ -228,13 +234,14 @@ impl Context {
             self.credentials_file().as_deref(),
         )
         .map_err(|e| Failure::usage(e.to_string()))?;
-        Ok(found.map(|(token, source)| {
+        let token = found.map(|(token, source)| {
             tracing::debug!(
                 "the token for {} comes from {source}",
                 crate::http::redact(url)
             );
             token
-        }))
+        });
+        Ok(self.token.get_or_init(|| token).clone())
     }
 
     fn registry_client(&self, http: &crate::http::Client) -> Result<RegistryClient, Failure> {

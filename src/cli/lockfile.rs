@@ -51,7 +51,7 @@ pub(super) fn lockfile_context(global: &GlobalArgs, lock: &Lockfile) -> Result<C
     let registry = (
         keys::REGISTRY_URL.into(),
         toml::Value::String(lock.registry.clone()),
-        "--lockfile".into(),
+        keys::LOCKED_REGISTRY.into(),
     );
     Context::new(global, vec![registry], None)
 }

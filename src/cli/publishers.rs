@@ -2,7 +2,7 @@
 //! what the store held before with what it holds after; `lock` compares the old lockfile with
 //! the new one (see [`crate::publishers`]).
 
-use crate::printer::err;
+use crate::printer::{err, plain};
 
 use crate::cli::context::Context;
 use crate::lockfile::Lockfile;
@@ -20,7 +20,7 @@ impl StoreBefore {
     /// Warns about each package that the store now holds from a new publisher.
     pub(crate) fn warn(&self, ctx: &Context) {
         for change in self.0.changes(&store_seen(ctx)) {
-            err!("warning: {change}");
+            err!("warning: {}", plain(&change.to_string()));
         }
     }
 }
@@ -38,6 +38,6 @@ fn store_seen(ctx: &Context) -> Seen {
 /// Warns about each package that `new` locks from a publisher that `old` did not.
 pub(crate) fn warn_lockfile(old: &Lockfile, new: &Lockfile) {
     for change in Seen::of_lockfile(old).changes(&Seen::of_lockfile(new)) {
-        err!("warning: {change}");
+        err!("warning: {}", plain(&change.to_string()));
     }
 }

@@ -75,6 +75,17 @@ fn a_lockfile_installs_the_same_tree_elsewhere_and_refuses_what_changed() {
     // Nothing changed: the check passes and writes nothing.
     let out = check();
     assert_eq!(out.status.code(), Some(0));
+    // A lockfile written before publishers were recorded is not out of date for that alone.
+    assert!(text.contains("publisher = \"fleet\""), "{text}");
+    let older: String = text
+        .lines()
+        .filter(|l| !l.starts_with("publisher = "))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(&lock, &older).unwrap();
+    let out = check();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    std::fs::write(&lock, &text).unwrap();
 
     // Another machine installs exactly that, from the lockfile's registry, without resolving.
     let other = home.join("other");

@@ -86,6 +86,32 @@ fn a_mirror_serves_the_upstreams_exact_files_and_keeps_serving_without_it() {
         .arg("test/alpha@1.1.0"));
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(resolved(home, &mirror, "test/alpha@^1"), "1.0.0");
+    let yanked = |registry: &Registry, version: &str| {
+        let all = versions(registry);
+        let v = all
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["version"] == version)
+            .unwrap();
+        v["isArchived"].as_bool().unwrap()
+    };
+    assert!(yanked(&mirror, "1.1.0"));
+
+    // A yank made on the mirror is the mirror's own: asking the upstream again keeps it.
+    let mirror_yank = |undo: bool| {
+        let mut cmd = webcpm(home);
+        cmd.args(["registry", "yank", "--root"])
+            .arg(&mirror_root)
+            .arg("test/alpha@1.0.0");
+        if undo {
+            cmd.arg("--undo");
+        }
+        assert_eq!(run(&mut cmd).status.code(), Some(0));
+    };
+    mirror_yank(false);
+    assert!(yanked(&mirror, "1.0.0") && !yanked(&upstream, "1.0.0"));
+    mirror_yank(true);
 
     // The upstream stops: the mirror still answers, and installs still work.
     upstream.stop();
@@ -109,9 +135,19 @@ fn a_mirror_refuses_what_its_upstream_lies_about() {
     let tmp = tempfile::tempdir().unwrap();
     let home = tmp.path();
     let upstream_root = home.join("upstream");
-    publish_new(home, &upstream_root, "test/alpha", "1.0.0", &[]);
+    // The upstream serves 1.0.0's v3 file with a byte changed; 1.1.0 is served as it is.
+    let report = publish_new(home, &upstream_root, "test/alpha", "1.0.0", &[]);
+    let other = Pkg {
+        name: "test/alpha",
+        version: "1.1.0",
+        text: "another build",
+        ..Pkg::default()
+    };
+    publish(home, &upstream_root, &package_dir(home, &other), &[]);
+    let flipped = report["v3"]["sha256"].as_str().unwrap();
     let faults = home.join("faults.toml");
-    std::fs::write(&faults, "[[fault]]\naction = \"flip\"\nformat = \"v3\"\n").unwrap();
+    let rule = format!("[[fault]]\naction = \"flip\"\nblob = \"{flipped}\"\n");
+    std::fs::write(&faults, rule).unwrap();
     let faults = faults.to_str().unwrap();
     let upstream = Registry::start_with(home, &upstream_root, &["--faults", faults]);
     let mirror_root = home.join("mirror");
@@ -125,14 +161,21 @@ fn a_mirror_refuses_what_its_upstream_lies_about() {
         None,
         "{ getPackage(name: \"test/alpha\") { versions { version } } }",
     );
+    // The lie spoils 1.0.0 only: it is left out, and 1.1.0 is copied.
+    let listed = &answer["data"]["getPackage"]["versions"];
     assert_eq!(
-        answer["data"]["getPackage"],
-        serde_json::Value::Null,
+        listed,
+        &serde_json::json!([{"version": "1.1.0"}]),
         "{answer}"
     );
-    let blobs = mirror_root.join("blobs");
-    let stored = std::fs::read_dir(&blobs).map(|d| d.count()).unwrap_or(0);
-    assert_eq!(stored, 0, "the mirror kept a file it could not verify");
-    let out = run(webcpm(home).args(["install", "test/alpha", "--registry", &mirror.url]));
+    assert!(
+        !mirror_root
+            .join("blobs")
+            .join(format!("{flipped}.webc"))
+            .exists()
+    );
+    let out = run(webcpm(home).args(["install", "test/alpha@1.0.0", "--registry", &mirror.url]));
     assert_ne!(out.status.code(), Some(0));
+    let out = run(webcpm(home).args(["install", "test/alpha", "--registry", &mirror.url]));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 }

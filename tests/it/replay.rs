@@ -21,6 +21,16 @@ pub(crate) struct Replay {
 
 impl Replay {
     pub(crate) fn start(fixture: &str) -> Replay {
+        Self::start_with(fixture, false)
+    }
+
+    /// A registry of the schema before `publishedBy`: a query that asks for it is refused with
+    /// HTTP 400 and a GraphQL error, as a server validating against that schema answers.
+    pub(crate) fn start_old(fixture: &str) -> Replay {
+        Self::start_with(fixture, true)
+    }
+
+    fn start_with(fixture: &str, old: bool) -> Replay {
         let recorded = std::fs::read_to_string(
             Path::new(env!("CARGO_MANIFEST_DIR"))
                 .join("tests/fixtures/wasmer-registry")
@@ -49,9 +59,16 @@ impl Replay {
             .route(
                 "/graphql",
                 post(move |body: axum::Json<serde_json::Value>| {
+                    let refused = old && body.0["query"].to_string().contains("publishedBy");
                     seen.lock().unwrap().push(body.0);
-                    let answer = answer.clone();
-                    async move { ([("content-type", "application/json")], answer) }
+                    let (status, answer) = match refused {
+                        true => (
+                            axum::http::StatusCode::BAD_REQUEST,
+                            r#"{"errors":[{"message":"Cannot query field \"publishedBy\" on type \"PackageVersion\"."}]}"#.to_string(),
+                        ),
+                        false => (axum::http::StatusCode::OK, answer.clone()),
+                    };
+                    async move { (status, [("content-type", "application/json")], answer) }
                 }),
             )
             .route(
@@ -80,6 +97,29 @@ impl Replay {
             })
             .collect()
     }
+}
+
+#[test]
+fn a_registry_that_predates_publishers_is_asked_again_without_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let replay = Replay::start_old("wasmer-pack-cli.response.json");
+    let out = resolve(
+        tmp.path(),
+        &replay,
+        &["wasmer/wasmer-pack-cli@^0.6", "--json"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(json(&out)["version"], "0.6.0");
+    let requests = replay.requests.lock().unwrap().clone();
+    let asked: Vec<bool> = requests
+        .iter()
+        .map(|r| r["query"].as_str().unwrap().contains("publishedBy"))
+        .collect();
+    assert_eq!(
+        asked,
+        [true, false],
+        "once with the publisher, then without"
+    );
 }
 
 fn resolve(home: &Path, replay: &Replay, args: &[&str]) -> std::process::Output {

@@ -16,6 +16,7 @@ use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
 use crate::settings::{RegistrySettings, same_url};
@@ -53,11 +54,13 @@ pub enum CredentialError {
         "the credential process `{command}` failed: {reason}; check registry.credential_process"
     )]
     Process { command: String, reason: String },
-    #[error("cannot read {path}: {reason}; fix or remove the file (`webcpm logout`)")]
+    #[error("cannot read {path}: {reason}; fix the file, or delete it and `webcpm login` again")]
     File { path: PathBuf, reason: String },
     #[error("cannot write {path}: {reason}; check its directory")]
     Write { path: PathBuf, reason: String },
-    #[error("the OS keychain failed: {0}")]
+    #[error(
+        "the OS keychain failed: {0}; unlock it, or keep the token in a file instead (`webcpm logout`, then `webcpm login --no-keychain`)"
+    )]
     Keychain(String),
 }
 
@@ -95,8 +98,9 @@ pub fn token(
     {
         return Ok(Some((t.val.clone(), Source::Setting(t.layer.to_string()))));
     }
-    if !settings.credential_process.val.is_empty() {
-        let token = from_process(&settings.credential_process.val, url)?;
+    if !settings.credential_process.val.is_empty()
+        && let Some(token) = from_process(&settings.credential_process.val, url)?
+    {
         return Ok(Some((token, Source::CredentialProcess)));
     }
     if let Some(path) = file
@@ -109,8 +113,9 @@ pub fn token(
         .map(|t| (t.val.clone(), Source::Setting(t.layer.to_string()))))
 }
 
-/// Runs the credential process for `url`: its first line of output is the token.
-fn from_process(words: &[String], url: &str) -> Result<String, CredentialError> {
+/// Runs the credential process for `url`: its first line of output is the token; a process
+/// that prints nothing and exits 0 has none for this registry.
+fn from_process(words: &[String], url: &str) -> Result<Option<String>, CredentialError> {
     let failed = |reason: String| CredentialError::Process {
         command: words.join(" "),
         reason,
@@ -127,6 +132,8 @@ fn from_process(words: &[String], url: &str) -> Result<String, CredentialError> 
         .stderr(Stdio::piped())
         .spawn()
         .map_err(|e| failed(format!("cannot start it: {e}")))?;
+    // Both pipes are read as the process writes, so that it never blocks on a full pipe.
+    let (out, err) = (reader(child.stdout.take()), reader(child.stderr.take()));
     let started = Instant::now();
     let status = loop {
         if let Some(status) = child.try_wait().map_err(|e| failed(e.to_string()))? {
@@ -139,23 +146,45 @@ fn from_process(words: &[String], url: &str) -> Result<String, CredentialError> 
         }
         std::thread::sleep(Duration::from_millis(5));
     };
-    let read = |pipe: Option<&mut dyn Read>| {
-        let mut text = String::new();
-        if let Some(pipe) = pipe {
-            let _ = pipe.take(64 << 10).read_to_string(&mut text);
-        }
-        text
-    };
-    let out = read(child.stdout.as_mut().map(|p| p as &mut dyn Read));
+    // A pipe that a child of the process keeps open is not waited for long.
+    let text = |r: Receiver<String>| r.recv_timeout(Duration::from_secs(1)).unwrap_or_default();
     if !status.success() {
-        let err = read(child.stderr.as_mut().map(|p| p as &mut dyn Read));
-        let said = err.lines().next().unwrap_or("").trim().to_string();
+        let said = text(err).lines().next().unwrap_or("").trim().to_string();
         return Err(failed(format!("it exited with {status}: {said}")));
     }
-    match out.lines().next().map(str::trim) {
-        Some(token) if !token.is_empty() => Ok(token.to_string()),
-        _ => Err(failed("it printed no token".into())),
-    }
+    Ok(text(out)
+        .lines()
+        .next()
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(str::to_string))
+}
+
+/// Reads a pipe to its end (the first 64 KiB kept) on a thread of its own.
+fn reader(pipe: Option<impl Read + Send + 'static>) -> Receiver<String> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        if let Some(mut pipe) = pipe {
+            let mut chunk = [0u8; 8192];
+            while let Ok(n) = pipe.read(&mut chunk) {
+                if n == 0 {
+                    break;
+                }
+                if bytes.len() < 64 << 10 {
+                    bytes.extend_from_slice(&chunk[..n]);
+                }
+            }
+        }
+        let _ = tx.send(String::from_utf8_lossy(&bytes).into_owned());
+    });
+    rx
+}
+
+/// A registry URL as the credentials are kept under: parsed and written back, so that
+/// spellings of one URL (the case of the host, a default port) are one key.
+fn canonical(url: &str) -> String {
+    reqwest::Url::parse(url).map_or_else(|_| url.to_string(), |u| u.to_string())
 }
 
 fn read_file(path: &Path) -> Result<File, CredentialError> {
@@ -173,16 +202,11 @@ fn read_file(path: &Path) -> Result<File, CredentialError> {
 /// What `login` stored for `url`.
 fn stored(path: &Path, url: &str) -> Result<Option<(String, Source)>, CredentialError> {
     let file = read_file(path)?;
-    let Some(entry) = file
-        .registry
-        .iter()
-        .find(|(u, _)| same_url(u, url))
-        .map(|e| e.1)
-    else {
+    let Some((key, entry)) = file.registry.iter().find(|(u, _)| same_url(u, url)) else {
         return Ok(None);
     };
     if entry.in_keychain {
-        let entry = keyring::Entry::new(SERVICE, url).map_err(keychain)?;
+        let entry = keyring::Entry::new(SERVICE, key).map_err(keychain)?;
         return match entry.get_password() {
             Ok(token) => Ok(Some((token, Source::Keychain))),
             Err(keyring::Error::NoEntry) => Ok(None),
@@ -215,9 +239,10 @@ pub fn login(
     use_keychain: bool,
 ) -> Result<Stored, CredentialError> {
     let mut file = read_file(path)?;
-    file.registry.retain(|u, _| !same_url(u, url));
+    forget(&mut file, url)?;
+    let url = canonical(url);
     let in_keychain = use_keychain
-        && keyring::Entry::new(SERVICE, url)
+        && keyring::Entry::new(SERVICE, &url)
             .and_then(|e| e.set_password(token))
             .inspect_err(|e| tracing::info!("the OS keychain cannot keep the token: {e}"))
             .is_ok();
@@ -225,7 +250,7 @@ pub fn login(
         token: (!in_keychain).then(|| token.to_string()),
         in_keychain,
     };
-    file.registry.insert(url.to_string(), entry);
+    file.registry.insert(url, entry);
     write_file(path, &file)?;
     Ok(match in_keychain {
         true => Stored::Keychain,
@@ -236,25 +261,31 @@ pub fn login(
 /// Forgets the token for `url`, wherever `login` put it; whether there was one.
 pub fn logout(path: &Path, url: &str) -> Result<bool, CredentialError> {
     let mut file = read_file(path)?;
-    let before = file.registry.len();
-    let mut in_keychain = false;
-    file.registry.retain(|u, e| {
-        let this = same_url(u, url);
-        in_keychain |= this && e.in_keychain;
-        !this
-    });
-    if in_keychain {
-        let entry = keyring::Entry::new(SERVICE, url).map_err(keychain)?;
-        match entry.delete_credential() {
-            Ok(()) | Err(keyring::Error::NoEntry) => {}
-            Err(e) => return Err(keychain(e)),
-        }
-    }
-    let removed = file.registry.len() < before;
+    let removed = forget(&mut file, url)?;
     if removed {
         write_file(path, &file)?;
     }
     Ok(removed)
+}
+
+/// Takes every entry for `url` out of the file, and out of the keychain those it holds there.
+fn forget(file: &mut File, url: &str) -> Result<bool, CredentialError> {
+    let keys: Vec<String> = file
+        .registry
+        .keys()
+        .filter(|u| same_url(u, url))
+        .cloned()
+        .collect();
+    for key in &keys {
+        if file.registry.remove(key).is_some_and(|e| e.in_keychain) {
+            let entry = keyring::Entry::new(SERVICE, key).map_err(keychain)?;
+            match entry.delete_credential() {
+                Ok(()) | Err(keyring::Error::NoEntry) => {}
+                Err(e) => return Err(keychain(e)),
+            }
+        }
+    }
+    Ok(!keys.is_empty())
 }
 
 /// Writes the file whole, readable by its owner alone.

@@ -194,6 +194,23 @@ impl Lockfile {
         format!("# Written by `webcpm lock`: the exact packages to install. Do not edit.\n{body}")
     }
 
+    /// Whether `new` locks what this file locks: the same, but that a package this file
+    /// records no publisher for may have one in `new` (a file written before webcpm recorded
+    /// publishers is not out of date for that alone).
+    pub fn same_as(&self, new: &Lockfile) -> bool {
+        let mut new = new.clone();
+        for p in &mut new.packages {
+            let old = self
+                .packages
+                .iter()
+                .find(|o| o.name == p.name && o.version == p.version);
+            if old.is_some_and(|o| o.publisher.is_none()) {
+                p.publisher = None;
+            }
+        }
+        *self == new
+    }
+
     /// The requests of the roots, parsed.
     pub fn requests(&self) -> Result<Vec<PackageSpec>, LockError> {
         self.roots
@@ -329,7 +346,8 @@ pub fn changes(old: &Lockfile, new: &Lockfile) -> Vec<String> {
         match old_packages.get(name) {
             None => out.push(format!("+ package {name}")),
             Some(was) => {
-                if was.publisher != package.publisher {
+                // A lockfile written before publishers were recorded is not out of date for it.
+                if was.publisher.is_some() && was.publisher != package.publisher {
                     let by = |p: &Option<String>| p.clone().unwrap_or_else(|| "(not said)".into());
                     out.push(format!(
                         "{name} publisher: {} -> {}",

@@ -3,7 +3,8 @@
 //! The registry names each version's publisher (`publishedBy { username }`); the store records it
 //! for every installed version and the lockfile for every locked one. `install`, `update` and
 //! `lock` compare what they had before with what they have after, and warn when a package is now
-//! by a publisher that none of its earlier versions had: a maintainer's account taken over, or a
+//! by a publisher that none of the versions installed (or locked) before had, for the same
+//! registry: a maintainer's account taken over, or a
 //! name handed to someone else, is how several supply-chain attacks began. Nothing is refused;
 //! the user decides. Where either side has no publisher (an older registry, a version added
 //! before the registry kept it), there is nothing to compare.

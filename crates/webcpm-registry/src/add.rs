@@ -52,9 +52,20 @@ pub struct AddOptions {
     /// The publish time to record (Unix seconds), for a copy of another registry's version;
     /// `None`: now.
     pub published_at: Option<i64>,
-    /// Who published it (`publishedBy`): the publish token's user, or the operator's
-    /// `--publisher`; `None`: the namespace, as a namespace's owner publishes into it.
-    pub publisher: Option<String>,
+    /// Who published it (`publishedBy`).
+    pub publisher: Publisher,
+}
+
+/// Who published a version.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Publisher {
+    /// The namespace's owner, who publishes into it (`add` without `--publisher`).
+    #[default]
+    Namespace,
+    /// A user: the publish token's, the operator's `--publisher`, or another registry's.
+    Named(String),
+    /// Not known: a copy of a version whose registry did not say.
+    Unknown,
 }
 
 /// One stored format.
@@ -235,7 +246,11 @@ fn write(
         description: prepared.description.as_deref(),
         readme: prepared.readme.as_deref(),
         requests: Some(&prepared.requests),
-        publisher: Some(opts.publisher.as_deref().unwrap_or(name.namespace())),
+        publisher: match &opts.publisher {
+            Publisher::Namespace => Some(name.namespace()),
+            Publisher::Named(user) => Some(user.as_str()),
+            Publisher::Unknown => None,
+        },
     };
     db.set_about(name, version, &about)?;
     if let Some(at) = opts.published_at {

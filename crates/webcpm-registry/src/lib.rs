@@ -82,7 +82,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 pub use access::{LogFormat, REQUEST_ID};
-pub use add::{AddOptions, AddReport, BlobReport, PublishError, add, set_archived};
+pub use add::{AddOptions, AddReport, BlobReport, PublishError, Publisher, add, set_archived};
 pub use blobs::{AUTH_ENV as OCI_AUTH_ENV, BlobError};
 pub use db::{Database, DbError};
 pub use limits::{Limits, Rate};

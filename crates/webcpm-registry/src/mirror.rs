@@ -17,6 +17,7 @@
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -24,13 +25,19 @@ use bytes::Bytes;
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 
-use crate::add::{self, AddOptions, Copied, MAX_BLOB_SIZE};
+use crate::add::{self, AddOptions, Copied, MAX_BLOB_SIZE, Publisher};
 use crate::db::{Db, PackageRecord};
 use crate::package::{PackageName, Sha256Digest, WebcVersion};
 use crate::storage::Storage;
 
 /// The resolve query the client sends; the mirror asks the upstream the same.
 const GET_PACKAGE: &str = include_str!("../../../graphql/get_package.graphql");
+/// The lines of the query that ask for the publisher, left out for an upstream that predates it.
+const PUBLISHED_BY: &str = "    publishedBy {\n      username\n    }\n";
+/// The reason a version the upstream yanked is yanked here.
+const UPSTREAM_YANK: &str = "yanked by the upstream registry";
+/// How long a client's request waits for the upstream before it is answered from the store.
+const ANSWER_WAIT: Duration = Duration::from_secs(10);
 /// How long one question to the upstream may take, the downloads aside.
 const ASK_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long one download may take.
@@ -54,6 +61,8 @@ pub struct MirrorOptions {
 pub(crate) enum MirrorError {
     #[error("the upstream {0}")]
     Upstream(String),
+    #[error("the upstream refused the query: {0}")]
+    Refused(String),
     #[error("{label}: {reason}")]
     File { label: String, reason: String },
     #[error(transparent)]
@@ -72,6 +81,10 @@ pub(crate) struct Mirror {
     next: Mutex<HashMap<PackageName, Instant>>,
     /// One lock per package: it is brought in once, however many clients ask at once.
     busy: Mutex<HashMap<PackageName, Arc<tokio::sync::Mutex<()>>>>,
+    /// Versions whose copy failed, and when.
+    failed: Mutex<HashMap<(PackageName, semver::Version), Instant>>,
+    /// Set once the upstream refused `publishedBy` (a registry of the older schema).
+    legacy: AtomicBool,
 }
 
 mod answer {
@@ -80,6 +93,13 @@ mod answer {
     #[derive(Debug, Deserialize)]
     pub(super) struct Response {
         pub data: Option<Data>,
+        pub errors: Option<Vec<Error>>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    pub(super) struct Error {
+        #[serde(default)]
+        pub message: String,
     }
 
     #[derive(Debug, Deserialize)]
@@ -132,7 +152,14 @@ impl Mirror {
             .map_err(|e| format!("--mirror: {e}"))?;
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
-            .redirect(reqwest::redirect::Policy::limited(5))
+            .redirect(reqwest::redirect::Policy::custom(|attempt| {
+                // Every hop is checked as the first URL was: https, or http to loopback.
+                let allowed = webcpm_net::http::check_url(attempt.url().as_str(), false).is_ok();
+                match (attempt.previous().len(), allowed) {
+                    (0..5, true) => attempt.follow(),
+                    _ => attempt.stop(),
+                }
+            }))
             .build()
             .map_err(|e| format!("cannot set up HTTP for the mirror: {e}"))?;
         Ok(Mirror {
@@ -142,15 +169,25 @@ impl Mirror {
             storage,
             next: Mutex::new(HashMap::new()),
             busy: Mutex::new(HashMap::new()),
+            failed: Mutex::new(HashMap::new()),
+            legacy: AtomicBool::new(false),
         })
     }
 
     /// Brings `name` up to date from the upstream, unless that was done within the refresh
-    /// time; whatever goes wrong is logged, and the mirror answers from what it has.
-    pub(crate) async fn refresh(&self, name: &PackageName) {
+    /// time. The work goes on in a task of its own; the request waits for it at most
+    /// [`ANSWER_WAIT`] and then answers from what is stored (a large package keeps coming in
+    /// meanwhile). Whatever goes wrong is logged.
+    pub(crate) async fn refresh(self: &Arc<Self>, name: &PackageName) {
         if self.fresh(name) {
             return;
         }
+        let (this, name) = (Arc::clone(self), name.clone());
+        let task = tokio::spawn(async move { this.refresh_now(&name).await });
+        let _ = tokio::time::timeout(ANSWER_WAIT, task).await;
+    }
+
+    async fn refresh_now(&self, name: &PackageName) {
         let lock = {
             let mut busy = self.busy.lock().unwrap_or_else(|e| e.into_inner());
             Arc::clone(busy.entry(name.clone()).or_default())
@@ -181,7 +218,9 @@ impl Mirror {
         next.get(name).is_some_and(|at| Instant::now() < *at)
     }
 
-    /// Asks the upstream for `name` and stores what is new; how many versions changed.
+    /// Asks the upstream for `name` and stores what is new; how many versions changed. A
+    /// version that cannot be copied is logged and left out, and not tried again before the
+    /// refresh time has passed; the others are copied.
     async fn bring(&self, name: &PackageName) -> Result<usize, MirrorError> {
         let Some(versions) = self.ask(name).await? else {
             return Ok(0);
@@ -195,28 +234,66 @@ impl Mirror {
             let have = stored
                 .as_ref()
                 .and_then(|p| p.versions.iter().find(|s| s.version == version));
-            match have {
-                Some(have) if have.archived == v.is_archived => {}
-                Some(_) => {
-                    self.set_archived(name, &version, v.is_archived).await?;
-                    changed += 1;
+            let done = match have {
+                // The upstream's yanks are followed; a yank made here is never undone.
+                Some(have) if v.is_archived && !have.archived => {
+                    self.set_archived(name, &version).await
                 }
-                None => {
-                    self.copy(name, &version, &v).await?;
-                    changed += 1;
+                Some(_) => continue,
+                None if self.failed_lately(name, &version) => continue,
+                None => self.copy(name, &version, &v).await,
+            };
+            match done {
+                Ok(()) => changed += 1,
+                Err(e) => {
+                    tracing::warn!("mirror: {name}@{version}: {e}; left out for now");
+                    let mut failed = self.failed.lock().unwrap_or_else(|e| e.into_inner());
+                    failed.insert((name.clone(), version), Instant::now());
                 }
             }
         }
         Ok(changed)
     }
 
-    /// The upstream's versions of `name`; `None` when it does not know the package.
+    /// Whether copying `name@version` failed within the refresh time.
+    fn failed_lately(&self, name: &PackageName, version: &semver::Version) -> bool {
+        let failed = self.failed.lock().unwrap_or_else(|e| e.into_inner());
+        let key = (name.clone(), version.clone());
+        failed
+            .get(&key)
+            .is_some_and(|at| at.elapsed() < self.options.refresh)
+    }
+
+    /// The upstream's versions of `name`; `None` when it does not know the package. An
+    /// upstream of the schema before `publishedBy` is asked again without it.
     async fn ask(
         &self,
         name: &PackageName,
     ) -> Result<Option<Vec<Option<answer::Version>>>, MirrorError> {
+        let legacy = self.legacy.load(Ordering::Relaxed);
+        match self.ask_with(name, legacy).await {
+            Err(MirrorError::Refused(why)) if !legacy => {
+                tracing::info!(
+                    "mirror: the upstream refused the query ({why}); asking without publishedBy"
+                );
+                self.legacy.store(true, Ordering::Relaxed);
+                self.ask_with(name, true).await
+            }
+            answer => answer,
+        }
+    }
+
+    async fn ask_with(
+        &self,
+        name: &PackageName,
+        legacy: bool,
+    ) -> Result<Option<Vec<Option<answer::Version>>>, MirrorError> {
+        let query = match legacy {
+            true => GET_PACKAGE.replace(PUBLISHED_BY, ""),
+            false => GET_PACKAGE.to_string(),
+        };
         let body = serde_json::json!({
-            "query": GET_PACKAGE,
+            "query": query,
             "operationName": "GetPackage",
             "variables": { "name": name.as_str() },
         });
@@ -226,6 +303,9 @@ impl Mirror {
             .await
             .map_err(|_| failed("no answer in 10 s".into()))?
             .map_err(|e| failed(webcpm_net::http::describe(&e)))?;
+        if response.status() == reqwest::StatusCode::BAD_REQUEST {
+            return Err(MirrorError::Refused("HTTP 400".into()));
+        }
         if !response.status().is_success() {
             return Err(failed(format!("answered HTTP {}", response.status())));
         }
@@ -247,6 +327,10 @@ impl Mirror {
         }
         let answer: answer::Response = serde_json::from_slice(&bytes)
             .map_err(|e| failed(format!("answer does not match the schema: {e}")))?;
+        let errors = answer.errors.unwrap_or_default();
+        if let Some(e) = errors.iter().find(|e| e.message.contains("publishedBy")) {
+            return Err(MirrorError::Refused(e.message.chars().take(200).collect()));
+        }
         Ok(answer
             .data
             .and_then(|d| d.get_package)
@@ -264,14 +348,15 @@ impl Mirror {
         blocking(read).await
     }
 
+    /// Yanks a version, as the upstream did.
     async fn set_archived(
         &self,
         name: &PackageName,
         version: &semver::Version,
-        archived: bool,
     ) -> Result<(), MirrorError> {
         let (storage, name, version) = (self.storage.clone(), name.clone(), version.clone());
-        blocking(move || add::set_archived(&storage, &name, &version, archived, None)).await?;
+        let reason = Some(UPSTREAM_YANK);
+        blocking(move || add::set_archived(&storage, &name, &version, true, reason)).await?;
         Ok(())
     }
 
@@ -299,11 +384,13 @@ impl Mirror {
             name: Some(name.clone()),
             version: Some(version.clone()),
             published_at: v.created_at.as_deref().and_then(unix_time),
+            // A name that is no user name here is kept as not known, never made up.
             publisher: v
                 .published_by
                 .as_ref()
-                .and_then(|u| u.username.clone())
-                .and_then(|u| crate::tokens::check_user(&u).ok()),
+                .and_then(|u| u.username.as_deref())
+                .and_then(|u| crate::tokens::check_user(u).ok())
+                .map_or(Publisher::Unknown, Publisher::Named),
             ..AddOptions::default()
         };
         let (storage, archived) = (self.storage.clone(), v.is_archived);
@@ -311,7 +398,7 @@ impl Mirror {
         blocking(move || {
             add::add_copy(&storage, &copied, &opts)?;
             match archived {
-                true => add::set_archived(&storage, &name, &version, true, None),
+                true => add::set_archived(&storage, &name, &version, true, Some(UPSTREAM_YANK)),
                 false => Ok(()),
             }
         })

@@ -478,7 +478,7 @@ impl Publishing {
             description: said.description,
             readme: said.readme,
             published_at: None,
-            publisher: Some(said.publisher),
+            publisher: crate::add::Publisher::Named(said.publisher),
         };
         let result = tokio::task::spawn_blocking(move || add(&storage, &upload, &options))
             .await

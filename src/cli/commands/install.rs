@@ -30,7 +30,7 @@ pub(crate) fn context(
         flags.push((
             keys::REGISTRY_URL.into(),
             toml::Value::String(lock.registry.clone()),
-            "--locked".into(),
+            keys::LOCKED_REGISTRY.into(),
         ));
     }
     Ok((Context::new(global, flags, args.format.webc)?, lock))

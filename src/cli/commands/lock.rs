@@ -22,7 +22,7 @@ pub(crate) async fn lock(ctx: &Context, args: LockArgs) -> Result<ExitStatus, Fa
     let path = &args.output;
     if args.locked {
         let old = read_lockfile(path)?;
-        if old != lock {
+        if !old.same_as(&lock) {
             let lines = changes(&old, &lock);
             let mut failure = Failure::new(
                 FailureKind::Resolution,

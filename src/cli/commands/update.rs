@@ -49,7 +49,14 @@ pub(crate) async fn update(ctx: &Context, names: &[PackageName]) -> Result<ExitS
             name: install.package.clone(),
             version: crate::package::VersionRequest::Latest,
         });
-        let report = installer.install(&spec, options).await?;
+        let report = match installer.install(&spec, options).await {
+            Ok(report) => report,
+            Err(e) => {
+                // What was updated before the failure is still warned about.
+                publishers.warn(ctx);
+                return Err(e.into());
+            }
+        };
         let from = install.version.to_string();
         if report.version == from {
             ctx.say(format!("{} {from} is up to date", install.package));

@@ -84,14 +84,16 @@ impl RegistryClient {
             .enumerate()
             .map(|(i, name)| (format!("n{i}"), name.to_string().into()))
             .collect();
-        let body = serde_json::json!({
-            "query": query(names.len()),
-            "operationName": "GetPackages",
-            "variables": variables,
-        });
-        let (bytes, url) = self.send(&body).await?;
-        parse_batch(&bytes, names, self.http.allows_insecure_http())
-            .map_err(|e| self.scrubbed(e.at(url)))
+        let build = |legacy: bool| {
+            serde_json::json!({
+                "query": super::legacy::query_text(&query(names.len()), legacy),
+                "operationName": "GetPackages",
+                "variables": &variables,
+            })
+        };
+        let insecure = self.http.allows_insecure_http();
+        self.query(build, |bytes| parse_batch(bytes, names, insecure))
+            .await
     }
 }
 

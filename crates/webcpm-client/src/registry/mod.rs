@@ -42,6 +42,7 @@
 //! scrubbed from any text the registry sends back into an error.
 
 mod batch;
+mod legacy;
 pub mod publish;
 pub mod search;
 
@@ -252,6 +253,8 @@ pub struct RegistryClient {
     http: http::Client,
     endpoint: reqwest::Url,
     token: Option<http::Secret>,
+    /// Set once the registry refused `publishedBy` ([`legacy`]).
+    legacy: legacy::Legacy,
     retries: u32,
     backoff: std::time::Duration,
 }
@@ -267,6 +270,7 @@ impl RegistryClient {
             http,
             endpoint,
             token: token.filter(|t| !t.is_empty()).map(http::Secret::new),
+            legacy: legacy::Legacy::default(),
             retries: 3,
             backoff: std::time::Duration::from_millis(200),
         })
@@ -294,9 +298,16 @@ impl RegistryClient {
         let body = GetPackage::build_query(get_package::Variables {
             name: name.to_string(),
         });
-        let (bytes, url) = self.send(&body).await?;
-        parse_answer(&bytes, name, self.http.allows_insecure_http())
-            .map_err(|e| self.scrubbed(e.at(url)))
+        let build = |legacy: bool| {
+            serde_json::json!({
+                "query": legacy::query_text(body.query, legacy),
+                "operationName": body.operation_name,
+                "variables": &body.variables,
+            })
+        };
+        let insecure = self.http.allows_insecure_http();
+        self.query(build, |bytes| parse_answer(bytes, name, insecure))
+            .await
     }
 
     /// Posts a GraphQL request; the answer's body and the registry's URL as messages show it.

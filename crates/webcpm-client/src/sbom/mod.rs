@@ -84,19 +84,32 @@ pub struct DistEntry {
 pub struct AtomEntry {
     pub name: String,
     pub sha256: String,
+    /// SPDX requires a SHA-1 of every file.
+    pub sha1: String,
     pub size: u64,
     /// The system interface it imports (`preview1`, `wasix32`, ...).
     pub abi: &'static str,
 }
 
-/// Reads every locked distribution (from the store, or, unless `offline`, downloaded and
-/// verified) and lists what it holds. `created` is the bill's time (Unix seconds).
+/// What a bill is made of, besides the store.
+#[derive(Debug, Clone, Copy)]
+pub struct Subject<'a> {
+    /// The lockfile's name.
+    pub name: &'a str,
+    /// The lockfile's bytes, as read.
+    pub bytes: &'a [u8],
+    /// The bill's time (Unix seconds).
+    pub created: i64,
+    /// Take everything from the store; download nothing.
+    pub offline: bool,
+}
+
+/// Reads every locked distribution (from the store, or, unless offline, downloaded and
+/// verified) and lists what it holds.
 pub async fn inventory(
     installer: &Installer,
-    subject: &str,
+    subject: Subject<'_>,
     lock: &Lockfile,
-    created: i64,
-    offline: bool,
 ) -> Result<Inventory, SbomError> {
     let graph = Graph::of(lock);
     let mut packages = Vec::new();
@@ -108,7 +121,7 @@ pub async fn inventory(
                 continue;
             };
             let label = format!("{key} {}", dist.webc);
-            if offline && !installer.store.blob_path(&dist.sha256).is_file() {
+            if subject.offline && !installer.store.blob_path(&dist.sha256).is_file() {
                 return Err(SbomError::NotStored(label));
             }
             let fetched = installer
@@ -137,11 +150,17 @@ pub async fn inventory(
         });
     }
     Ok(Inventory {
-        subject: subject.to_string(),
+        subject: subject.name.to_string(),
         registry: lock.registry.clone(),
-        created: crate::cooldown::rfc3339(created),
-        lockfile_sha256: crate::package::Sha256Digest::of(lock.to_text().as_bytes()).hex(),
-        roots: graph.roots().to_vec(),
+        created: crate::cooldown::rfc3339(subject.created),
+        lockfile_sha256: crate::package::Sha256Digest::of(subject.bytes).hex(),
+        roots: {
+            // Two requests may lock the same package version.
+            let mut roots = graph.roots().to_vec();
+            roots.sort();
+            roots.dedup();
+            roots
+        },
         packages,
     })
 }
@@ -160,15 +179,13 @@ fn atoms(path: &std::path::Path, label: &str) -> Result<Vec<AtomEntry>, SbomErro
     Ok(digests
         .into_iter()
         .map(|(name, sha256, size)| {
-            let abi = modules
-                .iter()
-                .find(|(n, _)| *n == &name)
-                .map_or("other", |(_, bytes)| crate::abi::abi_of(bytes).as_str());
+            let bytes = modules.get(&name).map(|b| &b[..]).unwrap_or_default();
             AtomEntry {
+                sha1: hex::encode(<sha1::Sha1 as sha1::Digest>::digest(bytes)),
+                abi: crate::abi::abi_of(bytes).as_str(),
                 name,
                 sha256: sha256.hex(),
                 size,
-                abi,
             }
         })
         .collect())

@@ -1,8 +1,9 @@
 //! The inventory as an SPDX 2.3 JSON document.
 //!
 //! Each distribution of each package version is a package (its name, version, publisher as
-//! `supplier`, download URL and SHA-256), and each atom in it a file (with its SHA-256, its ABI
-//! in the comment) that the package `CONTAINS`. A distribution `DEPENDS_ON` the distribution of
+//! `supplier`, download URL and SHA-256), and each atom in it a file (with its SHA-1, as SPDX
+//! requires, and SHA-256; its ABI in the comment) that the package `CONTAINS`; the files were
+//! analysed, so each package has the verification code SPDX defines over them. A distribution `DEPENDS_ON` the distribution of
 //! the same WebC version of each locked dependency (or any, when that one is not offered); the
 //! document `DESCRIBES` the roots' distributions. The namespace is made from the lockfile's
 //! SHA-256, so the same lockfile always names the same document.
@@ -32,7 +33,10 @@ pub fn spdx(inv: &Inventory) -> Value {
                     "SPDXID": file_id,
                     "fileName": format!("./{}", a.name),
                     "fileTypes": ["BINARY"],
-                    "checksums": [{ "algorithm": "SHA256", "checksumValue": a.sha256 }],
+                    "checksums": [
+                        { "algorithm": "SHA1", "checksumValue": a.sha1 },
+                        { "algorithm": "SHA256", "checksumValue": a.sha256 },
+                    ],
                     "comment": format!("WebAssembly module ({} bytes); ABI: {}", a.size, a.abi),
                 }));
                 relationships.push(relationship(id, "CONTAINS", &file_id));
@@ -73,7 +77,8 @@ fn package(p: &Entry, d: &DistEntry, id: &str) -> Value {
         "versionInfo": p.version,
         "packageFileName": format!("{}-{}.{}.webc", p.name.replace('/', "-"), p.version, d.webc),
         "downloadLocation": d.url,
-        "filesAnalyzed": false,
+        "filesAnalyzed": true,
+        "packageVerificationCode": { "packageVerificationCodeValue": verification_code(d) },
         "checksums": [{ "algorithm": "SHA256", "checksumValue": d.sha256 }],
         "primaryPackagePurpose": "LIBRARY",
         "comment": format!("WebC {} distribution, {} bytes", d.webc, d.size),
@@ -83,6 +88,15 @@ fn package(p: &Entry, d: &DistEntry, id: &str) -> Value {
         package["supplier"] = json!(format!("Person: {publisher}"));
     }
     package
+}
+
+/// SPDX 2.3's package verification code: the SHA-1 of the files' SHA-1s, sorted and joined.
+fn verification_code(d: &DistEntry) -> String {
+    let mut sha1s: Vec<&str> = d.atoms.iter().map(|a| a.sha1.as_str()).collect();
+    sha1s.sort_unstable();
+    hex::encode(<sha1::Sha1 as sha1::Digest>::digest(
+        sha1s.concat().as_bytes(),
+    ))
 }
 
 fn relationship(from: &str, kind: &str, to: &str) -> Value {

@@ -5,6 +5,9 @@ pub const REGISTRY_URL: &str = "registry.url";
 pub const REGISTRY_TOKEN: &str = "registry.token";
 pub const CA_FILE: &str = "registry.ca_file";
 pub const CREDENTIAL_PROCESS: &str = "registry.credential_process";
+/// The flags through which a lockfile names the registry (`install --locked`, `vendor` and
+/// `sbom --lockfile`): a registry the user did not name, to which no token follows.
+pub const LOCKED_REGISTRY: &str = "--locked";
 pub const PRIORITY: &str = "webc.priority";
 pub const FALLBACK: &str = "webc.fallback";
 pub const V3_PERCENT: &str = "rollout.v3_percent";

@@ -73,9 +73,8 @@ pub struct Sources {
 #[derive(Debug, Clone)]
 pub(super) struct Layered {
     pub values: BTreeMap<String, (toml::Value, Layer)>,
-    /// The registry URL in force in the file that set `registry.token`: the only registry that
-    /// token is for. `None` when no file set it (a token from the environment or a flag is for
-    /// the registry this run uses).
+    /// The registry URL that `registry.token` is for: the one in force in the layer that set
+    /// it, or one the command line named after it (not one a lockfile named).
     pub token_for: Option<String>,
     pub pins: BTreeMap<PackageName, (WebcVersion, Layer)>,
     pub forced: Option<Forced>,
@@ -218,23 +217,35 @@ impl Layered {
                 for (k, v) in entries {
                     layered.set(k, v, layer.clone())?;
                 }
-                if layered.layer_of(keys::REGISTRY_TOKEN) == Some(&layer) {
-                    let url = layered.values.get(keys::REGISTRY_URL);
-                    layered.token_for = url.and_then(|(v, _)| v.as_str().map(str::to_string));
-                }
+                layered.bind_token(|l| *l == layer);
             }
         }
         for (name, text) in &sources.env {
             layered.set_env(name, text)?;
         }
+        layered.bind_token(|layer| matches!(layer, Layer::Env(_)));
         for (key, value, flag) in &sources.flags {
             layered.set(key.clone(), value.clone(), Layer::Flag(flag.clone()))?;
+            // A registry the user names on the command line takes the token along; one that a
+            // lockfile names does not.
+            if key == keys::REGISTRY_URL && flag != keys::LOCKED_REGISTRY {
+                layered.bind_token(|layer| matches!(layer, Layer::Env(_) | Layer::Flag(_)));
+            }
         }
+        layered.bind_token(|layer| matches!(layer, Layer::Flag(_)));
         Ok(layered)
     }
 
-    fn layer_of(&self, key: &str) -> Option<&Layer> {
-        self.values.get(key).map(|(_, layer)| layer)
+    /// When the token was set by a layer `by` accepts: it is for the registry URL in force now.
+    fn bind_token(&mut self, by: impl Fn(&Layer) -> bool) {
+        let token_layer = self
+            .values
+            .get(keys::REGISTRY_TOKEN)
+            .map(|(_, layer)| layer);
+        if token_layer.is_some_and(by) {
+            let url = self.values.get(keys::REGISTRY_URL);
+            self.token_for = url.and_then(|(v, _)| v.as_str().map(str::to_string));
+        }
     }
 
     fn set(&mut self, key: String, value: toml::Value, layer: Layer) -> Result<(), SettingsError> {

@@ -49,8 +49,7 @@ pub struct Value<T> {
 pub struct RegistrySettings {
     pub url: Value<String>,
     pub token: Option<Value<String>>,
-    /// For a token set in a file: the registry URL in force in that file, the only one it is
-    /// for ([`RegistrySettings::configured_token`]).
+    /// The registry URL the token is for ([`RegistrySettings::configured_token`]).
     pub token_for: Option<String>,
     /// `registry.credential_process`: a command and its arguments; empty for none.
     pub credential_process: Value<Vec<String>>,
@@ -59,16 +58,14 @@ pub struct RegistrySettings {
 }
 
 impl RegistrySettings {
-    /// The configured token (`registry.token`), if it may be sent to `url`: one from the
-    /// environment or a flag is for the registry this run uses; one from a file, only for the
-    /// registry URL in force in that file.
+    /// The configured token (`registry.token`), if it may be sent to `url`: a token set in a
+    /// file is for the registry URL in force in that file; one from the environment, for the
+    /// URL in force there or one that `--registry` names. A registry that a lockfile names gets
+    /// a token only when it is that same URL.
     pub fn configured_token(&self, url: &str) -> Option<&Value<String>> {
         let token = self.token.as_ref()?;
-        match (&token.layer, &self.token_for) {
-            (Layer::Env(_) | Layer::Flag(_), _) => Some(token),
-            (_, Some(bound)) if same_url(bound, url) => Some(token),
-            _ => None,
-        }
+        let bound = self.token_for.as_deref()?;
+        same_url(bound, url).then_some(token)
     }
 }
 
@@ -636,6 +633,49 @@ impl Settings {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_token_goes_only_to_the_registry_it_was_given_for() {
+        let dir = tempfile::tempdir().unwrap();
+        let user = dir.path().join("config.toml");
+        let (a, b) = ("https://a.example/graphql", "https://b.example/graphql");
+        std::fs::write(
+            &user,
+            format!("[registry]\nurl = \"{a}\"\ntoken = \"file\"\n"),
+        )
+        .unwrap();
+        let url = |to: &str, flag: &str| {
+            (
+                keys::REGISTRY_URL.into(),
+                toml::Value::from(to),
+                flag.into(),
+            )
+        };
+        let load = |env: Vec<(String, String)>, flags| {
+            let sources = Sources {
+                system_file: None,
+                user_file: Some(user.clone()),
+                env,
+                flags,
+            };
+            Settings::load(&sources).unwrap().registry
+        };
+        let token = |r: &RegistrySettings, to: &str| r.configured_token(to).map(|t| t.val.clone());
+        // The file's token: for the file's registry, whatever the command line names.
+        let r = load(Vec::new(), vec![url(b, "--registry")]);
+        assert_eq!((token(&r, a), token(&r, b)), (Some("file".into()), None));
+        // The environment's token follows --registry, not a lockfile's registry.
+        let env = vec![("WEBCPM_TOKEN".to_string(), "env".to_string())];
+        let r = load(env.clone(), vec![url(b, "--registry")]);
+        assert_eq!(token(&r, b), Some("env".into()));
+        let r = load(env.clone(), vec![url(b, keys::LOCKED_REGISTRY)]);
+        assert_eq!((token(&r, a), token(&r, b)), (Some("env".into()), None));
+        let r = load(env, vec![url(a, keys::LOCKED_REGISTRY)]);
+        assert_eq!(
+            token(&r, "https://A.example:443/graphql"),
+            Some("env".into())
+        );
+    }
 
     #[test]
     fn layers_apply_in_order_and_are_named() {

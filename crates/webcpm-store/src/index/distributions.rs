@@ -15,12 +15,14 @@ use webcpm_formats::package::{
 };
 
 impl Index {
-    /// Every installed package version (a root or a dependency) whose publisher the registry
-    /// named at install: (package, version, publisher). The store's side of the publisher check.
+    /// Every installed package version (a root or a dependency) whose publisher its install's
+    /// registry named: (package, version, publisher). The store's side of the publisher check.
     pub fn installed_publishers(&self) -> Result<Vec<(String, String, String)>, IndexError> {
         self.rows(
-            "SELECT DISTINCT v.package, v.version, v.publisher FROM versions v
-             JOIN install_members m ON m.package = v.package AND m.version = v.version
+            "SELECT DISTINCT v.package, v.version, v.publisher FROM install_members m
+             JOIN installs i ON i.package = m.install
+             JOIN versions v ON v.registry = i.registry AND v.package = m.package
+                 AND v.version = m.version
              WHERE v.publisher IS NOT NULL",
             [],
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),

@@ -66,12 +66,13 @@ fn add_options(args: &AddArgs) -> Result<crate::AddOptions, Failure> {
         description: None,
         readme: None,
         published_at,
-        publisher: args
-            .publisher
-            .as_deref()
-            .map(crate::tokens::check_user)
-            .transpose()
-            .map_err(|e| Failure::usage(format!("--publisher: {e}")))?,
+        publisher: match args.publisher.as_deref() {
+            None => crate::add::Publisher::Namespace,
+            Some(user) => crate::add::Publisher::Named(
+                crate::tokens::check_user(user)
+                    .map_err(|e| Failure::usage(format!("--publisher: {e}")))?,
+            ),
+        },
     })
 }
 
