@@ -266,6 +266,20 @@ pub struct Db {
 const VERSION_COLUMNS: &str = "version, archived, published_at, v2_sha256, v2_size, v2_manifest,
      v3_sha256, v3_size, v3_manifest, only_format, description, archived_reason, published_by";
 
+/// Packages joined with their versions: [`VERSION_COLUMNS`] of `v`, then the package's name,
+/// ordered by name; `filter` is a `WHERE` clause or nothing.
+fn packages_query(filter: &str) -> String {
+    let columns: Vec<String> = VERSION_COLUMNS
+        .split(',')
+        .map(|c| format!("v.{}", c.trim()))
+        .collect();
+    format!(
+        "SELECT {}, p.name FROM packages p LEFT JOIN versions v ON v.package = p.name {filter}
+         ORDER BY p.name, v.major, v.minor, v.patch, v.pre",
+        columns.join(", ")
+    )
+}
+
 /// Reads one `versions` row of [`VERSION_COLUMNS`] and checks every value; a bad one is a
 /// corrupt database that names the package and version.
 fn version_record(row: &Row, name: &PackageName, place: &str) -> Result<VersionRecord, DbError> {
@@ -518,61 +532,53 @@ impl Db {
         Ok(n > 0)
     }
 
-    /// A package with all its versions (archived ones too), or `None` when it is unknown.
+    /// A package with all its versions (archived ones too), or `None` when it is unknown: one
+    /// statement, the resolve path's only one.
     pub fn package(&mut self, name: &PackageName) -> Result<Option<PackageRecord>, DbError> {
         let sql = self.sql();
-        let known = self
-            .conn
-            .query_opt(
-                "SELECT 1 FROM packages WHERE name = $1",
-                args![name.as_str()],
-            )
-            .map_err(&sql)?
-            .is_some();
-        if !known {
-            return Ok(None);
-        }
         let rows = self
             .conn
-            .query(
-                &format!(
-                    "SELECT {VERSION_COLUMNS} FROM versions WHERE package = $1
-                     ORDER BY major, minor, patch, pre"
-                ),
-                args![name.as_str()],
-            )
+            .query(&packages_query("WHERE p.name = $1"), args![name.as_str()])
             .map_err(&sql)?;
-        let mut versions = rows
-            .iter()
-            .map(|row| version_record(row, name, &self.place))
-            .collect::<Result<Vec<_>, _>>()?;
-        versions.sort_by(|a, b| a.version.cmp(&b.version));
-        Ok(Some(PackageRecord {
-            name: name.clone(),
-            versions,
-        }))
+        Ok(self.records(&rows)?.into_iter().next())
     }
 
-    /// The packages that match `query` ([`PackageRecord::matches`]), by name.
+    /// The packages that match `query` ([`PackageRecord::matches`]), by name, from one
+    /// statement.
     pub fn search(&mut self, query: &str) -> Result<Vec<PackageRecord>, DbError> {
-        let mut found = Vec::new();
-        for name in self.package_names()? {
-            found.extend(self.package(&name)?.filter(|p| p.matches(query)));
-        }
+        let sql = self.sql();
+        let rows = self.conn.query(&packages_query(""), &[]).map_err(&sql)?;
+        let mut found = self.records(&rows)?;
+        found.retain(|p| p.matches(query));
         Ok(found)
     }
 
-    /// Every package name, sorted.
-    pub fn package_names(&mut self) -> Result<Vec<PackageName>, DbError> {
-        let sql = self.sql();
-        let rows = self
-            .conn
-            .query("SELECT name FROM packages ORDER BY name", &[])
-            .map_err(&sql)?;
-        Ok(rows
-            .iter()
-            .filter_map(|r| r.text(0).ok()?.parse().ok())
-            .collect())
+    /// The rows of [`packages_query`] as packages, in their order: a package without versions
+    /// has one row whose version columns are empty. A name that does not parse is left out.
+    fn records(&self, rows: &[Row]) -> Result<Vec<PackageRecord>, DbError> {
+        let name_at = VERSION_COLUMNS.split(',').count();
+        let mut out: Vec<PackageRecord> = Vec::new();
+        for row in rows {
+            let Some(name) = row.text(name_at).ok().and_then(|t| t.parse().ok()) else {
+                continue;
+            };
+            if out.last().is_none_or(|p| p.name != name) {
+                out.push(PackageRecord {
+                    name,
+                    versions: Vec::new(),
+                });
+            }
+            if matches!(row.0.first(), Some(sql::Val::Null)) {
+                continue;
+            }
+            let record = out.last_mut().expect("pushed above");
+            let version = version_record(row, &record.name, &self.place)?;
+            record.versions.push(version);
+        }
+        for p in &mut out {
+            p.versions.sort_by(|a, b| a.version.cmp(&b.version));
+        }
+        Ok(out)
     }
 
     /// Every (package, format) that offers the blob `digest` (for the fault rules).
@@ -619,6 +625,56 @@ pub(super) fn unix_now() -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The statements SQLite runs for `work`, as its trace sees them.
+    fn statements(db: &mut Db, work: impl FnOnce(&mut Db)) -> Vec<String> {
+        use rusqlite::trace::{TraceEvent, TraceEventCodes};
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = seen.clone();
+        let sql::Conn::Sqlite(conn) = db.conn() else {
+            unreachable!("a SQLite database")
+        };
+        let trace = move |e: TraceEvent<'_>| {
+            if let TraceEvent::Stmt(_, text) = e {
+                sink.lock().unwrap().push(text.to_string());
+            }
+        };
+        conn.trace_v2(TraceEventCodes::SQLITE_TRACE_STMT, Some(trace))
+            .unwrap();
+        work(db);
+        let sql::Conn::Sqlite(conn) = db.conn() else {
+            unreachable!()
+        };
+        conn.trace_v2(TraceEventCodes::empty(), None::<fn(TraceEvent<'_>)>)
+            .unwrap();
+        seen.lock().unwrap().clone()
+    }
+
+    #[test]
+    fn a_resolve_and_a_search_are_one_statement_each() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut db = Db::open(&Database::new(dir.path(), None).unwrap()).unwrap();
+        for (name, v) in [("ns/a", "1.0.0"), ("ns/a", "1.1.0"), ("ns/b", "2.0.0")] {
+            let (name, v) = (name.parse().unwrap(), semver::Version::parse(v).unwrap());
+            db.publish(&name, &v, &blob(1), &blob(2), None, false)
+                .unwrap();
+        }
+        let a: PackageName = "ns/a".parse().unwrap();
+        let mut found = None;
+        let ran = statements(&mut db, |db| found = db.package(&a).unwrap());
+        assert_eq!(ran.len(), 1, "{ran:?}");
+        assert_eq!(found.unwrap().versions.len(), 2);
+        let missing: PackageName = "ns/none".parse().unwrap();
+        let ran = statements(&mut db, |db| {
+            assert!(db.package(&missing).unwrap().is_none())
+        });
+        assert_eq!(ran.len(), 1, "{ran:?}");
+        let mut all = Vec::new();
+        let ran = statements(&mut db, |db| all = db.search("").unwrap());
+        assert_eq!(ran.len(), 1, "{ran:?}");
+        let names: Vec<&str> = all.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(names, ["ns/a", "ns/b"]);
+    }
 
     fn blob(byte: u8) -> BlobRecord {
         BlobRecord {
