@@ -10,6 +10,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
+use webcpm_client::shared_cache::Lookup;
+
 use crate::common::*;
 use crate::services::{OciRegistry, Postgres};
 
@@ -487,6 +489,20 @@ fn artifacts(home: &Path) -> Vec<(String, String)> {
 }
 
 /// The bytes of a store's only artifact, with its engine hash and atom.
+/// The shared cache's answer for `atom` (hex), with the bytes it streamed into a file.
+fn lookup(shared: &Shared, engine: &str, atom: &str) -> (Lookup, Vec<u8>) {
+    use std::io::Seek;
+    let mut file = tempfile::tempfile().unwrap();
+    let found = shared
+        .cache()
+        .lookup(engine, &atom.parse().unwrap(), &mut file)
+        .unwrap();
+    file.rewind().unwrap();
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes).unwrap();
+    (found, bytes)
+}
+
 fn only_artifact(home: &Path) -> (String, String, Vec<u8>) {
     let [(engine, atom)] = artifacts(home).try_into().unwrap();
     let path = home.join(format!("store/compiled/{engine}/{atom}.cwasm"));
@@ -577,13 +593,9 @@ fn a_second_store_installs_compiled_code_from_the_shared_cache_without_compiling
         return;
     };
     let (engine, atom, compiled) = only_artifact(&shared.home().join("first"));
-    match shared
-        .cache()
-        .lookup(&engine, &atom.parse().unwrap())
-        .unwrap()
-    {
-        webcpm_client::shared_cache::Lookup::Found(bytes) => assert_eq!(bytes, compiled),
-        other => panic!("the first store's push is signed by the fleet's key: {other:?}"),
+    match lookup(&shared, &engine, &atom) {
+        (Lookup::Found { .. }, bytes) => assert_eq!(bytes, compiled),
+        (other, _) => panic!("the first store's push is signed by the fleet's key: {other:?}"),
     }
 
     let out = shared.install("second", Role::Pulls);
@@ -633,13 +645,9 @@ fn a_corrupt_shared_artifact_is_recompiled_and_not_trusted() {
     // The bad copy was not pushed over: a third store still finds it bad, and compiles too.
     let out = shared.install("third", Role::Pulls);
     assert!(stderr(&out).contains("Compiled main"));
-    match shared
-        .cache()
-        .lookup(&engine, &atom.parse().unwrap())
-        .unwrap()
-    {
-        webcpm_client::shared_cache::Lookup::Found(bytes) => assert_eq!(bytes, vec![0x90; 4096]),
-        other => panic!("{other:?}"),
+    match lookup(&shared, &engine, &atom) {
+        (Lookup::Found { .. }, bytes) => assert_eq!(bytes, vec![0x90; 4096]),
+        (other, _) => panic!("{other:?}"),
     }
 }
 
@@ -754,9 +762,9 @@ fn planted_unsigned_and_wrongly_signed_artifacts_are_never_loaded() {
             "{store}: the stored artifact is the one compiled here"
         );
         assert_eq!(shared.run_large(store), "large\n", "{store}");
-        match shared.cache().lookup(&engine, &atom_digest).unwrap() {
-            webcpm_client::shared_cache::Lookup::Bad(_) => {}
-            other => panic!("{store}: the planted copy stays, distrusted: {other:?}"),
+        match lookup(&shared, &engine, &atom_digest.hex()) {
+            (Lookup::Bad(_), _) => {}
+            (other, _) => panic!("{store}: the planted copy stays, distrusted: {other:?}"),
         }
     }
 
@@ -809,13 +817,9 @@ fn a_client_without_the_signing_key_does_not_push() {
     let (small_engine, small_atom, small) = only_artifact(&store);
     assert_eq!(small_engine, engine);
     assert_ne!(small, compiled);
-    match shared
-        .cache()
-        .lookup(&engine, &small_atom.parse().unwrap())
-        .unwrap()
-    {
-        webcpm_client::shared_cache::Lookup::Missing => {}
-        other => panic!("nothing was pushed: {other:?}"),
+    match lookup(&shared, &engine, &small_atom) {
+        (Lookup::Missing, _) => {}
+        (other, _) => panic!("nothing was pushed: {other:?}"),
     }
 }
 

@@ -464,8 +464,10 @@ fn pull(
 ) -> Result<Pulled, PrepareError> {
     let engine = backend.engine_hash();
     let started = std::time::Instant::now();
-    let bytes = match shared.lookup(engine, digest) {
-        Ok(Lookup::Found(bytes)) => bytes,
+    // The artifact streams into a file beside its place in the store.
+    let temp = store.artifact_temp(engine, digest)?;
+    let (size, sha256) = match shared.lookup(engine, digest, &mut temp.handle()?) {
+        Ok(Lookup::Found { size, sha256 }) => (size, sha256),
         Ok(Lookup::Missing) => return Ok(Pulled::Missing),
         Ok(Lookup::Bad(why)) => {
             tracing::warn!(
@@ -478,19 +480,13 @@ fn pull(
             return Ok(Pulled::Missing);
         }
     };
-    store.commit_artifact(engine, digest, &bytes)?;
-    let path = store.artifact_path(engine, digest);
-    if let Err(why) = backend.load(&path, bytes.len() as u64) {
+    let path = store.commit_artifact_temp(engine, digest, temp, size, sha256)?;
+    if let Err(why) = backend.load(&path, size) {
         tracing::warn!(
             "the shared artifact of {name} (atom {digest}) does not load: {why}; compiling here"
         );
         return Ok(Pulled::Distrusted);
     }
-    reporter.pulled(
-        name,
-        started.elapsed().as_secs_f64(),
-        bytes.len() as u64,
-        &shared.url(),
-    );
+    reporter.pulled(name, started.elapsed().as_secs_f64(), size, &shared.url());
     Ok(Pulled::Yes)
 }

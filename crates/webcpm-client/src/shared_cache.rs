@@ -41,8 +41,9 @@ pub struct SharedCache {
 /// What a lookup found.
 #[derive(Debug)]
 pub enum Lookup {
-    /// The artifact's bytes, signed by the pinned key, whose digest and keys match.
-    Found(Vec<u8>),
+    /// The artifact, signed by the pinned key, whose digest and keys match, is in the file
+    /// given to [`SharedCache::lookup`]: its size and SHA-256 (the signed digest, checked).
+    Found { size: u64, sha256: Sha256Digest },
     /// Nothing under this key.
     Missing,
     /// Something under this key that is not what it says, or that the pinned key does not vouch
@@ -120,9 +121,15 @@ impl SharedCache {
         self.repo.has_credentials() && self.signer.is_some()
     }
 
-    /// Looks up the artifact of `atom` for `engine`, and checks its signature before reading
-    /// its bytes. Blocking.
-    pub fn lookup(&self, engine: &str, atom: &Sha256Digest) -> Result<Lookup, OciError> {
+    /// Looks up the artifact of `atom` for `engine`, checks its signature, then streams its
+    /// bytes into `into` (checked against the signed digest; nothing of it is held in memory).
+    /// Unless the answer is [`Lookup::Found`], what `into` holds is to be thrown away. Blocking.
+    pub fn lookup(
+        &self,
+        engine: &str,
+        atom: &Sha256Digest,
+        into: &mut std::fs::File,
+    ) -> Result<Lookup, OciError> {
         let Some(listing) = oci::block_on(self.repo.pull_manifest(&tag(engine, atom)))? else {
             return Ok(Lookup::Missing);
         };
@@ -140,9 +147,12 @@ impl SharedCache {
             return Ok(Lookup::Bad(why.into()));
         }
         // The blob's bytes are checked against the layer's digest: the signed one.
-        match oci::block_on(self.repo.pull_blob(layer)) {
-            Ok(Some(bytes)) => Ok(Lookup::Found(bytes.to_vec())),
-            Ok(None) => Ok(Lookup::Missing),
+        match oci::block_on(self.repo.pull_blob_to(layer, into)) {
+            Ok(true) => Ok(Lookup::Found {
+                size: layer.size,
+                sha256: layer.digest,
+            }),
+            Ok(false) => Ok(Lookup::Missing),
             Err(e @ OciError::Mismatch { .. }) => Ok(Lookup::Bad(Distrust::Bytes(e))),
             Err(e) => Err(e),
         }

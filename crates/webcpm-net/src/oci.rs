@@ -250,6 +250,48 @@ impl OciRepo {
         Ok(Some(out.into()))
     }
 
+    /// Streams a blob into `file`, refusing bytes past the manifest's size as they come and
+    /// checking the SHA-256 at the end, so that nothing of it is held in memory; `false` when
+    /// the registry does not have it. On an error, what `file` holds is to be thrown away.
+    pub async fn pull_blob_to(
+        &self,
+        layer: &Layer,
+        file: &mut std::fs::File,
+    ) -> Result<bool, OciError> {
+        self.authenticate(RegistryOperation::Pull).await?;
+        let image = self.reference("latest");
+        if layer.size > MAX_BLOB {
+            return Err(self.refused(format!(
+                "blob {} is {} bytes, more than the {MAX_BLOB} this client reads",
+                layer.digest, layer.size
+            )));
+        }
+        let mut out = HashingFile {
+            file,
+            hasher: <sha2::Sha256 as sha2::Digest>::new(),
+            written: 0,
+            limit: layer.size,
+        };
+        match self
+            .client
+            .pull_blob(&image, &descriptor(layer), &mut out)
+            .await
+        {
+            Ok(()) => {}
+            Err(e) if is_unknown(&e) => return Ok(false),
+            Err(e) => return Err(self.failed(e)),
+        }
+        let got = Sha256Digest(sha2::Digest::finalize(out.hasher).into());
+        if got != layer.digest {
+            return Err(OciError::Mismatch {
+                repo: self.url(),
+                digest: layer.digest,
+                got,
+            });
+        }
+        Ok(true)
+    }
+
     /// Tags a manifest that lists `layers` (blobs already pushed), with `annotations`.
     pub async fn push_manifest(
         &self,
@@ -348,6 +390,48 @@ impl tokio::io::AsyncWrite for Bounded {
             )));
         }
         self.bytes.extend_from_slice(buf);
+        std::task::Poll::Ready(Ok(buf.len()))
+    }
+
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+}
+
+/// A file that hashes what is written to it and refuses bytes past `limit` (the manifest's
+/// size). Writes go straight to the file: a pull runs on a blocking caller's own runtime.
+struct HashingFile<'f> {
+    file: &'f mut std::fs::File,
+    hasher: sha2::Sha256,
+    written: u64,
+    limit: u64,
+}
+
+impl tokio::io::AsyncWrite for HashingFile<'_> {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        if self.written + buf.len() as u64 > self.limit {
+            return std::task::Poll::Ready(Err(std::io::Error::other(
+                "the blob is longer than its manifest says",
+            )));
+        }
+        let this = &mut *self;
+        std::io::Write::write_all(this.file, buf)?;
+        sha2::Digest::update(&mut this.hasher, buf);
+        this.written += buf.len() as u64;
         std::task::Poll::Ready(Ok(buf.len()))
     }
 

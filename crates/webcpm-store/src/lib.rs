@@ -346,6 +346,15 @@ impl Store {
         atom: &Sha256Digest,
         bytes: &[u8],
     ) -> Result<PathBuf, StoreError> {
+        let mut temp = self.artifact_temp(engine, atom)?;
+        temp.write_all(bytes)?;
+        let (size, sha256) = (bytes.len() as u64, Sha256Digest::of(bytes));
+        self.commit_artifact_temp(engine, atom, temp, size, sha256)
+    }
+
+    /// A temporary file beside the artifact of `atom` for `engine`, for a writer that streams
+    /// it (a pull from the shared cache); [`Store::commit_artifact_temp`] makes it the artifact.
+    pub fn artifact_temp(&self, engine: &str, atom: &Sha256Digest) -> Result<TempFile, StoreError> {
         let target = self.artifact_path(engine, atom);
         let parent = target.parent().expect("artifact paths have a parent");
         fs::create_dir_all(parent).map_err(io(parent))?;
@@ -355,17 +364,26 @@ impl Store {
             .prefix(&format!(".cw-{}-", std::process::id()))
             .tempfile_in(parent)
             .map_err(io(parent))?;
-        let mut temp = TempFile { file };
-        temp.write_all(bytes)?;
+        Ok(TempFile { file })
+    }
+
+    /// Makes a finished temporary file (of `size` bytes with this SHA-256) the artifact of
+    /// `atom` for `engine`, and records it.
+    pub fn commit_artifact_temp(
+        &self,
+        engine: &str,
+        atom: &Sha256Digest,
+        temp: TempFile,
+        size: u64,
+        sha256: Sha256Digest,
+    ) -> Result<PathBuf, StoreError> {
+        let target = self.artifact_path(engine, atom);
         // An old row (a recompile after a bad artifact) goes before the file is replaced: a
         // crash in between leaves a file without a row, which is debris, not damage.
         self.index.forget_artifact(engine, atom)?;
         persist_read_only(temp, &target)?;
-        self.index.record_artifact(
-            engine,
-            atom,
-            Ok((bytes.len() as u64, Sha256Digest::of(bytes))),
-        )?;
+        self.index
+            .record_artifact(engine, atom, Ok((size, sha256)))?;
         Ok(target)
     }
 }
