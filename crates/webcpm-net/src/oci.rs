@@ -218,46 +218,29 @@ impl OciRepo {
 
     /// Reads a whole blob and checks its SHA-256; `None` when the registry does not have it.
     pub async fn pull_blob(&self, layer: &Layer) -> Result<Option<bytes::Bytes>, OciError> {
-        self.authenticate(RegistryOperation::Pull).await?;
-        let image = self.reference("latest");
-        if layer.size > MAX_BLOB {
-            return Err(self.refused(format!(
-                "blob {} is {} bytes, more than the {MAX_BLOB} this client reads",
-                layer.digest, layer.size
-            )));
-        }
-        let descriptor = descriptor(layer);
-        // The size is the manifest's word: reserve no more than a little of it up front, and
-        // take no more than it says.
-        let mut out = Bounded {
-            bytes: Vec::with_capacity(usize::try_from(layer.size.min(64 << 20)).unwrap_or(0)),
-            limit: layer.size,
-        };
-        match self.client.pull_blob(&image, &descriptor, &mut out).await {
-            Ok(()) => {}
-            Err(e) if is_unknown(&e) => return Ok(None),
-            Err(e) => return Err(self.failed(e)),
-        }
-        let out = out.bytes;
-        let got = Sha256Digest::of(&out);
-        if got != layer.digest {
-            return Err(OciError::Mismatch {
-                repo: self.url(),
-                digest: layer.digest,
-                got,
-            });
-        }
-        Ok(Some(out.into()))
+        // The size is the manifest's word: reserve no more than a little of it up front.
+        let bytes = Vec::with_capacity(usize::try_from(layer.size.min(64 << 20)).unwrap_or(0));
+        Ok(self.pull_into(layer, bytes).await?.map(bytes::Bytes::from))
     }
 
-    /// Streams a blob into `file`, refusing bytes past the manifest's size as they come and
-    /// checking the SHA-256 at the end, so that nothing of it is held in memory; `false` when
-    /// the registry does not have it. On an error, what `file` holds is to be thrown away.
+    /// Streams a blob into `file`, so that nothing of it is held in memory; `false` when the
+    /// registry does not have it. On an error, what `file` holds is to be thrown away.
     pub async fn pull_blob_to(
         &self,
         layer: &Layer,
         file: &mut std::fs::File,
     ) -> Result<bool, OciError> {
+        Ok(self.pull_into(layer, file).await?.is_some())
+    }
+
+    /// Writes a blob to `out`, refusing bytes past the manifest's size as they come and
+    /// checking the SHA-256 at the end; `out` back, or `None` when the registry does not have
+    /// the blob.
+    async fn pull_into<W: std::io::Write + Unpin>(
+        &self,
+        layer: &Layer,
+        out: W,
+    ) -> Result<Option<W>, OciError> {
         self.authenticate(RegistryOperation::Pull).await?;
         let image = self.reference("latest");
         if layer.size > MAX_BLOB {
@@ -266,8 +249,8 @@ impl OciRepo {
                 layer.digest, layer.size
             )));
         }
-        let mut out = HashingFile {
-            file,
+        let mut out = Bounded {
+            out,
             hasher: <sha2::Sha256 as sha2::Digest>::new(),
             written: 0,
             limit: layer.size,
@@ -278,7 +261,7 @@ impl OciRepo {
             .await
         {
             Ok(()) => {}
-            Err(e) if is_unknown(&e) => return Ok(false),
+            Err(e) if is_unknown(&e) => return Ok(None),
             Err(e) => return Err(self.failed(e)),
         }
         let got = Sha256Digest(sha2::Digest::finalize(out.hasher).into());
@@ -289,7 +272,7 @@ impl OciRepo {
                 got,
             });
         }
-        Ok(true)
+        Ok(Some(out.out))
     }
 
     /// Tags a manifest that lists `layers` (blobs already pushed), with `annotations`.
@@ -371,53 +354,17 @@ impl OciRepo {
     }
 }
 
-/// A buffer that refuses bytes past `limit`: a registry cannot make a client hold more than the
-/// manifest announced.
-struct Bounded {
-    bytes: Vec<u8>,
-    limit: u64,
-}
-
-impl tokio::io::AsyncWrite for Bounded {
-    fn poll_write(
-        mut self: std::pin::Pin<&mut Self>,
-        _: &mut std::task::Context<'_>,
-        buf: &[u8],
-    ) -> std::task::Poll<std::io::Result<usize>> {
-        if self.bytes.len() as u64 + buf.len() as u64 > self.limit {
-            return std::task::Poll::Ready(Err(std::io::Error::other(
-                "the blob is longer than its manifest says",
-            )));
-        }
-        self.bytes.extend_from_slice(buf);
-        std::task::Poll::Ready(Ok(buf.len()))
-    }
-
-    fn poll_flush(
-        self: std::pin::Pin<&mut Self>,
-        _: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        std::task::Poll::Ready(Ok(()))
-    }
-
-    fn poll_shutdown(
-        self: std::pin::Pin<&mut Self>,
-        _: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        std::task::Poll::Ready(Ok(()))
-    }
-}
-
-/// A file that hashes what is written to it and refuses bytes past `limit` (the manifest's
-/// size). Writes go straight to the file: a pull runs on a blocking caller's own runtime.
-struct HashingFile<'f> {
-    file: &'f mut std::fs::File,
+/// A writer that hashes what passes through it and refuses bytes past `limit`: a registry
+/// cannot make a client take more than the manifest announced. Writes go straight to `out`
+/// (memory, or a file: a pull runs on a blocking caller's own runtime).
+struct Bounded<W> {
+    out: W,
     hasher: sha2::Sha256,
     written: u64,
     limit: u64,
 }
 
-impl tokio::io::AsyncWrite for HashingFile<'_> {
+impl<W: std::io::Write + Unpin> tokio::io::AsyncWrite for Bounded<W> {
     fn poll_write(
         mut self: std::pin::Pin<&mut Self>,
         _: &mut std::task::Context<'_>,
@@ -429,7 +376,7 @@ impl tokio::io::AsyncWrite for HashingFile<'_> {
             )));
         }
         let this = &mut *self;
-        std::io::Write::write_all(this.file, buf)?;
+        this.out.write_all(buf)?;
         sha2::Digest::update(&mut this.hasher, buf);
         this.written += buf.len() as u64;
         std::task::Poll::Ready(Ok(buf.len()))
