@@ -49,8 +49,14 @@ fn installs_v3_by_default_and_v2_when_asked() {
     let root = registry_with(home, &[("test/hello", "1.0.0")]);
     let registry = Registry::start(home, &root);
 
-    let out = install(home, &registry, &["test/hello", "--json"]);
+    let out = install(home, &registry, &["test/hello", "--json", "-v"]);
     assert_eq!(out.status.code(), Some(0));
+    // The atom's signature was checked against the digest computed as it arrived.
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        log.contains("the signatures of 1 atoms against digests computed as it arrived"),
+        "{log}"
+    );
     let report = json(&out);
     let entry = &report["installed"][0];
     assert_eq!(entry["package"], "test/hello");
@@ -104,8 +110,17 @@ fn installs_v3_by_default_and_v2_when_asked() {
 
     // --webc v2 in another home.
     let home2 = home.join("other");
-    let out = install(&home2, &registry, &["test/hello", "--webc", "v2", "--json"]);
+    let out = install(
+        &home2,
+        &registry,
+        &["test/hello", "--webc", "v2", "--json", "-v"],
+    );
     assert_eq!(out.status.code(), Some(0));
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        log.contains("the signatures of 1 atoms against digests computed as it arrived"),
+        "{log}"
+    );
     let entry = &json(&out)["installed"][0];
     assert_eq!(entry["webc"], "v2");
     assert_eq!(

@@ -6,7 +6,9 @@
 //! loopback unless allowed); the declared size is within the limit; the body is no longer than
 //! declared; its length and SHA-256 equal the node's; its magic bytes are WebC of the format the
 //! node was asked for; and the `webc` crate parses and validates it (including the volume path
-//! and command checks of [`crate::container`]). Anything else is a [`FetchError`] and the
+//! and command checks of [`crate::container`]; the atoms' signatures are checked against digests
+//! computed as the bytes were written, [`container::AtomStream`], so that nothing is hashed
+//! twice). Anything else is a [`FetchError`] and the
 //! temporary file is removed.
 //!
 //! Transient failures (connection errors, resets, 5xx, 429, timeouts, a body that stalls longer
@@ -44,7 +46,7 @@ use reqwest::StatusCode;
 use reqwest::header::{self, HeaderMap};
 use sha2::Digest as _;
 
-use crate::container::{self, Format};
+use crate::container::{self, Format, StreamedAtoms};
 use crate::http;
 use crate::package::{Distribution, Sha256Digest, WebcVersion};
 use crate::store::{BlobRow, Store, StoreError, TempFile};
@@ -410,7 +412,7 @@ impl Fetcher {
             path: temp.path().to_path_buf(),
             source,
         };
-        partial.file.finish().await.map_err(io)?;
+        let streamed = partial.file.finish().await.map_err(io)?;
         if digest != dist.sha256 {
             return Err(FetchError::HashMismatch {
                 url: shown,
@@ -423,6 +425,7 @@ impl Fetcher {
             &shown,
             (dist.webc, request.other),
             self.options.unpack_ratio,
+            streamed,
         )
         .await?;
         store.commit_blob(temp, &digest, size, webc)?;
@@ -723,12 +726,20 @@ async fn check_while_syncing(
     shown: &str,
     (expected, other): (WebcVersion, Option<WebcVersion>),
     unpack_ratio: u64,
+    streamed: Option<StreamedAtoms>,
 ) -> Result<WebcVersion, FetchError> {
     let durable = {
         let file = temp.handle()?;
         tokio::task::spawn_blocking(move || file.sync_data())
     };
-    let webc = check_container(temp.path(), shown, (expected, other), unpack_ratio).await;
+    let webc = check_container(
+        temp.path(),
+        shown,
+        (expected, other),
+        unpack_ratio,
+        streamed,
+    )
+    .await;
     let synced = durable
         .await
         .unwrap_or_else(|e| Err(std::io::Error::other(e)));
@@ -741,15 +752,17 @@ async fn check_while_syncing(
 }
 
 /// Parses and checks the whole downloaded container, off the async runtime (it may be large):
-/// its format must be the one expected or the other one the request allows.
+/// its format must be the one expected or the other one the request allows. The atoms' digests
+/// computed as it was written, if any, stand in for hashing them again.
 async fn check_container(
     path: &std::path::Path,
     shown: &str,
     (expected, other): (WebcVersion, Option<WebcVersion>),
     unpack_ratio: u64,
+    streamed: Option<StreamedAtoms>,
 ) -> Result<WebcVersion, FetchError> {
     let owned = path.to_path_buf();
-    let checked = tokio::task::spawn_blocking(move || -> Result<WebcVersion, CheckFailure> {
+    let checked = tokio::task::spawn_blocking(move || -> Result<_, CheckFailure> {
         let bytes = container::map_file(&owned).map_err(CheckFailure::Io)?;
         let format = container::detect(&bytes).map_err(CheckFailure::Container)?;
         let webc = match format {
@@ -757,15 +770,19 @@ async fn check_container(
             _ => return Err(CheckFailure::Format(format)),
         };
         let limits = container::UnpackLimits::for_size(bytes.len() as u64, unpack_ratio);
-        container::open_with(bytes, limits).map_err(CheckFailure::Container)?;
-        Ok(webc)
+        let from_stream = match &streamed {
+            Some(streamed) => container::open_streamed(bytes, limits, streamed).map(|(_, n)| n),
+            None => container::open_with(bytes, limits).map(|_| 0),
+        }
+        .map_err(CheckFailure::Container)?;
+        Ok((webc, from_stream))
     })
     .await
     .map_err(|e| FetchError::Transport {
         url: shown.to_string(),
         reason: format!("checking the download failed: {e}"),
     })?;
-    checked.map_err(|failure| match failure {
+    let (webc, from_stream) = checked.map_err(|failure| match failure {
         CheckFailure::Io(source) => StoreError::Io {
             path: path.to_path_buf(),
             source,
@@ -780,7 +797,11 @@ async fn check_container(
             url: shown.to_string(),
             source,
         },
-    })
+    })?;
+    tracing::info!(
+        "{shown}: checked; the signatures of {from_stream} atoms against digests computed as it arrived"
+    );
+    Ok(webc)
 }
 
 /// `HTTP 403` for a status failure, the error otherwise.

@@ -5,6 +5,10 @@
 //! then overlap, and the `fsync` that makes the finished file durable only waits for what the
 //! last window left.
 //!
+//! The thread also hashes the file's atoms as their bytes pass ([`AtomStream`]), on its own core
+//! while the task hashes the whole file, so that the check of the finished file does not hash
+//! them a second time.
+//!
 //! The channel to the thread is bounded ([`QUEUE`] chunks), so a disk slower than the network
 //! slows the download instead of filling memory. Operations land in the order they were sent; a
 //! write error ends the thread, and the next operation reports it.
@@ -15,6 +19,7 @@ use std::os::fd::AsRawFd;
 
 use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot};
+use webcpm_formats::container::{AtomStream, StreamedAtoms};
 
 /// Bytes written between two requests to start write-back.
 pub(crate) const WINDOW: u64 = 8 << 20;
@@ -33,7 +38,9 @@ enum Op {
 /// The writer thread's side of a file.
 pub struct WriteBehind {
     ops: Option<mpsc::Sender<Op>>,
-    thread: Option<std::thread::JoinHandle<std::io::Result<()>>>,
+    thread: Option<std::thread::JoinHandle<std::io::Result<Option<StreamedAtoms>>>>,
+    /// The atoms' digests, once the thread has ended well.
+    streamed: Option<StreamedAtoms>,
     /// The error the thread ended with, told again to every later operation.
     failed: Option<(std::io::ErrorKind, String)>,
 }
@@ -48,6 +55,7 @@ impl WriteBehind {
         Ok(WriteBehind {
             ops: Some(tx),
             thread: Some(thread),
+            streamed: None,
             failed: None,
         })
     }
@@ -85,9 +93,11 @@ impl WriteBehind {
         }
     }
 
-    /// Ends the thread once everything sent has landed; the first write error, if any.
-    pub async fn finish(mut self) -> std::io::Result<()> {
-        self.join().await
+    /// Ends the thread once everything sent has landed; the first write error, if any. Gives
+    /// the digests of the atoms of the file written, when its layout let them be computed.
+    pub async fn finish(mut self) -> std::io::Result<Option<StreamedAtoms>> {
+        self.join().await?;
+        Ok(self.streamed.take())
     }
 
     /// Why the thread ended, for an operation it can no longer take.
@@ -108,8 +118,9 @@ impl WriteBehind {
                     "the download's writer thread panicked",
                 )),
             };
-            if let Err(e) = result {
-                self.failed = Some((e.kind(), e.to_string()));
+            match result {
+                Ok(streamed) => self.streamed = streamed,
+                Err(e) => self.failed = Some((e.kind(), e.to_string())),
             }
         }
         match &self.failed {
@@ -119,12 +130,20 @@ impl WriteBehind {
     }
 }
 
-fn write_loop(mut file: File, mut ops: mpsc::Receiver<Op>) -> std::io::Result<()> {
+fn write_loop(
+    mut file: File,
+    mut ops: mpsc::Receiver<Op>,
+) -> std::io::Result<Option<StreamedAtoms>> {
     let (mut written, mut started) = (0u64, 0u64);
+    // Only a file written from its start has its atoms hashed: the stream must see every byte.
+    let mut atoms = (file.stream_position()? == 0).then(AtomStream::new);
     while let Some(op) = ops.blocking_recv() {
         match op {
             Op::Write(chunk) => {
                 file.write_all(&chunk)?;
+                if let Some(atoms) = &mut atoms {
+                    atoms.feed(&chunk);
+                }
                 written += chunk.len() as u64;
                 if written - started >= WINDOW {
                     start_write_back(&file, started, written - started);
@@ -135,13 +154,14 @@ fn write_loop(mut file: File, mut ops: mpsc::Receiver<Op>) -> std::io::Result<()
                 file.set_len(0)?;
                 file.seek(std::io::SeekFrom::Start(0))?;
                 (written, started) = (0, 0);
+                atoms = Some(AtomStream::new());
             }
             Op::Barrier(done) => {
                 let _ = done.send(());
             }
         }
     }
-    Ok(())
+    Ok(atoms.and_then(AtomStream::finish))
 }
 
 /// Asks the kernel to start writing a range of the file to the disk, without waiting. Only a
@@ -185,11 +205,49 @@ mod tests {
             (chunks * chunk.len()) as u64
         );
         writer.write(Bytes::from_static(b"end")).await.unwrap();
-        writer.finish().await.unwrap();
+        assert_eq!(writer.finish().await.unwrap(), None, "not a WebC file");
         let bytes = std::fs::read(&path).unwrap();
         assert_eq!(bytes.len(), chunks * chunk.len() + 3);
         assert!(bytes[..chunks * chunk.len()].iter().all(|&b| b == 7));
         assert!(bytes.ends_with(b"end"));
+    }
+
+    #[tokio::test]
+    async fn the_atoms_of_a_webc_file_written_from_its_start_are_hashed_on_the_way() {
+        let cowsay = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../tests/fixtures/webc/cowsay.webc");
+        let cowsay = Bytes::from(std::fs::read(cowsay).unwrap());
+        let dir = tempfile::tempdir().unwrap();
+        let write = |path: std::path::PathBuf, skip: u64, restart: bool| {
+            let cowsay = cowsay.clone();
+            async move {
+                let mut file = File::create(path).unwrap();
+                file.seek(std::io::SeekFrom::Start(skip)).unwrap();
+                let mut writer = WriteBehind::new(file).unwrap();
+                if restart {
+                    writer
+                        .write(Bytes::from_static(b"thrown away"))
+                        .await
+                        .unwrap();
+                    writer.restart().await.unwrap();
+                }
+                for chunk in cowsay.chunks(16 << 10) {
+                    writer.write(Bytes::copy_from_slice(chunk)).await.unwrap();
+                }
+                writer.finish().await.unwrap()
+            }
+        };
+        let streamed = write(dir.path().join("a"), 0, false)
+            .await
+            .expect("digests");
+        assert_eq!(streamed.len(), 1, "cowsay has one atom");
+        assert_eq!(
+            write(dir.path().join("b"), 0, true).await,
+            Some(streamed.clone())
+        );
+        // Started elsewhere than at its start: nothing is hashed, until a restart.
+        assert_eq!(write(dir.path().join("c"), 5, false).await, None);
+        assert_eq!(write(dir.path().join("d"), 5, true).await, Some(streamed));
     }
 
     #[tokio::test]

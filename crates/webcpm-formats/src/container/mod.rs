@@ -20,9 +20,11 @@ use webc::metadata::Manifest;
 use crate::package::WebcVersion;
 
 mod base;
+mod checksums;
 mod mounts;
 mod readme;
 mod requests;
+mod stream;
 mod tree;
 mod unpack;
 
@@ -30,6 +32,7 @@ use base::catch;
 pub use base::{Checked, ContainerError, Format, volume_dir_name};
 pub use readme::{MAX_README, cut_readme, readme};
 pub use requests::{Requests, requests};
+pub use stream::{AtomStream, StreamedAtoms};
 pub use tree::UnpackLimits;
 pub use unpack::{Differences, differences, make_read_only, unpack_volumes};
 
@@ -53,6 +56,27 @@ pub fn open(bytes: Bytes) -> Result<Checked, ContainerError> {
 /// Parses and checks a whole container. What it would unpack to is counted first, within
 /// `limits`, before anything reads its contents (the checksums, the files).
 pub fn open_with(bytes: Bytes, limits: UnpackLimits) -> Result<Checked, ContainerError> {
+    open_checked(bytes, limits, None).map(|(checked, _)| checked)
+}
+
+/// [`open_with`] for a container whose atoms were hashed as it was downloaded: the same checks,
+/// with the digests of `streamed` in place of hashing the atoms again (an atom the stream did
+/// not hash at the place `webc` finds it is hashed here). Also returns how many atoms' digests
+/// came from the stream.
+pub fn open_streamed(
+    bytes: Bytes,
+    limits: UnpackLimits,
+    streamed: &StreamedAtoms,
+) -> Result<(Checked, usize), ContainerError> {
+    open_checked(bytes, limits, Some(streamed))
+}
+
+fn open_checked(
+    bytes: Bytes,
+    limits: UnpackLimits,
+    streamed: Option<&StreamedAtoms>,
+) -> Result<(Checked, usize), ContainerError> {
+    let file = bytes.clone();
     let Checked { format, container } = open_stored(bytes)?;
     let malformed = |reason: String| ContainerError::Malformed {
         format: format.to_string(),
@@ -64,14 +88,21 @@ pub fn open_with(bytes: Bytes, limits: UnpackLimits) -> Result<Checked, Containe
     for (name, _, tree) in &volumes {
         tree.check_links(name)?;
     }
-    if format != Format::V1 {
-        catch(|| container.validate())
+    let from_stream = match (format, streamed) {
+        (Format::V1, _) => 0,
+        (_, None) => {
+            catch(|| container.validate())
+                .map_err(malformed)?
+                .map_err(|e| malformed(format!("{e:#}")))?;
+            0
+        }
+        (_, Some(streamed)) => catch(|| checksums::validate(&container, &file, streamed))
             .map_err(malformed)?
-            .map_err(|e| malformed(format!("{e:#}")))?;
-    }
+            .map_err(malformed)?,
+    };
     let checked = Checked { format, container };
     check_commands(checked.manifest(), &checked.container)?;
-    Ok(checked)
+    Ok((checked, from_stream))
 }
 
 /// Parses a container without any of the checks of [`open`] (which starts with this): for a
