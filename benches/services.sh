@@ -1,11 +1,44 @@
-# Sourced by the benches that need PostgreSQL and docker-registry: each is started on a free
-# port of 127.0.0.1 under $WORK, which must be set.
+# Sourced by the benches: PostgreSQL and docker-registry, each started on a free port of
+# 127.0.0.1 under $WORK, which must be set; free ports; peak memory.
 #
+#   rss CMD ARGS...                  runs CMD; prints its peak memory in MiB: resident,
+#                                    anonymous, file-backed
 #   install_missing CMD:PACKAGE...   installs Debian's PACKAGE where CMD is missing (`initdb`:
 #                                    PostgreSQL's, which is not on the PATH)
 #   start_postgres DBNAME    initdb in $WORK/pg, start it; sets PGPORT, PGOPTS, DB
 #   pg ARGS                  pg_ctl on it, as the postgres user ("-m immediate stop", ...)
 #   start_oci                docker-registry in $WORK/oci; sets OCIPORT, OCIPID
+
+# Peak memory, sampled from /proc every 2 ms: the largest resident set of any process of the
+# command, split into anonymous memory (heap) and file-backed pages (mapped files, page cache
+# that the kernel can drop).
+rss() { python3 - "$@" <<'PY'
+import subprocess, sys, time
+proc = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL)
+peak = {"VmRSS": 0, "RssAnon": 0, "RssFile": 0}
+def pids(root):
+    out = [root]
+    try:
+        for child in open(f"/proc/{root}/task/{root}/children").read().split():
+            out += pids(int(child))
+    except OSError:
+        pass
+    return out
+while proc.poll() is None:
+    for pid in pids(proc.pid):
+        try:
+            for line in open(f"/proc/{pid}/status"):
+                key = line.split(":")[0]
+                if key in peak:
+                    peak[key] = max(peak[key], int(line.split()[1]))
+        except OSError:
+            pass
+    time.sleep(0.002)
+if proc.returncode != 0:
+    sys.exit(f"{sys.argv[1:]} failed with exit code {proc.returncode}")
+print(peak["VmRSS"] // 1024, peak["RssAnon"] // 1024, peak["RssFile"] // 1024)
+PY
+}
 
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 

@@ -56,3 +56,52 @@ fn a_three_level_tree_of_thirty_packages_takes_three_requests() {
         .count();
     assert_eq!(queries, 3, "{:#?}", registry.log());
 }
+
+/// A three-level chain `test/top` → `test/middle` → `test/bottom`, installed while the registry
+/// answers the last level's query only on the second try (HTTP 503, `Retry-After: 1`): the files
+/// of the two levels already settled download during that second, before the last answer comes.
+#[test]
+fn the_settled_levels_download_while_the_next_one_is_asked_for() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path();
+    let root = home.join("registry");
+    let add = |name: &str, deps: &[(&str, &str)]| {
+        let pkg = Pkg {
+            name,
+            version: "1.0.0",
+            dependencies: deps,
+            ..Pkg::default()
+        };
+        publish(home, &root, &package_dir(home, &pkg), &[])
+    };
+    let bottom = add("test/bottom", &[]);
+    let middle = add("test/middle", &[("test/bottom", "^1")]);
+    let top = add("test/top", &[("test/middle", "^1")]);
+    let faults = fault_file(
+        home,
+        "slow-last-level",
+        "[[fault]]\naction = \"status\"\nstatus = 503\nretry_after = 1\non = \"graphql\"\npackage = \"test/bottom\"\ntimes = 1\n",
+    );
+    let registry = Registry::start_with(home, &root, &["--faults", faults.to_str().unwrap()]);
+
+    let out =
+        run(webcpm(home).args(["install", "test/top", "--json", "--registry", &registry.url]));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let log = registry.log();
+    let at = |needle: &str| {
+        log.iter()
+            .position(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("no `{needle}` in {log:#?}"))
+    };
+    let sha = |report: &serde_json::Value| report["v3"]["sha256"].as_str().unwrap().to_string();
+    let last_answer = log
+        .iter()
+        .rposition(|l| l.starts_with("POST /graphql ") && l.contains(" 200 "))
+        .unwrap();
+    assert!(at(&sha(&top)) < last_answer, "{log:#?}");
+    assert!(at(&sha(&middle)) < last_answer, "{log:#?}");
+    assert!(at(&sha(&bottom)) > last_answer, "{log:#?}");
+    // Nothing was fetched twice.
+    let blobs = log.iter().filter(|l| l.starts_with("GET /blobs/")).count();
+    assert_eq!(blobs, 3, "{log:#?}");
+}

@@ -24,6 +24,7 @@ use tokio::sync::Semaphore;
 
 use crate::artifacts::{self, CompileReporter, PrepareError};
 use crate::cooldown::Cooldown;
+use crate::early::{Early, Fetches};
 use crate::fetch::{FetchError, Fetcher, Renew, Request};
 use crate::package::{
     CandidateOutcome, Dependency, InputError, PackageName, PackageSpec, Release, Sha256Digest,
@@ -274,15 +275,18 @@ impl Installer {
         spec: &PackageSpec,
         no_deps: bool,
     ) -> Result<Resolution, InstallError> {
-        self.resolve_learned(spec, no_deps, &Learned::new()).await
+        self.resolve_learned(spec, no_deps, &Learned::new(), None)
+            .await
     }
 
-    /// [`Installer::resolve`], with dependencies learned from downloaded bytes.
+    /// [`Installer::resolve`], with dependencies learned from downloaded bytes; with `early`,
+    /// the members settled at each level start to download while the next level loads.
     async fn resolve_learned(
         &self,
         spec: &PackageSpec,
         no_deps: bool,
         learned: &Learned,
+        mut early: Option<&mut Early<'_>>,
     ) -> Result<Resolution, InstallError> {
         let client = self
             .client
@@ -292,9 +296,15 @@ impl Installer {
         loop {
             match resolver::resolve(spec, &self.policy, &self.cooldown, &loaded, no_deps)? {
                 Resolve::Done(resolution) => return Ok(resolution),
-                Resolve::Needs(names) => {
+                Resolve::Needs { names, picked } => {
                     // One level of the tree: one request (or a few, for a wide level).
-                    let answers = client.packages(&names).await?;
+                    let answers = match early.as_deref_mut() {
+                        Some(early) => {
+                            early.start(picked);
+                            early.during(client.packages(&names)).await?
+                        }
+                        None => client.packages(&names).await?,
+                    };
                     for (name, mut answer) in names.into_iter().zip(answers) {
                         if let Some(releases) = answer.as_mut() {
                             teach(releases, learned);
@@ -370,10 +380,12 @@ impl Installer {
         let mut learned = Learned::new();
         let mut earlier_downloads = 0;
         for round in 0.. {
+            let mut early = Early::new(self, self.policy.order(&spec.name).formats[0]);
             let resolution = self
-                .resolve_learned(spec, options.no_deps, &learned)
+                .resolve_learned(spec, options.no_deps, &learned, Some(&mut early))
                 .await?;
-            let mut tree = self.fetch_first_viable(&resolution).await?;
+            let fetches = early.finish().await;
+            let mut tree = self.fetch_first_viable(&resolution, &fetches).await?;
             tree.downloaded += earlier_downloads;
             // A node without a manifest hid its dependencies until its bytes arrived.
             if !options.no_deps && round < MAX_LEARNING_ROUNDS {
@@ -418,11 +430,13 @@ impl Installer {
         let resolution =
             match resolver::resolve(spec, &self.policy, &cooldown, source, options.no_deps)? {
                 Resolve::Done(resolution) => resolution,
-                Resolve::Needs(names) => {
+                Resolve::Needs { names, .. } => {
                     unreachable!("a locked source knows every package or none: {names:?}")
                 }
             };
-        let tree = self.fetch_first_viable(&resolution).await?;
+        let tree = self
+            .fetch_first_viable(&resolution, &Fetches::default())
+            .await?;
         self.complete(spec, options, &resolution, tree).await
     }
 
@@ -431,10 +445,11 @@ impl Installer {
     async fn fetch_first_viable(
         &self,
         resolution: &Resolution,
+        early: &Fetches,
     ) -> Result<TreeFetched, InstallError> {
         let mut failures: Vec<(WebcVersion, String)> = Vec::new();
         for (i, &webc) in resolution.viable.iter().enumerate() {
-            match self.fetch_tree(resolution, webc).await {
+            match self.fetch_tree(resolution, webc, early).await {
                 Ok((members, downloaded)) => {
                     return Ok(TreeFetched {
                         webc,
@@ -564,12 +579,14 @@ impl Installer {
         Ok(more)
     }
 
-    /// Downloads every member of the tree in `webc`, in parallel. Returns the members and how
-    /// many files were downloaded, or the first failure.
+    /// Downloads every member of the tree in `webc`, in parallel, taking the result of a
+    /// download started `early` where there is one. Returns the members and how many files were
+    /// downloaded, or the first failure.
     async fn fetch_tree(
         &self,
         resolution: &Resolution,
         webc: WebcVersion,
+        early: &Fetches,
     ) -> Result<(Vec<InstallMember>, usize), (PackageName, FetchError)> {
         let jobs = resolution.members.iter().map(|m| {
             let dist = m
@@ -586,6 +603,11 @@ impl Installer {
                 .then_some(webc.other())
                 .filter(|w| resolution.viable.contains(w));
             async move {
+                if let Some(result) = early.take(&dist.sha256) {
+                    return result
+                        .map(|f| (m, f))
+                        .map_err(|e| (m.release.name.clone(), e));
+                }
                 let _permit = self.downloads.acquire().await.expect("never closed");
                 let label = format!("{}@{} ({webc})", m.release.name, m.release.version);
                 let renew = self.client.as_ref().map(|client| RegistryRenew {

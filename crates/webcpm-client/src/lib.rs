@@ -35,6 +35,7 @@ pub mod artifacts;
 pub mod capabilities;
 pub mod cooldown;
 pub mod credentials;
+mod early;
 pub mod fetch;
 pub mod fleet;
 pub mod install;

@@ -158,8 +158,13 @@ impl Resolution {
 #[derive(Debug)]
 pub enum Resolve {
     Done(Resolution),
-    /// Load these packages into the source and ask again.
-    Needs(Vec<PackageName>),
+    /// Load the packages `names` into the source and ask again. `picked`: the releases chosen
+    /// so far (their versions are settled; the format is chosen for the whole tree at the end),
+    /// whose downloads may start while the rest loads.
+    Needs {
+        names: Vec<PackageName>,
+        picked: Vec<Release>,
+    },
 }
 
 /// Picks the highest matching release that is usable in one of `formats`, not archived (yanked)
@@ -336,7 +341,10 @@ pub fn resolve(
         });
     }
     if !pending.is_empty() {
-        return Ok(Resolve::Needs(pending.into_iter().collect()));
+        return Ok(Resolve::Needs {
+            names: pending.into_iter().collect(),
+            picked: members.into_iter().map(|m| m.release).collect(),
+        });
     }
     choose_format(members, &order.formats, order.rule, skipped, held)
 }
@@ -524,7 +532,7 @@ mod tests {
     fn done(r: Result<Resolve, ResolveError>) -> Resolution {
         match r.unwrap() {
             Resolve::Done(r) => r,
-            Resolve::Needs(n) => panic!("needs {n:?}"),
+            Resolve::Needs { names, .. } => panic!("needs {names:?}"),
         }
     }
 
@@ -701,7 +709,10 @@ mod tests {
         )
         .unwrap()
         {
-            Resolve::Needs(n) => assert_eq!(n, vec!["a/b".parse().unwrap()]),
+            Resolve::Needs { names, picked } => {
+                assert_eq!(names, vec!["a/b".parse().unwrap()]);
+                assert!(picked.is_empty());
+            }
             Resolve::Done(_) => panic!("resolved from nothing"),
         }
     }
