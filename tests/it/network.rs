@@ -45,23 +45,42 @@ fn test_ca() -> TestCa {
     }
 }
 
-/// Accepts TLS on `listener` and forwards the plain bytes to `upstream`.
-async fn terminate_tls(listener: TcpListener, ca: &TestCa, upstream: SocketAddr) {
-    let config = tokio_rustls::rustls::ServerConfig::builder()
+/// The protocols a TLS terminator offers, and where it writes the one each connection chose.
+type Alpn = (&'static [&'static [u8]], Arc<Mutex<Vec<String>>>);
+
+/// Accepts TLS on `listener` and forwards the plain bytes to `upstream`. With `alpn`, it offers
+/// those protocols (as a TLS terminator in front of a server that speaks them does) and records
+/// the one each connection chose (`-` for none).
+async fn terminate_tls(
+    listener: TcpListener,
+    ca: &TestCa,
+    upstream: SocketAddr,
+    alpn: Option<Alpn>,
+) {
+    let mut config = tokio_rustls::rustls::ServerConfig::builder()
         .with_no_client_auth()
         .with_single_cert(ca.leaf.clone(), ca.key.clone_key())
         .unwrap();
+    let chosen = alpn.map(|(protocols, chosen)| {
+        config.alpn_protocols = protocols.iter().map(|p| p.to_vec()).collect();
+        chosen
+    });
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
     loop {
         let Ok((tcp, _)) = listener.accept().await else {
             return;
         };
-        let acceptor = acceptor.clone();
+        let (acceptor, chosen) = (acceptor.clone(), chosen.clone());
         tokio::spawn(async move {
             // A client that refuses the certificate ends the handshake: nothing to forward.
             let Ok(mut tls) = acceptor.accept(tcp).await else {
                 return;
             };
+            if let Some(chosen) = chosen {
+                let protocol = tls.get_ref().1.alpn_protocol().unwrap_or(b"-");
+                let protocol = String::from_utf8_lossy(protocol).to_string();
+                chosen.lock().unwrap().push(protocol);
+            }
             let Ok(mut plain) = TcpStream::connect(upstream).await else {
                 return;
             };
@@ -158,7 +177,7 @@ fn a_registry_behind_a_company_ca_and_a_proxy() {
     let terminator_ca = ca.clone();
     runtime.spawn(async move {
         let upstream = SocketAddr::from(([127, 0, 0, 1], upstream_port));
-        terminate_tls(tls, &terminator_ca, upstream).await
+        terminate_tls(tls, &terminator_ca, upstream, None).await
     });
     let proxy = runtime.block_on(TcpListener::bind("127.0.0.1:0")).unwrap();
     let proxy_url = format!("http://{}", proxy.local_addr().unwrap());
@@ -231,4 +250,69 @@ fn a_registry_behind_a_company_ca_and_a_proxy() {
         "{}",
         stderr(&out)
     );
+}
+
+/// A registry behind a TLS terminator that offers HTTP/2 (ALPN `h2`, as nginx with `http2 on`
+/// does) and passes the bytes on: the client and the registry speak HTTP/2, and the install of a
+/// package with three dependencies (two queries, four downloads, some at once) takes one
+/// connection. Offered only HTTP/1.1, the same install needs more.
+#[test]
+fn http2_where_the_server_offers_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path();
+    let root = home.join("registry");
+    let deps = [("test/a", "^1"), ("test/b", "^1"), ("test/c", "^1")];
+    for (name, _) in deps {
+        publish_new(home, &root, name, "1.0.0", &[]);
+    }
+    let app = Pkg {
+        name: "test/app",
+        version: "1.0.0",
+        dependencies: &deps,
+        ..Pkg::default()
+    };
+    publish(home, &root, &package_dir(home, &app), &[]);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let ca = Arc::new(test_ca());
+    let ca_file: PathBuf = home.join("ca.pem");
+    std::fs::write(&ca_file, &ca.ca_pem).unwrap();
+    // Installs `test/app` through a terminator offering `offered`; the protocol of each connection.
+    let install = |store: &Path, offered: &'static [&'static [u8]]| {
+        let tls = runtime.block_on(TcpListener::bind("127.0.0.1:0")).unwrap();
+        let url = format!("https://localhost:{}", tls.local_addr().unwrap().port());
+        let upstream_port = free_port();
+        let mut registry = Registry::start_behind(store, &root, upstream_port, &url, &[]);
+        let chosen: Arc<Mutex<Vec<String>>> = Arc::default();
+        let (terminator_ca, log) = (ca.clone(), chosen.clone());
+        let terminator = runtime.spawn(async move {
+            let upstream = SocketAddr::from(([127, 0, 0, 1], upstream_port));
+            terminate_tls(tls, &terminator_ca, upstream, Some((offered, log))).await
+        });
+        let out = run(cli(store).env("WEBCPM_CA_FILE", &ca_file).args([
+            "install",
+            "test/app",
+            "--json",
+            "--registry",
+            &registry.url,
+        ]));
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        let served = registry.log();
+        let count = |prefix: &str| served.iter().filter(|l| l.starts_with(prefix)).count();
+        assert_eq!(
+            (count("POST /graphql"), count("GET /blobs/")),
+            (2, 4),
+            "{served:#?}"
+        );
+        terminator.abort();
+        registry.stop();
+        chosen.lock().unwrap().clone()
+    };
+    assert_eq!(install(&home.join("h2"), &[b"h2", b"http/1.1"]), ["h2"]);
+    let h1 = install(&home.join("h1"), &[b"http/1.1"]);
+    assert!(h1.len() > 1, "{h1:?}");
+    assert!(h1.iter().all(|p| p == "http/1.1"), "{h1:?}");
 }

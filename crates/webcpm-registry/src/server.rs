@@ -1,8 +1,13 @@
-//! The HTTP/1.1 server under the routes: accepts connections, holds the connection limits of
+//! The HTTP server under the routes: accepts connections, holds the connection limits of
 //! [`Limits`] (a connection over them is closed at once), gives each client `header_timeout` to
 //! send a request's headers (a slowloris holds a connection for that long, no more), tells the
 //! routes the peer's address, and on shutdown stops accepting, lets idle connections go and
 //! waits for the requests in flight.
+//!
+//! A connection speaks HTTP/1.1, or HTTP/2 when it opens with HTTP/2's preface: in clear text
+//! to a client that knows the server speaks it, or behind a TLS terminator that negotiated `h2`
+//! (ALPN) and passes the bytes on. One HTTP/2 connection carries at most
+//! [`MAX_STREAMS`] requests at once; each request meets the same limits as on HTTP/1.1.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -12,13 +17,17 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::ConnectInfo;
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 use tower::ServiceExt;
 
 use super::limits::Limits;
+
+/// Requests one HTTP/2 connection may have in flight at once.
+const MAX_STREAMS: u32 = 64;
 
 /// Open connections by address.
 #[derive(Default)]
@@ -64,6 +73,22 @@ impl Drop for Counted {
     }
 }
 
+/// How connections are served: HTTP/1.1 or HTTP/2, each with its header timeout.
+fn builder(limits: &Limits) -> auto::Builder<TokioExecutor> {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_timeout);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(MAX_STREAMS)
+        .keep_alive_interval(limits.header_timeout)
+        .keep_alive_timeout(limits.header_timeout);
+    builder
+}
+
 /// Serves `app` on `listener` until `stop` fires, then waits for the connections to finish.
 pub(crate) async fn serve(
     listener: TcpListener,
@@ -72,6 +97,7 @@ pub(crate) async fn serve(
     mut stop: oneshot::Receiver<()>,
 ) -> std::io::Result<()> {
     let graceful = GracefulShutdown::new();
+    let http = Arc::new(builder(&limits));
     let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     let table = Arc::new(PerAddress::default());
     loop {
@@ -116,13 +142,10 @@ pub(crate) async fn serve(
                 .insert(ConnectInfo::<SocketAddr>(peer));
             app.clone().oneshot(request)
         });
-        let connection = hyper::server::conn::http1::Builder::new()
-            .timer(TokioTimer::new())
-            .header_read_timeout(limits.header_timeout)
-            .serve_connection(TokioIo::new(stream), service);
-        let connection = graceful.watch(connection);
+        let (http, watcher) = (Arc::clone(&http), graceful.watcher());
         tokio::spawn(async move {
-            if let Err(e) = connection.await {
+            let connection = http.serve_connection(TokioIo::new(stream), service);
+            if let Err(e) = watcher.watch(connection).await {
                 tracing::debug!("connection from {peer}: {e}");
             }
             drop(counted);
