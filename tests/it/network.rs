@@ -132,6 +132,15 @@ async fn connect_proxy(listener: TcpListener, log: Arc<Mutex<Vec<String>>>) {
     }
 }
 
+/// Where the test's servers (TLS terminators, proxies) run.
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
 /// webcpm with no proxy variables from the outer environment.
 fn cli(home: &Path) -> Command {
     let mut cmd = webcpm(home);
@@ -158,11 +167,7 @@ fn a_registry_behind_a_company_ca_and_a_proxy() {
     let home = tmp.path();
     let (root, _) = hello_registry(home);
 
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = runtime();
     let ca = Arc::new(test_ca());
     let tls = runtime.block_on(TcpListener::bind("127.0.0.1:0")).unwrap();
     let tls_port = tls.local_addr().unwrap().port();
@@ -265,18 +270,8 @@ fn http2_where_the_server_offers_it() {
     for (name, _) in deps {
         publish_new(home, &root, name, "1.0.0", &[]);
     }
-    let app = Pkg {
-        name: "test/app",
-        version: "1.0.0",
-        dependencies: &deps,
-        ..Pkg::default()
-    };
-    publish(home, &root, &package_dir(home, &app), &[]);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    publish_with_deps(home, &root, "test/app", &deps);
+    let runtime = runtime();
     let ca = Arc::new(test_ca());
     let ca_file: PathBuf = home.join("ca.pem");
     std::fs::write(&ca_file, &ca.ca_pem).unwrap();

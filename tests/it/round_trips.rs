@@ -22,25 +22,13 @@ fn a_three_level_tree_of_thirty_packages_takes_three_requests() {
         ];
         let deps: Vec<(&str, &str)> = deps.iter().map(|(n, r)| (n.as_str(), *r)).collect();
         let name = format!("test/mid{j}");
-        let pkg = Pkg {
-            name: &name,
-            version: "1.0.0",
-            dependencies: &deps,
-            ..Pkg::default()
-        };
-        publish(home, &root, &package_dir(home, &pkg), &[]);
+        publish_with_deps(home, &root, &name, &deps);
         top.push((name, "^1".into()));
     }
     top.push((leaves[18].clone(), "^1".into()));
     top.push((leaves[19].clone(), "^1".into()));
     let deps: Vec<(&str, &str)> = top.iter().map(|(n, r)| (n.as_str(), r.as_str())).collect();
-    let app = Pkg {
-        name: "test/app",
-        version: "1.0.0",
-        dependencies: &deps,
-        ..Pkg::default()
-    };
-    publish(home, &root, &package_dir(home, &app), &[]);
+    publish_with_deps(home, &root, "test/app", &deps);
     let registry = Registry::start(home, &root);
 
     let out = run(webcpm(home)
@@ -65,18 +53,9 @@ fn the_settled_levels_download_while_the_next_one_is_asked_for() {
     let tmp = tempfile::tempdir().unwrap();
     let home = tmp.path();
     let root = home.join("registry");
-    let add = |name: &str, deps: &[(&str, &str)]| {
-        let pkg = Pkg {
-            name,
-            version: "1.0.0",
-            dependencies: deps,
-            ..Pkg::default()
-        };
-        publish(home, &root, &package_dir(home, &pkg), &[])
-    };
-    let bottom = add("test/bottom", &[]);
-    let middle = add("test/middle", &[("test/bottom", "^1")]);
-    let top = add("test/top", &[("test/middle", "^1")]);
+    let bottom = publish_with_deps(home, &root, "test/bottom", &[]);
+    let middle = publish_with_deps(home, &root, "test/middle", &[("test/bottom", "^1")]);
+    let top = publish_with_deps(home, &root, "test/top", &[("test/middle", "^1")]);
     let faults = fault_file(
         home,
         "slow-last-level",

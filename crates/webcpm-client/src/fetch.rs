@@ -46,11 +46,11 @@ use reqwest::StatusCode;
 use reqwest::header::{self, HeaderMap};
 use sha2::Digest as _;
 
-use crate::container::{self, Format, StreamedAtoms};
+use crate::container::{self, Format};
 use crate::http;
 use crate::package::{Distribution, Sha256Digest, WebcVersion};
 use crate::store::{BlobRow, Store, StoreError, TempFile};
-use crate::write_behind::WriteBehind;
+use crate::write_behind::{PendingAtoms, WriteBehind};
 
 /// How downloads behave.
 #[derive(Debug, Clone)]
@@ -726,7 +726,7 @@ async fn check_while_syncing(
     shown: &str,
     (expected, other): (WebcVersion, Option<WebcVersion>),
     unpack_ratio: u64,
-    streamed: Option<StreamedAtoms>,
+    streamed: PendingAtoms,
 ) -> Result<WebcVersion, FetchError> {
     let durable = {
         let file = temp.handle()?;
@@ -759,7 +759,7 @@ async fn check_container(
     shown: &str,
     (expected, other): (WebcVersion, Option<WebcVersion>),
     unpack_ratio: u64,
-    streamed: Option<StreamedAtoms>,
+    streamed: PendingAtoms,
 ) -> Result<WebcVersion, FetchError> {
     let owned = path.to_path_buf();
     let checked = tokio::task::spawn_blocking(move || -> Result<_, CheckFailure> {
@@ -770,7 +770,7 @@ async fn check_container(
             _ => return Err(CheckFailure::Format(format)),
         };
         let limits = container::UnpackLimits::for_size(bytes.len() as u64, unpack_ratio);
-        let from_stream = match &streamed {
+        let from_stream = match &streamed.wait() {
             Some(streamed) => container::open_streamed(bytes, limits, streamed).map(|(_, n)| n),
             None => container::open_with(bytes, limits).map(|_| 0),
         }

@@ -5,9 +5,10 @@
 //! then overlap, and the `fsync` that makes the finished file durable only waits for what the
 //! last window left.
 //!
-//! The thread also hashes the file's atoms as their bytes pass ([`AtomStream`]), on its own core
-//! while the task hashes the whole file, so that the check of the finished file does not hash
-//! them a second time.
+//! Behind it, a second thread hashes the file's atoms as their bytes pass ([`AtomStream`]), on
+//! a core of its own while the task hashes the whole file and the writer writes, so that the
+//! check of the finished file does not hash them a second time; its digests are waited for only
+//! when that check needs them, while the disk finishes writing.
 //!
 //! The channel to the thread is bounded ([`QUEUE`] chunks), so a disk slower than the network
 //! slows the download instead of filling memory. Operations land in the order they were sent; a
@@ -38,9 +39,9 @@ enum Op {
 /// The writer thread's side of a file.
 pub struct WriteBehind {
     ops: Option<mpsc::Sender<Op>>,
-    thread: Option<std::thread::JoinHandle<std::io::Result<Option<StreamedAtoms>>>>,
-    /// The atoms' digests, once the thread has ended well.
-    streamed: Option<StreamedAtoms>,
+    thread: Option<std::thread::JoinHandle<std::io::Result<PendingAtoms>>>,
+    /// The atoms' hashing thread, once the writer has ended well.
+    streamed: Option<PendingAtoms>,
     /// The error the thread ended with, told again to every later operation.
     failed: Option<(std::io::ErrorKind, String)>,
 }
@@ -94,10 +95,10 @@ impl WriteBehind {
     }
 
     /// Ends the thread once everything sent has landed; the first write error, if any. Gives
-    /// the digests of the atoms of the file written, when its layout let them be computed.
-    pub async fn finish(mut self) -> std::io::Result<Option<StreamedAtoms>> {
+    /// the thread that hashes the atoms of the file written.
+    pub async fn finish(mut self) -> std::io::Result<PendingAtoms> {
         self.join().await?;
-        Ok(self.streamed.take())
+        Ok(self.streamed.take().unwrap_or(PendingAtoms(None)))
     }
 
     /// Why the thread ended, for an operation it can no longer take.
@@ -119,7 +120,7 @@ impl WriteBehind {
                 )),
             };
             match result {
-                Ok(streamed) => self.streamed = streamed,
+                Ok(streamed) => self.streamed = Some(streamed),
                 Err(e) => self.failed = Some((e.kind(), e.to_string())),
             }
         }
@@ -130,20 +131,46 @@ impl WriteBehind {
     }
 }
 
-fn write_loop(
-    mut file: File,
-    mut ops: mpsc::Receiver<Op>,
-) -> std::io::Result<Option<StreamedAtoms>> {
+/// The atoms' digests of a written file, computed by a thread of their own.
+pub struct PendingAtoms(Option<std::thread::JoinHandle<Option<StreamedAtoms>>>);
+
+impl PendingAtoms {
+    /// Waits for the hashing thread (blocking): the digests, when the file's layout let them be
+    /// computed.
+    pub fn wait(self) -> Option<StreamedAtoms> {
+        self.0?.join().ok().flatten()
+    }
+}
+
+/// Hashes the chunks it is handed (`None`: the file starts over). Only a file written from its
+/// start has its atoms hashed: the stream must see every byte.
+fn hash_loop(
+    from_start: bool,
+    chunks: std::sync::mpsc::Receiver<Option<Bytes>>,
+) -> Option<StreamedAtoms> {
+    let mut atoms = from_start.then(AtomStream::new);
+    for chunk in chunks {
+        match (chunk, &mut atoms) {
+            (Some(chunk), Some(atoms)) => atoms.feed(&chunk),
+            (Some(_), None) => {}
+            (None, _) => atoms = Some(AtomStream::new()),
+        }
+    }
+    atoms.and_then(AtomStream::finish)
+}
+
+fn write_loop(mut file: File, mut ops: mpsc::Receiver<Op>) -> std::io::Result<PendingAtoms> {
     let (mut written, mut started) = (0u64, 0u64);
-    // Only a file written from its start has its atoms hashed: the stream must see every byte.
-    let mut atoms = (file.stream_position()? == 0).then(AtomStream::new);
+    let (hash, chunks) = std::sync::mpsc::sync_channel(QUEUE);
+    let from_start = file.stream_position()? == 0;
+    let hasher = std::thread::Builder::new()
+        .name("webcpm-atoms".into())
+        .spawn(move || hash_loop(from_start, chunks))?;
     while let Some(op) = ops.blocking_recv() {
         match op {
             Op::Write(chunk) => {
                 file.write_all(&chunk)?;
-                if let Some(atoms) = &mut atoms {
-                    atoms.feed(&chunk);
-                }
+                let _ = hash.send(Some(chunk.clone()));
                 written += chunk.len() as u64;
                 if written - started >= WINDOW {
                     start_write_back(&file, started, written - started);
@@ -154,14 +181,15 @@ fn write_loop(
                 file.set_len(0)?;
                 file.seek(std::io::SeekFrom::Start(0))?;
                 (written, started) = (0, 0);
-                atoms = Some(AtomStream::new());
+                let _ = hash.send(None);
             }
             Op::Barrier(done) => {
                 let _ = done.send(());
             }
         }
     }
-    Ok(atoms.and_then(AtomStream::finish))
+    drop(hash);
+    Ok(PendingAtoms(Some(hasher)))
 }
 
 /// Asks the kernel to start writing a range of the file to the disk, without waiting. Only a
@@ -205,7 +233,11 @@ mod tests {
             (chunks * chunk.len()) as u64
         );
         writer.write(Bytes::from_static(b"end")).await.unwrap();
-        assert_eq!(writer.finish().await.unwrap(), None, "not a WebC file");
+        assert_eq!(
+            writer.finish().await.unwrap().wait(),
+            None,
+            "not a WebC file"
+        );
         let bytes = std::fs::read(&path).unwrap();
         assert_eq!(bytes.len(), chunks * chunk.len() + 3);
         assert!(bytes[..chunks * chunk.len()].iter().all(|&b| b == 7));
@@ -234,7 +266,7 @@ mod tests {
                 for chunk in cowsay.chunks(16 << 10) {
                     writer.write(Bytes::copy_from_slice(chunk)).await.unwrap();
                 }
-                writer.finish().await.unwrap()
+                writer.finish().await.unwrap().wait()
             }
         };
         let streamed = write(dir.path().join("a"), 0, false)

@@ -194,6 +194,23 @@ pub fn publish_new(
     publish(home, root, &package_dir(home, &pkg), extra)
 }
 
+/// Publishes the default package `name@1.0.0` with `dependencies` (name, requirement) into the
+/// registry at `root`; returns the `--json` report.
+pub fn publish_with_deps(
+    home: &Path,
+    root: &Path,
+    name: &str,
+    dependencies: &[(&str, &str)],
+) -> serde_json::Value {
+    let pkg = Pkg {
+        name,
+        version: "1.0.0",
+        dependencies,
+        ..Pkg::default()
+    };
+    publish(home, root, &package_dir(home, &pkg), &[])
+}
+
 /// A token made as an operator makes one: `registry token create KIND --root ROOT PLACE`, where
 /// `kind` is `["--namespace", NS]` or `["--reports", "--name", NAME]` and `place` names where
 /// the registry keeps its state (`--database-file F`, ...), if not in the root.
