@@ -243,7 +243,9 @@ fn atoms(v3: bool, prefix: &[u8], span: webc::v3::Span, frame: usize, header_end
     if known > data_len {
         return Layout::Unsupported;
     }
-    let mut data = vec![0u8; data_len];
+    let Some(mut data) = zeroed(data_len) else {
+        return Layout::Unsupported;
+    };
     data[..known].copy_from_slice(&prefix[data_start..header_end]);
     let data = shared_buffer::OwnedBuffer::from(data);
     let found: Option<Vec<(String, usize, usize)>> = if v3 {
@@ -277,6 +279,22 @@ fn atoms(v3: bool, prefix: &[u8], span: webc::v3::Span, frame: usize, header_end
     running(found, span.start, header_end)
 }
 
+/// `len` zero bytes, or `None` when the allocator refuses them: a length the file claims must not
+/// abort the process. Memory allocated zeroed is only provided by the kernel where it is touched.
+fn zeroed(len: usize) -> Option<Vec<u8>> {
+    if len == 0 {
+        return Some(Vec::new());
+    }
+    let layout = std::alloc::Layout::array::<u8>(len).ok()?;
+    // SAFETY: `layout` has a non-zero size. A non-null pointer comes from the global allocator
+    // with exactly this layout and holds `len` initialised (zero) bytes; the Vec owns it from
+    // here, with the same layout for its capacity.
+    unsafe {
+        let ptr = std::alloc::alloc_zeroed(layout);
+        (!ptr.is_null()).then(|| Vec::from_raw_parts(ptr, len, len))
+    }
+}
+
 /// The atoms found in the section that starts at `section`, by offset in the file; none may
 /// overlap another or lie in the header.
 fn running(found: Vec<(String, usize, usize)>, section: usize, header_end: usize) -> Layout {
@@ -299,5 +317,17 @@ fn running(found: Vec<(String, usize, usize)>, section: usize, header_end: usize
         Layout::Atoms(atoms)
     } else {
         Layout::Unsupported
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_length_no_allocator_can_give_is_refused_not_fatal() {
+        assert_eq!(zeroed(0), Some(Vec::new()));
+        assert_eq!(zeroed(3), Some(vec![0, 0, 0]));
+        assert_eq!(zeroed(isize::MAX as usize), None);
     }
 }
