@@ -245,7 +245,7 @@ pub async fn refresh(
             // Commands that are not forced wait a whole interval before asking again, so that
             // a registry that is away costs each warm run nothing, not a timeout every time.
             let _ = std::fs::create_dir_all(dir)
-                .and_then(|()| std::fs::write(dir.join("attempted"), now.to_string()));
+                .and_then(|()| std::fs::write(dir.join("attempted"), now_ms().to_string()));
             return Refresh::Failed(e);
         }
     };
@@ -267,12 +267,24 @@ pub fn due(dir: &Path, config: &SourceConfig) -> bool {
     load(dir, &config.key).is_none_or(|c| c.stale(config.refresh)) && !backing_off(dir, config)
 }
 
-/// Whether a failed attempt was made less than `config.refresh` ago.
+/// Whether a failed attempt was made less than `config.refresh` ago, to the millisecond (whole
+/// seconds would end a 1 s interval at the next second's turn, however recent the attempt).
 pub fn backing_off(dir: &Path, config: &SourceConfig) -> bool {
     std::fs::read_to_string(dir.join("attempted"))
         .ok()
         .and_then(|t| t.trim().parse::<i64>().ok())
-        .is_some_and(|at| (0..config.refresh.as_secs() as i64).contains(&(now() - at)))
+        .is_some_and(|at| {
+            // Written in seconds before milliseconds were kept.
+            let at = if at < 100_000_000_000 { at * 1000 } else { at };
+            (0..config.refresh.as_millis() as i64).contains(&(now_ms() - at))
+        })
+}
+
+/// Milliseconds since the Unix epoch.
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }
 
 /// What the registry answered.
