@@ -16,8 +16,8 @@ use futures_util::StreamExt;
 use futures_util::future::LocalBoxFuture;
 use futures_util::stream::FuturesUnordered;
 
-use crate::fetch::{FetchError, Fetched, Renew, Request};
-use crate::install::{Installer, RegistryRenew};
+use crate::fetch::{FetchError, Fetched};
+use crate::install::Installer;
 use crate::package::{Release, Sha256Digest, WebcVersion};
 
 type Outcome = (Sha256Digest, Result<Fetched, FetchError>);
@@ -58,18 +58,7 @@ impl<'a> Early<'a> {
             let installer = self.installer;
             let webc = self.webc;
             self.running.push(Box::pin(async move {
-                let _permit = installer.downloads.acquire().await.expect("never closed");
-                let label = format!("{}@{} ({webc})", release.name, release.version);
-                let renew = installer.client.as_ref().map(|client| RegistryRenew {
-                    client,
-                    name: &release.name,
-                    version: &release.version,
-                });
-                let request = Request {
-                    renew: renew.as_ref().map(|r| r as &dyn Renew),
-                    ..Request::new(&dist, &label)
-                };
-                let result = installer.fetch_locked_request(request).await;
+                let result = installer.fetch_member(&release, &dist, webc, None).await;
                 (dist.sha256, result)
             }));
         }

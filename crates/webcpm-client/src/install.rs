@@ -608,19 +608,7 @@ impl Installer {
                         .map(|f| (m, f))
                         .map_err(|e| (m.release.name.clone(), e));
                 }
-                let _permit = self.downloads.acquire().await.expect("never closed");
-                let label = format!("{}@{} ({webc})", m.release.name, m.release.version);
-                let renew = self.client.as_ref().map(|client| RegistryRenew {
-                    client,
-                    name: &m.release.name,
-                    version: &m.release.version,
-                });
-                let request = Request {
-                    renew: renew.as_ref().map(|r| r as &dyn Renew),
-                    other,
-                    ..Request::new(dist, &label)
-                };
-                self.fetch_locked_request(request)
+                self.fetch_member(&m.release, dist, webc, other)
                     .await
                     .map(|f| (m, f))
                     .map_err(|e| (m.release.name.clone(), e))
@@ -644,6 +632,31 @@ impl Installer {
             });
         }
         Ok((members, downloaded))
+    }
+
+    /// Downloads one member's file in format `webc` under the limit of downloads at once,
+    /// renewing its address from the registry if it expires. `other` names the format its
+    /// bytes may be instead, when both formats are one file.
+    pub(crate) async fn fetch_member(
+        &self,
+        release: &Release,
+        dist: &crate::package::Distribution,
+        webc: WebcVersion,
+        other: Option<WebcVersion>,
+    ) -> Result<crate::fetch::Fetched, FetchError> {
+        let _permit = self.downloads.acquire().await.expect("never closed");
+        let label = format!("{}@{} ({webc})", release.name, release.version);
+        let renew = self.client.as_ref().map(|client| RegistryRenew {
+            client,
+            name: &release.name,
+            version: &release.version,
+        });
+        let request = Request {
+            renew: renew.as_ref().map(|r| r as &dyn Renew),
+            other,
+            ..Request::new(dist, &label)
+        };
+        self.fetch_locked_request(request).await
     }
 
     /// Downloads a distribution unless the store has it, holding the blob's lock so that
