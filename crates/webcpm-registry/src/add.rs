@@ -25,6 +25,7 @@ use serde::Serialize;
 
 use super::blobs::BlobError;
 use super::db::{About, BlobRecord, Db, DbError, Published};
+use super::staging::Staging;
 use super::storage::Storage;
 use crate::container::{self, Checked, ContainerError, Format, Requests};
 use crate::package::{PackageName, Sha256Digest, WebcVersion};
@@ -160,7 +161,7 @@ impl PublishError {
 /// Adds a package directory or a `.webc` file to the registry, as both WebC v2 and v3: the
 /// files first, then the version's row, so that no reader sees a version without its files.
 pub fn add(storage: &Storage, input: &Path, opts: &AddOptions) -> Result<AddReport, PublishError> {
-    let prepared = prepare(input, opts)?;
+    let prepared = prepare(input, opts, &Staging::for_root(&storage.root))?;
     write(storage, &prepared, opts)
 }
 
@@ -370,10 +371,14 @@ fn identify(
 }
 
 /// Everything `add` checks before touching the registry root.
-fn prepare(input: &Path, opts: &AddOptions) -> Result<Prepared, PublishError> {
+fn prepare(input: &Path, opts: &AddOptions, staging: &Staging) -> Result<Prepared, PublishError> {
     let read_err = |e: std::io::Error| PublishError::ReadInput {
         path: input.into(),
         reason: e.to_string(),
+    };
+    let staging_err = |source| PublishError::Io {
+        path: staging.dir().to_path_buf(),
+        source,
     };
     let meta = std::fs::metadata(input).map_err(read_err)?;
     let (bytes, toml) = if meta.is_dir() {
@@ -383,10 +388,13 @@ fn prepare(input: &Path, opts: &AddOptions) -> Result<Prepared, PublishError> {
             version: built.version,
             description: built.description,
         };
-        (built.bytes, said)
+        (staging.keep(built.bytes).map_err(staging_err)?, said)
     } else {
-        let bytes = Bytes::from(std::fs::read(input).map_err(read_err)?);
-        (bytes, Identity::default())
+        let file = std::fs::File::open(input).map_err(read_err)?;
+        (
+            staging.copy(file).map_err(staging_err)?,
+            Identity::default(),
+        )
     };
     let original = container::open(bytes.clone()).map_err(|e| container_err(input, e))?;
 
@@ -401,6 +409,7 @@ fn prepare(input: &Path, opts: &AddOptions) -> Result<Prepared, PublishError> {
                 size,
             });
         }
+        let converted = staging.keep(converted).map_err(staging_err)?;
         let checked = container::open(converted.clone()).map_err(|e| container_err(input, e))?;
         if checked.format != Format::Current(webc) {
             return Err(PublishError::Mismatch {
@@ -696,6 +705,50 @@ mod tests {
             .is_err()
         );
         assert!(!nowhere.exists());
+    }
+
+    #[test]
+    fn a_package_larger_than_memory_keeps_is_staged_on_disk_and_stored_whole() {
+        let tmp = tempfile::tempdir().unwrap();
+        let pkg = tmp.path().join("pkg");
+        std::fs::create_dir(&pkg).unwrap();
+        package_dir(&pkg, "test/large", "1.0.0");
+        // Bytes no compressor shortens, past the size that stays in memory.
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        let large: Vec<u8> = (0..crate::staging::KEEP_IN_MEMORY + 4096)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                state as u8
+            })
+            .collect();
+        std::fs::write(pkg.join("data/large.bin"), &large).unwrap();
+        let root = tmp.path().join("registry");
+        std::fs::create_dir_all(root.join("tmp")).unwrap();
+
+        let from_dir = add(&Storage::local(&root), &pkg, &AddOptions::default()).unwrap();
+        let v3 = check_blob(&root, &from_dir.v3, b"\0webc003");
+        check_blob(&root, &from_dir.v2, b"\0webc002");
+        let checked = container::open(Bytes::from(v3.clone())).unwrap();
+        let volume = checked.container.get_volume("/data").unwrap();
+        assert_eq!(
+            volume.read_file("/large.bin").unwrap().0.as_ref(),
+            &large[..]
+        );
+
+        // The stored v3 file, added again as a file under another version: copied, not read.
+        let file = tmp.path().join("large.webc");
+        std::fs::write(&file, &v3).unwrap();
+        let opts = AddOptions {
+            name: Some("test/large".parse().unwrap()),
+            version: Some(semver::Version::new(2, 0, 0)),
+            ..AddOptions::default()
+        };
+        let from_file = add(&Storage::local(&root), &file, &opts).unwrap();
+        assert_eq!(from_file.v3.sha256, from_dir.v3.sha256);
+        assert_eq!(from_file.v2.sha256, from_dir.v2.sha256);
+        assert_eq!(std::fs::read_dir(root.join("tmp")).unwrap().count(), 0);
     }
 
     #[test]

@@ -60,6 +60,7 @@ mod routes;
 mod schema;
 mod server;
 pub mod shapes;
+mod staging;
 mod storage;
 mod tokens;
 mod uploads;
