@@ -248,11 +248,27 @@ PROXY=$!
 trap 'kill $SERVER $SERVER2 $PROXY 2>/dev/null || true' EXIT
 sleep 1
 FAR="http://127.0.0.1:$PPORT/graphql"
+# The floors for any client: the same 20 files (the format an install takes, v3) fetched all at
+# once by curl through the same proxy and thrown away (the link), and as many bytes written with
+# fdatasync (the disk).
+FARCURL=$WORK/far-curl.cfg
+FARBYTES=$(python3 - "$REG" "http://127.0.0.1:$PPORT" "$FARCURL" <<'PY'
+import os, sqlite3, sys
+db = sqlite3.connect(sys.argv[1] + "/registry.sqlite")
+rows = db.execute("SELECT v3_sha256 FROM versions WHERE package LIKE 'twenty/%'").fetchall()
+with open(sys.argv[3], "w") as cfg:
+    for (sha,) in rows:
+        print(f'url = "{sys.argv[2]}/blobs/{sha}.webc"\noutput = "/dev/null"', file=cfg)
+print(sum(os.path.getsize(f"{sys.argv[1]}/blobs/{sha}.webc") for (sha,) in rows))
+PY
+)
 hyperfine -N --style basic --runs 3 --prepare "rm -rf $C" --export-json "$RESULTS/twenty-far.json" \
   -n "concurrency 4 (default), 50 ms RTT" "env WEBCPM_REGISTRY=$FAR WEBCPM_CONCURRENCY=4 $W --home $C install -q $TWENTY" \
   -n "concurrency 8, 50 ms RTT" "env WEBCPM_REGISTRY=$FAR WEBCPM_CONCURRENCY=8 $W --home $C install -q $TWENTY" \
   -n "concurrency 20, 50 ms RTT" "env WEBCPM_REGISTRY=$FAR WEBCPM_CONCURRENCY=20 $W --home $C install -q $TWENTY" \
-  -n "concurrency 1, 50 ms RTT" "env WEBCPM_REGISTRY=$FAR WEBCPM_CONCURRENCY=1 $W --home $C install -q $TWENTY" >&2
+  -n "concurrency 1, 50 ms RTT" "env WEBCPM_REGISTRY=$FAR WEBCPM_CONCURRENCY=1 $W --home $C install -q $TWENTY" \
+  -n "the link: curl, the 20 files at once to /dev/null, 50 ms RTT" "curl -s -Z --parallel-max 20 -K $FARCURL" \
+  -n "the disk: dd of as many bytes, conv=fdatasync" "dd if=/dev/zero of=$WORK/dd.out bs=1M count=$((FARBYTES >> 20)) conv=fdatasync status=none" >&2
 connections() {
   rm -rf "$C"; : > "$CONNS"
   env WEBCPM_REGISTRY="$FAR" WEBCPM_CONCURRENCY="$1" "$W" --home "$C" install -q $TWENTY
@@ -368,6 +384,10 @@ if fresh("twenty-far"):
     far = load("twenty-far")
     print(f"\nOne at a time / 4 at once: **{far[3][1] / far[0][1]:.2f}×** (goal ≥ 6×); "
           f"/ 8 at once: {far[3][1] / far[1][1]:.2f}×; / 20 at once: {far[3][1] / far[2][1]:.2f}×. "
+          f"The floors: the link (curl, all 20 files at once through the same proxy) takes "
+          f"{far[4][1] * 1000:.0f} ms and the disk (dd, fdatasync) {far[5][1] * 1000:.0f} ms; one at a "
+          f"time / the slower floor is {far[3][1] / max(far[4][1], far[5][1]):.2f}×, the most any "
+          f"client could reach here. "
           f"TCP connections opened by one install: "
           f"{conns4} with 4 at once, {conns1} one at a time.")
 if fresh("huge"):
