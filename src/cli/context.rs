@@ -207,12 +207,14 @@ impl Context {
 
     /// The WebAssembly runtime with the configured limits.
     pub(super) fn runtime(&self) -> Result<Runtime, Failure> {
-        Runtime::new(self.settings.limits()).map_err(|e| Failure::internal(e.to_string()))
+        Ok(Runtime::new(self.settings.limits()))
     }
 
     /// The compatibility hash of each engine in this build, which name their compiled artifacts.
     pub(super) fn engine_hashes(&self) -> Result<Vec<String>, Failure> {
-        Ok(self.runtime()?.engine_hashes())
+        self.runtime()?
+            .engine_hashes()
+            .map_err(|e| Failure::internal(e.to_string()))
     }
 
     /// The credentials file beside the user's config file (`webcpm login`).

@@ -99,15 +99,17 @@ impl CacheConfig {
     }
 }
 
-/// The baseline engine, made on first use (most runs never need it); `Err` when this machine
-/// cannot have one (Winch needs AVX on x86-64).
-type Baseline = Arc<OnceLock<Result<wasmtime_backend::Wasmtime, String>>>;
+/// A wasmtime engine, made on first use; `Err` (what went wrong) when it cannot be made.
+type Lazy = Arc<OnceLock<Result<wasmtime_backend::Wasmtime, String>>>;
 
 /// The engines, configured once per process.
 #[derive(Clone)]
 pub struct Runtime {
-    wasmtime: Arc<wasmtime_backend::Wasmtime>,
-    baseline: Baseline,
+    /// Cranelift: made on first use, so that a WASIX run never makes it.
+    wasmtime: Lazy,
+    /// The baseline engine (Winch), made on first use (most runs never need it); `Err` when
+    /// this machine cannot have one (Winch needs AVX on x86-64).
+    baseline: Lazy,
     limits: Limits,
     /// Made on first use: a run of a WASI module never needs it.
     #[cfg(feature = "wasix")]
@@ -115,15 +117,28 @@ pub struct Runtime {
 }
 
 impl Runtime {
-    pub fn new(limits: Limits) -> Result<Runtime, EngineError> {
-        let compiler = wasmtime_backend::Compiler::Cranelift;
-        Ok(Runtime {
-            wasmtime: Arc::new(wasmtime_backend::Wasmtime::new(limits.clone(), compiler)?),
-            baseline: Baseline::default(),
+    /// The engines of this build, each made when it is first needed.
+    pub fn new(limits: Limits) -> Runtime {
+        Runtime {
+            wasmtime: Lazy::default(),
+            baseline: Lazy::default(),
             limits,
             #[cfg(feature = "wasix")]
             wasix: Arc::default(),
-        })
+        }
+    }
+
+    fn wasmtime(&self) -> Result<&wasmtime_backend::Wasmtime, EngineError> {
+        let engine = self.wasmtime.get_or_init(|| {
+            let compiler = wasmtime_backend::Compiler::Cranelift;
+            wasmtime_backend::Wasmtime::new(self.limits.clone(), compiler).map_err(|e| match e {
+                EngineError::Setup(reason) => reason,
+                other => other.to_string(),
+            })
+        });
+        engine
+            .as_ref()
+            .map_err(|reason| EngineError::Setup(reason.clone()))
     }
 
     #[cfg(feature = "wasix")]
@@ -160,13 +175,14 @@ impl Runtime {
             #[cfg(not(feature = "wasix"))]
             return Err(EngineError::Unsupported { abi });
         }
-        Ok(&*self.wasmtime)
+        Ok(self.wasmtime()?)
     }
 
     /// The engine hash of every backend in this build: the artifacts that are this build's.
-    pub fn engine_hashes(&self) -> Vec<String> {
-        [
-            Some(self.wasmtime.engine_hash()),
+    /// An error when the main engine cannot be made (its artifacts must not look foreign).
+    pub fn engine_hashes(&self) -> Result<Vec<String>, EngineError> {
+        Ok([
+            Some(self.wasmtime()?.engine_hash()),
             self.baseline(Abi::Preview1).map(|b| b.engine_hash()),
             #[cfg(feature = "wasix")]
             Some(self.wasix().engine_hash()),
@@ -174,7 +190,7 @@ impl Runtime {
         .into_iter()
         .flatten()
         .map(str::to_string)
-        .collect()
+        .collect())
     }
 
     /// Runs a loaded module on the engine that loaded it; returns its exit code.
@@ -185,9 +201,10 @@ impl Runtime {
     /// Stops every program running on wasmtime at its next epoch check (Ctrl-C). A WASIX
     /// program ends with the process.
     pub fn interrupt(&self) {
-        self.wasmtime.interrupt();
-        if let Some(Ok(baseline)) = self.baseline.get() {
-            baseline.interrupt();
+        for engine in [&self.wasmtime, &self.baseline] {
+            if let Some(Ok(engine)) = engine.get() {
+                engine.interrupt();
+            }
         }
     }
 }
