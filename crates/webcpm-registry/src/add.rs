@@ -409,7 +409,11 @@ fn prepare(input: &Path, opts: &AddOptions, staging: &Staging) -> Result<Prepare
                 size,
             });
         }
-        let converted = staging.keep(converted).map_err(staging_err)?;
+        // A conversion to the input's own format is the input: it is on disk already.
+        let converted = match original.format == Format::Current(webc) {
+            true => converted,
+            false => staging.keep(converted).map_err(staging_err)?,
+        };
         let checked = container::open(converted.clone()).map_err(|e| container_err(input, e))?;
         if checked.format != Format::Current(webc) {
             return Err(PublishError::Mismatch {

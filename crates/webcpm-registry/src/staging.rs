@@ -23,14 +23,19 @@ pub(crate) struct Staging {
 }
 
 impl Staging {
-    /// Stages in the registry's `tmp/` when it is there, else in the system's temporary
-    /// directory: an `add` that fails creates nothing in a registry root that did not exist.
+    /// Stages in the registry's `tmp/` when it is there, else in the nearest directory above
+    /// the root that exists (the same disk, most likely; the files are unnamed, so an `add`
+    /// that fails leaves nothing there), else in the system's temporary directory.
     pub(crate) fn for_root(root: &Path) -> Staging {
         let tmp = root.join("tmp");
-        let dir = match tmp.is_dir() {
-            true => tmp,
-            false => std::env::temp_dir(),
-        };
+        let dir = std::iter::once(tmp.as_path())
+            .chain(root.ancestors())
+            .map(|dir| match dir.as_os_str().is_empty() {
+                true => Path::new("."),
+                false => dir,
+            })
+            .find(|dir| dir.is_dir())
+            .map_or_else(std::env::temp_dir, Path::to_path_buf);
         Staging { dir }
     }
 
@@ -101,8 +106,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().join("registry");
         let staging = Staging::for_root(&root);
+        assert_eq!(staging.dir(), dir.path());
         let big = Bytes::from(vec![7u8; KEEP_IN_MEMORY]);
         assert_eq!(staging.keep(big.clone()).unwrap(), big);
         assert!(!root.exists());
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
     }
 }
