@@ -279,7 +279,7 @@ CONNS1=$(connections 1)
 kill $SERVER2 $PROXY 2>/dev/null || true
 fi
 
-SIZE=0 RSS_HUGE="- - -" RSS_SMALL="- - -" RSS_CURL="- - -" RSS_ADD="- - -" RSS_PUBLISH="- - -" RSS_SERVER=-
+SIZE=0 RSS_HUGE="- - -" RSS_SMALL="- - -" RSS_CURL="- - -" RSS_ADD="- - -" RSS_PUBLISH="- - -" RSS_SERVER="- - -"
 if part huge; then
 say "download and verify of a 150 MB package vs curl | openssl dgst -sha256"
 SHA=$(python3 - "$REG" <<'PY'
@@ -307,9 +307,13 @@ PORT3=$(port)
 "$W" registry serve --root "$WORK/reg-pub" --listen "127.0.0.1:$PORT3" --rate-limit 0 >/dev/null 2>&1 &
 SERVER3=$!
 sleep 1
+# The server's peak memory while it takes the publish (it serves nothing else).
+rm -f "$WORK/publish.done"
+rss_pid $SERVER3 "$WORK/publish.done" > "$WORK/server-rss" &
+SAMPLER=$!
 RSS_PUBLISH=$(WEBCPM_TOKEN=$PUBTOKEN WEBCPM_REGISTRY=http://127.0.0.1:$PORT3/graphql rss "$W" publish -q "$PKGS/bench-huge")
-# The server's own peak resident set, over its whole life (it served nothing else).
-RSS_SERVER=$(awk '/VmHWM/ {print int($2 / 1024)}' /proc/$SERVER3/status)
+touch "$WORK/publish.done"; wait $SAMPLER
+RSS_SERVER=$(cat "$WORK/server-rss")
 kill $SERVER3 2>/dev/null || true
 fi
 
@@ -338,7 +342,7 @@ rss_huge, rss_small, rss_curl = (sys.argv[i].split() for i in (3, 4, 5))
 conns4, conns1 = sys.argv[6], sys.argv[7]
 start = int(sys.argv[8])
 rss_add, rss_publish = sys.argv[9].split(), sys.argv[10].split()
-rss_server = sys.argv[11]
+rss_server = sys.argv[11].split()
 
 def fresh(*names):
     """Whether this run measured all of `names` (older results stay out of the summary)."""
@@ -408,7 +412,7 @@ if fresh("huge"):
     print(f"| curl \\| openssl (largest process) | {rss_curl[0]} | {rss_curl[1]} | {rss_curl[2]} |")
     print(f"| webcpm registry add, {size / 1e6:.0f} MB package | {rss_add[0]} | {rss_add[1]} | {rss_add[2]} |")
     print(f"| webcpm publish, {size / 1e6:.0f} MB package (the client) | {rss_publish[0]} | {rss_publish[1]} | {rss_publish[2]} |")
-    print(f"| the registry serving that publish (its peak resident set) | {rss_server} | | |")
+    print(f"| the registry taking that publish (the server) | {rss_server[0]} | {rss_server[1]} | {rss_server[2]} |")
 table("rollback", "`rollout rollback` of 100 installed packages")
 table("resume", "`rollout resume` of 100 installed packages")
 PY

@@ -3,6 +3,8 @@
 #
 #   rss CMD ARGS...                  runs CMD; prints its peak memory in MiB: resident,
 #                                    anonymous, file-backed
+#   rss_pid PID STOP                 the same of the running process PID, sampled until the
+#                                    file STOP exists (a server, around one request)
 #   install_missing CMD:PACKAGE...   installs Debian's PACKAGE where CMD is missing (`initdb`:
 #                                    PostgreSQL's, which is not on the PATH)
 #   start_postgres DBNAME    initdb in $WORK/pg, start it; sets PGPORT, PGOPTS, DB
@@ -36,6 +38,23 @@ while proc.poll() is None:
     time.sleep(0.002)
 if proc.returncode != 0:
     sys.exit(f"{sys.argv[1:]} failed with exit code {proc.returncode}")
+print(peak["VmRSS"] // 1024, peak["RssAnon"] // 1024, peak["RssFile"] // 1024)
+PY
+}
+
+rss_pid() { python3 - "$@" <<'PY'
+import os, sys, time
+pid, stop = int(sys.argv[1]), sys.argv[2]
+peak = {"VmRSS": 0, "RssAnon": 0, "RssFile": 0}
+while not os.path.exists(stop):
+    try:
+        for line in open(f"/proc/{pid}/status"):
+            key = line.split(":")[0]
+            if key in peak:
+                peak[key] = max(peak[key], int(line.split()[1]))
+    except OSError:
+        break
+    time.sleep(0.002)
 print(peak["VmRSS"] // 1024, peak["RssAnon"] // 1024, peak["RssFile"] // 1024)
 PY
 }

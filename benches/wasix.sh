@@ -15,7 +15,7 @@ RUNS=${RUNS:-10}
 mkdir -p "$WORK" "$ROOT/target/bench-work/results"
 say() { printf '\n== %s\n' "$*" >&2; }
 
-command -v hyperfine >/dev/null || { apt-get update -qq && apt-get install -y -qq hyperfine >/dev/null; }
+command -v hyperfine >/dev/null && [ -x /usr/bin/time ] || { apt-get update -qq && apt-get install -y -qq hyperfine time >/dev/null; }
 say "building webcpm and the floor (release)"
 cargo build --release --locked
 # The floor shares webcpm's lock file and target directory: the crates both use are built once.
@@ -58,4 +58,15 @@ say "artifact: $ARTIFACT ($(stat -c %s "$ARTIFACT") bytes)"
 hyperfine -N --style basic --warmup 3 --runs "$RUNS" \
   --export-json "$ROOT/target/bench-work/results/wasix-warm.json" \
   -n "webcpm run (warm, WASIX)" "$W run bench/wasix" \
-  -n "floor: headless Wasmer + wasmer-wasix on the same artifact" "$FLOOR $ARTIFACT" >&2
+  -n "floor: headless Wasmer + wasmer-wasix on the same artifact" "$FLOOR $ARTIFACT" \
+  -n "start-up of webcpm alone (webcpm --version)" "$W --version" \
+  -n "start-up of the floor alone (wasix-floor --start-up)" "$FLOOR --start-up" >&2
+# What each binary's loader does at start: its relative relocations, and the pages it touches.
+for b in "$W" "$FLOOR"; do
+  printf '%s: %s bytes, %s relative relocations, ' "$(basename "$b")" "$(stat -c %s "$b")" \
+    "$(readelf -r "$b" | grep -c R_X86_64_RELATIVE)" >&2
+  /usr/bin/time -f '%R minor page faults at start-up' "$b" "$([ "$b" = "$W" ] && echo --version || echo --start-up)" >/dev/null
+done 2>&1 | cat >&2
+printf 'page faults of the warm run: webcpm %s, floor %s\n' \
+  "$( { /usr/bin/time -f %R "$W" run bench/wasix >/dev/null; } 2>&1 | tail -n1)" \
+  "$( { /usr/bin/time -f %R "$FLOOR" "$ARTIFACT" >/dev/null; } 2>&1 | tail -n1)" >&2
