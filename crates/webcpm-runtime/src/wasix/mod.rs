@@ -13,6 +13,7 @@
 //! the engine's tunables ([`memory`]).
 
 mod exec_cache;
+mod host;
 mod memory;
 mod read_only;
 
@@ -23,13 +24,9 @@ use std::sync::mpsc;
 use wasmer_types::ModuleHash;
 use wasmer_wasix::bin_factory::{BinaryPackage, BinaryPackageCommand};
 use wasmer_wasix::runners::wasi::{RuntimeOrEngine, WasiRunner};
-use wasmer_wasix::runtime::package_loader::UnsupportedPackageLoader;
-use wasmer_wasix::runtime::resolver::MultiSource;
 use wasmer_wasix::runtime::task_manager::tokio::TokioTaskManager;
 use wasmer_wasix::virtual_fs::FileSystem;
-use wasmer_wasix::{
-    PluggableRuntime, SpawnError, UnsupportedVirtualNetworking, WasiRuntimeError, WasiThreadError,
-};
+use wasmer_wasix::{SpawnError, WasiRuntimeError, WasiThreadError};
 
 use super::backend::{self, Backend, EngineError, Miss, Module, Program};
 use super::options::{Command, Limits, RunError, RunOptions};
@@ -208,26 +205,19 @@ fn run_program(
         reason,
     };
     let tokio = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(host::cpus())
         .enable_all()
         .build()
         .map_err(|e| setup(format!("cannot start the WASIX task runtime: {e}")))?;
     let ran = {
         let _entered = tokio.enter();
-        let mut runtime =
-            PluggableRuntime::new(Arc::new(TokioTaskManager::new(tokio.handle().clone())));
-        runtime.set_engine(engine);
-        // Every package comes from webcpm's store: nothing to resolve `uses` against, nothing
-        // downloaded.
-        runtime.set_source(MultiSource::default());
-        runtime.set_package_loader(UnsupportedPackageLoader);
-        // A command the program starts maps its artifact from the store, as the program did.
-        runtime.set_module_cache(exec_cache::ExecCache::new(&options.commands));
-        // The host's network only when the user granted it (`--net`), as under `wasmer run`:
-        // sockets and name resolution, and the HTTP client of `wasix_http_client_v1`.
-        if !options.network {
-            runtime.set_networking_implementation(UnsupportedVirtualNetworking::default());
-            runtime.http_client = None;
-        }
+        let runtime = host::Host::new(
+            engine,
+            Arc::new(TokioTaskManager::new(tokio.handle().clone())),
+            // A command the program starts maps its artifact from the store, as the program did.
+            Arc::new(exec_cache::ExecCache::new(&options.commands)),
+            options.network,
+        );
         let runner = runner(&options)?;
         let hash = ModuleHash::sha256(options.module_name.as_bytes());
         runner.run_wasm(
