@@ -14,9 +14,13 @@
 # Peak memory, sampled from /proc every 2 ms: the largest resident set of any process of the
 # command, split into anonymous memory (heap) and file-backed pages (mapped files, page cache
 # that the kernel can drop).
-rss() { python3 - "$@" <<'PY'
-import subprocess, sys, time
-proc = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL)
+rss() { peak_memory run "$@"; }
+rss_pid() { peak_memory pid "$@"; }
+
+# The sampler of both: "run CMD ARGS..." or "pid PID STOP"; a process and its children.
+peak_memory() { python3 - "$@" <<'PY'
+import os, subprocess, sys, time
+mode, args = sys.argv[1], sys.argv[2:]
 peak = {"VmRSS": 0, "RssAnon": 0, "RssFile": 0}
 def pids(root):
     out = [root]
@@ -26,8 +30,14 @@ def pids(root):
     except OSError:
         pass
     return out
-while proc.poll() is None:
-    for pid in pids(proc.pid):
+if mode == "run":
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL)
+    root, running = proc.pid, lambda: proc.poll() is None
+else:
+    root, stop = int(args[0]), args[1]
+    running = lambda: not os.path.exists(stop) and os.path.exists(f"/proc/{root}")
+while running():
+    for pid in pids(root):
         try:
             for line in open(f"/proc/{pid}/status"):
                 key = line.split(":")[0]
@@ -36,25 +46,8 @@ while proc.poll() is None:
         except OSError:
             pass
     time.sleep(0.002)
-if proc.returncode != 0:
-    sys.exit(f"{sys.argv[1:]} failed with exit code {proc.returncode}")
-print(peak["VmRSS"] // 1024, peak["RssAnon"] // 1024, peak["RssFile"] // 1024)
-PY
-}
-
-rss_pid() { python3 - "$@" <<'PY'
-import os, sys, time
-pid, stop = int(sys.argv[1]), sys.argv[2]
-peak = {"VmRSS": 0, "RssAnon": 0, "RssFile": 0}
-while not os.path.exists(stop):
-    try:
-        for line in open(f"/proc/{pid}/status"):
-            key = line.split(":")[0]
-            if key in peak:
-                peak[key] = max(peak[key], int(line.split()[1]))
-    except OSError:
-        break
-    time.sleep(0.002)
+if mode == "run" and proc.returncode != 0:
+    sys.exit(f"{args} failed with exit code {proc.returncode}")
 print(peak["VmRSS"] // 1024, peak["RssAnon"] // 1024, peak["RssFile"] // 1024)
 PY
 }
