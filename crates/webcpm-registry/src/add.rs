@@ -212,16 +212,17 @@ fn write(
     storage
         .blobs
         .tag_version(name, version, &[(v2.sha256, v2.size), (v3.sha256, v3.size)])?;
-    let record = |bytes: &Bytes, manifest: &str| BlobRecord {
-        sha256: Sha256Digest::of(bytes),
-        size: bytes.len() as u64,
+    // The digests the blob store computed as it stored the files: not hashed a second time.
+    let record = |blob: &BlobReport, manifest: &str| BlobRecord {
+        sha256: blob.sha256,
+        size: blob.size,
         manifest: manifest.to_string(),
     };
     let outcome = db.publish(
         name,
         version,
-        &record(&prepared.v2, &prepared.v2_manifest),
-        &record(&prepared.v3, &prepared.v3_manifest),
+        &record(&v2, &prepared.v2_manifest),
+        &record(&v3, &prepared.v3_manifest),
         opts.only,
         opts.force,
     )?;
